@@ -1,0 +1,164 @@
+/**
+ * Avro encode/decode in the Confluent wire format, with schemas registered in (and fetched from) a
+ * Confluent-compatible registry. Validation errors name the first bad field; decode errors say why the
+ * message cannot be read, so the worker can dead-letter it with stage `decode`.
+ */
+import { readFileSync } from 'node:fs'
+import avro from 'avsc'
+import type { Resolver, Schema, Type } from 'avsc'
+import { KtaskError, isKtaskError } from '../errors.ts'
+import type { SchemaRegistryClient } from './registry-client.ts'
+import { encodeWire, parseWire } from './wire-format.ts'
+
+/** An Avro schema: a parsed object, its JSON text, a path to an .avsc file, or an avsc Type. */
+export type AvroSchemaInput = Schema | string | Type
+
+export function toAvroType(input: AvroSchemaInput, what: string): Type {
+  if (input instanceof avro.Type) return input
+  try {
+    if (typeof input === 'string') {
+      const text = input.trim().endsWith('.avsc') && !input.trim().startsWith('{') ? readFileSync(input, 'utf8') : input
+      return avro.Type.forSchema(JSON.parse(text) as Schema)
+    }
+    return avro.Type.forSchema(input)
+  } catch (err) {
+    throw new KtaskError('KTASK_INVALID_CONFIG', `Invalid Avro schema for ${what}: ${(err as Error).message}`,
+      { field: 'schema', cause: err })
+  }
+}
+
+function describeValue(val: unknown): string {
+  if (val === undefined) return 'missing'
+  if (val === null) return 'null'
+  if (Array.isArray(val)) return 'an array'
+  if (typeof val === 'object') return 'an object'
+  return `${typeof val} ${JSON.stringify(val)?.slice(0, 40)}`
+}
+
+function describeType(type: Type): string {
+  const t = type as Type & { typeName?: string; name?: string; symbols?: string[]; types?: Type[] }
+  if (t.typeName?.startsWith('union') && t.types) return t.types.map(describeType).join(' or ')
+  if (t.typeName === 'enum' && t.symbols) return `one of ${t.symbols.map((s) => JSON.stringify(s)).join(', ')}`
+  if (t.typeName === 'record' || t.typeName === 'error') return `a record${t.name ? ` (${t.name})` : ''}`
+  return t.typeName ?? 'a valid value'
+}
+
+/**
+ * Checks `value` against `type`; throws KTASK_VALIDATION naming the first bad field (dotted path).
+ * Extra fields that the schema does not declare are refused too: they would be silently dropped.
+ */
+export function validateAvro(type: Type, value: unknown, what: string): void {
+  let first: { path: string[]; val: unknown; type: Type } | undefined
+  const ok = type.isValid(value, {
+    errorHook: (path, val, t) => {
+      first ??= { path: [...path], val, type: t }
+    },
+  })
+  if (!ok && first) {
+    const field = first.path.join('.') || '(root)'
+    throw new KtaskError('KTASK_VALIDATION',
+      `${what}: field "${field}" must be ${describeType(first.type)}, got ${describeValue(first.val)}`,
+      { field, expected: describeType(first.type) })
+  }
+  const extra = findUndeclaredField(type, value, [])
+  if (extra) {
+    throw new KtaskError('KTASK_VALIDATION', `${what}: field "${extra}" is not in the schema`, { field: extra })
+  }
+}
+
+function findUndeclaredField(type: Type, value: unknown, path: string[]): string | undefined {
+  const t = type as Type & { typeName?: string; fields?: { name: string; type: Type }[] }
+  if ((t.typeName === 'record' || t.typeName === 'error') && t.fields && value && typeof value === 'object') {
+    const declared = new Map(t.fields.map((f) => [f.name, f.type]))
+    for (const [key, v] of Object.entries(value)) {
+      const fieldType = declared.get(key)
+      if (!fieldType) return [...path, key].join('.')
+      const nested = findUndeclaredField(fieldType, v, [...path, key])
+      if (nested) return nested
+    }
+  }
+  return undefined
+}
+
+export interface DecodedMessage {
+  value: unknown
+  schemaId: number
+}
+
+export class AvroCodec {
+  readonly #registry: SchemaRegistryClient
+  readonly #writerTypes = new Map<number, Promise<Type>>()
+  readonly #resolvers = new WeakMap<Type, Map<number, Resolver>>()
+
+  constructor(registry: SchemaRegistryClient) {
+    this.#registry = registry
+  }
+
+  /** Registers the schema under `subject` and returns its id (cached by the registry client). */
+  register(subject: string, type: Type): Promise<number> {
+    return this.#registry.register(subject, JSON.stringify(type.schema()))
+  }
+
+  /** Validates then encodes; throws KTASK_VALIDATION naming the field. */
+  encode(schemaId: number, type: Type, value: unknown, what: string): Buffer {
+    validateAvro(type, value, what)
+    return encodeWire(schemaId, type.toBuffer(value))
+  }
+
+  /**
+   * Decodes a wire-format message. With a `reader` type the writer's data is resolved into it (schema
+   * evolution); a writer schema the reader cannot accept is a decode error. Registry outages surface as
+   * KTASK_INFRASTRUCTURE so the caller can pause instead of dead-lettering.
+   */
+  async decode(value: Buffer | null, reader?: Type): Promise<DecodedMessage> {
+    const { schemaId, body } = parseWire(value)
+    const writer = await this.#writerType(schemaId)
+    let resolver: Resolver | undefined
+    if (reader) resolver = this.#resolver(reader, writer, schemaId)
+    try {
+      return { value: (reader ?? writer).fromBuffer(body, resolver), schemaId }
+    } catch (err) {
+      throw new KtaskError('KTASK_DECODE', `Avro body does not match schema id ${schemaId}: ${(err as Error).message}`,
+        { field: 'value', reason: 'malformed-body', schemaId, cause: err })
+    }
+  }
+
+  #writerType(schemaId: number): Promise<Type> {
+    let pending = this.#writerTypes.get(schemaId)
+    if (!pending) {
+      pending = this.#registry.getSchema(schemaId).then(
+        (text) => avro.Type.forSchema(JSON.parse(text) as Schema),
+        (err: unknown) => {
+          if (isKtaskError(err, 'KTASK_NOT_FOUND')) {
+            throw new KtaskError('KTASK_DECODE', `Unknown schema id ${schemaId} (not in the registry)`,
+              { field: 'value', reason: 'unknown-schema-id', schemaId, cause: err })
+          }
+          throw err
+        },
+      )
+      pending.catch(() => this.#writerTypes.delete(schemaId))
+      this.#writerTypes.set(schemaId, pending)
+    }
+    return pending
+  }
+
+  #resolver(reader: Type, writer: Type, schemaId: number): Resolver {
+    let byId = this.#resolvers.get(reader)
+    if (!byId) {
+      byId = new Map()
+      this.#resolvers.set(reader, byId)
+    }
+    let resolver = byId.get(schemaId)
+    if (!resolver) {
+      try {
+        resolver = reader.createResolver(writer)
+      } catch (err) {
+        const name = (reader as Type & { name?: string }).name ?? 'the expected schema'
+        throw new KtaskError('KTASK_DECODE', `Schema id ${schemaId} cannot be read as ${name}: ${(err as Error).message}`,
+          { field: 'value', reason: 'schema-not-accepted', schemaId, cause: err })
+      }
+      byId.set(schemaId, resolver)
+    }
+    return resolver
+  }
+}

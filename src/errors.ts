@@ -1,0 +1,78 @@
+/**
+ * One error family for everything ktask throws. Each error has a stable `code`; fields are enumerable so
+ * that pino logs them; `cause` keeps the underlying error.
+ */
+
+export const codes = [
+  /** An option is missing or invalid; `option` names it. */
+  'KTASK_INVALID_CONFIG',
+  /** Task arguments or a request body do not match the Avro schema; `field` names the first bad field. */
+  'KTASK_VALIDATION',
+  /** No task with that name is registered. */
+  'KTASK_UNKNOWN_TASK',
+  /** A message cannot be decoded (wire format, schema id, schema mismatch, headers, size). */
+  'KTASK_DECODE',
+  /** A handler ran longer than its `timeoutMs`. */
+  'KTASK_TIMEOUT',
+  /** The handler asked not to be retried (see `UnrecoverableError`). */
+  'KTASK_UNRECOVERABLE',
+  /** Kafka, the schema registry or Postgres is unreachable: not the message's fault. */
+  'KTASK_INFRASTRUCTURE',
+  /** A named object (topic, group, task, DLQ message) does not exist. */
+  'KTASK_NOT_FOUND',
+  /** An operation was refused because it would be unsafe (e.g. resetting offsets of an active group). */
+  'KTASK_REFUSED',
+  /** The app, worker or producer is closed or not started. */
+  'KTASK_STATE',
+] as const
+
+export type KtaskErrorCode = (typeof codes)[number]
+
+const BRAND = Symbol.for('ktask.error')
+
+export interface KtaskErrorDetails {
+  /** The option, field or header the error is about (dotted path for nested fields). */
+  field?: string
+  cause?: unknown
+  [key: string]: unknown
+}
+
+export class KtaskError extends Error {
+  readonly code: KtaskErrorCode
+  readonly field?: string
+  readonly [BRAND] = true
+
+  constructor(code: KtaskErrorCode, message: string, details: KtaskErrorDetails = {}) {
+    const { cause, ...rest } = details
+    super(message, cause === undefined ? undefined : { cause })
+    this.name = 'KtaskError'
+    this.code = code
+    Object.assign(this, rest)
+  }
+}
+
+/** True for any error of the ktask family, even across duplicated module copies. */
+export function isKtaskError(err: unknown, code?: KtaskErrorCode): err is KtaskError {
+  const branded = typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true
+  return branded && (code === undefined || (err as KtaskError).code === code)
+}
+
+/**
+ * Throw this from a handler to send the message to the dead-letter queue at once, without retries
+ * (the equivalent of BullMQ's `UnrecoverableError`).
+ */
+export class UnrecoverableError extends KtaskError {
+  constructor(message: string, details: KtaskErrorDetails = {}) {
+    super('KTASK_UNRECOVERABLE', message, details)
+    this.name = 'UnrecoverableError'
+  }
+}
+
+export function configError(option: string, reason: string, cause?: unknown): KtaskError {
+  return new KtaskError('KTASK_INVALID_CONFIG', `Invalid option "${option}": ${reason}`, { field: option, cause })
+}
+
+export function infrastructureError(component: 'kafka' | 'registry' | 'postgres', cause: unknown): KtaskError {
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  return new KtaskError('KTASK_INFRASTRUCTURE', `${component} unavailable: ${reason}`, { component, cause })
+}

@@ -1,0 +1,4 @@
+import { afterAll } from 'vitest'
+import { runFileCleanups } from './cleanup.ts'
+
+afterAll(runFileCleanups)

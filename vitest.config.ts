@@ -1,9 +1,11 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 // Two projects: `unit` (pure logic, no network, parallel) and `integration` (real Kafka, registry and
 // Postgres; files run one at a time because they share one broker on a 2-core machine).
 export default defineConfig({
-  resolve: { conditions: ['ktask-source'] },
+  // Tests and fixtures import 'ktask' like users do; here it resolves to the TypeScript sources.
+  resolve: { alias: [{ find: /^ktask$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) }] },
   test: {
     projects: [
       {

@@ -1,3 +1,15 @@
 /** ktask public API: everything a user imports comes from here, and nothing else is public. */
+export { App, createApp } from './app/app.ts'
+export type { EnqueueManyItem, EnqueueOptions, Task } from './app/task-handle.ts'
+export type {
+  ConsumeDefinition, EventContext, HandlerContext, IdempotencyKeySource, TaskContext, TaskDefinition,
+} from './config/definitions.ts'
+export type {
+  AppOptions, BackoffOptions, DatabaseOptions, LedgerOptions, Ordering, QueueOptions, RetryOptions,
+  SchemaRegistryOptions, WorkerOptions,
+} from './config/options.ts'
+export type { AvroSchemaInput } from './codec/avro-codec.ts'
 export { KtaskError, UnrecoverableError, codes, isKtaskError } from './errors.ts'
 export type { KtaskErrorCode, KtaskErrorDetails } from './errors.ts'
+export type { MessageEventBase, PauseReason, WorkerEvents } from './observability/worker-events.ts'
+export { Worker, type WorkerState } from './worker/worker.ts'

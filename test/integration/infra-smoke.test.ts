@@ -15,7 +15,7 @@ import { waitFor } from '../helpers/wait.ts'
 
 describe('infrastructure', () => {
   it('the broker is Apache Kafka 4.x', async () => {
-    const versions = await fetchApiVersions(infra().brokers[0])
+    const versions = await fetchApiVersions(infra().brokers[0]!)
     // KIP-896 (Kafka 4.0) removed Fetch v0-v3 and OffsetCommit v0-v1; every 3.x broker still offers them.
     expect(versions.get(1)?.min).toBeGreaterThanOrEqual(4)
     expect(versions.get(8)?.min).toBeGreaterThanOrEqual(2)

@@ -1,0 +1,131 @@
+/**
+ * `createApp()` — the entry point: define tasks and consumers, enqueue, run workers.
+ */
+import type { ConsumeDefinition, TaskDefinition } from '../config/definitions.ts'
+import type { AppOptions, WorkerOptions } from '../config/options.ts'
+import { resolveAppOptions, resolveQueueOptions, type ResolvedAppConfig } from '../config/resolve.ts'
+import { KtaskError, configError } from '../errors.ts'
+import { migrate, type MigrationResult } from '../store/migrate.ts'
+import { Worker } from '../worker/worker.ts'
+import { consumerRoute, eventSpec, queueRoute, taskSpec, type HandlerSpec, type Route } from './routes.ts'
+import { AppRuntime } from './runtime.ts'
+import { createTaskHandle, type Task } from './task-handle.ts'
+
+export class App {
+  readonly config: ResolvedAppConfig
+  /** @internal shared clients; not part of the public API */
+  readonly runtime: AppRuntime
+  readonly #tasks = new Map<string, { spec: HandlerSpec; queue: string; handle: Task<unknown> }>()
+  readonly #consumers = new Map<string, { def: ConsumeDefinition; spec: HandlerSpec }>()
+  readonly #workers = new Set<Worker>()
+
+  constructor(options: AppOptions = {}) {
+    this.config = resolveAppOptions(options)
+    this.runtime = new AppRuntime(this.config)
+  }
+
+  get logger(): ResolvedAppConfig['logger'] {
+    return this.config.logger
+  }
+
+  /** Defines a task; the returned handle enqueues it. Names are unique per app. */
+  task<Args = unknown, Result = unknown>(definition: TaskDefinition<Args, Result>): Task<Args> {
+    const spec = taskSpec(definition as TaskDefinition, this.runtime.hasDatabase)
+    if (this.#tasks.has(spec.name)) throw configError('task.name', `task "${spec.name}" is already defined`)
+    const queue = this.config.queues[definition.queue] ?? resolveQueueOptions(definition.queue)
+    const handle = createTaskHandle<unknown>({
+      runtime: this.runtime, config: this.config, spec, queue: definition.queue,
+      topic: `${this.config.prefix}.${definition.queue}`, partitions: queue.partitions, replicationFactor: queue.replicationFactor,
+    })
+    this.#tasks.set(spec.name, { spec, queue: definition.queue, handle })
+    return handle
+  }
+
+  /** Consumes domain events another service publishes to `topic`, in consumer group `groupId`. */
+  consume<Event = unknown>(definition: ConsumeDefinition<Event>): void {
+    const spec = eventSpec(definition as ConsumeDefinition, this.runtime.hasDatabase)
+    if (this.#consumers.has(definition.groupId)) throw configError('consume.groupId', `a consumer with group "${definition.groupId}" is already registered`)
+    this.#consumers.set(definition.groupId, { def: definition as ConsumeDefinition, spec })
+  }
+
+  /** A registered task's handle, by name (throws KTASK_UNKNOWN_TASK). */
+  getTask(name: string): Task<unknown> {
+    const entry = this.#tasks.get(name)
+    if (!entry) throw new KtaskError('KTASK_UNKNOWN_TASK', `Unknown task "${name}"`, { field: 'name' })
+    return entry.handle
+  }
+
+  /** Names of the registered tasks. */
+  taskNames(): string[] {
+    return [...this.#tasks.keys()]
+  }
+
+  /** Queue names that have at least one task. */
+  queueNames(): string[] {
+    return [...new Set([...this.#tasks.values()].map((t) => t.queue))]
+  }
+
+  /** Group ids of the registered consumers. */
+  consumerGroups(): string[] {
+    return [...this.#consumers.keys()]
+  }
+
+  /** Creates a worker for the given queues / consumers (default: all of them). Call `start()` on it. */
+  worker(options: WorkerOptions = {}): Worker {
+    this.runtime.assertOpen()
+    const worker = new Worker({ runtime: this.runtime, routes: (q, c) => this.routes(q, c) }, { ...this.config.worker, ...withoutUndefined(options) })
+    this.#workers.add(worker)
+    return worker
+  }
+
+  /** @internal The routes a worker runs. */
+  routes(queues: string[] | undefined, consumers: string[] | undefined): Route[] {
+    const everything = queues === undefined && consumers === undefined
+    const wantedQueues = queues ?? (everything ? this.queueNames() : [])
+    const wantedConsumers = consumers ?? (everything ? this.consumerGroups() : [])
+    const routes: Route[] = []
+    for (const queue of wantedQueues) {
+      const specs = [...this.#tasks.values()].filter((t) => t.queue === queue).map((t) => t.spec)
+      if (specs.length === 0) {
+        throw configError('queues', `no task is defined on queue "${queue}" (known: ${this.queueNames().join(', ') || 'none'})`)
+      }
+      routes.push(queueRoute(this.config, queue, specs))
+    }
+    for (const group of wantedConsumers) {
+      const entry = this.#consumers.get(group)
+      if (!entry) throw configError('consumers', `no consumer with group "${group}" (known: ${this.consumerGroups().join(', ') || 'none'})`)
+      routes.push(consumerRoute(this.config, entry.def, entry.spec))
+    }
+    return routes
+  }
+
+  /** Applies ktask's Postgres migrations (also done automatically when a worker starts). */
+  async migrate(): Promise<MigrationResult> {
+    return migrate(this.runtime.pool())
+  }
+
+  /** Creates the topics of every queue (source, retry tiers, DLQ) without starting a worker. */
+  async provision(): Promise<void> {
+    for (const queue of this.queueNames()) {
+      const route = this.routes([queue], [])[0]!
+      const q = this.config.queues[queue] ?? resolveQueueOptions(queue)
+      await this.runtime.ensureTopics([route.sourceTopic, ...route.retryTopics.values(), route.dlqTopic]
+        .map((topic) => ({ topic, partitions: q.partitions, replicationFactor: q.replicationFactor })))
+    }
+  }
+
+  /** Stops this app's workers, then closes the producer, admin client and database pool. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#workers].map((w) => w.stop()))
+    await this.runtime.close()
+  }
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/** Creates an app. Options are validated here; a bad one throws KTASK_INVALID_CONFIG naming it. */
+export function createApp(options: AppOptions = {}): App {
+  return new App(options)
+}

@@ -1,0 +1,143 @@
+/**
+ * Registered definitions, normalised. A *route* is what one consumer group works on: a task queue
+ * (group `<prefix>.<queue>`, many tasks told apart by the `ktask-task` header) or one `app.consume()`
+ * registration. Each route owns its retry tier topics and its DLQ.
+ */
+import type { Type } from 'avsc'
+import { toAvroType } from '../codec/avro-codec.ts'
+import type { ConsumeDefinition, HandlerContext, IdempotencyKeySource, TaskDefinition } from '../config/definitions.ts'
+import type { Ordering } from '../config/options.ts'
+import { checkInt, checkName, resolveQueueOptions, type ResolvedAppConfig } from '../config/resolve.ts'
+import { configError } from '../errors.ts'
+import { delayLabel, tierDelays } from '../retry/backoff.ts'
+import { resolveRetryPolicy, type ResolvedRetryPolicy } from '../retry/policy.ts'
+
+export interface HandlerSpec {
+  kind: 'task' | 'event'
+  /** Task name, or the consumer's group id. */
+  name: string
+  /** Reader schema; undefined = decode with the writer's schema. */
+  type: Type | undefined
+  handler: (args: unknown, ctx: HandlerContext) => unknown
+  retry: ResolvedRetryPolicy
+  timeoutMs: number
+  ledger: boolean
+  transaction: boolean
+  track: boolean
+  idempotencyKey?: IdempotencyKeySource<unknown>
+}
+
+export interface Route {
+  kind: 'queue' | 'consumer'
+  /** Queue name or consumer group id. */
+  name: string
+  groupId: string
+  sourceTopic: string
+  /** Retry tier topics by base delay (ms). */
+  retryTopics: Map<number, string>
+  dlqTopic: string
+  ordering: Ordering
+  /** Partitions for topics ktask creates (queue routes; consumer routes copy the source topic's). */
+  partitions: number | undefined
+  replicationFactor: number
+  fromBeginning: boolean
+  specs: Map<string, HandlerSpec>
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000
+
+function commonSpec(owner: string, def: TaskDefinition | ConsumeDefinition, hasDatabase: boolean) {
+  if (typeof def.handler !== 'function') throw configError(`${owner}.handler`, 'must be a function')
+  const timeoutMs = checkInt(`${owner}.timeoutMs`, def.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1)
+  const ledger = def.ledger ?? hasDatabase
+  const transaction = def.transaction ?? hasDatabase
+  if ((ledger || transaction) && !hasDatabase) {
+    throw configError(`${owner}.${ledger ? 'ledger' : 'transaction'}`, 'needs a database, but the app was created with database: false')
+  }
+  if (ledger && !transaction) {
+    throw configError(`${owner}.transaction`, 'cannot be false while ledger is on: the ledger row commits with the handler transaction')
+  }
+  const retry = resolveRetryPolicy(def.retry, owner)
+  if (retry.ordering === 'key' && !hasDatabase) {
+    throw configError(`${owner}.retry.ordering`, "'key' needs a database (blocked keys are kept in Postgres)")
+  }
+  return { timeoutMs, ledger, transaction, retry, handler: def.handler }
+}
+
+export function taskSpec(def: TaskDefinition, hasDatabase: boolean): HandlerSpec {
+  if (typeof def.name !== 'string' || !/^[a-zA-Z0-9._:-]{1,200}$/.test(def.name)) {
+    throw configError('task.name', `must be 1-200 letters, digits or . _ : - (got ${JSON.stringify(def.name)})`)
+  }
+  const owner = `task "${def.name}"`
+  checkName(`${owner}.queue`, def.queue)
+  if (def.schema === undefined) throw configError(`${owner}.schema`, 'is required (an Avro record schema)')
+  const type = toAvroType(def.schema, owner)
+  const track = def.track ?? false
+  if (track && !hasDatabase) throw configError(`${owner}.track`, 'needs a database, but the app was created with database: false')
+  return { kind: 'task', name: def.name, type, track, ...commonSpec(owner, def, hasDatabase) }
+}
+
+export function eventSpec(def: ConsumeDefinition, hasDatabase: boolean): HandlerSpec {
+  const owner = `consumer "${String(def.groupId)}"`
+  checkName('consume.groupId', def.groupId)
+  checkName(`${owner}.topic`, def.topic)
+  const type = def.schema === undefined ? undefined : toAvroType(def.schema, owner)
+  const key = def.idempotencyKey
+  if (key !== undefined && typeof key !== 'string' && typeof key !== 'function' && typeof key?.header !== 'string') {
+    throw configError(`${owner}.idempotencyKey`, 'must be a payload field name, { header: name } or a function')
+  }
+  return { kind: 'event', name: def.groupId, type, track: false, idempotencyKey: key, ...commonSpec(owner, def, hasDatabase) }
+}
+
+function retryTopicsFor(base: string, specs: Iterable<HandlerSpec>): Map<number, string> {
+  const topics = new Map<number, string>()
+  for (const spec of specs) {
+    for (const delay of tierDelays(spec.retry.backoff, spec.retry.attempts)) topics.set(delay, `${base}.retry.${delayLabel(delay)}`)
+  }
+  return topics
+}
+
+export function queueRoute(config: ResolvedAppConfig, queue: string, specs: HandlerSpec[]): Route {
+  const q = config.queues[queue] ?? resolveQueueOptions(queue)
+  const base = `${config.prefix}.${queue}`
+  const byName = new Map(specs.map((s) => [s.name, s]))
+  return {
+    kind: 'queue',
+    name: queue,
+    groupId: base,
+    sourceTopic: base,
+    retryTopics: retryTopicsFor(base, specs),
+    dlqTopic: `${base}.dlq`,
+    ordering: q.ordering,
+    partitions: q.partitions,
+    replicationFactor: q.replicationFactor,
+    fromBeginning: true,
+    specs: byName,
+  }
+}
+
+export function consumerRoute(config: ResolvedAppConfig, def: ConsumeDefinition, spec: HandlerSpec): Route {
+  const base = `${config.prefix}.${def.groupId}`
+  const ordering = def.ordering ?? 'partition'
+  if (ordering !== 'partition' && ordering !== 'key') {
+    throw configError(`consumer "${def.groupId}".ordering`, `must be 'partition' or 'key' (got ${JSON.stringify(ordering)})`)
+  }
+  return {
+    kind: 'consumer',
+    name: def.groupId,
+    groupId: def.groupId,
+    sourceTopic: def.topic,
+    retryTopics: retryTopicsFor(base, [spec]),
+    dlqTopic: `${base}.dlq`,
+    ordering,
+    partitions: undefined,
+    replicationFactor: -1,
+    fromBeginning: def.fromBeginning ?? true,
+    specs: new Map([[spec.name, spec]]),
+  }
+}
+
+/** The registry subject a task's argument schema is registered under. */
+export function taskSubject(config: ResolvedAppConfig, taskName: string): string {
+  return `${config.prefix}.task.${taskName}-value`
+}

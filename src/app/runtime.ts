@@ -1,0 +1,122 @@
+/**
+ * Resources one app shares between producers, workers and the HTTP service, each created on first use:
+ * the kafkajs client and admin, the batching producer, the Avro codec and the Postgres pool (migrated once).
+ */
+import type { Admin, Kafka } from 'kafkajs'
+import type { Logger } from 'pino'
+import type pg from 'pg'
+import { AvroCodec } from '../codec/avro-codec.ts'
+import { HttpSchemaRegistryClient } from '../codec/registry-client.ts'
+import type { ResolvedAppConfig } from '../config/resolve.ts'
+import { KtaskError, infrastructureError } from '../errors.ts'
+import { createKafka } from '../kafka/client.ts'
+import { ensureTopics, type TopicSpec } from '../kafka/topics.ts'
+import { BatchingProducer } from '../producer/batching-producer.ts'
+import { migrate } from '../store/migrate.ts'
+import { createPool } from '../store/pool.ts'
+
+export class AppRuntime {
+  readonly config: ResolvedAppConfig
+  readonly logger: Logger
+  readonly kafka: Kafka
+  readonly codec: AvroCodec
+  #admin: Promise<Admin> | undefined
+  #producer: BatchingProducer | undefined
+  #pool: pg.Pool | undefined
+  #migrated: Promise<void> | undefined
+  #ensuredTopics = new Set<string>()
+  #closed = false
+  /** Pool size wanted by the workers of this app (set before the pool is first created). */
+  poolSizeHint = 10
+
+  constructor(config: ResolvedAppConfig) {
+    this.config = config
+    this.logger = config.logger
+    this.kafka = createKafka(config)
+    this.codec = new AvroCodec(new HttpSchemaRegistryClient(config.schemaRegistry))
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  assertOpen(): void {
+    if (this.#closed) throw new KtaskError('KTASK_STATE', 'The app is closed')
+  }
+
+  admin(): Promise<Admin> {
+    this.#admin ??= (async () => {
+      const admin = this.kafka.admin()
+      try {
+        await admin.connect()
+      } catch (err) {
+        this.#admin = undefined
+        throw infrastructureError('kafka', err)
+      }
+      return admin
+    })()
+    return this.#admin
+  }
+
+  producer(): BatchingProducer {
+    this.assertOpen()
+    this.#producer ??= new BatchingProducer(this.kafka)
+    return this.#producer
+  }
+
+  get hasDatabase(): boolean {
+    return this.config.database !== undefined
+  }
+
+  /** The shared pool; throws KTASK_INVALID_CONFIG when the app runs without a database. */
+  pool(): pg.Pool {
+    this.assertOpen()
+    const db = this.config.database
+    if (!db) throw new KtaskError('KTASK_INVALID_CONFIG', 'This feature needs a database, but the app was created with database: false', { field: 'database' })
+    this.#pool ??= createPool({
+      connectionString: db.connectionString,
+      max: db.max ?? this.poolSizeHint,
+      statementTimeoutMs: db.statementTimeoutMs,
+      idleInTransactionTimeoutMs: db.idleInTransactionTimeoutMs,
+      applicationName: this.config.clientId,
+    }, this.logger)
+    return this.#pool
+  }
+
+  /** Applies migrations once per process (when `database.migrate` is on); retried after a failure. */
+  ensureMigrated(): Promise<void> {
+    if (!this.config.database?.migrate) return Promise.resolve()
+    this.#migrated ??= migrate(this.pool()).then(
+      (res) => {
+        if (res.applied.length > 0) this.logger.info({ applied: res.applied.map((m) => m.name) }, 'ktask: migrations applied')
+      },
+      (err: unknown) => {
+        this.#migrated = undefined
+        throw err
+      },
+    )
+    return this.#migrated
+  }
+
+  /** Creates missing topics once per process. */
+  async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    const missing = specs.filter((s) => !this.#ensuredTopics.has(s.topic))
+    if (missing.length === 0) return
+    let created: string[]
+    try {
+      created = await ensureTopics(await this.admin(), missing)
+    } catch (err) {
+      throw err instanceof KtaskError ? err : infrastructureError('kafka', err)
+    }
+    for (const s of missing) this.#ensuredTopics.add(s.topic)
+    if (created.length > 0) this.logger.info({ topics: created }, 'ktask: topics created')
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#producer?.disconnect()
+    if (this.#admin) await (await this.#admin.catch(() => undefined))?.disconnect().catch(() => {})
+    await this.#pool?.end().catch(() => {})
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * `ktask worker <module>` — runs workers for the app the module exports. SIGTERM/SIGINT stop it
+ * gracefully (exit 0); a second signal exits at once (1); a Kafka consumer that crashes without
+ * restarting exits 1 so a supervisor restarts the process.
+ */
+import type { Command } from 'commander'
+import { loadApp } from '../load-app.ts'
+import { intOption, listOption } from '../options.ts'
+
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description('run workers for the queues and consumers of an app module')
+    .argument('<module>', 'module whose default export is a ktask app')
+    .option('--queues <names>', 'comma-separated queues (default: every queue with a task)', listOption)
+    .option('--consumers <groups>', 'comma-separated consumer group ids (default: every consumer)', listOption)
+    .option('--concurrency <n>', 'handlers running at once', intOption('--concurrency'))
+    .option('--shutdown-grace <ms>', 'time in-flight handlers get on SIGTERM', intOption('--shutdown-grace'))
+    .action(async (modulePath: string, opts: { queues?: string[]; consumers?: string[]; concurrency?: number; shutdownGrace?: number }) => {
+      const app = await loadApp(modulePath)
+      const selectOnlyConsumers = opts.consumers !== undefined && opts.queues === undefined
+      const selectOnlyQueues = opts.queues !== undefined && opts.consumers === undefined
+      const worker = app.worker({
+        queues: selectOnlyConsumers ? [] : opts.queues,
+        consumers: selectOnlyQueues ? [] : opts.consumers,
+        concurrency: opts.concurrency,
+        shutdownGraceMs: opts.shutdownGrace,
+      })
+      let stopping = false
+      const shutdown = (signal: string): void => {
+        if (stopping) {
+          app.logger.warn({ signal }, 'ktask: second signal, exiting now')
+          process.exit(1)
+        }
+        stopping = true
+        app.logger.info({ signal }, 'ktask: stopping worker')
+        worker.stop()
+          .then(() => app.close())
+          .then(() => {
+            app.logger.info({ stats: worker.stats() }, 'ktask: worker stopped')
+            process.exit(0)
+          }, (err: unknown) => {
+            app.logger.error({ err }, 'ktask: error while stopping')
+            process.exit(1)
+          })
+      }
+      process.on('SIGTERM', () => shutdown('SIGTERM'))
+      process.on('SIGINT', () => shutdown('SIGINT'))
+      worker.on('crash', ({ restart, error }) => {
+        if (restart || stopping) return
+        app.logger.fatal({ err: error }, 'ktask: consumer crashed without restart; exiting')
+        stopping = true
+        // Never hang: exit even if stopping stalls.
+        setTimeout(() => process.exit(1), 10_000).unref()
+        void worker.stop().finally(() => process.exit(1))
+      })
+      await worker.start()
+      app.logger.info({ queues: app.queueNames(), consumers: app.consumerGroups(), concurrency: worker.options.concurrency }, 'ktask: worker running')
+    })
+}

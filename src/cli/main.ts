@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+/**
+ * The `ktask` command: thin adapters over the library (no logic of their own).
+ */
+import { Command } from 'commander'
+import { isKtaskError } from '../errors.ts'
+import { registerWorkerCommand } from './commands/worker.ts'
+
+// kafkajs schedules a timer with a negative delay on every new connection (harmless, clamped to 1 ms);
+// Node 24 warns about it. Only that warning is filtered; every other warning is still printed.
+process.removeAllListeners('warning')
+process.on('warning', (warning) => {
+  if (warning.name === 'TimeoutNegativeWarning') return
+  console.warn(`${warning.name}: ${warning.message}`)
+})
+
+const program = new Command()
+program.name('ktask').description('background tasks and domain events on Apache Kafka').showHelpAfterError()
+registerWorkerCommand(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (isKtaskError(err)) {
+    console.error(`ktask: ${err.message}${err.field ? ` [${err.code}, field: ${err.field}]` : ` [${err.code}]`}`)
+  } else {
+    console.error(err)
+  }
+  process.exit(1)
+}

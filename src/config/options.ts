@@ -1,0 +1,130 @@
+/**
+ * Every option a user can pass, with its default. Precedence: code > environment > defaults;
+ * see resolve.ts for the environment variables and validation.
+ */
+import type { KafkaConfig } from 'kafkajs'
+import type { Logger } from 'pino'
+
+export interface AppOptions {
+  /** Kafka bootstrap brokers ("host:port", array or comma-separated). @defaultValue env `KTASK_BROKERS`, else `127.0.0.1:9092` */
+  brokers?: string[] | string
+  /** Client id sent to Kafka. @defaultValue `'ktask'` */
+  clientId?: string
+  /**
+   * Extra kafkajs client settings for real clusters: `ssl`, `sasl`, `connectionTimeout`,
+   * `requestTimeout`, `retry`. @defaultValue `{}`
+   */
+  kafka?: Omit<KafkaConfig, 'brokers' | 'clientId' | 'logCreator' | 'logLevel'>
+  /** Confluent-compatible schema registry. */
+  schemaRegistry?: SchemaRegistryOptions
+  /** PostgreSQL for the idempotency ledger, `ctx.tx` and task state. `false` runs without a database. */
+  database?: DatabaseOptions | false
+  /** Prefix of every topic and consumer group ktask creates. @defaultValue env `KTASK_PREFIX`, else `'ktask'` */
+  prefix?: string
+  /** A pino logger. @defaultValue `pino({ level })` writing JSON to stdout */
+  logger?: Logger
+  /** Log level when no logger is given. @defaultValue env `LOG_LEVEL`, else `'info'` */
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Queue declarations; a queue used by a task but not declared here gets the defaults. @defaultValue `{}` */
+  queues?: Record<string, QueueOptions>
+  /** Idempotency ledger settings. */
+  ledger?: LedgerOptions
+  /** Largest message value a worker accepts; bigger ones are dead-lettered with stage `decode`. @defaultValue `1_048_576` */
+  maxMessageBytes?: number
+  /** Defaults for every `app.worker()` of this app (and `ktask worker`); per-call options win. @defaultValue `{}` */
+  worker?: WorkerOptions
+}
+
+export interface SchemaRegistryOptions {
+  /** Base URL of the Confluent-compatible API. @defaultValue env `KTASK_SCHEMA_REGISTRY_URL`, else `http://127.0.0.1:8081/apis/ccompat/v7` */
+  url?: string
+  /** Basic auth. @defaultValue none */
+  auth?: { username: string; password: string }
+  /** Per-request timeout in ms. @defaultValue `5000` */
+  timeoutMs?: number
+}
+
+export interface DatabaseOptions {
+  /** @defaultValue env `DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/test` */
+  connectionString?: string
+  /** Pool size. @defaultValue worker concurrency + 4 (at least 10) */
+  max?: number
+  /** `statement_timeout` for every connection, in ms. @defaultValue `30_000` */
+  statementTimeoutMs?: number
+  /** `idle_in_transaction_session_timeout`, in ms. @defaultValue `60_000` */
+  idleInTransactionTimeoutMs?: number
+  /** Apply ktask's migrations when the app first uses the database. @defaultValue `true` */
+  migrate?: boolean
+}
+
+export interface QueueOptions {
+  /** Partitions of the queue topic (and of its retry and DLQ topics). @defaultValue `6` */
+  partitions?: number
+  /** Replication factor of the topics ktask creates. @defaultValue `-1` (the broker's default) */
+  replicationFactor?: number
+  /**
+   * `'partition'`: one message at a time per partition, in offset order (default).
+   * `'key'`: messages with different keys of one partition run in parallel; one key never runs twice at once.
+   * @defaultValue `'partition'`
+   */
+  ordering?: Ordering
+}
+
+export type Ordering = 'partition' | 'key'
+
+export interface LedgerOptions {
+  /**
+   * How long ledger rows are kept. Replaying or redriving a message older than this re-applies its effects.
+   * @defaultValue `7` days
+   */
+  retentionDays?: number
+  /** How often a worker prunes expired rows (in small batches). @defaultValue `600_000` (10 min) */
+  pruneIntervalMs?: number
+}
+
+export interface BackoffOptions {
+  /** @defaultValue `'exponential'` */
+  type?: 'fixed' | 'exponential'
+  /** Delay before the first retry (exponential doubles it each time). @defaultValue `1000` */
+  delayMs?: number
+  /** Upper bound of any delay. @defaultValue `600_000` */
+  maxDelayMs?: number
+  /** Add up to 20% random extra delay so retries of many failures spread out. @defaultValue `true` */
+  jitter?: boolean
+}
+
+export interface RetryOptions {
+  /** Total runs, the first included (`ctx.attempt` counts from 1). `1` = never retry. @defaultValue `3` */
+  attempts?: number
+  backoff?: BackoffOptions
+  /** Return false to dead-letter an error at once (like throwing `UnrecoverableError`). @defaultValue retry all */
+  retryable?: (error: unknown) => boolean
+  /**
+   * `'key'` ("blocked key"): while a key has a message waiting in a retry tier, later messages of that key
+   * wait behind it; other keys keep flowing. Needs the database. @defaultValue `'none'`
+   */
+  ordering?: 'none' | 'key'
+}
+
+export interface WorkerOptions {
+  /** Queues to work on. @defaultValue every queue that has a task */
+  queues?: string[]
+  /** Consumers (by group id) to run. @defaultValue every `app.consume()` registration */
+  consumers?: string[]
+  /** Handlers (or transaction chunks) running at once across the worker. @defaultValue `16` */
+  concurrency?: number
+  /** On stop, how long in-flight handlers may take before their signal is aborted. @defaultValue `30_000` */
+  shutdownGraceMs?: number
+  /** Kafka group session timeout. @defaultValue `30_000` */
+  sessionTimeoutMs?: number
+  /** Kafka heartbeat interval. @defaultValue `3_000` */
+  heartbeatIntervalMs?: number
+  /** How often done offsets are committed. @defaultValue `500` */
+  commitIntervalMs?: number
+  /** Messages buffered per partition before its fetching pauses. @defaultValue `1000` */
+  maxBufferedPerPartition?: number
+  /** Most messages of one partition whose effects commit in one Postgres transaction. @defaultValue `50` */
+  transactionBatchSize?: number
+  /** Longest wait of a fetch on an idle partition (also how soon a resumed partition is fetched). @defaultValue `500` */
+  fetchMaxWaitMs?: number
+}

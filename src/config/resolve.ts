@@ -1,0 +1,171 @@
+/**
+ * Options → resolved configuration: defaults declared once, environment applied under code, and every
+ * value validated at construction so a bad option fails fast with its name.
+ */
+import pino, { type Logger } from 'pino'
+import { configError } from '../errors.ts'
+import type { AppOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions } from './options.ts'
+
+export const DEFAULT_BROKERS = ['127.0.0.1:9092']
+export const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:8081/apis/ccompat/v7'
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test'
+
+export const queueDefaults = { partitions: 6, replicationFactor: -1, ordering: 'partition' } satisfies Required<QueueOptions>
+
+export const workerDefaults = {
+  concurrency: 16,
+  shutdownGraceMs: 30_000,
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3_000,
+  commitIntervalMs: 500,
+  maxBufferedPerPartition: 1000,
+  transactionBatchSize: 50,
+  fetchMaxWaitMs: 500,
+} satisfies Required<Omit<WorkerOptions, 'queues' | 'consumers'>>
+
+export const ledgerDefaults = { retentionDays: 7, pruneIntervalMs: 600_000 } satisfies Required<LedgerOptions>
+
+export interface ResolvedDatabase {
+  connectionString: string
+  max: number | undefined
+  statementTimeoutMs: number
+  idleInTransactionTimeoutMs: number
+  migrate: boolean
+}
+
+export interface ResolvedAppConfig {
+  brokers: string[]
+  clientId: string
+  kafka: NonNullable<AppOptions['kafka']>
+  schemaRegistry: Required<Pick<SchemaRegistryOptions, 'url' | 'timeoutMs'>> & Pick<SchemaRegistryOptions, 'auth'>
+  database: ResolvedDatabase | undefined
+  prefix: string
+  logger: Logger
+  queues: Record<string, Required<QueueOptions>>
+  ledger: Required<LedgerOptions>
+  maxMessageBytes: number
+  worker: WorkerOptions
+}
+
+const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/
+
+export function checkName(option: string, value: unknown): string {
+  if (typeof value !== 'string' || !TOPIC_NAME.test(value) || value.length > 200) {
+    throw configError(option, `must be a non-empty string of letters, digits, '.', '_' or '-' (got ${JSON.stringify(value)})`)
+  }
+  return value
+}
+
+export function checkInt(option: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw configError(option, `must be an integer between ${min} and ${max} (got ${JSON.stringify(value)})`)
+  }
+  return value
+}
+
+function parseBrokers(value: unknown, option: string): string[] {
+  const list = typeof value === 'string' ? value.split(',') : value
+  if (!Array.isArray(list) || list.length === 0) throw configError(option, 'must list at least one "host:port"')
+  return list.map((raw, i) => {
+    const broker = String(raw).trim()
+    if (!/^[^\s:]+:\d{1,5}$/.test(broker)) throw configError(`${option}[${i}]`, `must be "host:port" (got ${JSON.stringify(raw)})`)
+    return broker
+  })
+}
+
+function checkUrl(option: string, value: string): string {
+  try {
+    const url = new URL(value)
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)')
+    return value.replace(/\/+$/, '')
+  } catch (err) {
+    throw configError(option, `must be an http(s) URL (got ${JSON.stringify(value)})`, err)
+  }
+}
+
+function resolveQueue(name: string, options: QueueOptions | undefined): Required<QueueOptions> {
+  checkName(`queues.${name}`, name)
+  const q = { ...queueDefaults, ...options }
+  checkInt(`queues.${name}.partitions`, q.partitions, 1, 10_000)
+  if (q.replicationFactor !== -1) checkInt(`queues.${name}.replicationFactor`, q.replicationFactor, 1, 100)
+  if (q.ordering !== 'partition' && q.ordering !== 'key') {
+    throw configError(`queues.${name}.ordering`, `must be 'partition' or 'key' (got ${JSON.stringify(q.ordering)})`)
+  }
+  return q
+}
+
+export function resolveQueueOptions(name: string, options?: QueueOptions): Required<QueueOptions> {
+  return resolveQueue(name, options)
+}
+
+export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedAppConfig {
+  const brokers = parseBrokers(options.brokers ?? env.KTASK_BROKERS ?? DEFAULT_BROKERS, options.brokers ? 'brokers' : 'KTASK_BROKERS')
+  const prefix = checkName(options.prefix ? 'prefix' : 'KTASK_PREFIX', options.prefix ?? env.KTASK_PREFIX ?? 'ktask')
+  const registryUrl = options.schemaRegistry?.url ?? env.KTASK_SCHEMA_REGISTRY_URL ?? DEFAULT_REGISTRY_URL
+  const schemaRegistry = {
+    url: checkUrl(options.schemaRegistry?.url ? 'schemaRegistry.url' : 'KTASK_SCHEMA_REGISTRY_URL', registryUrl),
+    timeoutMs: checkInt('schemaRegistry.timeoutMs', options.schemaRegistry?.timeoutMs ?? 5000, 100),
+    auth: options.schemaRegistry?.auth,
+  }
+
+  let database: ResolvedDatabase | undefined
+  if (options.database !== false) {
+    const db = options.database ?? {}
+    const connectionString = db.connectionString ?? env.DATABASE_URL ?? DEFAULT_DATABASE_URL
+    if (!/^postgres(ql)?:\/\//.test(connectionString)) {
+      throw configError(db.connectionString ? 'database.connectionString' : 'DATABASE_URL',
+        `must be a postgres:// URL (got ${JSON.stringify(connectionString.replace(/:[^:@/]*@/, ':***@'))})`)
+    }
+    database = {
+      connectionString,
+      max: db.max === undefined ? undefined : checkInt('database.max', db.max, 1, 1000),
+      statementTimeoutMs: checkInt('database.statementTimeoutMs', db.statementTimeoutMs ?? 30_000, 0),
+      idleInTransactionTimeoutMs: checkInt('database.idleInTransactionTimeoutMs', db.idleInTransactionTimeoutMs ?? 60_000, 0),
+      migrate: db.migrate ?? true,
+    }
+  }
+
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+  const level = options.logLevel ?? env.LOG_LEVEL ?? 'info'
+  if (!levels.includes(level)) throw configError(options.logLevel ? 'logLevel' : 'LOG_LEVEL', `must be one of ${levels.join(', ')} (got ${JSON.stringify(level)})`)
+  const logger = options.logger ?? pino({ level, base: { pid: process.pid } })
+
+  const queues: Record<string, Required<QueueOptions>> = {}
+  for (const [name, q] of Object.entries(options.queues ?? {})) queues[name] = resolveQueue(name, q)
+
+  const ledger = { ...ledgerDefaults, ...options.ledger }
+  checkInt('ledger.retentionDays', ledger.retentionDays, 1)
+  checkInt('ledger.pruneIntervalMs', ledger.pruneIntervalMs, 1000)
+
+  return {
+    brokers,
+    clientId: options.clientId ?? 'ktask',
+    kafka: options.kafka ?? {},
+    schemaRegistry,
+    database,
+    prefix,
+    logger,
+    queues,
+    ledger,
+    maxMessageBytes: checkInt('maxMessageBytes', options.maxMessageBytes ?? 1_048_576, 64),
+    worker: options.worker ?? {},
+  }
+}
+
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queues' | 'consumers'>> & Pick<WorkerOptions, 'queues' | 'consumers'>
+
+export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorkerOptions {
+  const o = { ...workerDefaults, ...options }
+  checkInt('concurrency', o.concurrency, 1, 10_000)
+  checkInt('shutdownGraceMs', o.shutdownGraceMs, 0)
+  checkInt('sessionTimeoutMs', o.sessionTimeoutMs, 1000)
+  checkInt('heartbeatIntervalMs', o.heartbeatIntervalMs, 100)
+  if (o.heartbeatIntervalMs >= o.sessionTimeoutMs) {
+    throw configError('heartbeatIntervalMs', `must be lower than sessionTimeoutMs (${o.sessionTimeoutMs})`)
+  }
+  checkInt('commitIntervalMs', o.commitIntervalMs, 10)
+  checkInt('maxBufferedPerPartition', o.maxBufferedPerPartition, 1)
+  checkInt('transactionBatchSize', o.transactionBatchSize, 1, 64)
+  checkInt('fetchMaxWaitMs', o.fetchMaxWaitMs, 10, 60_000)
+  return o
+}

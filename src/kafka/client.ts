@@ -1,0 +1,43 @@
+/** The kafkajs client of an app, logging through the app's pino logger. */
+import { Kafka, logLevel, type LogEntry, type logCreator } from 'kafkajs'
+import type { Logger } from 'pino'
+import type { ResolvedAppConfig } from '../config/resolve.ts'
+
+const toPino: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+}
+
+function kafkaLogLevel(logger: Logger): logLevel {
+  switch (logger.level) {
+    case 'trace':
+    case 'debug':
+      return logLevel.DEBUG
+    case 'info':
+      // kafkajs' INFO is chatty (every join, every consumer start): keep it at WARN unless debugging.
+      return logLevel.WARN
+    case 'warn':
+      return logLevel.WARN
+    case 'silent':
+      return logLevel.NOTHING
+    default:
+      return logLevel.ERROR
+  }
+}
+
+export function createKafka(config: ResolvedAppConfig): Kafka {
+  const logger = config.logger.child({ component: 'kafkajs' })
+  const creator: logCreator = () => ({ level, log }: LogEntry) => {
+    const { message, ...extra } = log
+    logger[toPino[level] ?? 'info'](extra, message)
+  }
+  return new Kafka({
+    ...config.kafka,
+    clientId: config.clientId,
+    brokers: config.brokers,
+    logLevel: kafkaLogLevel(config.logger),
+    logCreator: creator,
+  })
+}

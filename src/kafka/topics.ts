@@ -1,0 +1,50 @@
+/**
+ * Topic provisioning through the admin API: idempotent (existing topics are left as they are, and a
+ * concurrent creation by another process is not an error).
+ */
+import type { Admin, ITopicConfig } from 'kafkajs'
+import { KtaskError } from '../errors.ts'
+
+export interface TopicSpec {
+  topic: string
+  partitions: number
+  replicationFactor: number
+  configs?: Record<string, string>
+}
+
+export async function existingTopics(admin: Admin): Promise<Set<string>> {
+  return new Set(await admin.listTopics())
+}
+
+/** Creates the topics that do not exist yet; returns the names it created. */
+export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
+  if (specs.length === 0) return []
+  const existing = await existingTopics(admin)
+  const missing = specs.filter((s) => !existing.has(s.topic))
+  if (missing.length === 0) return []
+  const topics: ITopicConfig[] = missing.map((s) => ({
+    topic: s.topic,
+    numPartitions: s.partitions,
+    replicationFactor: s.replicationFactor,
+    configEntries: Object.entries(s.configs ?? {}).map(([name, value]) => ({ name, value })),
+  }))
+  try {
+    await admin.createTopics({ topics, waitForLeaders: true })
+  } catch (err) {
+    // TOPIC_ALREADY_EXISTS from a concurrent creator is fine; anything else is not.
+    const nested = (err as { errors?: { type?: string }[] }).errors ?? []
+    if (!(nested.length > 0 && nested.every((e) => e.type === 'TOPIC_ALREADY_EXISTS'))) throw err
+  }
+  return missing.map((s) => s.topic)
+}
+
+/** Partition count of each topic; throws KTASK_NOT_FOUND naming a topic that does not exist. */
+export async function partitionCounts(admin: Admin, topics: string[]): Promise<Map<string, number>> {
+  const existing = await existingTopics(admin)
+  const absent = topics.filter((t) => !existing.has(t))
+  if (absent.length > 0) {
+    throw new KtaskError('KTASK_NOT_FOUND', `Topic ${absent.map((t) => `"${t}"`).join(', ')} does not exist`, { topics: absent })
+  }
+  const { topics: metadata } = await admin.fetchTopicMetadata({ topics })
+  return new Map(metadata.map((t) => [t.name, t.partitions.length]))
+}

@@ -1,0 +1,141 @@
+/**
+ * A kafkajs producer that batches on its own: while one send is in flight, new messages queue up and go
+ * out together in the next request. A lone enqueue is sent at once (no linger); a burst of concurrent
+ * enqueues becomes one request. One request in flight keeps per-partition order. Every send waits for
+ * acks from all in-sync replicas.
+ */
+import { Partitioners, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs'
+import { KtaskError, infrastructureError } from '../errors.ts'
+
+export interface OutgoingMessage {
+  topic: string
+  partition?: number
+  key: Buffer | string | null
+  value: Buffer | null
+  headers: Record<string, string>
+  timestamp?: string
+}
+
+interface Pending {
+  messages: OutgoingMessage[]
+  resolve: () => void
+  reject: (err: unknown) => void
+}
+
+/**
+ * Keeps one produce request under the broker's default 1 MiB record-batch limit even if every message
+ * lands in the same partition (the partitioner runs later, inside kafkajs).
+ */
+const MAX_MESSAGES_PER_REQUEST = 2000
+const MAX_BYTES_PER_REQUEST = 900 * 1024
+
+function sizeOf(m: OutgoingMessage): number {
+  let size = 64 + (m.value?.length ?? 0) + (m.key?.length ?? 0)
+  for (const [k, v] of Object.entries(m.headers)) size += k.length + v.length
+  return size
+}
+
+export class BatchingProducer {
+  readonly #producer: Producer
+  #connected: Promise<void> | undefined
+  #queue: Pending[] = []
+  #flushing = false
+  #closed = false
+
+  constructor(kafka: Kafka) {
+    // The Java-compatible murmur2 partitioner: a key lands on the same partition as with Java producers.
+    this.#producer = kafka.producer({
+      allowAutoTopicCreation: false, maxInFlightRequests: 1, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner,
+    })
+  }
+
+  connect(): Promise<void> {
+    this.#connected ??= this.#producer.connect().catch((err: unknown) => {
+      this.#connected = undefined
+      throw infrastructureError('kafka', err)
+    })
+    return this.#connected
+  }
+
+  /** Resolves when the broker acknowledged every message (acks = all). */
+  send(messages: OutgoingMessage[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new KtaskError('KTASK_STATE', 'Producer is closed'))
+    if (messages.length === 0) return Promise.resolve()
+    const sends = splitBySize(messages).map((part) => new Promise<void>((resolve, reject) => {
+      this.#queue.push({ messages: part, resolve, reject })
+    }))
+    void this.#flush()
+    return Promise.all(sends).then(() => undefined)
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing) return
+    this.#flushing = true
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#take()
+        try {
+          await this.connect()
+          await this.#producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(batch.flatMap((p) => p.messages)) })
+          for (const p of batch) p.resolve()
+        } catch (err) {
+          const wrapped = err instanceof KtaskError ? err : infrastructureError('kafka', err)
+          for (const p of batch) p.reject(wrapped)
+        }
+      }
+    } finally {
+      this.#flushing = false
+    }
+  }
+
+  /** Takes whole pending sends up to the request limits (one oversized send still goes alone). */
+  #take(): Pending[] {
+    const taken: Pending[] = []
+    let count = 0
+    let bytes = 0
+    while (this.#queue.length > 0) {
+      const next = this.#queue[0]!
+      const nextBytes = next.messages.reduce((sum, m) => sum + sizeOf(m), 0)
+      // Parts of one send were split to fit; whole small sends are merged up to the same limits.
+      if (taken.length > 0 && (count + next.messages.length > MAX_MESSAGES_PER_REQUEST || bytes + nextBytes > MAX_BYTES_PER_REQUEST)) break
+      taken.push(this.#queue.shift()!)
+      count += next.messages.length
+      bytes += nextBytes
+    }
+    return taken
+  }
+
+  async disconnect(): Promise<void> {
+    this.#closed = true
+    while (this.#flushing || this.#queue.length > 0) await new Promise((r) => setTimeout(r, 5))
+    if (this.#connected) await this.#producer.disconnect().catch(() => {})
+  }
+}
+
+function splitBySize(messages: OutgoingMessage[]): OutgoingMessage[][] {
+  const parts: OutgoingMessage[][] = []
+  let current: OutgoingMessage[] = []
+  let bytes = 0
+  for (const m of messages) {
+    const size = sizeOf(m)
+    if (current.length > 0 && (current.length >= MAX_MESSAGES_PER_REQUEST || bytes + size > MAX_BYTES_PER_REQUEST)) {
+      parts.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(m)
+    bytes += size
+  }
+  if (current.length > 0) parts.push(current)
+  return parts
+}
+
+function toTopicMessages(messages: OutgoingMessage[]): TopicMessages[] {
+  const byTopic = new Map<string, Message[]>()
+  for (const m of messages) {
+    let list = byTopic.get(m.topic)
+    if (!list) byTopic.set(m.topic, (list = []))
+    list.push({ key: m.key, value: m.value, headers: m.headers, partition: m.partition, timestamp: m.timestamp })
+  }
+  return [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs }))
+}

@@ -1,0 +1,135 @@
+/**
+ * The ktask header codec (pure). Headers are strings on the wire; this module reads them into an
+ * envelope and writes the headers of a retry or dead-letter hop. Provenance headers (original topic,
+ * partition, offset, timestamp, first failure) are set on the first hop and carried unchanged after.
+ */
+import type { IHeaders } from 'kafkajs'
+
+export const H = {
+  id: 'ktask-id',
+  task: 'ktask-task',
+  attempt: 'ktask-attempt',
+  enqueuedAt: 'ktask-enqueued-at',
+  notBefore: 'ktask-not-before',
+  traceparent: 'traceparent',
+  originalTopic: 'ktask-original-topic',
+  originalPartition: 'ktask-original-partition',
+  originalOffset: 'ktask-original-offset',
+  originalTimestamp: 'ktask-original-timestamp',
+  group: 'ktask-group',
+  firstFailedAt: 'ktask-first-failed-at',
+  failureStage: 'ktask-failure-stage',
+  errorClass: 'ktask-error-class',
+  errorMessage: 'ktask-error-message',
+  errorStack: 'ktask-error-stack',
+  deadAt: 'ktask-dead-at',
+  redrivenAt: 'ktask-redriven-at',
+  redriveCount: 'ktask-redrive-count',
+  parkedBehind: 'ktask-parked-behind',
+} as const
+
+export type FailureStage = 'decode' | 'handler' | 'timeout' | 'produce'
+
+/** Error texts in headers are truncated: Kafka headers live in every fetch, and stacks can be huge. */
+export const MAX_ERROR_MESSAGE_BYTES = 1024
+export const MAX_ERROR_STACK_BYTES = 4096
+
+export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (!headers) return out
+  for (const [name, raw] of Object.entries(headers)) {
+    const first = Array.isArray(raw) ? raw[0] : raw
+    if (first === undefined) continue
+    out[name] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first)
+  }
+  return out
+}
+
+export function truncateUtf8(text: string, maxBytes: number): string {
+  const buf = Buffer.from(text, 'utf8')
+  if (buf.length <= maxBytes) return text
+  // Cut on a character boundary: decoding a partial sequence yields U+FFFD, which we drop.
+  return buf.subarray(0, maxBytes - 3).toString('utf8').replace(/\uFFFD+$/, '') + '...'
+}
+
+export interface MessageOrigin {
+  topic: string
+  partition: number
+  offset: string
+  timestamp: string
+}
+
+/** Where the message first entered the system, read from provenance headers or the message itself. */
+export function originOf(headers: Record<string, string>, current: MessageOrigin): MessageOrigin {
+  if (headers[H.originalTopic] === undefined) return current
+  return {
+    topic: headers[H.originalTopic] ?? current.topic,
+    partition: Number(headers[H.originalPartition] ?? current.partition),
+    offset: headers[H.originalOffset] ?? current.offset,
+    timestamp: headers[H.originalTimestamp] ?? current.timestamp,
+  }
+}
+
+export interface FailureInfo {
+  stage: FailureStage
+  error: unknown
+  group: string
+  messageId: string
+  origin: MessageOrigin
+  now: number
+}
+
+function errorClass(error: unknown): string {
+  if (error instanceof Error) return error.name || error.constructor.name || 'Error'
+  return typeof error
+}
+
+function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message
+  try {
+    return typeof error === 'string' ? error : JSON.stringify(error)
+  } catch {
+    return String(error)
+  }
+}
+
+/** Headers shared by retry and dead-letter hops. */
+export function failureHeaders(headers: Record<string, string>, info: FailureInfo): Record<string, string> {
+  const out: Record<string, string> = { ...headers }
+  out[H.id] = headers[H.id] ?? info.messageId
+  out[H.group] = info.group
+  out[H.originalTopic] = info.origin.topic
+  out[H.originalPartition] = String(info.origin.partition)
+  out[H.originalOffset] = info.origin.offset
+  out[H.originalTimestamp] = info.origin.timestamp
+  out[H.firstFailedAt] = headers[H.firstFailedAt] ?? String(info.now)
+  out[H.failureStage] = info.stage
+  out[H.errorClass] = truncateUtf8(errorClass(info.error), 256)
+  out[H.errorMessage] = truncateUtf8(errorMessage(info.error), MAX_ERROR_MESSAGE_BYTES)
+  const stack = info.error instanceof Error && info.error.stack ? info.error.stack : ''
+  out[H.errorStack] = truncateUtf8(stack, MAX_ERROR_STACK_BYTES)
+  delete out[H.parkedBehind]
+  return out
+}
+
+export function retryHopHeaders(headers: Record<string, string>, info: FailureInfo, nextAttempt: number, notBefore: number): Record<string, string> {
+  const out = failureHeaders(headers, info)
+  out[H.attempt] = String(nextAttempt)
+  out[H.notBefore] = String(notBefore)
+  return out
+}
+
+export function deadLetterHeaders(headers: Record<string, string>, info: FailureInfo, attempt: number): Record<string, string> {
+  const out = failureHeaders(headers, info)
+  out[H.attempt] = String(attempt)
+  out[H.deadAt] = String(info.now)
+  delete out[H.notBefore]
+  return out
+}
+
+/** Parses a positive integer header; undefined when absent, NaN when malformed. */
+export function intHeader(headers: Record<string, string>, name: string): number | undefined {
+  const raw = headers[name]
+  if (raw === undefined) return undefined
+  return /^\d+$/.test(raw) ? Number(raw) : Number.NaN
+}

@@ -1,0 +1,262 @@
+/**
+ * One Kafka consumer group working on one route (a task queue or an `app.consume()` registration):
+ * its source topic plus its retry tiers. kafkajs fetches; `eachBatch` only hands messages to partition
+ * lanes and returns, so a slow handler never delays fetching, heartbeats or other partitions.
+ *
+ * Offsets: `autoCommit` is off. Every `commitIntervalMs`, when a rebalance starts, and on stop, the lanes'
+ * positions (first offset not yet durable) are committed — only for partitions assigned to this member in
+ * the current generation (a revoked partition is never committed; the broker fences stale generations).
+ */
+import type { Consumer, EachBatchPayload } from 'kafkajs'
+import type { Logger } from 'pino'
+import type { Route } from '../app/routes.ts'
+import type { AppRuntime } from '../app/runtime.ts'
+import type { ResolvedWorkerOptions } from '../config/resolve.ts'
+import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
+import { existingTopics, partitionCounts } from '../kafka/topics.ts'
+import type { TypedEmitter } from '../observability/emitter.ts'
+import type { WorkerEvents } from '../observability/worker-events.ts'
+import { RetryRouter } from '../retry/router.ts'
+import { Executor, type ExecutionHooks } from './executor.ts'
+import { MessagePreparer } from './inbound.ts'
+import { PartitionLane } from './partition-lane.ts'
+import type { Semaphore } from './semaphore.ts'
+import type { WorkerStats } from './worker-stats.ts'
+
+export interface GroupConsumerDeps {
+  runtime: AppRuntime
+  route: Route
+  options: ResolvedWorkerOptions
+  semaphore: Semaphore
+  events: TypedEmitter<WorkerEvents>
+  stats: WorkerStats
+  shutdownSignal: AbortSignal
+  hooks?: ExecutionHooks
+}
+
+/** DLQ messages are kept until someone deals with them. */
+const DLQ_TOPIC_CONFIG = { 'retention.ms': '-1' }
+const FINAL_COMMIT_TIMEOUT_MS = 10_000
+const DISCONNECT_TIMEOUT_MS = 15_000
+
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new KtaskError('KTASK_INFRASTRUCTURE', `${what} did not finish within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+export class GroupConsumer {
+  readonly route: Route
+  readonly #d: GroupConsumerDeps
+  readonly #log: Logger
+  #consumer: Consumer | undefined
+  readonly #lanes = new Map<string, PartitionLane>()
+  #assigned = new Set<string>()
+  #tierTopics = new Set<string>()
+  #router: RetryRouter | undefined
+  #preparer: MessagePreparer
+  #executor: Executor
+  #commitTimer: NodeJS.Timeout | undefined
+  #committing: Promise<void> | undefined
+  #stopping = false
+  /** Called when kafkajs gives up on this consumer (crash without restart). */
+  onFatal: (error: unknown) => void = () => {}
+
+  constructor(deps: GroupConsumerDeps) {
+    this.#d = deps
+    this.route = deps.route
+    this.#log = deps.runtime.logger.child({ group: deps.route.groupId })
+    this.#preparer = new MessagePreparer(deps.route, deps.runtime.codec, deps.runtime.config.maxMessageBytes)
+    this.#executor = new Executor({ runtime: deps.runtime, groupId: deps.route.groupId, logger: deps.runtime.logger, shutdownSignal: deps.shutdownSignal, hooks: deps.hooks })
+  }
+
+  /** Provisions the route's topics, joins the group and starts consuming. */
+  async start(): Promise<void> {
+    const { runtime, route, options } = this.#d
+    const tiers = await this.#provisionTopics()
+    const consumer = runtime.kafka.consumer({
+      groupId: route.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: options.heartbeatIntervalMs,
+      rebalanceTimeout: Math.max(60_000, options.sessionTimeoutMs),
+      maxWaitTimeInMs: options.fetchMaxWaitMs,
+      allowAutoTopicCreation: false,
+    })
+    this.#consumer = consumer
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.#onAssignment(payload.memberAssignment))
+    consumer.on(consumer.events.REBALANCING, () => void this.#commit('rebalance'))
+    consumer.on(consumer.events.CRASH, ({ payload }) => this.#onCrash(payload.error, payload.restart))
+    try {
+      await consumer.connect()
+      await consumer.subscribe({ topics: [route.sourceTopic], fromBeginning: route.fromBeginning })
+      // A new group must not skip messages already waiting in retry tiers.
+      if (tiers.length > 0) await consumer.subscribe({ topics: tiers, fromBeginning: true })
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: async (payload) => this.#onBatch(payload),
+      })
+    } catch (err) {
+      await consumer.disconnect().catch(() => {})
+      throw isKtaskError(err) ? err : infrastructureError('kafka', err)
+    }
+    this.#commitTimer = setInterval(() => void this.#commit('interval'), options.commitIntervalMs)
+    this.#log.info({ topics: [route.sourceTopic, ...tiers] }, 'ktask: consumer started')
+  }
+
+  /** Creates missing retry/DLQ (and, for queues, source) topics; returns every retry tier to subscribe to. */
+  async #provisionTopics(): Promise<string[]> {
+    const { runtime, route } = this.#d
+    const admin = await runtime.admin()
+    let partitions = route.partitions
+    if (route.kind === 'queue') {
+      await runtime.ensureTopics([{ topic: route.sourceTopic, partitions: partitions!, replicationFactor: route.replicationFactor }])
+    }
+    try {
+      partitions = (await partitionCounts(admin, [route.sourceTopic])).get(route.sourceTopic)!
+    } catch (err) {
+      if (isKtaskError(err, 'KTASK_NOT_FOUND')) {
+        throw new KtaskError('KTASK_NOT_FOUND', `Consumer "${route.groupId}": topic "${route.sourceTopic}" does not exist`, { field: 'topic', cause: err })
+      }
+      throw infrastructureError('kafka', err)
+    }
+    const owned = [...route.retryTopics.values(), route.dlqTopic]
+    await runtime.ensureTopics(owned.map((topic) => ({
+      topic, partitions: partitions, replicationFactor: route.replicationFactor,
+      configs: topic === route.dlqTopic ? DLQ_TOPIC_CONFIG : undefined,
+    })))
+    // Tiers of an earlier retry policy may still hold messages: keep consuming them too.
+    const tierPrefix = `${route.dlqTopic.slice(0, -'.dlq'.length)}.retry.`
+    const all = await existingTopics(admin)
+    const tiers = [...new Set([...route.retryTopics.values(), ...[...all].filter((t) => t.startsWith(tierPrefix))])]
+    this.#tierTopics = new Set(tiers)
+    this.#router = new RetryRouter(route, () => runtime.producer(), await partitionCounts(admin, owned))
+    return tiers
+  }
+
+  #onBatch(payload: EachBatchPayload): void {
+    const { batch } = payload
+    if (this.#stopping) return
+    const key = tpKey(batch.topic, batch.partition)
+    const fetchedOffset = Number((batch as unknown as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset())
+    let lane = this.#lanes.get(key)
+    if (!lane || lane.state !== 'running') {
+      lane = this.#createLane(batch.topic, batch.partition, fetchedOffset)
+    } else if (fetchedOffset > lane.tracker.position() && lane.tracker.pendingCount === 0) {
+      // Offsets we never saw were skipped (retention, or another member moved on): nothing to wait for.
+      lane.tracker.seenThrough(fetchedOffset - 1)
+    }
+    lane.push(batch.messages, Number(batch.lastOffset()))
+    payload.resolveOffset(batch.lastOffset())
+  }
+
+  #createLane(topic: string, partition: number, committed: number): PartitionLane {
+    const consumer = this.#consumer!
+    const lane = new PartitionLane({
+      route: this.route, topic, partition,
+      isRetryTier: this.#tierTopics.has(topic),
+      preparer: this.#preparer, executor: this.#executor, router: this.#router!,
+      semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats,
+      logger: this.#d.runtime.logger,
+      fetch: {
+        pause: () => consumer.pause([{ topic, partitions: [partition] }]),
+        resume: () => consumer.resume([{ topic, partitions: [partition] }]),
+      },
+    }, committed)
+    this.#lanes.set(tpKey(topic, partition), lane)
+    lane.start()
+    return lane
+  }
+
+  #onAssignment(memberAssignment: Record<string, number[]>): void {
+    const assigned = new Set<string>()
+    for (const [topic, partitions] of Object.entries(memberAssignment)) {
+      for (const p of partitions) assigned.add(tpKey(topic, p))
+    }
+    for (const [key, lane] of this.#lanes) {
+      if (assigned.has(key)) {
+        lane.reapplyPause()
+      } else {
+        lane.revoke()
+        this.#lanes.delete(key)
+      }
+    }
+    this.#assigned = assigned
+    this.#log.info({ assigned: memberAssignment }, 'ktask: partitions assigned')
+    this.#d.events.emit('rebalance', () => ({ group: this.route.groupId, assigned: memberAssignment }))
+  }
+
+  #onCrash(error: unknown, restart: boolean): void {
+    this.#log.error({ err: error, restart }, restart ? 'ktask: Kafka consumer crashed; kafkajs restarts it' : 'ktask: Kafka consumer crashed and cannot restart')
+    this.#d.events.emit('crash', () => ({ group: this.route.groupId, error, restart }))
+    // Whatever restarts will join again and get a fresh assignment; nothing of the old one is committed.
+    for (const lane of this.#lanes.values()) lane.revoke()
+    this.#lanes.clear()
+    this.#assigned = new Set()
+    if (!restart && !this.#stopping) this.onFatal(error)
+  }
+
+  /** Commits every assigned lane's durable position that moved since the last commit. */
+  #commit(reason: string): Promise<void> {
+    if (this.#committing || !this.#consumer) return this.#committing ?? Promise.resolve()
+    const pending: { lane: PartitionLane; topic: string; partition: number; offset: number }[] = []
+    for (const [key, lane] of this.#lanes) {
+      if (lane.state === 'revoked' || !this.#assigned.has(key)) continue
+      const offset = lane.tracker.uncommitted()
+      if (offset === undefined) continue
+      const [topic, partition] = key.split('\u0000') as [string, string]
+      pending.push({ lane, topic, partition: Number(partition), offset })
+    }
+    if (pending.length === 0) return Promise.resolve()
+    const consumer = this.#consumer
+    this.#committing = consumer
+      .commitOffsets(pending.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) })))
+      .then(() => {
+        for (const p of pending) p.lane.tracker.markCommitted(p.offset)
+        this.#log.debug({ reason, offsets: pending.map((p) => `${p.topic}[${p.partition}]@${p.offset}`) }, 'ktask: offsets committed')
+      })
+      .catch((err: unknown) => {
+        this.#log.warn({ err, reason }, 'ktask: offset commit failed; will retry')
+        this.#d.events.emit('error', () => ({ group: this.route.groupId, error: err, context: 'offset commit' }))
+      })
+      .finally(() => {
+        this.#committing = undefined
+      })
+    return this.#committing
+  }
+
+  /** First phase of a graceful stop: fetch nothing more. */
+  pauseAll(): void {
+    this.#stopping = true
+    if (!this.#consumer) return
+    try {
+      this.#consumer.pause([this.route.sourceTopic, ...this.#tierTopics].map((topic) => ({ topic })))
+    } catch {
+      /* not running (crashed): nothing to pause */
+    }
+  }
+
+  /** Second phase: let in-flight work finish (handlers are aborted when the grace period ends). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.#lanes.values()].map((lane) => lane.stop()))
+  }
+
+  /** Last phase: commit what is durable, then leave the group. */
+  async close(): Promise<void> {
+    clearInterval(this.#commitTimer)
+    if (!this.#consumer) return
+    await this.#committing
+    await withTimeout(this.#commit('shutdown'), FINAL_COMMIT_TIMEOUT_MS, 'final offset commit').catch((err: unknown) => {
+      this.#log.warn({ err }, 'ktask: final offset commit failed; the next owner re-runs uncommitted messages (the ledger skips applied ones)')
+    })
+    await withTimeout(this.#consumer.disconnect(), DISCONNECT_TIMEOUT_MS, 'consumer disconnect').catch((err: unknown) => {
+      this.#log.warn({ err }, 'ktask: consumer disconnect failed')
+    })
+    this.#log.info('ktask: consumer stopped')
+  }
+}

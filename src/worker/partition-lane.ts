@@ -1,0 +1,380 @@
+/**
+ * One assigned partition: a bounded buffer of fetched messages and the loop that runs them.
+ *
+ * - `partition` ordering: strictly in offset order, several messages per Postgres transaction (chunks).
+ * - `key` ordering: messages of different keys run in parallel; one key never runs twice at once.
+ * - Retry tiers: a message is never run before its `ktask-not-before`; while the head waits, fetching
+ *   of the partition is paused and resumed when it is due.
+ * - Outages (Postgres, registry, broker): the message stays where it is, the partition pauses with
+ *   exponential backoff and the same work is tried again — nothing is marked done, nothing dead-lettered.
+ *
+ * Offsets are marked done in the tracker only after the outcome is durable (committed transaction or
+ * acknowledged retry/DLQ hop); the group consumer commits the tracker's position.
+ */
+import type { KafkaMessage } from 'kafkajs'
+import type { Logger } from 'pino'
+import type { Route } from '../app/routes.ts'
+import type { ResolvedWorkerOptions } from '../config/resolve.ts'
+import type { TypedEmitter } from '../observability/emitter.ts'
+import type { PauseReason, WorkerEvents } from '../observability/worker-events.ts'
+import { outageBackoffMs } from '../retry/backoff.ts'
+import type { RetryRouter } from '../retry/router.ts'
+import type { ExecItem, ExecOutcome, Executor } from './executor.ts'
+import { notBeforeOf, originOfMessage, toInbound, type InboundMessage, type MessagePreparer, type PreparedOk } from './inbound.ts'
+import { OffsetTracker } from './offset-tracker.ts'
+import type { Semaphore } from './semaphore.ts'
+import type { WorkerStats } from './worker-stats.ts'
+
+export interface LaneDeps {
+  route: Route
+  topic: string
+  partition: number
+  isRetryTier: boolean
+  preparer: MessagePreparer
+  executor: Executor
+  router: RetryRouter
+  semaphore: Semaphore
+  options: ResolvedWorkerOptions
+  /** Pauses / resumes fetching of this partition in the Kafka consumer. */
+  fetch: { pause(): void; resume(): void }
+  events: TypedEmitter<WorkerEvents>
+  logger: Logger
+  stats: WorkerStats
+}
+
+type LaneState = 'running' | 'stopping' | 'revoked'
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+export class PartitionLane {
+  readonly tracker: OffsetTracker
+  readonly #d: LaneDeps
+  #queue: InboundMessage[] = []
+  #state: LaneState = 'running'
+  #wake: (() => void) | undefined
+  readonly #interrupt = new AbortController()
+  readonly #pauseReasons = new Set<PauseReason>()
+  #outages = 0
+  #loop: Promise<void> | undefined
+  // Key ordering: a FIFO per key, and the runners currently draining one.
+  readonly #keyQueues = new Map<string, InboundMessage[]>()
+  readonly #runners = new Set<Promise<void>>()
+
+  constructor(deps: LaneDeps, committed: number) {
+    this.#d = deps
+    this.tracker = new OffsetTracker(committed)
+  }
+
+  get state(): LaneState {
+    return this.#state
+  }
+
+  start(): void {
+    this.#loop ??= (this.#d.route.ordering === 'key' ? this.#runKeyed() : this.#runOrdered()).catch((err: unknown) => {
+      // A bug, not an outage: log it loudly; the partition stops here and its offsets stay uncommitted.
+      this.#d.logger.error({ err, topic: this.#d.topic, partition: this.#d.partition }, 'ktask: partition lane failed')
+      this.#d.events.emit('error', () => ({ group: this.#d.route.groupId, error: err, context: 'partition lane' }))
+    })
+  }
+
+  /** Buffers fetched messages, skipping re-deliveries of offsets already buffered, running or done. */
+  push(messages: KafkaMessage[], lastOffset: number): void {
+    if (this.#state !== 'running') return
+    for (const raw of messages) {
+      const offset = Number(raw.offset)
+      if (this.tracker.has(offset)) continue
+      this.tracker.add(offset)
+      this.#queue.push(toInbound(this.#d.topic, this.#d.partition, raw))
+    }
+    this.tracker.seenThrough(lastOffset)
+    if (this.tracker.pendingCount >= this.#d.options.maxBufferedPerPartition) this.#addPause('backpressure')
+    this.#wake?.()
+  }
+
+  /** Stop taking new work; resolves when in-flight work has finished (or been abandoned at grace expiry). */
+  async stop(): Promise<void> {
+    if (this.#state === 'running') this.#state = 'stopping'
+    this.#interrupt.abort()
+    this.#wake?.()
+    await this.#loop
+  }
+
+  /** The partition was assigned elsewhere: stop at once; in-flight handlers finish as zombies (the ledger decides). */
+  revoke(): void {
+    this.#state = 'revoked'
+    this.#interrupt.abort()
+    this.#wake?.()
+  }
+
+  /** After a rejoin the consumer forgets pauses: apply ours again. */
+  reapplyPause(): void {
+    if (this.#pauseReasons.size > 0) this.#d.fetch.pause()
+  }
+
+  // ---- partition ordering ----------------------------------------------------------------------------
+
+  async #runOrdered(): Promise<void> {
+    while (this.#state === 'running') {
+      const head = this.#queue[0]
+      if (!head) {
+        await this.#idle()
+        continue
+      }
+      if (this.#d.isRetryTier && (await this.#waitUntilDue(head))) continue
+      const chunk = await this.#buildChunk()
+      if (chunk === 'outage') continue
+      if (chunk.length === 0) {
+        // The head failed (decode, or a failure whose hop is not acknowledged yet): route it.
+        if (await this.#routeFailures([head])) this.#removeCompleted()
+        continue
+      }
+      const ok = await this.#execute(chunk)
+      this.#removeCompleted()
+      if (ok) this.#outages = 0
+    }
+  }
+
+  /**
+   * Consecutive prepared messages at the head that can share one transaction. Empty when the head
+   * itself has a failure to route; 'outage' when preparing the head hit an outage (already backed off).
+   */
+  async #buildChunk(): Promise<ExecItem[] | 'outage'> {
+    const max = this.#d.options.transactionBatchSize
+    const items: ExecItem[] = []
+    for (const m of this.#queue) {
+      if (items.length >= max || m.failure) break
+      if (this.#d.isRetryTier && notBeforeOf(m) > Date.now()) break
+      let prepared
+      try {
+        prepared = await this.#d.preparer.prepare(m)
+      } catch (err) {
+        if (items.length > 0) break
+        await this.#outage(err, 'decode')
+        return 'outage'
+      }
+      if (!prepared.ok) {
+        if (items.length === 0) m.failure = { stage: 'decode', error: prepared.error }
+        break
+      }
+      const first = items[0]?.prepared.spec
+      if (first && (!first.transaction || first.transaction !== prepared.spec.transaction)) break
+      items.push({ message: m, prepared })
+      if (!prepared.spec.transaction) break
+    }
+    return items
+  }
+
+  /** Runs a chunk, then routes its failures. False when an outage interrupted it (already backed off). */
+  async #execute(items: ExecItem[]): Promise<boolean> {
+    const result = await this.#d.semaphore.run(() => this.#d.executor.run(items))
+    const failed: InboundMessage[] = []
+    result.outcomes.forEach((outcome, i) => {
+      if (outcome) this.#applyOutcome(items[i]!, outcome, failed)
+    })
+    if (failed.length > 0 && !(await this.#routeFailures(failed))) return false
+    if (result.infra !== undefined) {
+      await this.#outage(result.infra, 'execute')
+      return false
+    }
+    return true
+  }
+
+  #applyOutcome(item: ExecItem, outcome: ExecOutcome, failed: InboundMessage[]): void {
+    const m = item.message
+    const base = () => this.#eventBase(m, item.prepared)
+    switch (outcome.type) {
+      case 'succeeded':
+        this.#d.stats.succeeded++
+        this.#done(m)
+        this.#d.events.emit('task:succeeded', () => ({ ...base(), durationMs: outcome.durationMs }))
+        break
+      case 'duplicate':
+        this.#d.stats.duplicates++
+        this.#d.logger.debug({ group: this.#d.route.groupId, taskId: item.prepared.messageId, offset: m.offset }, 'ktask: duplicate skipped')
+        this.#done(m)
+        this.#d.events.emit('task:duplicate', base)
+        break
+      case 'failed':
+        m.failure = { stage: outcome.stage, error: outcome.error }
+        failed.push(m)
+        break
+    }
+  }
+
+  /** Produces retry/DLQ hops for messages with a failure; marks them done once acknowledged. */
+  async #routeFailures(messages: InboundMessage[]): Promise<boolean> {
+    // A revoked partition's failures are the new owner's to retry: producing a hop here would duplicate it.
+    if (this.#state === 'revoked') return false
+    const failures = messages.map((m) => {
+      const p = m.prepared
+      return {
+        topic: m.topic, partition: m.partition, offset: m.offset, key: m.raw.key, value: m.raw.value, headers: m.headers,
+        origin: originOfMessage(m), spec: p?.spec, messageId: p?.messageId ?? m.headers['ktask-id'] ?? `${m.topic}/${m.partition}/${m.offset}`,
+        attempt: p?.attempt ?? 1, stage: m.failure!.stage, error: m.failure!.error,
+      }
+    })
+    let decisions
+    try {
+      decisions = await this.#d.router.route(failures)
+    } catch (err) {
+      await this.#outage(err, 'produce')
+      return false
+    }
+    decisions.forEach((decision, i) => {
+      const m = messages[i]!
+      const f = failures[i]!
+      const base = { ...this.#eventBase(m, m.prepared), name: f.spec?.name ?? m.headers['ktask-task'] ?? '', taskId: f.messageId, attempt: f.attempt }
+      const willRetry = decision.kind === 'retry'
+      this.#d.stats.failed++
+      this.#d.events.emit('task:failed', () => ({ ...base, stage: f.stage, error: f.error, willRetry, retryTopic: willRetry ? decision.topic : undefined }))
+      if (willRetry) {
+        this.#d.stats.retried++
+      } else {
+        this.#d.stats.deadLettered++
+        this.#d.logger.warn({ group: this.#d.route.groupId, taskId: f.messageId, stage: f.stage, err: f.error, dlq: decision.topic },
+          'ktask: message dead-lettered')
+        this.#d.events.emit('task:dead', () => ({ ...base, stage: f.stage, error: f.error, dlqTopic: decision.topic }))
+      }
+      m.failure = undefined
+      this.#done(m)
+    })
+    this.#outages = 0
+    return true
+  }
+
+  // ---- key ordering ----------------------------------------------------------------------------------
+
+  async #runKeyed(): Promise<void> {
+    while (this.#state === 'running') {
+      const next = this.#queue[0]
+      if (!next) {
+        await this.#idle()
+        continue
+      }
+      if (this.#d.isRetryTier && (await this.#waitUntilDue(next))) continue
+      this.#queue.shift()
+      // A message without a key has no order to keep: it gets a key of its own.
+      const key = next.raw.key ? next.raw.key.toString('latin1') : `\u0000${next.offset}`
+      let q = this.#keyQueues.get(key)
+      if (!q) this.#keyQueues.set(key, (q = []))
+      q.push(next)
+      if (q.length === 1) {
+        const runner = this.#drainKey(key, q).finally(() => this.#runners.delete(runner))
+        this.#runners.add(runner)
+      }
+    }
+    await Promise.all(this.#runners)
+  }
+
+  async #drainKey(key: string, q: InboundMessage[]): Promise<void> {
+    while (this.#state === 'running' && q.length > 0) {
+      const m = q[0]!
+      if (await this.#runSingle(m)) q.shift()
+    }
+    if (q.length === 0 || this.#state !== 'running') this.#keyQueues.delete(key)
+  }
+
+  /** One message through prepare → execute → route. True when it is done. */
+  async #runSingle(m: InboundMessage): Promise<boolean> {
+    if (!m.failure) {
+      let prepared
+      try {
+        prepared = await this.#d.preparer.prepare(m)
+      } catch (err) {
+        await this.#outage(err, 'decode')
+        return false
+      }
+      if (!prepared.ok) {
+        m.failure = { stage: 'decode', error: prepared.error }
+      } else if (!(await this.#execute([{ message: m, prepared }]))) {
+        return false
+      } else {
+        return m.done === true
+      }
+    }
+    return this.#routeFailures([m])
+  }
+
+  // ---- shared ----------------------------------------------------------------------------------------
+
+  #done(m: InboundMessage): void {
+    this.tracker.markDone(Number(m.offset))
+    m.done = true
+    if (this.#pauseReasons.has('backpressure') && this.tracker.pendingCount < this.#d.options.maxBufferedPerPartition / 2) {
+      this.#removePause('backpressure')
+    }
+  }
+
+  /** Drops finished messages from the ordered queue (they are at or near its head). */
+  #removeCompleted(): void {
+    let i = 0
+    while (i < this.#queue.length && this.#queue[i]!.done) i++
+    if (i > 0) this.#queue.splice(0, i)
+    if (this.#queue.some((m) => m.done)) this.#queue = this.#queue.filter((m) => !m.done)
+  }
+
+  /** True when it waited (the caller re-checks state and head); false when the message is due. */
+  async #waitUntilDue(head: InboundMessage): Promise<boolean> {
+    const wait = notBeforeOf(head) - Date.now()
+    if (wait <= 0) return false
+    this.#addPause('not-due', wait)
+    await sleep(wait, this.#interrupt.signal)
+    this.#removePause('not-due')
+    return true
+  }
+
+  async #outage(err: unknown, stage: string): Promise<void> {
+    this.#outages++
+    const wait = outageBackoffMs(this.#outages)
+    const log = this.#outages === 1 || this.#outages % 10 === 0 ? 'warn' : 'debug'
+    this.#d.logger[log]({ err, group: this.#d.route.groupId, topic: this.#d.topic, partition: this.#d.partition, stage, retryInMs: wait, failures: this.#outages },
+      'ktask: dependency unavailable; partition paused, nothing committed')
+    this.#d.events.emit('error', () => ({ group: this.#d.route.groupId, error: err, context: `outage during ${stage}` }))
+    this.#addPause('outage', wait)
+    await sleep(wait, this.#interrupt.signal)
+    this.#removePause('outage')
+  }
+
+  #idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = () => {
+        this.#wake = undefined
+        resolve()
+      }
+    })
+  }
+
+  #addPause(reason: PauseReason, forMs?: number): void {
+    if (this.#pauseReasons.has(reason)) return
+    const first = this.#pauseReasons.size === 0
+    this.#pauseReasons.add(reason)
+    if (first && this.#state === 'running') this.#d.fetch.pause()
+    this.#d.events.emit('partition:paused', () => ({ group: this.#d.route.groupId, topic: this.#d.topic, partition: this.#d.partition, reason, forMs }))
+  }
+
+  #removePause(reason: PauseReason): void {
+    if (!this.#pauseReasons.delete(reason) || this.#pauseReasons.size > 0) return
+    if (this.#state !== 'running') return
+    this.#d.fetch.resume()
+    this.#d.events.emit('partition:resumed', () => ({ group: this.#d.route.groupId, topic: this.#d.topic, partition: this.#d.partition }))
+  }
+
+  #eventBase(m: InboundMessage, p: InboundMessage['prepared']) {
+    return {
+      group: this.#d.route.groupId, topic: m.topic, partition: m.partition, offset: m.offset,
+      taskId: p?.messageId ?? m.headers['ktask-id'] ?? '', name: p?.spec?.name ?? m.headers['ktask-task'] ?? '',
+      attempt: (p as PreparedOk | undefined)?.attempt ?? 1,
+    }
+  }
+}

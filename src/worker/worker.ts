@@ -1,0 +1,138 @@
+/**
+ * The worker facade: `start()` joins one consumer group per route (task queue or consumer), `stop()`
+ * shuts down gracefully — fetch nothing more, let in-flight handlers finish within `shutdownGraceMs`
+ * (then abort their signal), commit what is durable, leave the groups.
+ */
+import type { Route } from '../app/routes.ts'
+import type { AppRuntime } from '../app/runtime.ts'
+import { resolveWorkerOptions, type ResolvedWorkerOptions } from '../config/resolve.ts'
+import type { WorkerOptions } from '../config/options.ts'
+import { KtaskError } from '../errors.ts'
+import { TypedEmitter, type Listener } from '../observability/emitter.ts'
+import type { WorkerEvents } from '../observability/worker-events.ts'
+import { pruneInbox } from '../store/inbox.ts'
+import type { ExecutionHooks } from './executor.ts'
+import { GroupConsumer } from './group-consumer.ts'
+import { Semaphore } from './semaphore.ts'
+import { WorkerStats } from './worker-stats.ts'
+
+export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed'
+
+/** What a worker needs from its app (kept small so the worker does not depend on the App class). */
+export interface WorkerHost {
+  runtime: AppRuntime
+  /** Routes for the selected queues / consumers; throws naming an unknown one. */
+  routes(queues: string[] | undefined, consumers: string[] | undefined): Route[]
+  hooks?: ExecutionHooks
+}
+
+export class Worker {
+  readonly options: ResolvedWorkerOptions
+  readonly #host: WorkerHost
+  readonly #events: TypedEmitter<WorkerEvents>
+  readonly #stats = new WorkerStats()
+  readonly #shutdown = new AbortController()
+  #consumers: GroupConsumer[] = []
+  #state: WorkerState = 'idle'
+  #pruneTimer: NodeJS.Timeout | undefined
+  #stopped: Promise<void> | undefined
+
+  constructor(host: WorkerHost, options: WorkerOptions = {}) {
+    this.options = resolveWorkerOptions(options)
+    this.#host = host
+    this.#events = new TypedEmitter<WorkerEvents>(host.runtime.logger)
+  }
+
+  get state(): WorkerState {
+    return this.#state
+  }
+
+  /** Subscribes to a worker event; returns the function that unsubscribes. */
+  on<K extends keyof WorkerEvents>(event: K, listener: Listener<WorkerEvents[K]>): () => void {
+    return this.#events.on(event, listener)
+  }
+
+  /** Counters since start: succeeded, duplicates, failed attempts, retried, dead-lettered. */
+  stats(): ReturnType<WorkerStats['snapshot']> {
+    return this.#stats.snapshot()
+  }
+
+  /** Resolves once every consumer group has been joined. */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new KtaskError('KTASK_STATE', `Worker cannot start: it is ${this.#state}`)
+    this.#state = 'starting'
+    const { runtime } = this.#host
+    runtime.assertOpen()
+    try {
+      const routes = this.#host.routes(this.options.queues, this.options.consumers)
+      if (routes.length === 0) throw new KtaskError('KTASK_INVALID_CONFIG', 'Nothing to work on: no task queues or consumers are registered', { field: 'queues' })
+      runtime.poolSizeHint = Math.max(10, this.options.concurrency + 4)
+      const specs = routes.flatMap((r) => [...r.specs.values()])
+      if (specs.some((s) => s.ledger || s.transaction || s.track)) await runtime.ensureMigrated()
+      const semaphore = new Semaphore(this.options.concurrency)
+      this.#consumers = routes.map((route) => new GroupConsumer({
+        runtime, route, options: this.options, semaphore, events: this.#events, stats: this.#stats,
+        shutdownSignal: this.#shutdown.signal, hooks: this.#host.hooks,
+      }))
+      for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)
+      await Promise.all(this.#consumers.map((c) => c.start()))
+      if (specs.some((s) => s.ledger)) this.#startPruner()
+    } catch (err) {
+      this.#state = 'stopping'
+      await Promise.all(this.#consumers.map((c) => c.close()))
+      this.#state = 'stopped'
+      throw err
+    }
+    this.#state = 'running'
+    this.#events.emit('started', () => ({ groups: this.#consumers.map((c) => c.route.groupId) }))
+  }
+
+  /** Graceful stop; safe to call more than once (later calls wait for the first). */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop()
+    return this.#stopped
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#state === 'idle') {
+      this.#state = 'stopped'
+      return
+    }
+    this.#state = 'stopping'
+    clearInterval(this.#pruneTimer)
+    for (const c of this.#consumers) c.pauseAll()
+    const grace = setTimeout(() => {
+      this.#host.runtime.logger.warn({ graceMs: this.options.shutdownGraceMs }, 'ktask: shutdown grace period over; aborting running handlers')
+      this.#shutdown.abort(new KtaskError('KTASK_STATE', 'worker shutdown grace period ended'))
+    }, this.options.shutdownGraceMs)
+    try {
+      await Promise.all(this.#consumers.map((c) => c.drain()))
+    } finally {
+      clearTimeout(grace)
+    }
+    await Promise.all(this.#consumers.map((c) => c.close()))
+    this.#state = 'stopped'
+    this.#events.emit('stopped', () => ({ groups: this.#consumers.map((c) => c.route.groupId) }))
+  }
+
+  #crashed(error: unknown): void {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return
+    this.#state = 'crashed'
+    this.#host.runtime.logger.error({ err: error }, 'ktask: worker crashed')
+  }
+
+  #startPruner(): void {
+    const { runtime } = this.#host
+    const { retentionDays, pruneIntervalMs } = runtime.config.ledger
+    const prune = (): void => {
+      pruneInbox(runtime.pool(), retentionDays, { signal: this.#shutdown.signal })
+        .then((r) => {
+          if (r.deleted > 0) runtime.logger.info({ deleted: r.deleted, retentionDays }, 'ktask: expired ledger rows pruned')
+        })
+        .catch((err: unknown) => runtime.logger.warn({ err }, 'ktask: ledger pruning failed; will try again'))
+    }
+    // Spread workers out so they do not all prune at the same moment.
+    this.#pruneTimer = setInterval(prune, pruneIntervalMs * (0.9 + Math.random() * 0.2))
+    this.#pruneTimer.unref()
+  }
+}

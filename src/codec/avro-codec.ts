@@ -10,8 +10,12 @@ import { KtaskError, isKtaskError } from '../errors.ts'
 import type { SchemaRegistryClient } from './registry-client.ts'
 import { encodeWire, parseWire } from './wire-format.ts'
 
-/** An Avro schema: a parsed object, its JSON text, a path to an .avsc file, or an avsc Type. */
-export type AvroSchemaInput = Schema | string | Type
+/**
+ * An Avro schema: a parsed object, its JSON text, a path to an .avsc file, or an avsc Type. Plain objects
+ * are accepted as they are (a schema kept in a variable widens `'record'` to `string`); avsc validates
+ * them at definition time.
+ */
+export type AvroSchemaInput = Schema | string | Type | Readonly<Record<string, unknown>>
 
 export function toAvroType(input: AvroSchemaInput, what: string): Type {
   if (input instanceof avro.Type) return input
@@ -20,7 +24,7 @@ export function toAvroType(input: AvroSchemaInput, what: string): Type {
       const text = input.trim().endsWith('.avsc') && !input.trim().startsWith('{') ? readFileSync(input, 'utf8') : input
       return avro.Type.forSchema(JSON.parse(text) as Schema)
     }
-    return avro.Type.forSchema(input)
+    return avro.Type.forSchema(input as Schema)
   } catch (err) {
     throw new KtaskError('KTASK_INVALID_CONFIG', `Invalid Avro schema for ${what}: ${(err as Error).message}`,
       { field: 'schema', cause: err })

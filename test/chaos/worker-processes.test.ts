@@ -1,0 +1,91 @@
+/**
+ * Real `ktask worker` processes in one consumer group, started, killed and stopped with real signals.
+ */
+import { describe, expect, it } from 'vitest'
+import { CLI, spawnNode } from '../helpers/processes.ts'
+import { RECORDING_APP, recordingSetup } from '../helpers/recording.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+describe('worker processes', () => {
+  it('two workers handle 10,000 tasks on 6 partitions and commit to the end of every partition', async () => {
+    const s = await recordingSetup({ name: 'two-workers', partitions: 6 })
+    await s.app.provision()
+    const a = await s.startWorker()
+    const b = await s.startWorker()
+    await s.enqueue(10_000)
+    await s.waitForHandled(10_000)
+    await waitFor(() => s.committedAtEnd(), { timeoutMs: 30_000, message: 'offsets committed to the end' })
+    expect(await s.rows()).toBe(10_000)
+    const { rows } = await s.pool.query<{ pid: number }>(`SELECT DISTINCT pid FROM ${s.table}`)
+    expect(rows.map((r) => r.pid).sort()).toEqual([a.pid, b.pid].sort())
+    a.kill('SIGTERM')
+    b.kill('SIGTERM')
+    expect((await a.exited).code).toBe(0)
+    expect((await b.exited).code).toBe(0)
+  })
+
+  it('when one of two workers is SIGKILLed mid-processing, the survivor takes over and nothing is lost', async () => {
+    const s = await recordingSetup({ name: 'sigkill', partitions: 6, sleepMs: 2 })
+    await s.app.provision()
+    const a = await s.startWorker()
+    const b = await s.startWorker()
+    await s.enqueue(4000)
+    await waitFor(async () => (await s.distinctHandled()) > 800, { timeoutMs: 60_000, message: 'some progress' })
+    a.kill('SIGKILL')
+    expect((await a.exited).signal).toBe('SIGKILL')
+    await s.waitForHandled(4000)
+    expect(await s.distinctHandled()).toBe(4000)
+    const { rows } = await s.pool.query<{ c: number }>(`SELECT count(*)::int AS c FROM ${s.table} WHERE pid = $1`, [b.pid])
+    expect(rows[0]!.c).toBeGreaterThan(0)
+    await waitFor(() => s.committedAtEnd(), { timeoutMs: 30_000, message: 'survivor commits to the end' })
+    b.kill('SIGTERM')
+    expect((await b.exited).code).toBe(0)
+  })
+
+  it('a third worker joining mid-run gets partitions and nothing is lost', async () => {
+    const s = await recordingSetup({ name: 'join', partitions: 6, sleepMs: 3 })
+    await s.app.provision()
+    const a = await s.startWorker()
+    const b = await s.startWorker()
+    await s.enqueue(4000)
+    await waitFor(async () => (await s.distinctHandled()) > 600, { timeoutMs: 60_000, message: 'some progress' })
+    const c = await s.startWorker()
+    await s.waitForHandled(4000)
+    expect(await s.distinctHandled()).toBe(4000)
+    const { rows } = await s.pool.query<{ c: number }>(`SELECT count(*)::int AS c FROM ${s.table} WHERE pid = $1`, [c.pid])
+    expect(rows[0]!.c).toBeGreaterThan(0)
+    for (const p of [a, b, c]) p.kill('SIGTERM')
+    for (const p of [a, b, c]) expect((await p.exited).code).toBe(0)
+  })
+
+  it('SIGTERM on a busy worker: in-flight tasks finish, offsets are committed, exit 0, and the peer re-handles nothing it finished', async () => {
+    // Ledger off: a re-delivered task would run its handler again and leave a second row.
+    const s = await recordingSetup({ name: 'sigterm', partitions: 6, sleepMs: 20, ledger: false })
+    await s.app.provision()
+    const a = await s.startWorker()
+    const b = await s.startWorker()
+    await s.enqueue(1500)
+    await waitFor(async () => (await s.distinctHandled()) > 200, { timeoutMs: 60_000, message: 'some progress' })
+    a.kill('SIGTERM')
+    const exit = await a.exited
+    expect(exit.code).toBe(0)
+    await s.waitForHandled(1500)
+    const { rows } = await s.pool.query<{ c: number }>(
+      `SELECT count(*)::int AS c FROM ${s.table} x JOIN ${s.table} y ON x.task_id = y.task_id AND x.id <> y.id WHERE x.pid = $1`, [a.pid])
+    expect(rows[0]!.c).toBe(0)
+    expect(await s.rows()).toBe(1500)
+    b.kill('SIGTERM')
+    expect((await b.exited).code).toBe(0)
+  })
+
+  it('a consumer that cannot join (crash without restart) exits non-zero instead of hanging', async () => {
+    const s = await recordingSetup({ name: 'crash', partitions: 1 })
+    // Above the broker's group.max.session.timeout.ms (30 min): JoinGroup fails with a non-retriable error.
+    const proc = spawnNode([CLI, 'worker', RECORDING_APP], { env: { ...s.env, FIXTURE_SESSION_MS: '1900000' } })
+    const exit = await proc.exited
+    expect(exit.code).toBe(1)
+    const fatal = proc.json().find((l) => l.level === 60)
+    expect(fatal?.msg).toMatch(/crashed without restart/)
+    expect(JSON.stringify(fatal?.err)).toMatch(/session timeout is not within the range/)
+  })
+})

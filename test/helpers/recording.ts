@@ -1,0 +1,73 @@
+/**
+ * Shared setup for tests around the recording fixture app: a fresh table, a unique prefix, an
+ * in-process app to enqueue with, and queries over what the handlers recorded.
+ */
+import type pg from 'pg'
+import { buildRecordingApp, recordTableSql, type RecordingAppOptions } from '../fixtures/recording-app.ts'
+import { registerCleanup } from './cleanup.ts'
+import { testAdmin, testPool, uniqueName } from './infra.ts'
+import { startWorkerProcess, type SpawnedProcess } from './processes.ts'
+import { waitFor } from './wait.ts'
+
+export const RECORDING_APP = 'test/fixtures/recording-app.ts'
+
+export interface RecordingSetup {
+  pool: pg.Pool
+  table: string
+  prefix: string
+  topic: string
+  group: string
+  app: ReturnType<typeof buildRecordingApp>['app']
+  record: ReturnType<typeof buildRecordingApp>['record']
+  /** Environment for `ktask worker test/fixtures/recording-app.ts` processes of this setup. */
+  env: Record<string, string>
+  startWorker(extraEnv?: Record<string, string>, args?: string[]): Promise<SpawnedProcess>
+  enqueue(count: number, keys?: number): Promise<string[]>
+  distinctHandled(): Promise<number>
+  rows(): Promise<number>
+  waitForHandled(count: number, timeoutMs?: number): Promise<void>
+  committedAtEnd(): Promise<boolean>
+}
+
+export async function recordingSetup(options: Omit<RecordingAppOptions, 'table' | 'prefix'> & { name: string }): Promise<RecordingSetup> {
+  const pool = testPool()
+  const table = uniqueName(options.name).replaceAll('-', '_')
+  await pool.query(recordTableSql(table))
+  registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${table}`))
+  const prefix = uniqueName(options.name)
+  const { app, record } = buildRecordingApp({ ...options, prefix, table })
+  registerCleanup(() => app.close())
+  const env: Record<string, string> = {
+    KTASK_PREFIX: prefix,
+    FIXTURE_TABLE: table,
+    FIXTURE_PARTITIONS: String(options.partitions ?? 6),
+    FIXTURE_ORDERING: options.ordering ?? 'partition',
+    FIXTURE_SLEEP_MS: String(options.sleepMs ?? 0),
+    FIXTURE_LEDGER: options.ledger === false ? '0' : '1',
+    FIXTURE_SESSION_MS: String(options.sessionTimeoutMs ?? 6000),
+  }
+  const topic = `${prefix}.work`
+  const count = async (sql: string): Promise<number> => (await pool.query<{ c: number }>(sql)).rows[0]!.c
+  const setup: RecordingSetup = {
+    pool, table, prefix, topic, group: topic, app, record, env,
+    startWorker: (extraEnv = {}, args = []) => startWorkerProcess(RECORDING_APP, args, { env: { ...env, ...extraEnv } }),
+    async enqueue(n, keys = 16) {
+      const items = Array.from({ length: n }, (_, i) => ({ args: { n: i, key: `k${i % keys}`, seq: i }, key: `k${i % keys}` }))
+      const ids: string[] = []
+      for (let i = 0; i < items.length; i += 5000) ids.push(...(await record.enqueueMany(items.slice(i, i + 5000))).taskIds)
+      return ids
+    },
+    distinctHandled: () => count(`SELECT count(DISTINCT task_id)::int AS c FROM ${table}`),
+    rows: () => count(`SELECT count(*)::int AS c FROM ${table}`),
+    async waitForHandled(n, timeoutMs = 120_000) {
+      await waitFor(async () => (await setup.distinctHandled()) >= n, { timeoutMs, intervalMs: 250, message: `${n} distinct tasks handled` })
+    },
+    async committedAtEnd() {
+      const admin = await testAdmin()
+      const [committed] = await admin.fetchOffsets({ groupId: setup.group, topics: [topic] })
+      const ends = await admin.fetchTopicOffsets(topic)
+      return ends.every((e) => committed!.partitions.find((p) => p.partition === e.partition)?.offset === e.high)
+    },
+  }
+  return setup
+}

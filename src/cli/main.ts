@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander'
 import { isKtaskError } from '../errors.ts'
+import { registerMigrateCommand } from './commands/migrate.ts'
 import { registerWorkerCommand } from './commands/worker.ts'
 
 // kafkajs schedules a timer with a negative delay on every new connection (harmless, clamped to 1 ms);
@@ -17,6 +18,7 @@ process.on('warning', (warning) => {
 const program = new Command()
 program.name('ktask').description('background tasks and domain events on Apache Kafka').showHelpAfterError()
 registerWorkerCommand(program)
+registerMigrateCommand(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -127,4 +127,6 @@ export interface WorkerOptions {
   transactionBatchSize?: number
   /** Longest wait of a fetch on an idle partition (also how soon a resumed partition is fetched). @defaultValue `500` */
   fetchMaxWaitMs?: number
+  /** How often the worker logs its counters at info level (`ktask: worker stats`); 0 = never. @defaultValue `60_000` */
+  statsIntervalMs?: number
 }

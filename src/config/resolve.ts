@@ -21,6 +21,7 @@ export const workerDefaults = {
   maxBufferedPerPartition: 1000,
   transactionBatchSize: 50,
   fetchMaxWaitMs: 500,
+  statsIntervalMs: 60_000,
 } satisfies Required<Omit<WorkerOptions, 'queues' | 'consumers'>>
 
 export const ledgerDefaults = { retentionDays: 7, pruneIntervalMs: 600_000 } satisfies Required<LedgerOptions>
@@ -167,5 +168,6 @@ export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorke
   checkInt('maxBufferedPerPartition', o.maxBufferedPerPartition, 1)
   checkInt('transactionBatchSize', o.transactionBatchSize, 1, 64)
   checkInt('fetchMaxWaitMs', o.fetchMaxWaitMs, 10, 60_000)
+  checkInt('statsIntervalMs', o.statsIntervalMs, 0)
   return o
 }

@@ -35,6 +35,7 @@ export class Worker {
   #consumers: GroupConsumer[] = []
   #state: WorkerState = 'idle'
   #pruneTimer: NodeJS.Timeout | undefined
+  #statsTimer: NodeJS.Timeout | undefined
   #stopped: Promise<void> | undefined
 
   constructor(host: WorkerHost, options: WorkerOptions = {}) {
@@ -77,6 +78,10 @@ export class Worker {
       for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)
       await Promise.all(this.#consumers.map((c) => c.start()))
       if (specs.some((s) => s.ledger)) this.#startPruner()
+      if (this.options.statsIntervalMs > 0) {
+        this.#statsTimer = setInterval(() => runtime.logger.info({ stats: this.stats() }, 'ktask: worker stats'), this.options.statsIntervalMs)
+        this.#statsTimer.unref()
+      }
     } catch (err) {
       this.#state = 'stopping'
       await Promise.all(this.#consumers.map((c) => c.close()))
@@ -100,6 +105,7 @@ export class Worker {
     }
     this.#state = 'stopping'
     clearInterval(this.#pruneTimer)
+    clearInterval(this.#statsTimer)
     for (const c of this.#consumers) c.pauseAll()
     const grace = setTimeout(() => {
       this.#host.runtime.logger.warn({ graceMs: this.options.shutdownGraceMs }, 'ktask: shutdown grace period over; aborting running handlers')

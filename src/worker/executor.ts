@@ -101,6 +101,13 @@ export class Executor {
     } catch (err) {
       return { outcomes, infra: err }
     }
+    // A checked-out client whose server goes away between queries (say, while a handler awaits something
+    // else) emits 'error'; unheard, that event would kill the process. The next query fails anyway.
+    let connectionLost: Error | undefined
+    const onClientError = (err: Error): void => {
+      connectionLost = err
+    }
+    client.on('error', onClientError)
     const useSavepoints = items.length > 1
     let discard: Error | undefined
     try {
@@ -150,8 +157,9 @@ export class Executor {
       }
       return { outcomes: outcomes.map(() => undefined), infra: err }
     } finally {
+      client.off('error', onClientError)
       // release(err) destroys the connection instead of returning it to the pool.
-      client.release(discard)
+      client.release(discard ?? connectionLost)
     }
   }
 

@@ -42,6 +42,8 @@ export interface Route {
   replicationFactor: number
   fromBeginning: boolean
   specs: Map<string, HandlerSpec>
+  /** Some handler uses blocked-key retries: keys with a message waiting in a tier hold later ones back. */
+  blockingKeys: boolean
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000
@@ -113,6 +115,7 @@ export function queueRoute(config: ResolvedAppConfig, queue: string, specs: Hand
     replicationFactor: q.replicationFactor,
     fromBeginning: true,
     specs: byName,
+    blockingKeys: specs.some((s) => s.retry.ordering === 'key'),
   }
 }
 
@@ -134,6 +137,7 @@ export function consumerRoute(config: ResolvedAppConfig, def: ConsumeDefinition,
     replicationFactor: -1,
     fromBeginning: def.fromBeginning ?? true,
     specs: new Map([[spec.name, spec]]),
+    blockingKeys: spec.retry.ordering === 'key',
   }
 }
 

@@ -20,6 +20,8 @@ export interface WorkerEvents {
   'task:duplicate': MessageEventBase
   'task:failed': MessageEventBase & { stage: FailureStage; error: unknown; willRetry: boolean; retryTopic?: string }
   'task:dead': MessageEventBase & { stage: FailureStage; error: unknown; dlqTopic: string }
+  /** Blocked-key retries: the message waits behind `behind` (its key's head) in `retryTopic`. */
+  'task:parked': MessageEventBase & { behind: string; retryTopic: string }
   'partition:paused': { group: string; topic: string; partition: number; reason: PauseReason; forMs?: number }
   'partition:resumed': { group: string; topic: string; partition: number }
   rebalance: { group: string; assigned: Record<string, number[]> }

@@ -127,6 +127,24 @@ export function deadLetterHeaders(headers: Record<string, string>, info: Failure
   return out
 }
 
+/**
+ * Headers of a message parked behind its key's head in a retry tier: not a failure (no error headers,
+ * attempt unchanged), but provenance is recorded like on any hop.
+ */
+export function parkedHeaders(headers: Record<string, string>, p: { group: string; messageId: string; origin: MessageOrigin; headId: string; notBefore: number }): Record<string, string> {
+  return {
+    ...headers,
+    [H.id]: headers[H.id] ?? p.messageId,
+    [H.group]: p.group,
+    [H.originalTopic]: p.origin.topic,
+    [H.originalPartition]: String(p.origin.partition),
+    [H.originalOffset]: p.origin.offset,
+    [H.originalTimestamp]: p.origin.timestamp,
+    [H.parkedBehind]: p.headId,
+    [H.notBefore]: String(p.notBefore),
+  }
+}
+
 /** Parses a positive integer header; undefined when absent, NaN when malformed. */
 export function intHeader(headers: Record<string, string>, name: string): number | undefined {
   const raw = headers[name]

@@ -24,6 +24,12 @@ export interface FailedMessage {
   error: unknown
 }
 
+export interface RoutingPlan {
+  failures: FailedMessage[]
+  decisions: RoutingDecision[]
+  messages: OutgoingMessage[]
+}
+
 export type RoutingDecision =
   | { kind: 'retry'; topic: string; nextAttempt: number; notBefore: number }
   | { kind: 'dead'; topic: string }
@@ -54,8 +60,8 @@ export class RetryRouter {
     this.#partitions = partitions
   }
 
-  /** Produces every hop in one request; resolves once all are acknowledged. */
-  async route(failures: FailedMessage[], now = Date.now()): Promise<RoutingDecision[]> {
+  /** Decides every hop and builds its message (pure; nothing is sent). */
+  plan(failures: FailedMessage[], now = Date.now()): RoutingPlan {
     const decisions = failures.map((f) => decide(this.#route, f, now))
     const messages: OutgoingMessage[] = failures.map((f, i) => {
       const decision = decisions[i]!
@@ -63,16 +69,27 @@ export class RetryRouter {
       const headers = decision.kind === 'retry'
         ? retryHopHeaders(f.headers, info, decision.nextAttempt, decision.notBefore)
         : deadLetterHeaders(f.headers, info, f.attempt)
-      return { topic: decision.topic, partition: this.#partitionFor(decision.topic, f), key: f.key, value: f.value, headers }
+      return { topic: decision.topic, partition: this.partitionFor(decision.topic, f.partition), key: f.key, value: f.value, headers }
     })
-    await this.#producer().send(messages)
-    return decisions
+    return { failures, decisions, messages }
+  }
+
+  /** Produces every hop of a plan in one request; resolves once all are acknowledged. */
+  async send(plan: RoutingPlan): Promise<void> {
+    await this.#producer().send(plan.messages)
+  }
+
+  /** Plans and sends. */
+  async route(failures: FailedMessage[], now = Date.now()): Promise<RoutingDecision[]> {
+    const plan = this.plan(failures, now)
+    await this.send(plan)
+    return plan.decisions
   }
 
   /** Same partition number as the message came from, so one key keeps one partition across hops. */
-  #partitionFor(topic: string, f: FailedMessage): number | undefined {
+  partitionFor(topic: string, partition: number): number | undefined {
     const count = this.#partitions.get(topic)
     if (count === undefined) return undefined
-    return f.partition < count ? f.partition : undefined
+    return partition < count ? partition : undefined
   }
 }

@@ -16,6 +16,7 @@ import type pg from 'pg'
 import type { AppRuntime } from '../app/runtime.ts'
 import { KtaskError, isKtaskError } from '../errors.ts'
 import { insertInboxRow } from '../store/inbox.ts'
+import { deleteKeyEntry } from '../store/key-queue.ts'
 import { isPostgresUnavailable } from '../store/pool.ts'
 import { createHandlerContext, scopeClient } from './handler-context.ts'
 import type { InboundMessage, PreparedOk } from './inbound.ts'
@@ -23,6 +24,8 @@ import type { InboundMessage, PreparedOk } from './inbound.ts'
 export interface ExecItem {
   message: InboundMessage
   prepared: PreparedOk
+  /** The message heads its key's blocked queue: its row is removed with its effects. */
+  dequeueKey?: Buffer
 }
 
 export type ExecOutcome =
@@ -83,6 +86,14 @@ export class Executor {
     const run = await this.#runHandler(item, undefined)
     switch (run.kind) {
       case 'ok':
+        if (item.dequeueKey) {
+          // No transaction to share: the row goes right after (a crash in between re-runs the handler).
+          try {
+            await deleteKeyEntry(this.#deps.runtime.pool(), this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
+          } catch (err) {
+            return { outcomes: [undefined], infra: err }
+          }
+        }
         return { outcomes: [{ type: 'succeeded', result: run.result, durationMs: run.durationMs }] }
       case 'timeout':
         return { outcomes: [{ type: 'failed', stage: 'timeout', error: run.error }] }
@@ -117,6 +128,7 @@ export class Executor {
         if (useSavepoints) await client.query(`SAVEPOINT ${SAVEPOINT}`)
         if (item.prepared.spec.ledger && !(await insertInboxRow(client, this.#deps.groupId, item.prepared.messageId))) {
           outcomes[i] = { type: 'duplicate' }
+          if (item.dequeueKey) await deleteKeyEntry(client, this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
           if (useSavepoints) await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`)
           continue
         }
@@ -170,6 +182,7 @@ export class Executor {
   async #finishSuccess(client: pg.PoolClient, item: ExecItem, result: unknown, useSavepoints: boolean): Promise<ExecOutcome | undefined> {
     try {
       await this.#deps.hooks?.succeededInTx?.(client, item, result)
+      if (item.dequeueKey) await deleteKeyEntry(client, this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
       if (useSavepoints) await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`)
       return undefined
     } catch (err) {

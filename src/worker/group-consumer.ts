@@ -18,6 +18,7 @@ import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import { RetryRouter } from '../retry/router.ts'
 import { Executor, type ExecutionHooks } from './executor.ts'
+import { KeyBlocking } from './key-blocking.ts'
 import { MessagePreparer } from './inbound.ts'
 import { PartitionLane } from './partition-lane.ts'
 import type { Semaphore } from './semaphore.ts'
@@ -161,6 +162,7 @@ export class GroupConsumer {
       route: this.route, topic, partition,
       isRetryTier: this.#tierTopics.has(topic),
       preparer: this.#preparer, executor: this.#executor, router: this.#router!,
+      blocking: this.route.blockingKeys ? new KeyBlocking(this.#d.runtime, this.route, this.#router!) : undefined,
       semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats,
       logger: this.#d.runtime.logger,
       fetch: {

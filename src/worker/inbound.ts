@@ -21,6 +21,8 @@ export interface InboundMessage {
   failure?: { stage: FailureStage; error: unknown }
   /** The outcome is durable: committed, or its retry/DLQ hop acknowledged. */
   done?: boolean
+  /** It heads its key's blocked queue (blocked-key retries). */
+  keyHead?: boolean
 }
 
 export interface PreparedOk {

@@ -20,6 +20,7 @@ import type { PauseReason, WorkerEvents } from '../observability/worker-events.t
 import { outageBackoffMs } from '../retry/backoff.ts'
 import type { RetryRouter } from '../retry/router.ts'
 import type { ExecItem, ExecOutcome, Executor } from './executor.ts'
+import type { KeyBlocking } from './key-blocking.ts'
 import { notBeforeOf, originOfMessage, toInbound, type InboundMessage, type MessagePreparer, type PreparedOk } from './inbound.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import type { Semaphore } from './semaphore.ts'
@@ -33,6 +34,8 @@ export interface LaneDeps {
   preparer: MessagePreparer
   executor: Executor
   router: RetryRouter
+  /** Set when the route uses blocked-key retries. */
+  blocking?: KeyBlocking
   semaphore: Semaphore
   options: ResolvedWorkerOptions
   /** Pauses / resumes fetching of this partition in the Kafka consumer. */
@@ -139,6 +142,10 @@ export class PartitionLane {
         if (await this.#routeFailures([head])) this.#removeCompleted()
         continue
       }
+      if (this.#d.blocking && !(await this.#holdBlocked(chunk))) {
+        this.#removeCompleted()
+        continue
+      }
       const ok = await this.#execute(chunk)
       this.#removeCompleted()
       if (ok) this.#outages = 0
@@ -152,8 +159,15 @@ export class PartitionLane {
   async #buildChunk(): Promise<ExecItem[] | 'outage'> {
     const max = this.#d.options.transactionBatchSize
     const items: ExecItem[] = []
+    // Blocked-key routes: one message per key per chunk, so a failure can still hold its key's next one.
+    const keys = this.#d.blocking ? new Set<string>() : undefined
     for (const m of this.#queue) {
       if (items.length >= max || m.failure) break
+      if (keys && m.raw.key) {
+        const k = m.raw.key.toString('latin1')
+        if (keys.has(k)) break
+        keys.add(k)
+      }
       if (this.#d.isRetryTier && notBeforeOf(m) > Date.now()) break
       let prepared
       try {
@@ -173,6 +187,30 @@ export class PartitionLane {
       if (!prepared.spec.transaction) break
     }
     return items
+  }
+
+  /**
+   * Blocked-key routes: trims the chunk before the first message whose key waits behind another one,
+   * parking it if it is first. False when nothing is left to run now (parked, or an outage backed off).
+   */
+  async #holdBlocked(chunk: ExecItem[]): Promise<boolean> {
+    try {
+      const blocked = await this.#d.blocking!.firstBlocked(chunk)
+      if (blocked.index === -1) return true
+      if (blocked.index > 0) {
+        chunk.length = blocked.index
+        return true
+      }
+      const item = chunk[0]!
+      await this.#d.blocking!.park(item, blocked.head!)
+      this.#d.stats.parked++
+      this.#done(item.message)
+      this.#d.events.emit('task:parked', () => ({ ...this.#eventBase(item.message, item.prepared), behind: blocked.head!.messageId, retryTopic: blocked.head!.topic }))
+      return false
+    } catch (err) {
+      await this.#outage(err, 'blocked-key check')
+      return false
+    }
   }
 
   /** Runs a chunk, then routes its failures. False when an outage interrupted it (already backed off). */
@@ -224,14 +262,16 @@ export class PartitionLane {
         attempt: p?.attempt ?? 1, stage: m.failure!.stage, error: m.failure!.error,
       }
     })
-    let decisions
+    const plan = this.#d.router.plan(failures)
     try {
-      decisions = await this.#d.router.route(failures)
+      await this.#d.blocking?.beforeHops(plan, messages)
+      await this.#d.router.send(plan)
+      await this.#d.blocking?.afterHops(plan)
     } catch (err) {
       await this.#outage(err, 'produce')
       return false
     }
-    decisions.forEach((decision, i) => {
+    plan.decisions.forEach((decision, i) => {
       const m = messages[i]!
       const f = failures[i]!
       const base = { ...this.#eventBase(m, m.prepared), name: f.spec?.name ?? m.headers['ktask-task'] ?? '', taskId: f.messageId, attempt: f.attempt }
@@ -297,9 +337,10 @@ export class PartitionLane {
       }
       if (!prepared.ok) {
         m.failure = { stage: 'decode', error: prepared.error }
-      } else if (!(await this.#execute([{ message: m, prepared }]))) {
-        return false
       } else {
+        const chunk: ExecItem[] = [{ message: m, prepared }]
+        if (this.#d.blocking && !(await this.#holdBlocked(chunk))) return m.done === true
+        if (!(await this.#execute(chunk))) return false
         return m.done === true
       }
     }

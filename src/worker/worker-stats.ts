@@ -6,8 +6,10 @@ export class WorkerStats {
   failed = 0
   retried = 0
   deadLettered = 0
+  /** Messages parked behind a blocked key. */
+  parked = 0
 
-  snapshot(): { succeeded: number; duplicates: number; failed: number; retried: number; deadLettered: number } {
-    return { succeeded: this.succeeded, duplicates: this.duplicates, failed: this.failed, retried: this.retried, deadLettered: this.deadLettered }
+  snapshot(): { succeeded: number; duplicates: number; failed: number; retried: number; deadLettered: number; parked: number } {
+    return { succeeded: this.succeeded, duplicates: this.duplicates, failed: this.failed, retried: this.retried, deadLettered: this.deadLettered, parked: this.parked }
   }
 }

@@ -117,6 +117,51 @@ describe('retries', () => {
   })
 })
 
+describe('blocked-key retries', () => {
+  async function run(ordering: 'key' | 'none', failures = 1) {
+    const prefix = uniqueName(`blocked-${ordering}`)
+    const app = testApp(prefix)
+    const order: string[] = []
+    const task = app.task<{ n: number; label: string }>({
+      name: 'step', queue: 'jobs', schema: jobSchema,
+      retry: { attempts: 4, backoff: { type: 'exponential', delayMs: 500 }, ordering },
+      handler: async (args, ctx) => {
+        if (args.label === 'A1' && ctx.attempt <= failures) throw new Error(`A1 fails (attempt ${ctx.attempt})`)
+        order.push(args.label)
+      },
+    })
+    const worker = app.worker()
+    await worker.start()
+    for (const label of ['A1', 'B1', 'A2', 'B2', 'A3', 'B3', 'B4', 'B5']) await task.enqueue({ n: 0, label }, { key: label[0] })
+    await waitFor(() => order.length === 8, { timeoutMs: 30_000, message: 'all 8 handled' })
+    return { order, worker, prefix }
+  }
+
+  it("with retry.ordering 'key', later messages of a failing key wait behind it while other keys flow", async () => {
+    const { order, worker, prefix } = await run('key')
+    expect(order.filter((l) => l.startsWith('A'))).toEqual(['A1', 'A2', 'A3'])
+    expect(order.filter((l) => l.startsWith('B'))).toEqual(['B1', 'B2', 'B3', 'B4', 'B5'])
+    // Key B was not delayed by key A's retry.
+    expect(order.indexOf('B5')).toBeLessThan(order.indexOf('A1'))
+    expect(worker.stats().parked).toBe(2)
+    const pool = testPool()
+    const { rows } = await pool.query('SELECT count(*)::int AS c FROM ktask.key_queue WHERE group_id = $1', [`${prefix}.jobs`])
+    expect(rows[0].c).toBe(0)
+  })
+
+  it('parked messages follow their head from tier to tier when it fails again', async () => {
+    const { order, worker } = await run('key', 2)
+    expect(order.filter((l) => l.startsWith('A'))).toEqual(['A1', 'A2', 'A3'])
+    expect(order.indexOf('B5')).toBeLessThan(order.indexOf('A1'))
+    expect(worker.stats().retried).toBe(2)
+  })
+
+  it('without it (the default), later messages of the key run before the failed one is retried', async () => {
+    const { order } = await run('none')
+    expect(order.filter((l) => l.startsWith('A'))).toEqual(['A2', 'A3', 'A1'])
+  })
+})
+
 describe('bad input', () => {
   it('each undecodable kind goes to the DLQ at once with stage decode, byte for byte, and the worker keeps running', async () => {
     const prefix = uniqueName('bad-input')

@@ -13,3 +13,6 @@ export { KtaskError, UnrecoverableError, codes, isKtaskError } from './errors.ts
 export type { KtaskErrorCode, KtaskErrorDetails } from './errors.ts'
 export type { MessageEventBase, PauseReason, WorkerEvents } from './observability/worker-events.ts'
 export { Worker, type WorkerState } from './worker/worker.ts'
+export type { TaskErrorSummary, TaskState, TaskStatus } from './store/task-store.ts'
+export { createHttpService, type HttpService } from './http/server.ts'
+export type { HttpServiceOptions } from './http/options.ts'

@@ -6,10 +6,14 @@ import type { AppOptions, WorkerOptions } from '../config/options.ts'
 import { resolveAppOptions, resolveQueueOptions, type ResolvedAppConfig } from '../config/resolve.ts'
 import { KtaskError, configError } from '../errors.ts'
 import { migrate, type MigrationResult } from '../store/migrate.ts'
+import { getTask, insertPending, type TaskStatus } from '../store/task-store.ts'
+import { TaskStateWriter } from '../store/task-state-writer.ts'
+import type { ExecutionHooks } from '../worker/executor.ts'
 import { Worker } from '../worker/worker.ts'
 import { consumerRoute, eventSpec, queueRoute, taskSpec, type HandlerSpec, type Route } from './routes.ts'
 import { AppRuntime } from './runtime.ts'
 import { createTaskHandle, type Task } from './task-handle.ts'
+import { taskTrackingHooks } from './task-tracking.ts'
 
 export class App {
   readonly config: ResolvedAppConfig
@@ -18,10 +22,16 @@ export class App {
   readonly #tasks = new Map<string, { spec: HandlerSpec; queue: string; handle: Task<unknown> }>()
   readonly #consumers = new Map<string, { def: ConsumeDefinition; spec: HandlerSpec }>()
   readonly #workers = new Set<Worker>()
+  readonly #stateWriter: TaskStateWriter | undefined
+  readonly #hooks: ExecutionHooks | undefined
 
   constructor(options: AppOptions = {}) {
     this.config = resolveAppOptions(options)
     this.runtime = new AppRuntime(this.config)
+    if (this.runtime.hasDatabase) {
+      this.#stateWriter = new TaskStateWriter(() => this.runtime.pool(), this.logger)
+      this.#hooks = taskTrackingHooks(this.#stateWriter)
+    }
   }
 
   get logger(): ResolvedAppConfig['logger'] {
@@ -36,6 +46,16 @@ export class App {
     const handle = createTaskHandle<unknown>({
       runtime: this.runtime, config: this.config, spec, queue: definition.queue,
       topic: `${this.config.prefix}.${definition.queue}`, partitions: queue.partitions, replicationFactor: queue.replicationFactor,
+      ...(spec.track ? {
+        // Visible as PENDING before the broker has it: the caller can poll its status at once.
+        beforeProduce: async (ids: string[]) => {
+          await this.runtime.ensureMigrated()
+          await insertPending(this.runtime.pool(), ids, spec.name, definition.queue)
+        },
+        produceFailed: async (ids: string[]) => {
+          await this.runtime.pool().query(`DELETE FROM ktask.tasks WHERE task_id = ANY($1) AND state = 'PENDING'`, [ids])
+        },
+      } : {}),
     })
     this.#tasks.set(spec.name, { spec, queue: definition.queue, handle })
     return handle
@@ -73,7 +93,7 @@ export class App {
   /** Creates a worker for the given queues / consumers (default: all of them). Call `start()` on it. */
   worker(options: WorkerOptions = {}): Worker {
     this.runtime.assertOpen()
-    const worker = new Worker({ runtime: this.runtime, routes: (q, c) => this.routes(q, c) }, { ...this.config.worker, ...withoutUndefined(options) })
+    const worker = new Worker({ runtime: this.runtime, routes: (q, c) => this.routes(q, c), hooks: this.#hooks }, { ...this.config.worker, ...withoutUndefined(options) })
     this.#workers.add(worker)
     return worker
   }
@@ -99,6 +119,16 @@ export class App {
     return routes
   }
 
+  /**
+   * State, progress, result and error of a task defined with `track: true`; null for an unknown id.
+   * Needs the database.
+   */
+  async status(taskId: string): Promise<TaskStatus | null> {
+    this.runtime.assertOpen()
+    await this.runtime.ensureMigrated()
+    return getTask(this.runtime.pool(), taskId)
+  }
+
   /** Applies ktask's Postgres migrations (also done automatically when a worker starts). */
   async migrate(): Promise<MigrationResult> {
     return migrate(this.runtime.pool())
@@ -117,6 +147,7 @@ export class App {
   /** Stops this app's workers, then closes the producer, admin client and database pool. */
   async close(): Promise<void> {
     await Promise.all([...this.#workers].map((w) => w.stop()))
+    await this.#stateWriter?.close()
     await this.runtime.close()
   }
 }

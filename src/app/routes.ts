@@ -16,6 +16,8 @@ export interface HandlerSpec {
   kind: 'task' | 'event'
   /** Task name, or the consumer's group id. */
   name: string
+  /** The task's queue (tasks only). */
+  queue?: string
   /** Reader schema; undefined = decode with the writer's schema. */
   type: Type | undefined
   handler: (args: unknown, ctx: HandlerContext) => unknown
@@ -76,7 +78,7 @@ export function taskSpec(def: TaskDefinition, hasDatabase: boolean): HandlerSpec
   const type = toAvroType(def.schema, owner)
   const track = def.track ?? false
   if (track && !hasDatabase) throw configError(`${owner}.track`, 'needs a database, but the app was created with database: false')
-  return { kind: 'task', name: def.name, type, track, ...commonSpec(owner, def, hasDatabase) }
+  return { kind: 'task', name: def.name, queue: def.queue, type, track, ...commonSpec(owner, def, hasDatabase) }
 }
 
 export function eventSpec(def: ConsumeDefinition, hasDatabase: boolean): HandlerSpec {

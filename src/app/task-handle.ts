@@ -27,6 +27,10 @@ export interface EnqueueManyItem<Args> extends EnqueueOptions {
 export interface Task<Args = unknown> {
   readonly name: string
   readonly queue: string
+  /** The argument schema (Avro, as JSON). */
+  readonly schema: Readonly<Record<string, unknown>>
+  /** Whether state, progress and result are kept (`track: true`). */
+  readonly tracked: boolean
   /** Validates, encodes and produces one task; resolves with its id once the broker acknowledged it. */
   enqueue(args: Args, options?: EnqueueOptions): Promise<{ taskId: string }>
   /**
@@ -51,6 +55,8 @@ export interface TaskHandleDeps {
   replicationFactor: number
   /** Called with the new task ids before they are produced (task-state tracking). */
   beforeProduce?: (taskIds: string[]) => Promise<void>
+  /** Called when producing them failed (undo what beforeProduce recorded). */
+  produceFailed?: (taskIds: string[]) => Promise<void>
 }
 
 export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
@@ -94,14 +100,22 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
 
   const produce = async (messages: OutgoingMessage[]): Promise<void> => {
     await runtime.ensureTopics([{ topic, partitions: deps.partitions, replicationFactor: deps.replicationFactor }])
-    if (deps.beforeProduce) await deps.beforeProduce(messages.map((m) => m.headers[H.id]!))
-    await runtime.producer().send(messages)
+    const ids = messages.map((m) => m.headers[H.id]!)
+    if (deps.beforeProduce) await deps.beforeProduce(ids)
+    try {
+      await runtime.producer().send(messages)
+    } catch (err) {
+      await deps.produceFailed?.(ids).catch(() => {})
+      throw err
+    }
   }
 
   const what = `Invalid args for task "${spec.name}"`
   return {
     name: spec.name,
     queue: deps.queue,
+    schema: spec.type!.schema({ exportAttrs: true }) as Record<string, unknown>,
+    tracked: spec.track,
     async enqueue(args, options = {}) {
       runtime.assertOpen()
       const message = build(await getSchemaId(), args, options, what)

@@ -5,6 +5,8 @@
 import { Command } from 'commander'
 import { isKtaskError } from '../errors.ts'
 import { registerMigrateCommand } from './commands/migrate.ts'
+import { registerServeCommand } from './commands/serve.ts'
+import { registerStatusCommand } from './commands/status.ts'
 import { registerWorkerCommand } from './commands/worker.ts'
 
 // kafkajs schedules a timer with a negative delay on every new connection (harmless, clamped to 1 ms);
@@ -19,6 +21,8 @@ const program = new Command()
 program.name('ktask').description('background tasks and domain events on Apache Kafka').showHelpAfterError()
 registerWorkerCommand(program)
 registerMigrateCommand(program)
+registerServeCommand(program)
+registerStatusCommand(program)
 
 try {
   await program.parseAsync(process.argv)

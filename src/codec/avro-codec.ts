@@ -100,7 +100,8 @@ export class AvroCodec {
 
   /** Registers the schema under `subject` and returns its id (cached by the registry client). */
   register(subject: string, type: Type): Promise<number> {
-    return this.#registry.register(subject, JSON.stringify(type.schema()))
+    // exportAttrs keeps field defaults, docs and logical types: the registered schema is the whole schema.
+    return this.#registry.register(subject, JSON.stringify(type.schema({ exportAttrs: true })))
   }
 
   /** Validates then encodes; throws KTASK_VALIDATION naming the field. */

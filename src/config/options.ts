@@ -31,6 +31,8 @@ export interface AppOptions {
   ledger?: LedgerOptions
   /** Largest message value a worker accepts; bigger ones are dead-lettered with stage `decode`. @defaultValue `1_048_576` */
   maxMessageBytes?: number
+  /** How long finished tracked tasks (`track: true`) stay in `ktask.tasks`. @defaultValue `7` days */
+  taskRetentionDays?: number
   /** Defaults for every `app.worker()` of this app (and `ktask worker`); per-call options win. @defaultValue `{}` */
   worker?: WorkerOptions
 }

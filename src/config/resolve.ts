@@ -45,6 +45,7 @@ export interface ResolvedAppConfig {
   queues: Record<string, Required<QueueOptions>>
   ledger: Required<LedgerOptions>
   maxMessageBytes: number
+  taskRetentionDays: number
   worker: WorkerOptions
 }
 
@@ -149,6 +150,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
     queues,
     ledger,
     maxMessageBytes: checkInt('maxMessageBytes', options.maxMessageBytes ?? 1_048_576, 64),
+    taskRetentionDays: checkInt('taskRetentionDays', options.taskRetentionDays ?? 7, 1),
     worker: options.worker ?? {},
   }
 }

@@ -15,6 +15,7 @@ import type { Logger } from 'pino'
 import type pg from 'pg'
 import type { AppRuntime } from '../app/runtime.ts'
 import { KtaskError, isKtaskError } from '../errors.ts'
+import type { FailedMessage, RoutingDecision } from '../retry/router.ts'
 import { insertInboxRow } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { isPostgresUnavailable } from '../store/pool.ts'
@@ -45,6 +46,8 @@ export interface ExecutionHooks {
   started?(item: ExecItem): void
   succeededInTx?(client: pg.ClientBase, item: ExecItem, result: unknown): Promise<void>
   progress?(item: ExecItem, fraction: number, message?: string): void
+  /** A failed message's retry or DLQ hop was acknowledged. */
+  routed?(message: InboundMessage, failure: FailedMessage, decision: RoutingDecision): void
 }
 
 type HandlerRun =

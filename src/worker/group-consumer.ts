@@ -163,7 +163,7 @@ export class GroupConsumer {
       isRetryTier: this.#tierTopics.has(topic),
       preparer: this.#preparer, executor: this.#executor, router: this.#router!,
       blocking: this.route.blockingKeys ? new KeyBlocking(this.#d.runtime, this.route, this.#router!) : undefined,
-      semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats,
+      semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats, hooks: this.#d.hooks,
       logger: this.#d.runtime.logger,
       fetch: {
         pause: () => consumer.pause([{ topic, partitions: [partition] }]),

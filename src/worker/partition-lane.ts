@@ -19,7 +19,7 @@ import type { TypedEmitter } from '../observability/emitter.ts'
 import type { PauseReason, WorkerEvents } from '../observability/worker-events.ts'
 import { outageBackoffMs } from '../retry/backoff.ts'
 import type { RetryRouter } from '../retry/router.ts'
-import type { ExecItem, ExecOutcome, Executor } from './executor.ts'
+import type { ExecItem, ExecOutcome, ExecutionHooks, Executor } from './executor.ts'
 import type { KeyBlocking } from './key-blocking.ts'
 import { notBeforeOf, originOfMessage, toInbound, type InboundMessage, type MessagePreparer, type PreparedOk } from './inbound.ts'
 import { OffsetTracker } from './offset-tracker.ts'
@@ -36,6 +36,7 @@ export interface LaneDeps {
   router: RetryRouter
   /** Set when the route uses blocked-key retries. */
   blocking?: KeyBlocking
+  hooks?: ExecutionHooks
   semaphore: Semaphore
   options: ResolvedWorkerOptions
   /** Pauses / resumes fetching of this partition in the Kafka consumer. */
@@ -276,6 +277,7 @@ export class PartitionLane {
       const f = failures[i]!
       const base = { ...this.#eventBase(m, m.prepared), name: f.spec?.name ?? m.headers['ktask-task'] ?? '', taskId: f.messageId, attempt: f.attempt }
       const willRetry = decision.kind === 'retry'
+      this.#d.hooks?.routed?.(m, f, decision)
       this.#d.stats.failed++
       this.#d.events.emit('task:failed', () => ({ ...base, stage: f.stage, error: f.error, willRetry, retryTopic: willRetry ? decision.topic : undefined }))
       if (willRetry) {

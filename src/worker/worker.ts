@@ -11,6 +11,8 @@ import { KtaskError } from '../errors.ts'
 import { TypedEmitter, type Listener } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import { pruneInbox } from '../store/inbox.ts'
+import { pruneIdempotencyKeys } from '../store/idempotency-keys.ts'
+import { pruneTasks } from '../store/task-store.ts'
 import type { ExecutionHooks } from './executor.ts'
 import { GroupConsumer } from './group-consumer.ts'
 import { Semaphore } from './semaphore.ts'
@@ -77,7 +79,7 @@ export class Worker {
       }))
       for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)
       await Promise.all(this.#consumers.map((c) => c.start()))
-      if (specs.some((s) => s.ledger)) this.#startPruner()
+      if (specs.some((s) => s.ledger || s.track)) this.#startPruner(specs.some((s) => s.ledger), specs.some((s) => s.track))
       if (this.options.statsIntervalMs > 0) {
         this.#statsTimer = setInterval(() => runtime.logger.info({ stats: this.stats() }, 'ktask: worker stats'), this.options.statsIntervalMs)
         this.#statsTimer.unref()
@@ -127,18 +129,23 @@ export class Worker {
     this.#host.runtime.logger.error({ err: error }, 'ktask: worker crashed')
   }
 
-  #startPruner(): void {
+  #startPruner(ledger: boolean, tasks: boolean): void {
     const { runtime } = this.#host
     const { retentionDays, pruneIntervalMs } = runtime.config.ledger
-    const prune = (): void => {
-      pruneInbox(runtime.pool(), retentionDays, { signal: this.#shutdown.signal })
-        .then((r) => {
-          if (r.deleted > 0) runtime.logger.info({ deleted: r.deleted, retentionDays }, 'ktask: expired ledger rows pruned')
-        })
-        .catch((err: unknown) => runtime.logger.warn({ err }, 'ktask: ledger pruning failed; will try again'))
+    const prune = async (): Promise<void> => {
+      if (ledger) {
+        const r = await pruneInbox(runtime.pool(), retentionDays, { signal: this.#shutdown.signal })
+        if (r.deleted > 0) runtime.logger.info({ deleted: r.deleted, retentionDays }, 'ktask: expired ledger rows pruned')
+      }
+      if (tasks) {
+        const deleted = await pruneTasks(runtime.pool(), runtime.config.taskRetentionDays)
+        await pruneIdempotencyKeys(runtime.pool(), runtime.config.taskRetentionDays)
+        if (deleted > 0) runtime.logger.info({ deleted, retentionDays: runtime.config.taskRetentionDays }, 'ktask: finished tasks pruned')
+      }
     }
     // Spread workers out so they do not all prune at the same moment.
-    this.#pruneTimer = setInterval(prune, pruneIntervalMs * (0.9 + Math.random() * 0.2))
+    const run = (): void => void prune().catch((err: unknown) => runtime.logger.warn({ err }, 'ktask: pruning failed; will try again'))
+    this.#pruneTimer = setInterval(run, pruneIntervalMs * (0.9 + Math.random() * 0.2))
     this.#pruneTimer.unref()
   }
 }

@@ -1,0 +1,75 @@
+/**
+ * Task-state tracking (track: true): the executor and lanes report through these hooks. STARTED,
+ * RETRYING, FAILED and DEAD go through the coalescing writer; SUCCEEDED is written in the handler's
+ * transaction, so a task is SUCCEEDED exactly when its effects committed.
+ */
+import { isKtaskError, KtaskError } from '../errors.ts'
+import type { FailedMessage, RoutingDecision } from '../retry/router.ts'
+import { H, intHeader } from '../retry/headers.ts'
+import { markSucceeded, type TaskErrorSummary, type TaskStateUpdate } from '../store/task-store.ts'
+import type { TaskStateWriter } from '../store/task-state-writer.ts'
+import type { ExecItem, ExecutionHooks } from '../worker/executor.ts'
+import type { InboundMessage } from '../worker/inbound.ts'
+
+function redrives(headers: Record<string, string>): number {
+  const n = intHeader(headers, H.redriveCount)
+  return n === undefined || Number.isNaN(n) ? 0 : n
+}
+
+function resultJson(result: unknown): string | null {
+  if (result === undefined) return null
+  try {
+    return JSON.stringify(result) ?? null
+  } catch {
+    // A result that cannot be stored must not fail a task whose effects are fine.
+    return JSON.stringify({ unserializable: Object.prototype.toString.call(result) })
+  }
+}
+
+function summary(f: FailedMessage): TaskErrorSummary {
+  const e = f.error
+  return {
+    class: e instanceof Error ? e.name : typeof e,
+    message: (e instanceof Error ? e.message : String(e)).slice(0, 1000),
+    stage: f.stage,
+    attempt: f.attempt,
+  }
+}
+
+/** FAILED: refused at once (unrecoverable or not retryable); DEAD: attempts used up, or undecodable. */
+function finalState(f: FailedMessage): 'FAILED' | 'DEAD' {
+  if (f.stage === 'decode' || !f.spec) return 'DEAD'
+  if (isKtaskError(f.error, 'KTASK_UNRECOVERABLE')) return 'FAILED'
+  if (f.stage === 'handler' && !f.spec.retry.retryable(f.error)) return 'FAILED'
+  return 'DEAD'
+}
+
+export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
+  const base = (item: ExecItem): Pick<TaskStateUpdate, 'taskId' | 'name' | 'queue' | 'attempt' | 'redrives'> => ({
+    taskId: item.prepared.messageId, name: item.prepared.spec.name, queue: item.prepared.spec.queue ?? '',
+    attempt: item.prepared.attempt, redrives: redrives(item.message.headers),
+  })
+  return {
+    started(item) {
+      if (item.prepared.spec.track) writer.state({ ...base(item), state: 'STARTED' })
+    },
+    async succeededInTx(client, item, result) {
+      if (!item.prepared.spec.track) return
+      await markSucceeded(client, { ...base(item), resultJson: resultJson(result) })
+    },
+    progress(item, fraction, message) {
+      if (typeof fraction !== 'number' || !Number.isFinite(fraction) || fraction < 0 || fraction > 1) {
+        throw new KtaskError('KTASK_VALIDATION', `ctx.progress(fraction): fraction must be a number from 0 to 1 (got ${String(fraction)})`, { field: 'fraction' })
+      }
+      if (!item.prepared.spec.track) return
+      writer.progress({ taskId: item.prepared.messageId, progress: fraction, message: message ?? null, attempt: item.prepared.attempt })
+    },
+    routed(m: InboundMessage, f: FailedMessage, decision: RoutingDecision) {
+      if (!f.spec?.track) return
+      writer.state({
+        taskId: f.messageId, name: f.spec.name, queue: f.spec.queue ?? '', attempt: f.attempt, redrives: redrives(m.headers),
+        state: decision.kind === 'retry' ? 'RETRYING' : finalState(f), error: summary(f),
+      })
+    },
+  }
+}

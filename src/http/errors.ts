@@ -1,0 +1,37 @@
+/** How errors become HTTP responses: one JSON shape, the status from the error's code. */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { isKtaskError, type KtaskErrorCode } from '../errors.ts'
+
+const STATUS: Partial<Record<KtaskErrorCode, number>> = {
+  KTASK_VALIDATION: 400,
+  KTASK_UNKNOWN_TASK: 404,
+  KTASK_NOT_FOUND: 404,
+  KTASK_INFRASTRUCTURE: 503,
+  KTASK_REFUSED: 409,
+}
+
+export interface ErrorBody {
+  error: string
+  code?: string
+  message: string
+  field?: string
+}
+
+export function sendError(reply: FastifyReply, status: number, body: Omit<ErrorBody, 'error'>): FastifyReply {
+  const error = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 422: 'Unprocessable Entity', 503: 'Service Unavailable' }[status] ?? 'Internal Server Error'
+  return reply.code(status).send({ error, ...body } satisfies ErrorBody)
+}
+
+export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (isKtaskError(err)) {
+    const status = STATUS[err.code] ?? 500
+    if (status >= 500) request.log.error({ err }, 'request failed')
+    return sendError(reply, status, { code: err.code, message: err.message, field: err.field })
+  }
+  // Fastify's own client errors: body too large (413), malformed JSON (400), unsupported media type (415).
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return reply.code(err.statusCode).send({ error: err.name, code: err.code, message: err.message } satisfies ErrorBody)
+  }
+  request.log.error({ err }, 'request failed')
+  return sendError(reply, 500, { message: 'Internal error' })
+}

@@ -1,0 +1,101 @@
+/** POST /v1/tasks/:name, GET /v1/tasks/:id, GET /v1/tasks/:id/events (Server-Sent Events). */
+import { createHash } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { v7 as uuidv7 } from 'uuid'
+import type { App } from '../../app/app.ts'
+import { isKtaskError, KtaskError } from '../../errors.ts'
+import { claimIdempotencyKey, releaseIdempotencyKey } from '../../store/idempotency-keys.ts'
+import { FINAL_STATES, type TaskStatus } from '../../store/task-store.ts'
+import { sendError } from '../errors.ts'
+import type { ResolvedHttpOptions } from '../options.ts'
+
+function statusJson(s: TaskStatus): Record<string, unknown> {
+  return {
+    ...s,
+    enqueuedAt: s.enqueuedAt.toISOString(), startedAt: s.startedAt?.toISOString() ?? null,
+    finishedAt: s.finishedAt?.toISOString() ?? null, updatedAt: s.updatedAt.toISOString(),
+  }
+}
+
+export function registerTaskRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions): void {
+  server.post<{ Params: { name: string }; Body: unknown }>('/v1/tasks/:name', async (request, reply) => {
+    const task = app.getTask(request.params.name)
+    const body = request.body
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new KtaskError('KTASK_VALIDATION', `The body must be a JSON object with the arguments of task "${task.name}"`, { field: '(body)' })
+    }
+    const key = request.headers['idempotency-key']
+    let taskId = uuidv7()
+    let replay = false
+    if (typeof key === 'string' && key.length > 0) {
+      if (key.length > 200) throw new KtaskError('KTASK_VALIDATION', 'Idempotency-Key must be at most 200 characters', { field: 'Idempotency-Key' })
+      await app.runtime.ensureMigrated()
+      const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex')
+      const claim = await claimIdempotencyKey(app.runtime.pool(), key, task.name, taskId, hash)
+      if (!claim.claimed) {
+        if (!claim.sameBody) return sendError(reply, 422, { code: 'KTASK_REFUSED', message: 'This Idempotency-Key was used with a different body', field: 'Idempotency-Key' })
+        taskId = claim.taskId
+        replay = true
+      } else {
+        try {
+          await task.enqueue(body, { taskId })
+        } catch (err) {
+          await releaseIdempotencyKey(app.runtime.pool(), key, task.name, taskId).catch(() => {})
+          throw err
+        }
+      }
+    } else {
+      await task.enqueue(body, { taskId })
+    }
+    if (replay) void reply.header('Idempotent-Replayed', 'true')
+    return reply.code(202).send({
+      taskId,
+      ...(task.tracked ? { state: 'PENDING', statusUrl: `/v1/tasks/${taskId}`, eventsUrl: `/v1/tasks/${taskId}/events` } : {}),
+    })
+  })
+
+  server.get<{ Params: { id: string } }>('/v1/tasks/:id', async (request, reply) => {
+    const status = await app.status(request.params.id)
+    if (!status) return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.id}"` })
+    return reply.send(statusJson(status))
+  })
+
+  server.get<{ Params: { id: string } }>('/v1/tasks/:id/events', async (request, reply) => {
+    const first = await app.status(request.params.id)
+    if (!first) return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.id}"` })
+    reply.hijack()
+    const res = reply.raw
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+    let closed = false
+    request.raw.on('close', () => {
+      closed = true
+    })
+    const send = (event: string, data: unknown): void => {
+      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+    }
+    let last: TaskStatus | null = null
+    let lastBeat = Date.now()
+    let current: TaskStatus | null = first
+    while (!closed && current) {
+      if (!last || current.state !== last.state || current.attempts !== last.attempts) send('state', statusJson(current))
+      else if (current.progress !== last.progress || current.progressMessage !== last.progressMessage) {
+        send('progress', { taskId: current.taskId, progress: current.progress, message: current.progressMessage })
+      } else if (Date.now() - lastBeat > 15_000) {
+        res.write(': keep-alive\n\n')
+        lastBeat = Date.now()
+      }
+      if (FINAL_STATES.includes(current.state)) break
+      last = current
+      await new Promise((r) => setTimeout(r, options.ssePollMs))
+      try {
+        current = await app.status(request.params.id)
+      } catch (err) {
+        // The database is away: tell the client and keep trying until it leaves.
+        if (!isKtaskError(err) && !(err instanceof Error)) throw err
+        send('error', { message: 'status temporarily unavailable' })
+        current = last
+      }
+    }
+    res.end()
+  })
+}

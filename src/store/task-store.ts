@@ -1,0 +1,137 @@
+/**
+ * ktask.tasks: state, attempts, progress, result and error of tracked tasks. Writes carry a version
+ * (redrives, attempt, phase); a write older than what is stored is ignored, and SUCCEEDED is final —
+ * so coalesced or reordered writes from several processes never move a task backwards.
+ */
+import type pg from 'pg'
+
+export type TaskState = 'PENDING' | 'STARTED' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'DEAD'
+export const FINAL_STATES: readonly TaskState[] = ['SUCCEEDED', 'FAILED', 'DEAD']
+
+export interface TaskErrorSummary {
+  class: string
+  message: string
+  stage: string
+  attempt: number
+}
+
+export interface TaskStatus {
+  taskId: string
+  name: string
+  queue: string
+  state: TaskState
+  attempts: number
+  /** 0..1, or null before the handler reported any. */
+  progress: number | null
+  progressMessage: string | null
+  /** The handler's return value (JSON), once SUCCEEDED. */
+  result: unknown
+  error: TaskErrorSummary | null
+  enqueuedAt: Date
+  startedAt: Date | null
+  finishedAt: Date | null
+  updatedAt: Date
+}
+
+/** A state change; `phase` orders changes within one attempt (started before finished). */
+export interface TaskStateUpdate {
+  taskId: string
+  name: string
+  queue: string
+  state: Exclude<TaskState, 'PENDING' | 'SUCCEEDED'>
+  attempt: number
+  redrives: number
+  error?: TaskErrorSummary
+}
+
+const phase = (column: string): string => `CASE ${column} WHEN 'PENDING' THEN 0 WHEN 'STARTED' THEN 1 ELSE 2 END`
+
+export const INSERT_PENDING = `INSERT INTO ktask.tasks (task_id, name, queue, state)
+  SELECT unnest($1::text[]), $2, $3, 'PENDING' ON CONFLICT (task_id) DO NOTHING`
+
+/** Applies a batch of state changes (arrays of equal length), each only if newer than the stored one. */
+const APPLY_STATES = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, error, started_at, finished_at)
+  SELECT u.task_id, u.name, u.queue, u.state, u.attempt, u.redrives, u.error,
+         CASE WHEN u.state = 'STARTED' THEN clock_timestamp() END,
+         CASE WHEN u.state IN ('FAILED', 'DEAD') THEN clock_timestamp() END
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::jsonb[])
+       AS u(task_id, name, queue, state, attempt, redrives, error)
+  ON CONFLICT (task_id) DO UPDATE SET
+    state = EXCLUDED.state, attempts = EXCLUDED.attempts, redrives = EXCLUDED.redrives,
+    error = COALESCE(EXCLUDED.error, t.error),
+    started_at = COALESCE(EXCLUDED.started_at, t.started_at),
+    finished_at = EXCLUDED.finished_at,
+    progress = CASE WHEN EXCLUDED.state = 'STARTED' THEN NULL ELSE t.progress END,
+    progress_message = CASE WHEN EXCLUDED.state = 'STARTED' THEN NULL ELSE t.progress_message END,
+    updated_at = clock_timestamp()
+  WHERE t.state <> 'SUCCEEDED'
+    AND (t.redrives, t.attempts, ${phase('t.state')}) < (EXCLUDED.redrives, EXCLUDED.attempts, ${phase('EXCLUDED.state')})`
+
+/** Progress only moves a running task (STARTED), for the attempt that reported it. */
+const APPLY_PROGRESS = `UPDATE ktask.tasks AS t SET progress = u.progress, progress_message = u.message, updated_at = clock_timestamp()
+  FROM unnest($1::text[], $2::real[], $3::text[], $4::int[]) AS u(task_id, progress, message, attempt)
+  WHERE t.task_id = u.task_id AND t.state = 'STARTED' AND t.attempts = u.attempt`
+
+/** Written in the handler's own transaction: SUCCEEDED exactly when the effects commit. */
+const SUCCEEDED = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, progress, result, started_at, finished_at)
+  VALUES ($1, $2, $3, 'SUCCEEDED', $4, $5, 1, $6, clock_timestamp(), clock_timestamp())
+  ON CONFLICT (task_id) DO UPDATE SET state = 'SUCCEEDED', attempts = EXCLUDED.attempts, redrives = EXCLUDED.redrives,
+    progress = 1, result = EXCLUDED.result, error = NULL, finished_at = clock_timestamp(), updated_at = clock_timestamp()`
+
+const SELECT = `SELECT task_id, name, queue, state, attempts, progress, progress_message, result, error,
+  enqueued_at, started_at, finished_at, updated_at FROM ktask.tasks WHERE task_id = $1`
+
+const DELETE_FINISHED = `DELETE FROM ktask.tasks WHERE ctid IN (
+  SELECT ctid FROM ktask.tasks WHERE finished_at < $1 LIMIT $2)`
+
+export async function insertPending(db: pg.Pool | pg.ClientBase, taskIds: string[], name: string, queue: string): Promise<void> {
+  await db.query(INSERT_PENDING, [taskIds, name, queue])
+}
+
+export async function applyStates(db: pg.Pool | pg.ClientBase, updates: TaskStateUpdate[]): Promise<void> {
+  if (updates.length === 0) return
+  await db.query(APPLY_STATES, [
+    updates.map((u) => u.taskId), updates.map((u) => u.name), updates.map((u) => u.queue), updates.map((u) => u.state),
+    updates.map((u) => u.attempt), updates.map((u) => u.redrives), updates.map((u) => (u.error ? JSON.stringify(u.error) : null)),
+  ])
+}
+
+export interface ProgressUpdate {
+  taskId: string
+  progress: number
+  message: string | null
+  attempt: number
+}
+
+export async function applyProgress(db: pg.Pool | pg.ClientBase, updates: ProgressUpdate[]): Promise<void> {
+  if (updates.length === 0) return
+  await db.query(APPLY_PROGRESS, [updates.map((u) => u.taskId), updates.map((u) => u.progress), updates.map((u) => u.message), updates.map((u) => u.attempt)])
+}
+
+export async function markSucceeded(client: pg.ClientBase, u: { taskId: string; name: string; queue: string; attempt: number; redrives: number; resultJson: string | null }): Promise<void> {
+  await client.query(SUCCEEDED, [u.taskId, u.name, u.queue, u.attempt, u.redrives, u.resultJson])
+}
+
+export async function getTask(db: pg.Pool | pg.ClientBase, taskId: string): Promise<TaskStatus | null> {
+  const { rows } = await db.query(SELECT, [taskId])
+  const r = rows[0] as Record<string, unknown> | undefined
+  if (!r) return null
+  return {
+    taskId: r.task_id as string, name: r.name as string, queue: r.queue as string, state: r.state as TaskState,
+    attempts: r.attempts as number, progress: r.progress as number | null, progressMessage: r.progress_message as string | null,
+    result: r.result ?? null, error: (r.error as TaskErrorSummary | null) ?? null,
+    enqueuedAt: r.enqueued_at as Date, startedAt: r.started_at as Date | null, finishedAt: r.finished_at as Date | null,
+    updatedAt: r.updated_at as Date,
+  }
+}
+
+/** Deletes finished tasks older than `retentionDays`, in batches. */
+export async function pruneTasks(pool: pg.Pool, retentionDays: number, batchSize = 5000): Promise<number> {
+  const cutoff = new Date(Date.now() - retentionDays * 86_400_000)
+  let deleted = 0
+  for (;;) {
+    const res = await pool.query(DELETE_FINISHED, [cutoff, batchSize])
+    deleted += res.rowCount ?? 0
+    if ((res.rowCount ?? 0) < batchSize) return deleted
+  }
+}

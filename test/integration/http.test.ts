@@ -1,0 +1,168 @@
+/**
+ * The HTTP service over real HTTP, with a real worker, Kafka, registry and Postgres.
+ */
+import { describe, expect, it } from 'vitest'
+import { createApp, createHttpService } from 'ktask'
+import { registerCleanup } from '../helpers/cleanup.ts'
+import { uniqueName } from '../helpers/infra.ts'
+import { CLI, spawnNode } from '../helpers/processes.ts'
+import { RECORDING_APP, recordingSetup } from '../helpers/recording.ts'
+import { topicCount } from '../helpers/topics.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
+
+const reportSchema = {
+  type: 'record', name: 'ReportArgs', namespace: 'ktask.test',
+  fields: [{ name: 'customer', type: 'string' }, { name: 'months', type: 'int' }, { name: 'format', type: { type: 'enum', name: 'Format', symbols: ['pdf', 'csv'] }, default: 'pdf' }],
+}
+
+interface SseEvent {
+  event: string
+  data: Record<string, unknown>
+}
+
+async function readEvents(url: string, init: RequestInit = {}): Promise<SseEvent[]> {
+  const res = await fetch(url, init)
+  expect(res.status).toBe(200)
+  expect(res.headers.get('content-type')).toBe('text/event-stream')
+  const text = await res.text()
+  return text.split('\n\n').filter((block) => block.startsWith('event:')).map((block) => {
+    const [eventLine, dataLine] = block.split('\n')
+    return { event: eventLine!.slice('event: '.length), data: JSON.parse(dataLine!.slice('data: '.length)) as Record<string, unknown> }
+  })
+}
+
+async function startService(token?: string) {
+  const prefix = uniqueName('http')
+  const app = createApp({ prefix, logLevel: 'silent', queues: { reports: { partitions: 2 } } })
+  registerCleanup(() => app.close())
+  app.task<{ customer: string; months: number; format: string }, { url: string; rows: number }>({
+    name: 'report.build', queue: 'reports', schema: reportSchema, track: true,
+    handler: async (args, ctx) => {
+      for (const step of [0.25, 0.5, 0.75]) {
+        ctx.progress(step, `month ${Math.round(step * args.months)} of ${args.months}`)
+        await sleep(600)
+      }
+      return { url: `https://files.example/${args.customer}.${args.format}`, rows: args.months * 10 }
+    },
+  })
+  app.task<{ customer: string; months: number; format: string }>({
+    name: 'report.broken', queue: 'reports', schema: reportSchema, track: true,
+    retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 300 } },
+    handler: async () => {
+      throw new RangeError('no data for that period')
+    },
+  })
+  const worker = app.worker()
+  await worker.start()
+  const http = createHttpService(app, { port: 0, host: '127.0.0.1', token, bodyLimitBytes: 4096 })
+  const address = await http.listen()
+  registerCleanup(() => http.close())
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
+  const post = (name: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${address}/v1/tasks/${name}`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+  return { app, address, post, auth, prefix }
+}
+
+describe('HTTP service', () => {
+  it('POST a task, follow its event stream to SUCCEEDED with rising progress, then GET its result', async () => {
+    const { address, post } = await startService()
+    const res = await post('report.build', { customer: 'acme', months: 12 })
+    expect(res.status).toBe(202)
+    const accepted = (await res.json()) as { taskId: string; state: string; statusUrl: string; eventsUrl: string }
+    expect(accepted.state).toBe('PENDING')
+    expect(accepted.statusUrl).toBe(`/v1/tasks/${accepted.taskId}`)
+
+    const events = await readEvents(`${address}${accepted.eventsUrl}`)
+    const states = events.filter((e) => e.event === 'state').map((e) => e.data.state)
+    expect(states.at(-1)).toBe('SUCCEEDED')
+    expect(states).toContain('STARTED')
+    // Progress arrives in `state` and `progress` events; what the stream saw must only rise, up to 1.
+    const progress = events.map((e) => e.data.progress).filter((p): p is number => typeof p === 'number')
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!).toBeGreaterThanOrEqual(progress[i - 1]!)
+    expect(progress.at(-1)).toBe(1)
+    expect(new Set(progress.filter((p) => p < 1)).size).toBeGreaterThanOrEqual(2)
+    expect(events.some((e) => e.event === 'progress')).toBe(true)
+
+    const status = (await (await fetch(`${address}${accepted.statusUrl}`)).json()) as Record<string, unknown>
+    expect(status).toMatchObject({ taskId: accepted.taskId, name: 'report.build', queue: 'reports', state: 'SUCCEEDED', attempts: 1, progress: 1 })
+    expect(status.result).toEqual({ url: 'https://files.example/acme.pdf', rows: 120 })
+    expect(Date.parse(status.finishedAt as string)).toBeGreaterThanOrEqual(Date.parse(status.startedAt as string))
+  })
+
+  it('a task that fails every attempt shows DEAD with its error summary', async () => {
+    const { address, post } = await startService()
+    const { taskId } = (await (await post('report.broken', { customer: 'acme', months: 1, format: 'csv' })).json()) as { taskId: string }
+    const status = await waitFor(async () => {
+      const s = (await (await fetch(`${address}/v1/tasks/${taskId}`)).json()) as Record<string, unknown>
+      return s.state === 'DEAD' ? s : undefined
+    }, { timeoutMs: 30_000, message: 'DEAD' })
+    expect(status.attempts).toBe(2)
+    expect(status.error).toEqual({ class: 'RangeError', message: 'no data for that period', stage: 'handler', attempt: 2 })
+  })
+
+  it('answers bad input clearly: 400 naming the field, 404 for an unknown task or id, 413 for an oversized body', async () => {
+    const { address, post } = await startService()
+    const bad = await post('report.build', { customer: 'acme', months: 'twelve' })
+    expect(bad.status).toBe(400)
+    expect(await bad.json()).toMatchObject({ code: 'KTASK_VALIDATION', field: 'months' })
+    const badEnum = await post('report.build', { customer: 'acme', months: 1, format: 'docx' })
+    expect(await badEnum.json()).toMatchObject({ code: 'KTASK_VALIDATION', field: 'format' })
+    const extra = await post('report.build', { customer: 'acme', months: 1, colour: 'red' })
+    expect(await extra.json()).toMatchObject({ code: 'KTASK_VALIDATION', field: 'colour' })
+    const notJson = await post('report.build', '{"customer": ')
+    expect(notJson.status).toBe(400)
+    const unknown = await post('report.nope', { customer: 'acme', months: 1 })
+    expect(unknown.status).toBe(404)
+    expect(await unknown.json()).toMatchObject({ code: 'KTASK_UNKNOWN_TASK' })
+    expect((await fetch(`${address}/v1/tasks/no-such-id`)).status).toBe(404)
+    const huge = await post('report.build', { customer: 'x'.repeat(5000), months: 1 })
+    expect(huge.status).toBe(413)
+  })
+
+  it('the same Idempotency-Key twice makes one task; with a different body it is refused', async () => {
+    const { post, prefix } = await startService()
+    const headers = { 'idempotency-key': uniqueName('idem') }
+    const first = (await (await post('report.build', { customer: 'acme', months: 2 }, headers)).json()) as { taskId: string }
+    const secondRes = await post('report.build', { customer: 'acme', months: 2 }, headers)
+    expect(secondRes.status).toBe(202)
+    expect(secondRes.headers.get('idempotent-replayed')).toBe('true')
+    expect(((await secondRes.json()) as { taskId: string }).taskId).toBe(first.taskId)
+    expect((await post('report.build', { customer: 'other', months: 2 }, headers)).status).toBe(422)
+    expect(await topicCount(`${prefix}.reports`)).toBe(1)
+  })
+
+  it('with a token, /v1 routes need it (401) while /healthz and /readyz stay open', async () => {
+    const { address, post } = await startService('s3cret-token')
+    expect((await fetch(`${address}/v1/tasks/report.build`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401)
+    expect((await fetch(`${address}/v1/tasks/x`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
+    expect((await post('report.build', { customer: 'acme', months: 1 })).status).toBe(202)
+    expect((await fetch(`${address}/healthz`)).status).toBe(200)
+    const ready = await fetch(`${address}/readyz`)
+    expect(ready.status).toBe(200)
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { kafka: 'ok', registry: 'ok', postgres: 'ok' } })
+  })
+
+  it('serves an OpenAPI document generated from the task schemas', async () => {
+    const { address } = await startService()
+    const doc = (await (await fetch(`${address}/v1/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } }
+    expect(doc.openapi).toBe('3.1.0')
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/tasks/report.build', '/v1/tasks/{taskId}', '/v1/tasks/{taskId}/events', '/healthz', '/readyz']))
+    expect(doc.components.schemas['report.build.args']).toEqual({
+      type: 'object', title: 'ktask.test.ReportArgs', additionalProperties: false, required: ['customer', 'months'],
+      properties: { customer: { type: 'string' }, months: { type: 'integer', minimum: -2147483648, maximum: 2147483647 }, format: { type: 'string', enum: ['pdf', 'csv'] } },
+    })
+  })
+
+  it('`ktask serve <module>` serves the app a module exports', async () => {
+    const s = await recordingSetup({ name: 'serve', partitions: 1 })
+    const port = 20000 + Math.floor(Math.random() * 20000)
+    const proc = spawnNode([CLI, 'serve', RECORDING_APP, '--port', String(port), '--host', '127.0.0.1'], { env: s.env })
+    await proc.waitForLine(/HTTP service listening/)
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
+    const res = await fetch(`http://127.0.0.1:${port}/v1/tasks/record`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: 1, key: 'k', seq: 1 }) })
+    expect(res.status).toBe(202)
+    expect(await topicCount(s.topic)).toBe(1)
+    proc.kill('SIGTERM')
+    expect((await proc.exited).code).toBe(0)
+  })
+})

@@ -31,7 +31,9 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   // Fastify logs every request at info; keep that for debug runs only (errors are logged regardless).
   const logger = app.logger.child({ component: 'http' })
   if (logger.level === 'info') logger.level = 'warn'
-  const server = Fastify({ loggerInstance: logger, bodyLimit: resolved.bodyLimitBytes })
+  // Typed here so Fastify's generics use its base logger type rather than pino's.
+  const loggerInstance: FastifyBaseLogger = logger
+  const server = Fastify({ loggerInstance, bodyLimit: resolved.bodyLimitBytes })
   server.setErrorHandler(errorHandler)
   server.setNotFoundHandler((request, reply) => sendError(reply, 404, { message: `No route ${request.method} ${request.url}` }))
   if (resolved.token) {

@@ -31,7 +31,11 @@ export function createKafka(config: ResolvedAppConfig): Kafka {
   const logger = config.logger.child({ component: 'kafkajs' })
   const creator: logCreator = () => ({ level, log }: LogEntry) => {
     const { message, ...extra } = log
-    logger[toPino[level] ?? 'info'](extra, message)
+    // kafkajs logs every protocol error response at ERROR ("Response Heartbeat(...)": rebalancing,
+    // not coordinator, …) although it retries them itself; an operation that really fails is logged
+    // again by kafkajs and by ktask. Those per-response lines are debug information.
+    const pinoLevel = level === logLevel.ERROR && message.startsWith('Response ') ? 'debug' : toPino[level] ?? 'info'
+    logger[pinoLevel](extra, message)
   }
   return new Kafka({
     ...config.kafka,

@@ -4,18 +4,9 @@
  */
 import type pg from 'pg'
 
-/** Returns one row when the message is new, none when it is a duplicate. */
-export const INSERT_INBOX_ROW =
-  'INSERT INTO ktask.inbox (group_id, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1'
-
 /** Deletes up to $2 rows older than $1; small batches keep locks and WAL bursts short. */
 export const DELETE_EXPIRED_INBOX_ROWS = `DELETE FROM ktask.inbox WHERE ctid IN (
   SELECT ctid FROM ktask.inbox WHERE processed_at < $1 LIMIT $2)`
-
-export async function insertInboxRow(client: pg.ClientBase, groupId: string, messageId: string): Promise<boolean> {
-  const res = await client.query(INSERT_INBOX_ROW, [groupId, messageId])
-  return res.rowCount === 1
-}
 
 export interface PruneResult {
   deleted: number
@@ -37,4 +28,13 @@ export async function pruneInbox(pool: pg.Pool, retentionDays: number, { batchSi
     if ((res.rowCount ?? 0) < batchSize) break
   }
   return { deleted, batches }
+}
+
+/** One statement for a whole chunk: returns the ids that were new (duplicates are skipped). */
+export const INSERT_INBOX_ROWS = `INSERT INTO ktask.inbox (group_id, message_id) SELECT $1, unnest($2::text[])
+  ON CONFLICT DO NOTHING RETURNING message_id`
+
+export async function insertInboxRows(client: pg.ClientBase, groupId: string, messageIds: string[]): Promise<Set<string>> {
+  const res = await client.query<{ message_id: string }>(INSERT_INBOX_ROWS, [groupId, messageIds])
+  return new Set(res.rows.map((r) => r.message_id))
 }

@@ -5,7 +5,7 @@ import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { createApp, UnrecoverableError } from 'ktask'
 import { pruneInbox } from '../../src/store/inbox.ts'
-import { migrate } from '../../src/store/migrate.ts'
+import { loadMigrations, migrate } from '../../src/store/migrate.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
 import { infra, testAdmin, testPool, uniqueName } from '../helpers/infra.ts'
 import { recordingSetup } from '../helpers/recording.ts'
@@ -45,15 +45,17 @@ describe('ledger', () => {
     await second.stop()
   })
 
-  it('a failing handler leaves neither its effect nor a ledger row, while its chunk neighbours commit', async () => {
+  it('a failing handler leaves neither its effect nor a ledger row and runs once per attempt, while its chunk neighbours commit', async () => {
     const pool = testPool()
     const table = await effectTable(pool, 'fail')
     const prefix = uniqueName('fail')
     const app = createApp({ prefix, logLevel: 'silent', queues: { q: { partitions: 1 } } })
     registerCleanup(() => app.close())
+    const runs = new Map<number, number>()
     const task = app.task<{ n: number }>({
       name: 'effect', queue: 'q', schema: argsSchema, retry: { attempts: 1 },
       handler: async (args, ctx) => {
+        runs.set(args.n, (runs.get(args.n) ?? 0) + 1)
         await ctx.tx.query(`INSERT INTO ${table} (task_id, n) VALUES ($1, $2)`, [ctx.taskId, args.n])
         if (args.n % 10 === 3) throw new UnrecoverableError(`n=${args.n} is bad`)
       },
@@ -70,6 +72,34 @@ describe('ledger', () => {
     expect(rows.map((r) => r.task_id).sort()).toEqual([...good].sort())
     expect(await inboxRows(pool, `${prefix}.q`, bad)).toBe(0)
     expect(await inboxRows(pool, `${prefix}.q`, good)).toBe(36)
+    // The failing handlers ran once each; neighbours rolled back with them ran at most twice.
+    for (const [n, count] of runs) expect(count, `n=${n}`).toBe(n % 10 === 3 ? 1 : count <= 2 ? count : -1)
+  })
+
+  it('a neighbour that fails only when re-run after a rollback is retried on its own, and every effect lands once', async () => {
+    const pool = testPool()
+    const table = await effectTable(pool, 'nested')
+    const prefix = uniqueName('nested')
+    const app = createApp({ prefix, logLevel: 'silent', queues: { q: { partitions: 1 } } })
+    registerCleanup(() => app.close())
+    const runs = new Map<number, number>()
+    const task = app.task<{ n: number }>({
+      name: 'flaky', queue: 'q', schema: argsSchema, retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 100 } },
+      handler: async (args, ctx) => {
+        const run = (runs.get(args.n) ?? 0) + 1
+        runs.set(args.n, run)
+        await ctx.tx.query(`INSERT INTO ${table} (task_id, n) VALUES ($1, $2)`, [ctx.taskId, args.n])
+        if (args.n === 8 && ctx.attempt === 1) throw new Error('8 fails its first attempt')
+        if (args.n === 4 && run === 2) throw new Error('4 fails when run again after the rollback')
+      },
+    })
+    await task.enqueueMany(Array.from({ length: 12 }, (_, n) => ({ args: { n } })))
+    const worker = app.worker()
+    await worker.start()
+    await waitFor(() => worker.stats().succeeded === 12, { message: '12 succeeded' })
+    const { rows } = await pool.query<{ n: number }>(`SELECT n FROM ${table} ORDER BY n`)
+    expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 12 }, (_, n) => n))
+    expect(worker.stats()).toMatchObject({ failed: 2, retried: 2, deadLettered: 0 })
   })
 
   it('a handler over timeoutMs has its signal aborted and its transaction rolled back', async () => {
@@ -131,7 +161,7 @@ describe('ledger', () => {
     const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: url.href, max: 1 }))
     registerCleanup(() => Promise.all(pools.map((p) => p.end())))
     const results = await Promise.all(pools.map((p) => migrate(p)))
-    expect(results.reduce((sum, r) => sum + r.applied.length, 0)).toBe(results[0]!.current)
+    expect(results.reduce((sum, r) => sum + r.applied.length, 0)).toBe(loadMigrations().length)
     const { rows } = await pools[0]!.query('SELECT version, count(*)::int AS c FROM ktask.schema_migrations GROUP BY version')
     expect(rows.every((r) => r.c === 1)).toBe(true)
   })

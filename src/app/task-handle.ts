@@ -2,11 +2,10 @@
  * The handle `app.task()` returns: enqueue one task or many. Arguments are validated against the task's
  * Avro schema before anything is produced; the broker acknowledges (acks = all) before enqueue resolves.
  */
-import { randomBytes } from 'node:crypto'
-import { v7 as uuidv7 } from 'uuid'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { KtaskError, isKtaskError } from '../errors.ts'
 import type { OutgoingMessage } from '../producer/batching-producer.ts'
+import { newTaskId, newTraceparent } from '../producer/ids.ts'
 import { H } from '../retry/headers.ts'
 import type { AppRuntime } from './runtime.ts'
 import { taskSubject, type HandlerSpec } from './routes.ts'
@@ -40,11 +39,6 @@ export interface Task<Args = unknown> {
   enqueueMany(items: EnqueueManyItem<Args>[]): Promise<{ taskIds: string[] }>
 }
 
-/** A W3C trace context for a new trace (version 00, sampled). */
-export function newTraceparent(): string {
-  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`
-}
-
 export interface TaskHandleDeps {
   runtime: AppRuntime
   config: ResolvedAppConfig
@@ -71,7 +65,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
   }
 
   const build = (id: number, args: unknown, options: EnqueueOptions, what: string): OutgoingMessage => {
-    const taskId = options.taskId ?? uuidv7()
+    const taskId = options.taskId ?? newTaskId()
     if (typeof taskId !== 'string' || taskId.length === 0 || taskId.length > 200) {
       throw new KtaskError('KTASK_VALIDATION', `${what}: taskId must be a string of 1-200 characters`, { field: 'taskId' })
     }

@@ -359,12 +359,21 @@ export class PartitionLane {
     }
   }
 
-  /** Drops finished messages from the ordered queue (they are at or near its head). */
+  /**
+   * Drops finished messages from the ordered queue. They are a prefix, except after an outage cut a
+   * chunk short (a routed failure behind re-runnable messages): those sit within one chunk of the head.
+   */
   #removeCompleted(): void {
     let i = 0
     while (i < this.#queue.length && this.#queue[i]!.done) i++
     if (i > 0) this.#queue.splice(0, i)
-    if (this.#queue.some((m) => m.done)) this.#queue = this.#queue.filter((m) => !m.done)
+    const window = this.#d.options.transactionBatchSize
+    for (let j = 0; j < Math.min(window, this.#queue.length); j++) {
+      if (this.#queue[j]!.done) {
+        this.#queue = this.#queue.filter((m) => !m.done)
+        return
+      }
+    }
   }
 
   /** True when it waited (the caller re-checks state and head); false when the message is due. */

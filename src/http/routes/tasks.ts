@@ -1,9 +1,9 @@
 /** POST /v1/tasks/:name, GET /v1/tasks/:id, GET /v1/tasks/:id/events (Server-Sent Events). */
 import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { v7 as uuidv7 } from 'uuid'
 import type { App } from '../../app/app.ts'
 import { isKtaskError, KtaskError } from '../../errors.ts'
+import { newTaskId } from '../../producer/ids.ts'
 import { claimIdempotencyKey, releaseIdempotencyKey } from '../../store/idempotency-keys.ts'
 import { FINAL_STATES, type TaskStatus } from '../../store/task-store.ts'
 import { sendError } from '../errors.ts'
@@ -25,7 +25,7 @@ export function registerTaskRoutes(server: FastifyInstance, app: App, options: R
       throw new KtaskError('KTASK_VALIDATION', `The body must be a JSON object with the arguments of task "${task.name}"`, { field: '(body)' })
     }
     const key = request.headers['idempotency-key']
-    let taskId = uuidv7()
+    let taskId = newTaskId()
     let replay = false
     if (typeof key === 'string' && key.length > 0) {
       if (key.length > 200) throw new KtaskError('KTASK_VALIDATION', 'Idempotency-Key must be at most 200 characters', { field: 'Idempotency-Key' })

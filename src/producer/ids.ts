@@ -1,0 +1,31 @@
+/**
+ * Task ids (UUIDv7) and W3C trace ids from a pooled random buffer: one randomFillSync per 512 ids
+ * instead of two or three crypto calls per enqueued task (they were ~14% of enqueue CPU).
+ */
+import { randomFillSync } from 'node:crypto'
+import { v7 as uuidv7 } from 'uuid'
+
+const POOL_SIZE = 16 * 1024
+const pool = Buffer.allocUnsafe(POOL_SIZE)
+let offset = POOL_SIZE
+
+function randomSlice(bytes: number): Buffer {
+  if (offset + bytes > POOL_SIZE) {
+    randomFillSync(pool)
+    offset = 0
+  }
+  const slice = pool.subarray(offset, offset + bytes)
+  offset += bytes
+  return slice
+}
+
+/** A new UUIDv7: time-ordered, so ledger inserts append to the index. */
+export function newTaskId(): string {
+  return uuidv7({ random: Uint8Array.from(randomSlice(16)) })
+}
+
+/** A W3C trace context for a new trace (version 00, sampled). */
+export function newTraceparent(): string {
+  const r = randomSlice(24)
+  return `00-${r.toString('hex', 0, 16)}-${r.toString('hex', 16, 24)}-01`
+}

@@ -1,0 +1,104 @@
+/**
+ * ktask in one process: enqueueMany throughput, no-op processing (ledger and transaction off), and
+ * processing with the ledger on and one row written through ctx.tx. Each scenario enqueues its backlog
+ * once; later runs reset the group to the start (and, for the ledger, clear the ledger and the table).
+ */
+import pg from 'pg'
+import { createApp, type App, type Task } from '../../src/index.ts'
+import { databaseUrl, payload, payloadSchema, resetGroupWhenEmpty, uniqueName, until } from '../lib/env.ts'
+import { figure, type Figure } from '../lib/stats.ts'
+
+type Args = { id: string; body: string }
+
+function benchApp(prefix: string, partitions: number, mode: 'noop' | 'ledger', onHandled: () => void): { app: App; task: Task<Args> } {
+  const app = createApp({ prefix, logLevel: 'warn', queues: { q: { partitions } } })
+  const task = app.task<Args>({
+    name: 'bench', queue: 'q', schema: payloadSchema,
+    ledger: mode === 'ledger', transaction: mode === 'ledger',
+    handler: mode === 'ledger'
+      ? async (_args, ctx) => {
+          await ctx.tx.query('INSERT INTO bench_effects (task_id) VALUES ($1)', [ctx.taskId])
+          onHandled()
+        }
+      : () => onHandled(),
+  })
+  return { app, task }
+}
+
+export async function enqueueBacklog(task: Task<Args>, n: number, slice = 5000): Promise<number> {
+  const t0 = performance.now()
+  for (let i = 0; i < n; i += slice) {
+    await task.enqueueMany(Array.from({ length: Math.min(slice, n - i) }, (_, k) => ({ args: payload(i + k) })))
+  }
+  return n / ((performance.now() - t0) / 1000)
+}
+
+
+/** Drains the backlog with an in-process worker; timed from "joined the group" to the last task handled. */
+async function drain(app: App, n: number, counter: { handled: number; last: number }): Promise<number> {
+  counter.handled = 0
+  const worker = app.worker({ concurrency: 16 })
+  await worker.start()
+  const first = performance.now()
+  await until(() => counter.handled >= n, 600_000, 'backlog drained')
+  const rate = n / ((counter.last - first) / 1000)
+  await worker.stop()
+  return rate
+}
+
+function counterFor(): { handled: number; last: number; tick: () => void } {
+  const c = {
+    handled: 0, last: 0,
+    tick: () => {
+      c.handled++
+      c.last = performance.now()
+    },
+  }
+  return c
+}
+
+export async function benchKtaskNoop(runs: number, n: number): Promise<Record<string, Figure>> {
+  const enqueueRates: number[] = []
+  const rates: number[] = []
+  const counter = counterFor()
+  let app: App | undefined
+  for (let r = 0; r < runs; r++) {
+    // A fresh queue per run measures enqueue; processing reuses the last backlog.
+    await app?.close()
+    const built = benchApp(uniqueName('bench-noop'), 6, 'noop', counter.tick)
+    app = built.app
+    await app.provision()
+    enqueueRates.push(await enqueueBacklog(built.task, n))
+  }
+  const prefix = app!.config.prefix
+  for (let r = 0; r < runs; r++) {
+    if (r > 0) await resetGroupWhenEmpty(`${prefix}.q`, `${prefix}.q`)
+    rates.push(await drain(app!, n, counter))
+  }
+  await app!.close()
+  return { 'ktask.enqueue': figure(enqueueRates, 'tasks/s'), 'ktask.noop': figure(rates, 'tasks/s') }
+}
+
+export async function benchKtaskLedger(runs: number, n: number): Promise<Record<string, Figure>> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 })
+  await pool.query('CREATE TABLE IF NOT EXISTS bench_effects (task_id text PRIMARY KEY)')
+  const counter = counterFor()
+  const prefix = uniqueName('bench-ledger')
+  const { app, task } = benchApp(prefix, 6, 'ledger', counter.tick)
+  await app.migrate()
+  await app.provision()
+  await enqueueBacklog(task, n)
+  const rates: number[] = []
+  for (let r = 0; r < runs; r++) {
+    await pool.query('TRUNCATE bench_effects')
+    await pool.query('DELETE FROM ktask.inbox WHERE group_id = $1', [`${prefix}.q`])
+    if (r > 0) await resetGroupWhenEmpty(`${prefix}.q`, `${prefix}.q`)
+    rates.push(await drain(app, n, counter))
+    const { rows } = await pool.query<{ c: number }>('SELECT count(*)::int AS c FROM bench_effects')
+    if (rows[0]!.c !== n) throw new Error(`bench: expected ${n} effects, found ${rows[0]!.c}`)
+  }
+  await pool.query('TRUNCATE bench_effects')
+  await app.close()
+  await pool.end()
+  return { 'ktask.ledger': figure(rates, 'tasks/s') }
+}

@@ -1,0 +1,126 @@
+/**
+ * Scenarios with real worker processes: enqueue → handler-start latency at a fixed offered load,
+ * scaling over 1, 2 and 4 processes, and the peak memory of one worker draining a 1M backlog.
+ */
+import { readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createApp, type App, type Task } from '../../src/index.ts'
+import { committedTotal, payload, resetGroupWhenEmpty, payloadSchema, sleep, uniqueName, until } from '../lib/env.ts'
+import { memoryOf, startBenchWorker, stopBenchWorker } from '../lib/processes.ts'
+import { figure, percentile, type Figure } from '../lib/stats.ts'
+import { enqueueBacklog } from './ktask.ts'
+
+type Args = { id: string; body: string }
+
+function producerApp(prefix: string, partitions: number): { app: App; task: Task<Args> } {
+  const app = createApp({ prefix, logLevel: 'warn', queues: { q: { partitions } }, database: false })
+  const task = app.task<Args>({ name: 'bench', queue: 'q', schema: payloadSchema, ledger: false, transaction: false, handler: () => {} })
+  return { app, task }
+}
+
+/**
+ * Enqueues one task at a time (the way a web service does) at `rate`/s for `seconds`, while one worker
+ * process handles them; the worker records handler-start minus the ktask-enqueued-at header.
+ */
+export async function benchLatency(runs: number, rate: number, seconds: number): Promise<Record<string, Figure>> {
+  const p50: number[] = []
+  const p95: number[] = []
+  const p99: number[] = []
+  for (let r = 0; r < runs; r++) {
+    const prefix = uniqueName('bench-latency')
+    const file = join(tmpdir(), `${prefix}.json`)
+    const { app, task } = producerApp(prefix, 6)
+    await app.provision()
+    const worker = startBenchWorker({ KTASK_PREFIX: prefix, BENCH_PARTITIONS: '6', BENCH_LATENCY_FILE: file })
+    await worker.running
+    await sleep(1000)
+    const total = Math.round(rate * seconds)
+    const tickMs = 10
+    const perTick = rate / (1000 / tickMs)
+    const sends: Promise<unknown>[] = []
+    const start = performance.now()
+    let sent = 0
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / tickMs + 1) * perTick))
+      for (; sent < due; sent++) sends.push(task.enqueue(payload(sent)))
+      await sleep(tickMs)
+    }
+    await Promise.all(sends)
+    await until(async () => (await committedTotal(`${prefix}.q`, `${prefix}.q`)) >= total, 60_000, 'latency run drained', 250)
+    await stopBenchWorker(worker)
+    const samples = JSON.parse(readFileSync(file, 'utf8')) as number[]
+    rmSync(file, { force: true })
+    p50.push(percentile(samples, 50))
+    p95.push(percentile(samples, 95))
+    p99.push(percentile(samples, 99))
+    await app.close()
+  }
+  return { 'latency.p50': figure(p50, 'ms', 1), 'latency.p95': figure(p95, 'ms', 1), 'latency.p99': figure(p99, 'ms', 1) }
+}
+
+/** Rate while the group's committed offsets go from 10% to 90% of the backlog (start-up and tail excluded). */
+async function drainRate(group: string, topic: string, n: number): Promise<number> {
+  let t10 = 0
+  for (;;) {
+    const done = await committedTotal(group, topic)
+    const now = performance.now()
+    if (!t10 && done >= n * 0.1) t10 = now
+    if (done >= n * 0.9) return (n * 0.8) / ((now - t10) / 1000)
+    await sleep(100)
+  }
+}
+
+
+export async function benchScale(runs: number, n: number, counts: number[]): Promise<Record<string, Figure>> {
+  const prefix = uniqueName('bench-scale')
+  const { app, task } = producerApp(prefix, 12)
+  await app.provision()
+  await enqueueBacklog(task, n)
+  const group = `${prefix}.q`
+  const out: Record<string, Figure> = {}
+  for (const k of counts) {
+    const rates: number[] = []
+    for (let r = 0; r < runs; r++) {
+      if (rates.length > 0 || k !== counts[0]) await resetGroupWhenEmpty(group, group)
+      const workers = Array.from({ length: k }, () => startBenchWorker({ KTASK_PREFIX: prefix, BENCH_PARTITIONS: '12' }))
+      rates.push(await drainRate(group, group, n))
+      await until(async () => (await committedTotal(group, group)) >= n, 300_000, 'scale run drained', 250)
+      await Promise.all(workers.map(stopBenchWorker))
+    }
+    out[`scale.${k}-worker${k > 1 ? 's' : ''}`] = figure(rates, 'tasks/s')
+  }
+  await app.close()
+  return out
+}
+
+export async function benchMemory(runs: number, n: number): Promise<Record<string, Figure>> {
+  const prefix = uniqueName('bench-memory')
+  const { app, task } = producerApp(prefix, 12)
+  await app.provision()
+  await enqueueBacklog(task, n, 10_000)
+  const group = `${prefix}.q`
+  const peaks: number[] = []
+  const rates: number[] = []
+  for (let r = 0; r < runs; r++) {
+    if (r > 0) await resetGroupWhenEmpty(group, group)
+    const worker = startBenchWorker({ KTASK_PREFIX: prefix, BENCH_PARTITIONS: '12' })
+    let peak = 0
+    const sampler = setInterval(() => {
+      try {
+        peak = Math.max(peak, memoryOf(worker.child.pid!).rss)
+      } catch {
+        /* exited */
+      }
+    }, 200)
+    const t0 = performance.now()
+    await until(async () => (await committedTotal(group, group)) >= n, 900_000, '1M backlog drained', 500)
+    rates.push(n / ((performance.now() - t0) / 1000))
+    peak = Math.max(peak, memoryOf(worker.child.pid!).peak)
+    clearInterval(sampler)
+    await stopBenchWorker(worker)
+    peaks.push(peak)
+  }
+  await app.close()
+  return { 'memory.peak-rss-1m': figure(peaks, 'MiB', 1), 'memory.drain-1m': figure(rates, 'tasks/s') }
+}

@@ -7,7 +7,8 @@ import { createApp } from '../src/index.ts'
 import { payloadSchema } from './lib/env.ts'
 
 const latencyFile = process.env.BENCH_LATENCY_FILE
-const samples: number[] = []
+/** [enqueued-at, enqueue → handler start] pairs; the benchmark drops its warm-up by enqueue time. */
+const samples: [number, number][] = []
 
 const app = createApp({
   logLevel: process.env.LOG_LEVEL === 'warn' ? 'warn' : 'info',
@@ -18,7 +19,10 @@ const app = createApp({
 app.task<{ id: string; body: string }>({
   name: 'bench', queue: 'q', schema: payloadSchema, ledger: false, transaction: false,
   handler: latencyFile
-    ? (_args, ctx) => void samples.push(Date.now() - Number(ctx.headers['ktask-enqueued-at']))
+    ? (_args, ctx) => {
+        const enqueuedAt = Number(ctx.headers['ktask-enqueued-at'])
+        samples.push([enqueuedAt, Date.now() - enqueuedAt])
+      }
     : () => {},
 })
 

@@ -20,10 +20,11 @@ function producerApp(prefix: string, partitions: number): { app: App; task: Task
 }
 
 /**
- * Enqueues one task at a time (the way a web service does) at `rate`/s for `seconds`, while one worker
- * process handles them; the worker records handler-start minus the ktask-enqueued-at header.
+ * Enqueues one task at a time (the way a web service does) at `rate`/s for `warmupSeconds + seconds`,
+ * while one worker process handles them; the worker records handler start minus the ktask-enqueued-at
+ * header. Tasks enqueued during the warm-up (connections, JIT) are not counted.
  */
-export async function benchLatency(runs: number, rate: number, seconds: number): Promise<Record<string, Figure>> {
+export async function benchLatency(runs: number, rate: number, seconds: number, warmupSeconds = 2): Promise<Record<string, Figure>> {
   const p50: number[] = []
   const p95: number[] = []
   const p99: number[] = []
@@ -35,7 +36,8 @@ export async function benchLatency(runs: number, rate: number, seconds: number):
     const worker = startBenchWorker({ KTASK_PREFIX: prefix, BENCH_PARTITIONS: '6', BENCH_LATENCY_FILE: file })
     await worker.running
     await sleep(1000)
-    const total = Math.round(rate * seconds)
+    const total = Math.round(rate * (seconds + warmupSeconds))
+    const measureFrom = Date.now() + warmupSeconds * 1000
     const tickMs = 10
     const perTick = rate / (1000 / tickMs)
     const sends: Promise<unknown>[] = []
@@ -49,7 +51,7 @@ export async function benchLatency(runs: number, rate: number, seconds: number):
     await Promise.all(sends)
     await until(async () => (await committedTotal(`${prefix}.q`, `${prefix}.q`)) >= total, 60_000, 'latency run drained', 250)
     await stopBenchWorker(worker)
-    const samples = JSON.parse(readFileSync(file, 'utf8')) as number[]
+    const samples = (JSON.parse(readFileSync(file, 'utf8')) as [number, number][]).filter(([at]) => at >= measureFrom).map(([, ms]) => ms)
     rmSync(file, { force: true })
     p50.push(percentile(samples, 50))
     p95.push(percentile(samples, 95))

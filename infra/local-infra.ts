@@ -155,7 +155,7 @@ export function ourJavaProcesses(): number[] {
   return pids
 }
 
-function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host })
     socket.setTimeout(1000)

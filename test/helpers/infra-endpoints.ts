@@ -6,8 +6,7 @@
  * Postgres defaults to the machine's server when DATABASE_URL is not set and port 5432 answers.
  */
 import { existsSync } from 'node:fs'
-import net from 'node:net'
-import { down as localDown, endpointsFor, localPorts, up as localUp } from '../../infra/local-infra.ts'
+import { down as localDown, endpointsFor, localPorts, portOpen, up as localUp } from '../../infra/local-infra.ts'
 
 export interface InfraEndpoints {
   brokers: string[]
@@ -24,21 +23,6 @@ export interface StartedInfra {
 
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test'
 
-function portOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port })
-    socket.setTimeout(1000)
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('timeout', () => {
-      socket.destroy()
-      resolve(false)
-    })
-    socket.once('error', () => resolve(false))
-  })
-}
 
 /** A Docker engine is only worth asking when a socket or DOCKER_HOST exists; importing testcontainers is slow. */
 async function dockerEngineAnswers(): Promise<boolean> {
@@ -69,7 +53,7 @@ export async function startInfra(log: (line: string) => void = console.log): Pro
 
   if (await dockerEngineAnswers()) {
     const { startContainers } = await import('./containers.ts')
-    const localPg = !envDb && (await portOpen('127.0.0.1', 5432))
+    const localPg = !envDb && (await portOpen(5432))
     const started = await startContainers({ withPostgres: !envDb && !localPg })
     log(`test infra: testcontainers (${started.brokers.join(',')})`)
     return {
@@ -86,7 +70,7 @@ export async function startInfra(log: (line: string) => void = console.log): Pro
   // Local infrastructure: started here only if it was not already up, and then stopped at the end —
   // a developer who ran `npm run infra:up` keeps their broker between test runs.
   const ports = localPorts()
-  const wasUp = (await portOpen('127.0.0.1', ports.kafka)) && (await portOpen('127.0.0.1', ports.registry))
+  const wasUp = (await portOpen(ports.kafka)) && (await portOpen(ports.registry))
   const endpoints = wasUp ? endpointsFor(ports) : await localUp(ports, log)
   if (wasUp) log('test infra: reusing the running local Kafka and registry')
   return {

@@ -71,8 +71,9 @@ export function validateAvro(type: Type, value: unknown, what: string): void {
 }
 
 function findUndeclaredField(type: Type, value: unknown, path: string[]): string | undefined {
-  const t = type as Type & { typeName?: string; fields?: { name: string; type: Type }[] }
-  if ((t.typeName === 'record' || t.typeName === 'error') && t.fields && value && typeof value === 'object') {
+  const t = type as Type & { typeName?: string; fields?: { name: string; type: Type }[]; itemsType?: Type; valuesType?: Type; types?: Type[] }
+  if (value === null || typeof value !== 'object') return undefined
+  if ((t.typeName === 'record' || t.typeName === 'error') && t.fields) {
     const declared = new Map(t.fields.map((f) => [f.name, f.type]))
     for (const [key, v] of Object.entries(value)) {
       const fieldType = declared.get(key)
@@ -80,6 +81,20 @@ function findUndeclaredField(type: Type, value: unknown, path: string[]): string
       const nested = findUndeclaredField(fieldType, v, [...path, key])
       if (nested) return nested
     }
+  } else if (t.typeName === 'array' && t.itemsType && Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const nested = findUndeclaredField(t.itemsType, value[i], [...path, String(i)])
+      if (nested) return nested
+    }
+  } else if (t.typeName === 'map' && t.valuesType) {
+    for (const [key, v] of Object.entries(value)) {
+      const nested = findUndeclaredField(t.valuesType, v, [...path, key])
+      if (nested) return nested
+    }
+  } else if (t.typeName?.startsWith('union') && t.types) {
+    // An unwrapped union: look inside the branch the value belongs to.
+    const branch = t.types.find((b) => b.isValid(value))
+    if (branch) return findUndeclaredField(branch, value, path)
   }
   return undefined
 }

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest'
+import { KtaskError, UnrecoverableError, isKtaskError } from '../../src/errors.ts'
+
+describe('errors', () => {
+  it('carry a code, the field, the cause and extra details that log as JSON', () => {
+    const cause = new Error('root')
+    const err = new KtaskError('KTASK_VALIDATION', 'bad', { field: 'to', cause, expected: 'string' })
+    expect(err).toMatchObject({ code: 'KTASK_VALIDATION', field: 'to', message: 'bad', cause })
+    expect(JSON.parse(JSON.stringify(err))).toMatchObject({ code: 'KTASK_VALIDATION', field: 'to', expected: 'string' })
+  })
+
+  it('are recognised by brand, with or without a code', () => {
+    expect(isKtaskError(new KtaskError('KTASK_STATE', 'x'))).toBe(true)
+    expect(isKtaskError(new KtaskError('KTASK_STATE', 'x'), 'KTASK_STATE')).toBe(true)
+    expect(isKtaskError(new KtaskError('KTASK_STATE', 'x'), 'KTASK_DECODE')).toBe(false)
+    expect(isKtaskError(new Error('x'))).toBe(false)
+    expect(isKtaskError(null)).toBe(false)
+  })
+
+  it('UnrecoverableError is a KtaskError with its own code and name', () => {
+    const err = new UnrecoverableError('card declined')
+    expect(isKtaskError(err, 'KTASK_UNRECOVERABLE')).toBe(true)
+    expect(err.name).toBe('UnrecoverableError')
+  })
+})

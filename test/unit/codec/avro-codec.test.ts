@@ -1,4 +1,4 @@
-import avro, { type Schema } from 'avsc'
+import avro from 'avsc'
 import { describe, expect, it } from 'vitest'
 import { AvroCodec, toAvroType, validateAvro } from '../../../src/codec/avro-codec.ts'
 import type { SchemaRegistryClient } from '../../../src/codec/registry-client.ts'

@@ -1,4 +1,4 @@
-import avro, { type Schema } from 'avsc'
+import avro from 'avsc'
 import { describe, expect, it } from 'vitest'
 import { avroToJsonSchema } from '../../../src/http/avro-json-schema.ts'
 

@@ -4,7 +4,10 @@
  */
 import { Command } from 'commander'
 import { isKtaskError } from '../errors.ts'
+import { registerDlqCommand } from './commands/dlq.ts'
+import { registerInspectCommands } from './commands/inspect.ts'
 import { registerMigrateCommand } from './commands/migrate.ts'
+import { registerReplayCommand } from './commands/replay.ts'
 import { registerServeCommand } from './commands/serve.ts'
 import { registerStatusCommand } from './commands/status.ts'
 import { registerWorkerCommand } from './commands/worker.ts'
@@ -23,6 +26,9 @@ registerWorkerCommand(program)
 registerMigrateCommand(program)
 registerServeCommand(program)
 registerStatusCommand(program)
+registerReplayCommand(program)
+registerDlqCommand(program)
+registerInspectCommands(program)
 
 try {
   await program.parseAsync(process.argv)

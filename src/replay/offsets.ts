@@ -1,0 +1,87 @@
+/**
+ * Where a replay starts and ends, per partition, with the checks that keep a wrong command from moving
+ * anything: unknown topic, unknown partition, offsets outside what the broker retains, times older than
+ * the earliest retained message.
+ */
+import type { Admin } from 'kafkajs'
+import { KtaskError } from '../errors.ts'
+
+export interface PartitionBounds {
+  partition: number
+  /** Oldest retained offset. */
+  low: number
+  /** Next offset to be written (end of the log). */
+  high: number
+}
+
+export type StartSpec = { fromOffset: number } | { fromTime: Date } | { earliest: true }
+export type EndSpec = { toOffset: number } | { toTime: Date } | undefined
+
+export async function partitionBounds(admin: Admin, topic: string, partition?: number): Promise<PartitionBounds[]> {
+  const topics = await admin.listTopics()
+  if (!topics.includes(topic)) throw new KtaskError('KTASK_NOT_FOUND', `Topic "${topic}" does not exist`, { field: 'topic' })
+  const offsets = await admin.fetchTopicOffsets(topic)
+  const bounds = offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) })).sort((a, b) => a.partition - b.partition)
+  if (partition === undefined) return bounds
+  const one = bounds.find((b) => b.partition === partition)
+  if (!one) {
+    throw new KtaskError('KTASK_NOT_FOUND', `Topic "${topic}" has no partition ${partition} (partitions 0-${bounds.length - 1})`, { field: 'partition' })
+  }
+  return [one]
+}
+
+/** Offset of the first message at or after `time` per partition (the end of the log if none). */
+async function offsetsAt(admin: Admin, topic: string, time: Date, bounds: PartitionBounds[]): Promise<Map<number, number>> {
+  const res = await admin.fetchTopicOffsetsByTimestamp(topic, time.getTime())
+  const byPartition = new Map(res.map((r) => [r.partition, Number(r.offset)]))
+  return new Map(bounds.map((b) => {
+    const o = byPartition.get(b.partition)
+    return [b.partition, o === undefined || o < 0 ? b.high : o]
+  }))
+}
+
+/** Timestamp of the earliest retained message of a partition, read once for the retention check. */
+export type EarliestTimestamp = (partition: number, offset: number) => Promise<number | undefined>
+
+export async function startOffsets(admin: Admin, topic: string, bounds: PartitionBounds[], spec: StartSpec, earliestTimestamp: EarliestTimestamp): Promise<Map<number, number>> {
+  if ('earliest' in spec) return new Map(bounds.map((b) => [b.partition, b.low]))
+  if ('fromOffset' in spec) {
+    for (const b of bounds) {
+      if (spec.fromOffset < b.low || spec.fromOffset > b.high) {
+        throw new KtaskError('KTASK_VALIDATION',
+          `Offset ${spec.fromOffset} is out of range for ${topic}[${b.partition}]: retained offsets are ${b.low}-${b.high} (end)`,
+          { field: 'fromOffset', partition: b.partition, low: b.low, high: b.high })
+      }
+    }
+    return new Map(bounds.map((b) => [b.partition, spec.fromOffset]))
+  }
+  const at = await offsetsAt(admin, topic, spec.fromTime, bounds)
+  for (const b of bounds) {
+    // Messages were deleted (retention) and the time asked for is before what is left: refuse.
+    if (b.low > 0 && at.get(b.partition) === b.low && b.high > b.low) {
+      const earliest = await earliestTimestamp(b.partition, b.low)
+      if (earliest !== undefined && spec.fromTime.getTime() < earliest) {
+        throw new KtaskError('KTASK_VALIDATION',
+          `${spec.fromTime.toISOString()} is before the retention of ${topic}[${b.partition}]: its earliest retained message is from ${new Date(earliest).toISOString()} (offset ${b.low})`,
+          { field: 'fromTime', partition: b.partition, earliest: new Date(earliest).toISOString() })
+      }
+    }
+  }
+  return at
+}
+
+/** Exclusive end offsets (`toOffset` is the last offset included). */
+export async function endOffsets(admin: Admin, topic: string, bounds: PartitionBounds[], spec: EndSpec): Promise<Map<number, number>> {
+  if (!spec) return new Map(bounds.map((b) => [b.partition, b.high]))
+  if ('toOffset' in spec) {
+    for (const b of bounds) {
+      if (spec.toOffset < b.low - 1 || spec.toOffset >= b.high) {
+        throw new KtaskError('KTASK_VALIDATION',
+          `Offset ${spec.toOffset} is out of range for ${topic}[${b.partition}]: the last retained offset is ${b.high - 1} (first ${b.low})`,
+          { field: 'toOffset', partition: b.partition, low: b.low, high: b.high })
+      }
+    }
+    return new Map(bounds.map((b) => [b.partition, spec.toOffset + 1]))
+  }
+  return offsetsAt(admin, topic, spec.toTime, bounds)
+}

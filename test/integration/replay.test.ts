@@ -1,0 +1,257 @@
+/**
+ * Replay and DLQ redrive on real Kafka (and Postgres for the ledger and the redrive log).
+ */
+import avro from 'avsc'
+import { describe, expect, it } from 'vitest'
+import { createApp, createOps, type App } from 'ktask'
+import { registerCleanup } from '../helpers/cleanup.ts'
+import { testAdmin, testPool, uniqueName } from '../helpers/infra.ts'
+import { CLI, spawnNode } from '../helpers/processes.ts'
+import { readTopic, topicCount } from '../helpers/topics.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
+
+const schema = { type: 'record', name: 'Item', namespace: 'ktask.test', fields: [{ name: 'n', type: 'int' }] }
+
+function ops() {
+  const o = createOps({ logLevel: 'silent' })
+  registerCleanup(() => o.close())
+  return o
+}
+
+function app(prefix: string, partitions: number): App {
+  const a = createApp({ prefix, logLevel: 'silent', queues: { q: { partitions } } })
+  registerCleanup(() => a.close())
+  return a
+}
+
+async function committed(group: string, topic: string): Promise<Record<number, number>> {
+  const admin = await testAdmin()
+  const [res] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+  return Object.fromEntries(res!.partitions.map((p) => [p.partition, Number(p.offset)]))
+}
+
+describe('replay', () => {
+  it('a stopped group reset to a time starts there on its next run, partition by partition', async () => {
+    const prefix = uniqueName('reset')
+    const a = app(prefix, 3)
+    const seen: { n: number; partition: number; offset: number }[] = []
+    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, ledger: false, transaction: false, handler: (args, ctx) => void seen.push({ n: args.n, partition: ctx.partition, offset: Number(ctx.offset) }) })
+    await task.enqueueMany(Array.from({ length: 60 }, (_, n) => ({ args: { n } })))
+    await sleep(1200)
+    const resetTo = new Date()
+    await sleep(1200)
+    await task.enqueueMany(Array.from({ length: 45 }, (_, n) => ({ args: { n: 100 + n } })))
+    const first = a.worker()
+    await first.start()
+    await waitFor(() => seen.length === 105, { message: 'first run' })
+    await first.stop()
+
+    // The first offset of each partition at or after `resetTo` is where the second batch begins.
+    const expected: Record<number, number> = {}
+    for (const s of seen.filter((x) => x.n >= 100)) expected[s.partition] = Math.min(expected[s.partition] ?? Infinity, s.offset)
+    const plan = await ops().resetGroup({ group: `${prefix}.q`, topic: `${prefix}.q`, start: { fromTime: resetTo } })
+    expect(Object.fromEntries(plan.partitions.map((p) => [p.partition, p.to]))).toEqual(expected)
+    expect(plan.partitions.reduce((s, p) => s + p.messages, 0)).toBe(45)
+
+    seen.length = 0
+    const second = a.worker()
+    await second.start()
+    await waitFor(() => seen.length === 45, { message: 'second run' })
+    await sleep(500)
+    expect(seen).toHaveLength(45)
+    expect(seen.every((s) => s.n >= 100)).toBe(true)
+    for (const [partition, offset] of Object.entries(expected)) {
+      expect(Math.min(...seen.filter((s) => s.partition === Number(partition)).map((s) => s.offset))).toBe(offset)
+    }
+  })
+
+  it('re-publishes offsets 100..199 of one partition into a new topic: 100 messages, same ids, keys and payloads', async () => {
+    const prefix = uniqueName('republish')
+    const a = app(prefix, 2)
+    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, handler: () => {} })
+    await task.enqueueMany(Array.from({ length: 300 }, (_, n) => ({ args: { n }, key: 'same-key' })))
+    const source = await readTopic(`${prefix}.q`)
+    const partition = source[0]!.partition
+    const wanted = source.filter((m) => m.partition === partition && Number(m.offset) >= 100 && Number(m.offset) <= 199)
+    expect(wanted).toHaveLength(100)
+
+    const into = uniqueName('republished')
+    const result = await ops().republish({ topic: `${prefix}.q`, partition, start: { fromOffset: 100 }, end: { toOffset: 199 }, into })
+    expect(result.published).toBe(100)
+    const copied = await readTopic(into)
+    expect(copied).toHaveLength(100)
+    const byOffset = (m: { headers: Record<string, string> }) => Number(m.headers['ktask-replayed-from']!.split('/')[2])
+    copied.sort((x, y) => byOffset(x) - byOffset(y))
+    copied.forEach((m, i) => {
+      expect(m.headers['ktask-id']).toBe(wanted[i]!.headers['ktask-id'])
+      expect(m.key?.toString()).toBe('same-key')
+      expect(Buffer.compare(m.value!, wanted[i]!.value!)).toBe(0)
+      expect(m.partition).toBe(partition)
+    })
+  })
+
+  it('dry runs change nothing: offsets and topic contents are the same before and after', async () => {
+    const prefix = uniqueName('dry')
+    const a = app(prefix, 2)
+    let handled = 0
+    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, ledger: false, transaction: false, handler: () => void handled++ })
+    await task.enqueueMany(Array.from({ length: 20 }, (_, n) => ({ args: { n } })))
+    const w = a.worker()
+    await w.start()
+    await waitFor(() => handled === 20, { message: 'handled' })
+    await w.stop()
+    const before = await committed(`${prefix}.q`, `${prefix}.q`)
+    const plan = await ops().resetGroup({ group: `${prefix}.q`, topic: `${prefix}.q`, start: { earliest: true }, dryRun: true })
+    expect(plan.applied).toBe(false)
+    expect(plan.partitions.reduce((s, p) => s + p.messages, 0)).toBe(20)
+    expect(await committed(`${prefix}.q`, `${prefix}.q`)).toEqual(before)
+    const into = uniqueName('dry-into')
+    const rep = await ops().republish({ topic: `${prefix}.q`, start: { earliest: true }, into, dryRun: true })
+    expect(rep.published).toBe(0)
+    expect(await topicCount(into)).toBe(0)
+    expect(await topicCount(`${prefix}.q`)).toBe(20)
+  })
+
+  it('refuses clearly and changes nothing: unknown topic or group, offsets out of range, a time before retention, an active group', async () => {
+    const prefix = uniqueName('refuse')
+    const a = app(prefix, 1)
+    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, ledger: false, transaction: false, handler: () => {} })
+    await task.enqueueMany(Array.from({ length: 30 }, (_, n) => ({ args: { n } })))
+    const o = ops()
+    const topic = `${prefix}.q`
+    await expect(o.resetGroup({ group: `${prefix}.q`, topic: 'no-such-topic', start: { earliest: true } })).rejects.toMatchObject({ code: 'KTASK_NOT_FOUND', field: 'topic' })
+    await expect(o.resetGroup({ group: uniqueName('nobody'), topic, start: { earliest: true } })).rejects.toMatchObject({ code: 'KTASK_NOT_FOUND', field: 'group' })
+    await expect(o.republish({ topic, start: { fromOffset: 31 }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_VALIDATION', field: 'fromOffset', message: expect.stringMatching(/retained offsets are 0-30/) })
+    await expect(o.republish({ topic, partition: 3, start: { earliest: true }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_NOT_FOUND', field: 'partition' })
+    // Delete the oldest records, as retention would: a time before what is left is refused.
+    const admin = await testAdmin()
+    const before = new Date(Date.now() - 60_000)
+    await admin.fetchTopicMetadata({ topics: [topic] })
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '10' }] })
+    await expect(o.republish({ topic, start: { fromTime: before }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_VALIDATION', field: 'fromTime', message: expect.stringMatching(/before the retention/) })
+    await expect(o.republish({ topic, start: { fromOffset: 5 }, into: uniqueName('x') })).rejects.toMatchObject({ field: 'fromOffset' })
+
+    const w = a.worker()
+    await w.start()
+    await waitFor(async () => (await committed(`${prefix}.q`, topic))[0] === 30, { message: 'worker caught up' })
+    await expect(o.resetGroup({ group: `${prefix}.q`, topic, start: { earliest: true } })).rejects.toMatchObject({ code: 'KTASK_REFUSED' })
+    expect((await committed(`${prefix}.q`, topic))[0]).toBe(30)
+  })
+})
+
+describe('DLQ redrive', () => {
+  it('50 dead-lettered tasks redriven after the fix run once with one effect each; redriving again sends nothing', async () => {
+    const pool = testPool()
+    const table = uniqueName('redrive').replaceAll('-', '_')
+    await pool.query(`CREATE TABLE ${table} (task_id text PRIMARY KEY, n int)`)
+    registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${table}`))
+    const prefix = uniqueName('redrive')
+    const a = app(prefix, 3)
+    let broken = true
+    let runsAfterFix = 0
+    const task = a.task<{ n: number }>({
+      name: 'item', queue: 'q', schema, retry: { attempts: 1 }, track: true,
+      handler: async (args, ctx) => {
+        if (broken) throw new TypeError(`cannot handle ${args.n} yet`)
+        runsAfterFix++
+        await ctx.tx.query(`INSERT INTO ${table} VALUES ($1, $2)`, [ctx.taskId, args.n])
+      },
+    })
+    const { taskIds } = await task.enqueueMany(Array.from({ length: 50 }, (_, n) => ({ args: { n } })))
+    const w = a.worker()
+    await w.start()
+    const dlq = `${prefix}.q.dlq`
+    await waitFor(async () => (await topicCount(dlq)) === 50, { message: '50 in the DLQ' })
+    await waitFor(async () => (await a.status(taskIds[0]!))?.state === 'DEAD', { message: 'task state DEAD' })
+
+    const o = ops()
+    const listed = await o.listDlq(dlq, { errorClass: 'TypeError' })
+    expect(listed).toHaveLength(50)
+    expect(listed.every((e) => e.task === 'item' && e.stage === 'handler' && !e.redriven)).toBe(true)
+    const shown = await o.showDlq(dlq, listed[0]!.partition, listed[0]!.offset)
+    expect(shown.payload).toEqual({ n: expect.any(Number) })
+    expect(shown.headers['ktask-error-message']).toMatch(/cannot handle/)
+
+    const dry = await o.redriveDlq(dlq, { dryRun: true })
+    expect(dry).toMatchObject({ matched: 50, sent: 0, byTarget: { [`${prefix}.q`]: 50 } })
+    broken = false
+    const first = await o.redriveDlq(dlq)
+    expect(first).toMatchObject({ matched: 50, alreadyRedriven: 0, sent: 50 })
+    await waitFor(async () => (await pool.query(`SELECT count(*)::int AS c FROM ${table}`)).rows[0].c === 50, { message: '50 effects' })
+    const again = await o.redriveDlq(dlq)
+    expect(again).toMatchObject({ matched: 50, alreadyRedriven: 50, sent: 0 })
+    await sleep(1000)
+    expect(runsAfterFix).toBe(50)
+    expect((await pool.query(`SELECT count(DISTINCT task_id)::int AS c FROM ${table}`)).rows[0].c).toBe(50)
+    expect(await topicCount(`${prefix}.q`)).toBe(100)
+    await waitFor(async () => (await a.status(taskIds[0]!))?.state === 'SUCCEEDED', { message: 'task state SUCCEEDED after the redrive' })
+    expect((await a.status(taskIds[0]!))!).toMatchObject({ attempts: 1, error: null })
+    expect((await o.listDlq(dlq)).every((e) => e.redriven)).toBe(true)
+  })
+
+  it("redriven events go back through their group's own retry tier: another group on the source topic sees nothing again", async () => {
+    const topic = uniqueName('shared-events')
+    const admin = await testAdmin()
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    const prefix = uniqueName('evredrive')
+    const a = createApp({ prefix, logLevel: 'silent' })
+    registerCleanup(() => a.close())
+    let broken = true
+    const billing: number[] = []
+    const audit: number[] = []
+    a.consume<{ n: number }>({ topic, groupId: 'billing', schema, ledger: false, transaction: false,
+      retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 100 } },
+      handler: (e) => {
+        if (broken) throw new Error('billing is down')
+        billing.push(e.n)
+      } })
+    a.consume<{ n: number }>({ topic, groupId: 'audit', schema, ledger: false, transaction: false, handler: (e) => void audit.push(e.n) })
+    const w = a.worker()
+    await w.start()
+    const producerApp = createApp({ prefix, logLevel: 'silent', database: false })
+    registerCleanup(() => producerApp.close())
+    // Publish like another service would: Avro in the wire format through the registry, no ktask headers.
+    const type = avro.Type.forSchema(schema as never)
+    const id = await producerApp.runtime.codec.register(`${topic}-value`, type)
+    await producerApp.runtime.producer().send([0, 1, 2].map((n) => ({ topic, key: null, value: producerApp.runtime.codec.encode(id, type, { n }, 'event'), headers: {} })))
+    await waitFor(async () => (await topicCount(`${prefix}.billing.dlq`)) === 3, { message: '3 events dead-lettered by billing' })
+    await waitFor(() => audit.length === 3, { message: 'audit saw the events once' })
+    broken = false
+    const result = await ops().redriveDlq(`${prefix}.billing.dlq`)
+    expect(result).toMatchObject({ sent: 3, byTarget: { [`${prefix}.billing.retry.100ms`]: 3 } })
+    await waitFor(() => billing.length === 3, { message: 'billing handled the redriven events' })
+    await sleep(1000)
+    expect(billing.sort()).toEqual([0, 1, 2])
+    expect(audit).toHaveLength(3)
+    expect(await topicCount(topic)).toBe(3)
+  })
+
+  it('the CLI: ktask dlq list, ktask replay --dry-run, ktask topics and ktask groups', async () => {
+    const prefix = uniqueName('cli')
+    const a = app(prefix, 2)
+    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, retry: { attempts: 1 }, handler: () => { throw new Error('no') } })
+    await task.enqueueMany(Array.from({ length: 4 }, (_, n) => ({ args: { n } })))
+    const w = a.worker()
+    await w.start()
+    await waitFor(async () => (await topicCount(`${prefix}.q.dlq`)) === 4, { message: '4 in the DLQ' })
+    await w.stop()
+    const run = async (...args: string[]) => {
+      const p = spawnNode([CLI, ...args], { env: { KTASK_PREFIX: prefix } })
+      const { code } = await p.exited
+      return { code, out: p.lines.join('\n') }
+    }
+    const list = await run('dlq', 'list', '--queue', 'q', '--json')
+    expect(list.code).toBe(0)
+    expect(JSON.parse(list.out)).toHaveLength(4)
+    const replay = await run('replay', '--group', `${prefix}.q`, '--topic', `${prefix}.q`, '--earliest', '--dry-run')
+    expect(replay.code).toBe(0)
+    expect(replay.out).toMatch(/dry run: nothing changed/)
+    const topics = await run('topics', '--prefix', prefix)
+    expect(topics.out).toMatch(new RegExp(`${prefix}\\.q\\.dlq\\s+2\\s+4`))
+    const groups = await run('groups', '--group', `${prefix}.q`, '--json')
+    expect(JSON.parse(groups.out)[0]).toMatchObject({ group: `${prefix}.q`, lag: 0 })
+    const bad = await run('replay', '--group', `${prefix}.q`, '--topic', 'nope', '--earliest')
+    expect(bad.code).toBe(1)
+    expect(bad.out).toMatch(/Topic "nope" does not exist/)
+  })
+})

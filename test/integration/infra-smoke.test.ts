@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { AvroCodec } from '../../src/codec/avro-codec.ts'
 import { HttpSchemaRegistryClient } from '../../src/codec/registry-client.ts'
 import { migrate } from '../../src/store/migrate.ts'
+import { ourJavaProcesses, up } from '../../infra/local-infra.ts'
 import { infra, testAdmin, testKafka, testPool, testProducer, uniqueName } from '../helpers/infra.ts'
 import { fetchApiVersions } from '../helpers/kafka-api-versions.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
@@ -76,8 +77,13 @@ describe('infrastructure', () => {
     expect(rows[0].v).toBe(first.current)
   })
 
-  it('local infra leaves its state under infra/.run', () => {
+  it('local infra: up again while running keeps the same single broker and registry', async () => {
     if (infra().source !== 'local') return
-    expect(existsSync(fileURLToPath(new URL('../../infra/.run/kafka.pid', import.meta.url)))).toBe(true)
+    const pidFile = (name: string) => fileURLToPath(new URL(`../../infra/.run/${name}.pid`, import.meta.url))
+    expect(existsSync(pidFile('kafka'))).toBe(true)
+    const before = { kafka: readFileSync(pidFile('kafka'), 'utf8'), registry: readFileSync(pidFile('registry'), 'utf8') }
+    await up(undefined, () => {})
+    expect({ kafka: readFileSync(pidFile('kafka'), 'utf8'), registry: readFileSync(pidFile('registry'), 'utf8') }).toEqual(before)
+    expect(ourJavaProcesses()).toHaveLength(2)
   })
 })

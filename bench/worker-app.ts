@@ -29,3 +29,4 @@ app.task<{ id: string; body: string }>({
 if (latencyFile) process.on('exit', () => writeFileSync(latencyFile, JSON.stringify(samples)))
 
 export default app
+

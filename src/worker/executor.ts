@@ -38,7 +38,7 @@ export interface ExecutionHooks {
   routed?(message: InboundMessage, failure: FailedMessage, decision: RoutingDecision): void
 }
 
-/** What the executor needs; `shutdownSignal` aborts running handlers when the grace period ends. */
+/** What the executor needs: the runtime, the group, a logger, the deadlines of running handlers, hooks. */
 export type ExecutorDeps = HandlerRunnerDeps
 
 export class Executor {
@@ -50,29 +50,35 @@ export class Executor {
 
   /** Runs items that all share the same `transaction` setting (the lane builds chunks that way). */
   async run(items: ExecItem[]): Promise<ChunkResult> {
-    if (!items[0]!.prepared.spec.transaction) return this.#runWithoutTransaction(items[0]!)
+    if (!items[0]!.prepared.spec.transaction) return this.#runWithoutTransaction(items)
     return runChunkInTransaction(this.#deps, items)
   }
 
-  async #runWithoutTransaction(item: ExecItem): Promise<ChunkResult> {
-    const run = await runHandler(this.#deps, item, undefined)
-    switch (run.kind) {
-      case 'ok':
-        if (item.dequeueKey) {
-          // No transaction to share: the row goes right after (a crash in between re-runs the handler).
-          try {
-            await deleteKeyEntry(this.#deps.runtime.pool(), this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
-          } catch (err) {
-            return { outcomes: [undefined], infra: err }
-          }
+  /** One after the other; stops at an outage or at shutdown (what is left has no outcome: runs again). */
+  async #runWithoutTransaction(items: ExecItem[]): Promise<ChunkResult> {
+    const outcomes: (ExecOutcome | undefined)[] = []
+    for (const item of items) {
+      const run = await runHandler(this.#deps, item, undefined)
+      if (run.kind === 'shutdown') return { outcomes }
+      if (run.kind === 'timeout') {
+        outcomes.push({ type: 'failed', stage: 'timeout', error: run.error })
+        continue
+      }
+      if (run.kind === 'error') {
+        if (isInfrastructure(run.error)) return { outcomes, infra: run.error }
+        outcomes.push({ type: 'failed', stage: 'handler', error: run.error })
+        continue
+      }
+      if (item.dequeueKey) {
+        // No transaction to share: the row goes right after (a crash in between re-runs the handler).
+        try {
+          await deleteKeyEntry(this.#deps.runtime.pool(), this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
+        } catch (err) {
+          return { outcomes, infra: err }
         }
-        return { outcomes: [{ type: 'succeeded', result: run.result, durationMs: run.durationMs }] }
-      case 'timeout':
-        return { outcomes: [{ type: 'failed', stage: 'timeout', error: run.error }] }
-      case 'shutdown':
-        return { outcomes: [undefined] }
-      case 'error':
-        return isInfrastructure(run.error) ? { outcomes: [undefined], infra: run.error } : { outcomes: [{ type: 'failed', stage: 'handler', error: run.error }] }
+      }
+      outcomes.push({ type: 'succeeded', result: run.result, durationMs: run.durationMs })
     }
+    return { outcomes }
   }
 }

@@ -17,6 +17,7 @@ import { existingTopics, partitionCounts } from '../kafka/topics.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import { RetryRouter } from '../retry/router.ts'
+import type { Deadlines } from './deadlines.ts'
 import { Executor, type ExecutionHooks } from './executor.ts'
 import { KeyBlocking } from './key-blocking.ts'
 import { MessagePreparer } from './inbound.ts'
@@ -31,7 +32,8 @@ export interface GroupConsumerDeps {
   semaphore: Semaphore
   events: TypedEmitter<WorkerEvents>
   stats: WorkerStats
-  shutdownSignal: AbortSignal
+  /** Running handlers' deadlines (shared by the worker's groups; aborted together on shutdown). */
+  deadlines: Deadlines
   hooks?: ExecutionHooks
 }
 
@@ -72,7 +74,7 @@ export class GroupConsumer {
     this.route = deps.route
     this.#log = deps.runtime.logger.child({ group: deps.route.groupId })
     this.#preparer = new MessagePreparer(deps.route, deps.runtime.codec, deps.runtime.config.maxMessageBytes)
-    this.#executor = new Executor({ runtime: deps.runtime, groupId: deps.route.groupId, logger: deps.runtime.logger, shutdownSignal: deps.shutdownSignal, hooks: deps.hooks })
+    this.#executor = new Executor({ runtime: deps.runtime, groupId: deps.route.groupId, logger: deps.runtime.logger, deadlines: deps.deadlines, hooks: deps.hooks })
   }
 
   /** Provisions the route's topics, joins the group and starts consuming. */
@@ -85,6 +87,8 @@ export class GroupConsumer {
       heartbeatInterval: options.heartbeatIntervalMs,
       rebalanceTimeout: Math.max(60_000, options.sessionTimeoutMs),
       maxWaitTimeInMs: options.fetchMaxWaitMs,
+      maxBytesPerPartition: options.fetchMaxBytesPerPartition,
+      maxBytes: options.fetchMaxBytes,
       allowAutoTopicCreation: false,
     })
     this.#consumer = consumer

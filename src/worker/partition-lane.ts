@@ -22,6 +22,7 @@ import type { RetryRouter } from '../retry/router.ts'
 import type { ExecItem, ExecOutcome, ExecutionHooks, Executor } from './executor.ts'
 import type { KeyBlocking } from './key-blocking.ts'
 import { notBeforeOf, originOfMessage, toInbound, type InboundMessage, type MessagePreparer, type PreparedOk } from './inbound.ts'
+import { Deque } from './deque.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import type { Semaphore } from './semaphore.ts'
 import type { WorkerStats } from './worker-stats.ts'
@@ -64,7 +65,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class PartitionLane {
   readonly tracker: OffsetTracker
   readonly #d: LaneDeps
-  #queue: InboundMessage[] = []
+  readonly #queue = new Deque<InboundMessage>()
   #state: LaneState = 'running'
   #wake: (() => void) | undefined
   readonly #interrupt = new AbortController()
@@ -130,7 +131,7 @@ export class PartitionLane {
 
   async #runOrdered(): Promise<void> {
     while (this.#state === 'running') {
-      const head = this.#queue[0]
+      const head = this.#queue.at(0)
       if (!head) {
         await this.#idle()
         continue
@@ -162,7 +163,8 @@ export class PartitionLane {
     const items: ExecItem[] = []
     // Blocked-key routes: one message per key per chunk, so a failure can still hold its key's next one.
     const keys = this.#d.blocking ? new Set<string>() : undefined
-    for (const m of this.#queue) {
+    for (let i = 0; i < this.#queue.length; i++) {
+      const m = this.#queue.at(i)!
       if (items.length >= max || m.failure) break
       if (keys && m.raw.key) {
         const k = m.raw.key.toString('latin1')
@@ -183,9 +185,8 @@ export class PartitionLane {
         break
       }
       const first = items[0]?.prepared.spec
-      if (first && (!first.transaction || first.transaction !== prepared.spec.transaction)) break
+      if (first && first.transaction !== prepared.spec.transaction) break
       items.push({ message: m, prepared })
-      if (!prepared.spec.transaction) break
     }
     return items
   }
@@ -299,7 +300,7 @@ export class PartitionLane {
 
   async #runKeyed(): Promise<void> {
     while (this.#state === 'running') {
-      const next = this.#queue[0]
+      const next = this.#queue.at(0)
       if (!next) {
         await this.#idle()
         continue
@@ -364,16 +365,7 @@ export class PartitionLane {
    * chunk short (a routed failure behind re-runnable messages): those sit within one chunk of the head.
    */
   #removeCompleted(): void {
-    let i = 0
-    while (i < this.#queue.length && this.#queue[i]!.done) i++
-    if (i > 0) this.#queue.splice(0, i)
-    const window = this.#d.options.transactionBatchSize
-    for (let j = 0; j < Math.min(window, this.#queue.length); j++) {
-      if (this.#queue[j]!.done) {
-        this.#queue = this.#queue.filter((m) => !m.done)
-        return
-      }
-    }
+    this.#queue.dropDone((m) => m.done === true, this.#d.options.transactionBatchSize)
   }
 
   /** True when it waited (the caller re-checks state and head); false when the message is due. */

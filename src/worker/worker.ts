@@ -14,6 +14,7 @@ import { pruneInbox } from '../store/inbox.ts'
 import { pruneIdempotencyKeys } from '../store/idempotency-keys.ts'
 import { pruneTasks } from '../store/task-store.ts'
 import type { ExecutionHooks } from './executor.ts'
+import { Deadlines } from './deadlines.ts'
 import { GroupConsumer } from './group-consumer.ts'
 import { Semaphore } from './semaphore.ts'
 import { WorkerStats } from './worker-stats.ts'
@@ -33,7 +34,9 @@ export class Worker {
   readonly #host: WorkerHost
   readonly #events: TypedEmitter<WorkerEvents>
   readonly #stats = new WorkerStats()
+  /** Aborted when stopping begins: background work (pruning) gives up. */
   readonly #shutdown = new AbortController()
+  readonly #deadlines = new Deadlines()
   #consumers: GroupConsumer[] = []
   #state: WorkerState = 'idle'
   #pruneTimer: NodeJS.Timeout | undefined
@@ -75,7 +78,7 @@ export class Worker {
       const semaphore = new Semaphore(this.options.concurrency)
       this.#consumers = routes.map((route) => new GroupConsumer({
         runtime, route, options: this.options, semaphore, events: this.#events, stats: this.#stats,
-        shutdownSignal: this.#shutdown.signal, hooks: this.#host.hooks,
+        deadlines: this.#deadlines, hooks: this.#host.hooks,
       }))
       for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)
       await Promise.all(this.#consumers.map((c) => c.start()))
@@ -109,9 +112,10 @@ export class Worker {
     clearInterval(this.#pruneTimer)
     clearInterval(this.#statsTimer)
     for (const c of this.#consumers) c.pauseAll()
+    this.#shutdown.abort(new KtaskError('KTASK_STATE', 'worker stopping'))
     const grace = setTimeout(() => {
       this.#host.runtime.logger.warn({ graceMs: this.options.shutdownGraceMs }, 'ktask: shutdown grace period over; aborting running handlers')
-      this.#shutdown.abort(new KtaskError('KTASK_STATE', 'worker shutdown grace period ended'))
+      this.#deadlines.abortAll()
     }, this.options.shutdownGraceMs)
     try {
       await Promise.all(this.#consumers.map((c) => c.drain()))

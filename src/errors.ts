@@ -16,7 +16,10 @@ export const codes = [
   'KTASK_TIMEOUT',
   /** The handler asked not to be retried (see `UnrecoverableError`). */
   'KTASK_UNRECOVERABLE',
-  /** Kafka, the schema registry or Postgres is unreachable: not the message's fault. */
+  /**
+   * Kafka, the schema registry or Postgres is unreachable: not the message's fault. A handler may throw
+   * it too, for a dependency of its own: the partition pauses and retries instead of spending an attempt.
+   */
   'KTASK_INFRASTRUCTURE',
   /** A named object (topic, group, task, DLQ message) does not exist. */
   'KTASK_NOT_FOUND',

@@ -26,8 +26,7 @@ export class AppRuntime {
   #migrated: Promise<void> | undefined
   #ensuredTopics = new Set<string>()
   #closed = false
-  /** Pool size wanted by the workers of this app (set before the pool is first created). */
-  poolSizeHint = 10
+  #poolSize = 10
 
   constructor(config: ResolvedAppConfig) {
     this.config = config
@@ -75,12 +74,27 @@ export class AppRuntime {
     if (!db) throw new KtaskError('KTASK_INVALID_CONFIG', 'This feature needs a database, but the app was created with database: false', { field: 'database' })
     this.#pool ??= createPool({
       connectionString: db.connectionString,
-      max: db.max ?? this.poolSizeHint,
+      max: db.max ?? this.#poolSize,
       statementTimeoutMs: db.statementTimeoutMs,
       idleInTransactionTimeoutMs: db.idleInTransactionTimeoutMs,
       applicationName: this.config.clientId,
     }, this.logger)
     return this.#pool
+  }
+
+  /**
+   * Makes room for `size` connections (a worker's concurrency plus its own statements), growing the
+   * pool if it already exists — the HTTP service or a tracked enqueue may have created it smaller.
+   * A `database.max` the user chose is kept; too small a one only gets a warning.
+   */
+  reservePoolSize(size: number): void {
+    this.#poolSize = Math.max(this.#poolSize, size)
+    const fixed = this.config.database ? this.config.database.max : undefined
+    if (fixed !== undefined) {
+      if (fixed < size) this.logger.warn({ 'database.max': fixed, needed: size }, 'ktask: database.max is below the worker concurrency + 4: handlers will wait for connections')
+      return
+    }
+    if (this.#pool && this.#pool.options.max < size) this.#pool.options.max = size
   }
 
   /** Applies migrations once per process (when `database.migrate` is on); retried after a failure. */

@@ -1,7 +1,8 @@
 /**
- * Task-state tracking (track: true): the executor and lanes report through these hooks. STARTED,
- * RETRYING, FAILED and DEAD go through the coalescing writer; SUCCEEDED is written in the handler's
- * transaction, so a task is SUCCEEDED exactly when its effects committed.
+ * Task-state tracking (track: true): the executor and lanes report through these hooks. STARTED and
+ * RETRYING go through the coalescing writer; FAILED and DEAD are written before the offset is marked
+ * done; SUCCEEDED is written in the handler's transaction, so a task is SUCCEEDED exactly when its
+ * effects committed (without a transaction: right after the handler, before the offset is done).
  */
 import { isKtaskError, KtaskError } from '../errors.ts'
 import type { FailedMessage, RoutingDecision } from '../retry/router.ts'
@@ -53,9 +54,9 @@ export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
     started(item) {
       if (item.prepared.spec.track) writer.state({ ...base(item), state: 'STARTED' })
     },
-    async succeededInTx(client, item, result) {
+    async succeeded(db, item, result) {
       if (!item.prepared.spec.track) return
-      await markSucceeded(client, { ...base(item), resultJson: resultJson(result) })
+      await markSucceeded(db, { ...base(item), resultJson: resultJson(result) })
     },
     progress(item, fraction, message) {
       if (typeof fraction !== 'number' || !Number.isFinite(fraction) || fraction < 0 || fraction > 1) {
@@ -64,12 +65,17 @@ export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
       if (!item.prepared.spec.track) return
       writer.progress({ taskId: item.prepared.messageId, progress: fraction, message: message ?? null, attempt: item.prepared.attempt })
     },
-    routed(m: InboundMessage, f: FailedMessage, decision: RoutingDecision) {
+    async routed(m: InboundMessage, f: FailedMessage, decision: RoutingDecision) {
       if (!f.spec?.track) return
-      writer.state({
+      const update: TaskStateUpdate = {
         taskId: f.messageId, name: f.spec.name, queue: f.spec.queue ?? '', attempt: f.attempt, redrives: redrives(m.headers),
         state: decision.kind === 'retry' ? 'RETRYING' : finalState(f), error: summary(f),
-      })
+      }
+      // RETRYING is followed by the next attempt's own writes: coalesce it. A final state must not be lost
+      // to a crash right after the offset commit, so it is written before the offset is marked done
+      // (falling back to the coalescing writer, which retries, when Postgres is unavailable).
+      if (update.state === 'RETRYING') return writer.state(update)
+      await writer.stateNow(update)
     },
   }
 }

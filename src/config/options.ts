@@ -123,6 +123,11 @@ export interface WorkerOptions {
   heartbeatIntervalMs?: number
   /** How often done offsets are committed. @defaultValue `500` */
   commitIntervalMs?: number
+  /**
+   * Also commit as soon as a partition has this many newly done messages (bounds what a crash makes a
+   * peer run again when the interval is long); 0 = interval only. @defaultValue `5000`
+   */
+  commitThreshold?: number
   /** Messages buffered per partition before its fetching pauses. @defaultValue `1000` */
   maxBufferedPerPartition?: number
   /** Most messages of one partition whose effects commit in one Postgres transaction. @defaultValue `50` */

@@ -18,6 +18,7 @@ export const workerDefaults = {
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
   commitIntervalMs: 500,
+  commitThreshold: 5000,
   maxBufferedPerPartition: 1000,
   transactionBatchSize: 50,
   fetchMaxWaitMs: 500,
@@ -170,6 +171,7 @@ export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorke
     throw configError('heartbeatIntervalMs', `must be lower than sessionTimeoutMs (${o.sessionTimeoutMs})`)
   }
   checkInt('commitIntervalMs', o.commitIntervalMs, 10)
+  checkInt('commitThreshold', o.commitThreshold, 0)
   checkInt('maxBufferedPerPartition', o.maxBufferedPerPartition, 1)
   checkInt('transactionBatchSize', o.transactionBatchSize, 1, 64)
   checkInt('fetchMaxWaitMs', o.fetchMaxWaitMs, 10, 60_000)

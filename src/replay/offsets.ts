@@ -70,6 +70,24 @@ export async function startOffsets(admin: Admin, topic: string, bounds: Partitio
   return at
 }
 
+/**
+ * Refuses a range that ends before it starts, before anything is read: left alone it would silently
+ * re-publish nothing.
+ */
+export function checkRange(start: StartSpec, end: EndSpec): void {
+  if (!end) return
+  if ('fromOffset' in start && 'toOffset' in end && end.toOffset < start.fromOffset) {
+    throw new KtaskError('KTASK_VALIDATION',
+      `The range is empty: --to-offset ${end.toOffset} is before --from-offset ${start.fromOffset} (--to-offset is the last offset included)`,
+      { field: 'toOffset', fromOffset: start.fromOffset, toOffset: end.toOffset })
+  }
+  if ('fromTime' in start && 'toTime' in end && end.toTime.getTime() <= start.fromTime.getTime()) {
+    throw new KtaskError('KTASK_VALIDATION',
+      `The range is empty: --to-time ${end.toTime.toISOString()} is not after --from-time ${start.fromTime.toISOString()} (--to-time is excluded)`,
+      { field: 'toTime', fromTime: start.fromTime.toISOString(), toTime: end.toTime.toISOString() })
+  }
+}
+
 /** Exclusive end offsets (`toOffset` is the last offset included). */
 export async function endOffsets(admin: Admin, topic: string, bounds: PartitionBounds[], spec: EndSpec): Promise<Map<number, number>> {
   if (!spec) return new Map(bounds.map((b) => [b.partition, b.high]))

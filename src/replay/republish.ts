@@ -6,7 +6,7 @@ import type { Admin, Kafka } from 'kafkajs'
 import type { BatchingProducer, OutgoingMessage } from '../producer/batching-producer.ts'
 import { ensureTopics } from '../kafka/topics.ts'
 import { headersToStrings } from '../retry/headers.ts'
-import { endOffsets, partitionBounds, startOffsets, type EndSpec, type StartSpec } from './offsets.ts'
+import { checkRange, endOffsets, partitionBounds, startOffsets, type EndSpec, type StartSpec } from './offsets.ts'
 import { RateLimiter } from './rate-limiter.ts'
 import { readRanges } from './read-range.ts'
 import { timestampReader } from './reset-group.ts'
@@ -45,8 +45,12 @@ export interface RepublishResult {
 
 const HEADER_REPLAYED_FROM = 'ktask-replayed-from'
 const FLUSH_EVERY = 500
+// Under a rate limit 500 messages can take minutes: send what is ready at least this often, so progress
+// shows and little is held in memory.
+const FLUSH_AFTER_MS = 1000
 
 export async function republishRange(kafka: Kafka, admin: Admin, producer: () => BatchingProducer, o: RepublishOptions): Promise<RepublishResult> {
+  checkRange(o.start, o.end)
   const bounds = await partitionBounds(admin, o.topic, o.partition)
   const starts = await startOffsets(admin, o.topic, bounds, o.start, timestampReader(kafka, o.topic))
   const ends = await endOffsets(admin, o.topic, bounds, o.end)
@@ -67,9 +71,11 @@ export async function republishRange(kafka: Kafka, admin: Admin, producer: () =>
   const limiter = new RateLimiter(o.rate ?? 0)
   let pending: OutgoingMessage[] = []
   let published = 0
+  let lastFlush = Date.now()
   const flush = async (): Promise<void> => {
     const batch = pending
     pending = []
+    lastFlush = Date.now()
     await producer().send(batch)
     published += batch.length
     o.onProgress?.(published, total)
@@ -84,7 +90,7 @@ export async function republishRange(kafka: Kafka, admin: Admin, producer: () =>
       value: m.value,
       headers: { ...headersToStrings(m.headers), [HEADER_REPLAYED_FROM]: `${o.topic}/${partition}/${m.offset}` },
     })
-    if (pending.length >= FLUSH_EVERY) await flush()
+    if (pending.length >= FLUSH_EVERY || Date.now() - lastFlush >= FLUSH_AFTER_MS) await flush()
   })
   if (pending.length > 0) await flush()
   return { topic: o.topic, into: o.into, applied: true, partitions, published }

@@ -44,7 +44,7 @@ export function timestampReader(kafka: Kafka, topic: string) {
     let ts: number | undefined
     await readRanges(kafka, topic, new Map([[partition, { from: offset, to: offset + 1 }]]), (_p, m) => {
       ts = Number(m.timestamp)
-    }, { timeoutMs: 30_000 })
+    })
     return ts
   }
 }

@@ -40,6 +40,22 @@ export class TaskStateWriter {
     this.#schedule()
   }
 
+  /**
+   * Writes a state now (a final one, that must not wait for the next flush); when Postgres refuses,
+   * it is queued like `state()` and retried with the rest. Never rejects.
+   */
+  async stateNow(update: TaskStateUpdate): Promise<void> {
+    const pending = this.#states.get(update.taskId)
+    if (pending && !newer(pending, update)) this.#states.delete(update.taskId)
+    this.#progress.delete(update.taskId)
+    try {
+      await applyStates(this.#pool(), [update])
+    } catch (err) {
+      this.#logger.debug({ err, taskId: update.taskId }, 'ktask: task state write failed; queued')
+      this.state(update)
+    }
+  }
+
   progress(update: ProgressUpdate): void {
     this.#progress.set(update.taskId, update)
     this.#schedule()

@@ -108,7 +108,7 @@ export async function applyProgress(db: pg.Pool | pg.ClientBase, updates: Progre
   await db.query(APPLY_PROGRESS, [updates.map((u) => u.taskId), updates.map((u) => u.progress), updates.map((u) => u.message), updates.map((u) => u.attempt)])
 }
 
-export async function markSucceeded(client: pg.ClientBase, u: { taskId: string; name: string; queue: string; attempt: number; redrives: number; resultJson: string | null }): Promise<void> {
+export async function markSucceeded(client: pg.Pool | pg.ClientBase, u: { taskId: string; name: string; queue: string; attempt: number; redrives: number; resultJson: string | null }): Promise<void> {
   await client.query(SUCCEEDED, [u.taskId, u.name, u.queue, u.attempt, u.redrives, u.resultJson])
 }
 

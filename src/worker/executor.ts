@@ -8,7 +8,7 @@ import type { FailedMessage, RoutingDecision } from '../retry/router.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { runHandler, type HandlerRunnerDeps } from './handler-runner.ts'
 import type { InboundMessage, PreparedOk } from './inbound.ts'
-import { isInfrastructure, runChunkInTransaction } from './transaction-chunk.ts'
+import { isHandlerOutage, runChunkInTransaction } from './transaction-chunk.ts'
 
 export interface ExecItem {
   message: InboundMessage
@@ -29,13 +29,17 @@ export interface ChunkResult {
   infra?: unknown
 }
 
-/** Hooks for task-state tracking; the in-transaction one commits with the effects. */
+/** Hooks for task-state tracking. */
 export interface ExecutionHooks {
   started?(item: ExecItem): void
-  succeededInTx?(client: pg.ClientBase, item: ExecItem, result: unknown): Promise<void>
+  /**
+   * The handler succeeded. `db` is its transaction when it has one (the write commits with the effects),
+   * else the pool. Awaited before the offset is marked done.
+   */
+  succeeded?(db: pg.ClientBase | pg.Pool, item: ExecItem, result: unknown): Promise<void>
   progress?(item: ExecItem, fraction: number, message?: string): void
-  /** A failed message's retry or DLQ hop was acknowledged. */
-  routed?(message: InboundMessage, failure: FailedMessage, decision: RoutingDecision): void
+  /** A failed message's retry or DLQ hop was acknowledged; awaited before the offset is marked done. */
+  routed?(message: InboundMessage, failure: FailedMessage, decision: RoutingDecision): Promise<void> | void
 }
 
 /** What the executor needs: the runtime, the group, a logger, the deadlines of running handlers, hooks. */
@@ -65,17 +69,17 @@ export class Executor {
         continue
       }
       if (run.kind === 'error') {
-        if (isInfrastructure(run.error)) return { outcomes, infra: run.error }
+        if (isHandlerOutage(run.error)) return { outcomes, infra: run.error }
         outcomes.push({ type: 'failed', stage: 'handler', error: run.error })
         continue
       }
-      if (item.dequeueKey) {
-        // No transaction to share: the row goes right after (a crash in between re-runs the handler).
-        try {
-          await deleteKeyEntry(this.#deps.runtime.pool(), this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
-        } catch (err) {
-          return { outcomes, infra: err }
-        }
+      // No transaction to share: state and key rows are written right after (a crash in between re-runs
+      // the handler — without a transaction its effects are at-least-once anyway).
+      try {
+        if (this.#deps.hooks?.succeeded) await this.#deps.hooks.succeeded(this.#deps.runtime.pool(), item, run.result)
+        if (item.dequeueKey) await deleteKeyEntry(this.#deps.runtime.pool(), this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
+      } catch (err) {
+        return { outcomes, infra: err }
       }
       outcomes.push({ type: 'succeeded', result: run.result, durationMs: run.durationMs })
     }

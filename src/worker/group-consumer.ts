@@ -3,7 +3,8 @@
  * its source topic plus its retry tiers. kafkajs fetches; `eachBatch` only hands messages to partition
  * lanes and returns, so a slow handler never delays fetching, heartbeats or other partitions.
  *
- * Offsets: `autoCommit` is off. Every `commitIntervalMs`, when a rebalance starts, and on stop, the lanes'
+ * Offsets: `autoCommit` is off. Every `commitIntervalMs`, when a partition has `commitThreshold` newly
+ * done messages, when a rebalance starts, and on stop, the lanes'
  * positions (first offset not yet durable) are committed — only for partitions assigned to this member in
  * the current generation (a revoked partition is never committed; the broker fences stale generations).
  */
@@ -58,6 +59,8 @@ export class GroupConsumer {
   readonly #log: Logger
   #consumer: Consumer | undefined
   readonly #lanes = new Map<string, PartitionLane>()
+  /** Revoked lanes whose in-flight work has not finished yet (stop() waits for them too). */
+  readonly #retiring = new Set<PartitionLane>()
   #assigned = new Set<string>()
   #tierTopics = new Set<string>()
   #router: RetryRouter | undefined
@@ -169,6 +172,8 @@ export class GroupConsumer {
       blocking: this.route.blockingKeys ? new KeyBlocking(this.#d.runtime, this.route, this.#router!) : undefined,
       semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats, hooks: this.#d.hooks,
       logger: this.#d.runtime.logger,
+      onFatal: (error) => this.#onLaneFailure(error),
+      requestCommit: () => void this.#commit('threshold'),
       fetch: {
         pause: () => consumer.pause([{ topic, partitions: [partition] }]),
         resume: () => consumer.resume([{ topic, partitions: [partition] }]),
@@ -188,8 +193,7 @@ export class GroupConsumer {
       if (assigned.has(key)) {
         lane.reapplyPause()
       } else {
-        lane.revoke()
-        this.#lanes.delete(key)
+        this.#retire(key, lane)
       }
     }
     this.#assigned = assigned
@@ -197,19 +201,36 @@ export class GroupConsumer {
     this.#d.events.emit('rebalance', () => ({ group: this.route.groupId, assigned: memberAssignment }))
   }
 
+  /** The partition is no longer ours: stop its lane; handlers still running finish as zombies (the ledger decides). */
+  #retire(key: string, lane: PartitionLane): void {
+    lane.revoke()
+    this.#lanes.delete(key)
+    this.#retiring.add(lane)
+    void lane.stop().finally(() => this.#retiring.delete(lane))
+  }
+
+  /** A partition lane stopped on a bug: report it like a crash that cannot restart (the CLI exits 1). */
+  #onLaneFailure(error: unknown): void {
+    this.#d.events.emit('crash', () => ({ group: this.route.groupId, error, restart: false }))
+    if (!this.#stopping) this.onFatal(error)
+  }
+
   #onCrash(error: unknown, restart: boolean): void {
     this.#log.error({ err: error, restart }, restart ? 'ktask: Kafka consumer crashed; kafkajs restarts it' : 'ktask: Kafka consumer crashed and cannot restart')
     this.#d.events.emit('crash', () => ({ group: this.route.groupId, error, restart }))
     // Whatever restarts will join again and get a fresh assignment; nothing of the old one is committed.
-    for (const lane of this.#lanes.values()) lane.revoke()
-    this.#lanes.clear()
+    for (const [key, lane] of this.#lanes) this.#retire(key, lane)
     this.#assigned = new Set()
     if (!restart && !this.#stopping) this.onFatal(error)
   }
 
   /** Commits every assigned lane's durable position that moved since the last commit. */
   #commit(reason: string): Promise<void> {
-    if (this.#committing || !this.#consumer) return this.#committing ?? Promise.resolve()
+    if (!this.#consumer) return Promise.resolve()
+    if (this.#committing) {
+      // The interval can skip a beat; a rebalance or shutdown commit must include what finished since.
+      return reason === 'interval' || reason === 'threshold' ? this.#committing : this.#committing.then(() => this.#commit(reason))
+    }
     const pending: { lane: PartitionLane; topic: string; partition: number; offset: number }[] = []
     for (const [key, lane] of this.#lanes) {
       if (lane.state === 'revoked' || !this.#assigned.has(key)) continue
@@ -249,7 +270,8 @@ export class GroupConsumer {
 
   /** Second phase: let in-flight work finish (handlers are aborted when the grace period ends). */
   async drain(): Promise<void> {
-    await Promise.all([...this.#lanes.values()].map((lane) => lane.stop()))
+    // Revoked lanes too: their handlers hold pool connections, and closing the app waits for those.
+    await Promise.all([...this.#lanes.values(), ...this.#retiring].map((lane) => lane.stop()))
   }
 
   /** Last phase: commit what is durable, then leave the group. */

@@ -16,13 +16,42 @@ export interface ScopedClient {
   end(): void
 }
 
+const FROM_TX = Symbol.for('ktask.fromTransaction')
+
+/** True when `err` (or an error it wraps as `cause`) was rejected by a query on `ctx.tx`. */
+export function raisedByTransaction(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as Record<symbol, unknown>)[FROM_TX] === true) return true
+  }
+  return false
+}
+
+function markFromTransaction(err: unknown): void {
+  if (err !== null && typeof err === 'object' && !Object.isFrozen(err)) {
+    Object.defineProperty(err, FROM_TX, { value: true, enumerable: false })
+  }
+}
+
 export function scopeClient(target: pg.ClientBase): ScopedClient {
   let active = true
+  // Errors of ctx.tx queries are tagged, so that "Postgres is down" is told apart from a handler's own
+  // network errors (an HTTP call failing with ECONNREFUSED is the message's failure, not an outage).
+  const query = (...args: unknown[]): unknown => {
+    const res: unknown = (target.query as (...a: unknown[]) => unknown)(...args)
+    if (res !== null && typeof res === 'object' && typeof (res as Promise<unknown>).then === 'function') {
+      return (res as Promise<unknown>).then(undefined, (err: unknown) => {
+        markFromTransaction(err)
+        throw err
+      })
+    }
+    return res
+  }
   const client = new Proxy(target, {
     get(t, prop) {
       if (!active) {
         throw new KtaskError('KTASK_STATE', 'ctx.tx was used after the handler finished (an un-awaited query?)', { field: 'ctx.tx' })
       }
+      if (prop === 'query') return query
       const value: unknown = Reflect.get(t, prop, t)
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value
     },

@@ -45,6 +45,10 @@ export interface LaneDeps {
   events: TypedEmitter<WorkerEvents>
   logger: Logger
   stats: WorkerStats
+  /** Asks for an offset commit now (the partition reached `commitThreshold` done messages). */
+  requestCommit(): void
+  /** The lane's loop failed (a bug, not an outage): the partition cannot move any more. */
+  onFatal(error: unknown): void
 }
 
 type LaneState = 'running' | 'stopping' | 'revoked'
@@ -71,6 +75,7 @@ export class PartitionLane {
   readonly #interrupt = new AbortController()
   readonly #pauseReasons = new Set<PauseReason>()
   #outages = 0
+  #doneSinceCommitRequest = 0
   #loop: Promise<void> | undefined
   // Key ordering: a FIFO per key, and the runners currently draining one.
   readonly #keyQueues = new Map<string, InboundMessage[]>()
@@ -87,9 +92,10 @@ export class PartitionLane {
 
   start(): void {
     this.#loop ??= (this.#d.route.ordering === 'key' ? this.#runKeyed() : this.#runOrdered()).catch((err: unknown) => {
-      // A bug, not an outage: log it loudly; the partition stops here and its offsets stay uncommitted.
+      // A bug, not an outage: the partition cannot move any more and its offsets stay uncommitted.
+      // Stalling silently would be worse than stopping: the worker reports it as fatal.
       this.#d.logger.error({ err, topic: this.#d.topic, partition: this.#d.partition }, 'ktask: partition lane failed')
-      this.#d.events.emit('error', () => ({ group: this.#d.route.groupId, error: err, context: 'partition lane' }))
+      this.#d.onFatal(err)
     })
   }
 
@@ -273,12 +279,13 @@ export class PartitionLane {
       await this.#outage(err, 'produce')
       return false
     }
+    const hooks = this.#d.hooks
+    if (hooks?.routed) await Promise.all(plan.decisions.map(async (decision, i) => hooks.routed?.(messages[i]!, failures[i]!, decision)))
     plan.decisions.forEach((decision, i) => {
       const m = messages[i]!
       const f = failures[i]!
       const base = { ...this.#eventBase(m, m.prepared), name: f.spec?.name ?? m.headers['ktask-task'] ?? '', taskId: f.messageId, attempt: f.attempt }
       const willRetry = decision.kind === 'retry'
-      this.#d.hooks?.routed?.(m, f, decision)
       this.#d.stats.failed++
       this.#d.events.emit('task:failed', () => ({ ...base, stage: f.stage, error: f.error, willRetry, retryTopic: willRetry ? decision.topic : undefined }))
       if (willRetry) {
@@ -355,6 +362,11 @@ export class PartitionLane {
   #done(m: InboundMessage): void {
     this.tracker.markDone(Number(m.offset))
     m.done = true
+    const threshold = this.#d.options.commitThreshold
+    if (threshold > 0 && ++this.#doneSinceCommitRequest >= threshold) {
+      this.#doneSinceCommitRequest = 0
+      this.#d.requestCommit()
+    }
     if (this.#pauseReasons.has('backpressure') && this.tracker.pendingCount < this.#d.options.maxBufferedPerPartition / 2) {
       this.#removePause('backpressure')
     }

@@ -13,6 +13,8 @@
  * A timeout (or the shutdown grace running out) destroys the connection — the handler may still be using
  * it — and is handled like a failure (shutdown: no outcome, the message runs again later). An
  * infrastructure failure stops the chunk: later messages get no outcome, and `infra` is set.
+ * A COMMIT that fails for a reason of the data (a deferred constraint) cannot say which message caused
+ * it: the chunk runs again one message per transaction, and the one whose COMMIT fails has failed.
  */
 import type pg from 'pg'
 import { KtaskError, isKtaskError } from '../errors.ts'
@@ -20,11 +22,39 @@ import { insertInboxRows } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { isPostgresUnavailable } from '../store/pool.ts'
 import type { ChunkResult, ExecItem, ExecOutcome } from './executor.ts'
+import { raisedByTransaction } from './handler-context.ts'
 import { runHandler, type HandlerRunnerDeps } from './handler-runner.ts'
 
-/** The error is about the database being reachable, not about this message. */
+/** An error of ktask's own statements (BEGIN, ledger, COMMIT) that is about the database being reachable. */
 export function isInfrastructure(err: unknown): boolean {
   return isPostgresUnavailable(err) || isKtaskError(err, 'KTASK_INFRASTRUCTURE')
+}
+
+/**
+ * A handler's error is an outage only when its transaction's connection failed, or when the handler
+ * says so by throwing KTASK_INFRASTRUCTURE. Its own calls elsewhere failing (an HTTP API refusing
+ * connections) are the message's failure: they retry through the tiers instead of stalling the partition.
+ */
+export function isHandlerOutage(err: unknown, connectionLost?: Error): boolean {
+  if (isKtaskError(err, 'KTASK_INFRASTRUCTURE')) return true
+  return connectionLost !== undefined || (raisedByTransaction(err) && isPostgresUnavailable(err))
+}
+
+/** Lock waits that ended (statement/lock timeout, deadlock) while inserting ledger rows. */
+const LEDGER_CONTENTION = new Set(['57014', '55P03', '40P01'])
+
+async function insertLedgerRows(client: pg.ClientBase, groupId: string, ids: string[]): Promise<Set<string>> {
+  try {
+    return await insertInboxRows(client, groupId, ids)
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    if (typeof code !== 'string' || !LEDGER_CONTENTION.has(code)) throw err
+    // Another transaction holds uncommitted ledger rows of these messages: an earlier owner of the
+    // partition (a paused or slow zombie) still running them. Its commit or rollback decides; wait.
+    throw new KtaskError('KTASK_INFRASTRUCTURE',
+      'ledger rows of these messages are held by another transaction (an earlier owner of the partition still running them); waiting for it to finish',
+      { cause: err })
+  }
 }
 
 /** One transaction over `items`: either all outcomes, or where it stopped and why. */
@@ -32,6 +62,8 @@ type Attempt =
   | { kind: 'committed'; outcomes: ExecOutcome[] }
   /** Item `index` failed (or timed out / was shut down: outcome undefined); nothing was committed. */
   | { kind: 'stopped'; index: number; outcome: ExecOutcome | undefined }
+  /** COMMIT refused the data (e.g. a deferred constraint): nothing was committed. */
+  | { kind: 'commit-failed'; error: unknown }
   | { kind: 'infra'; error: unknown }
 
 export async function runChunkInTransaction(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<ChunkResult> {
@@ -46,6 +78,14 @@ export async function runChunkInTransaction(deps: HandlerRunnerDeps, items: Exec
     if (attempt.kind === 'infra') return { outcomes, infra: attempt.error }
     if (attempt.kind === 'committed') {
       attempt.outcomes.forEach((o, i) => (outcomes[start + i] = o))
+      continue
+    }
+    if (attempt.kind === 'commit-failed') {
+      if (end - start === 1) {
+        outcomes[start] = { type: 'failed', stage: 'handler', error: attempt.error }
+      } else {
+        for (let i = end - 1; i >= start; i--) segments.push([i, i + 1])
+      }
       continue
     }
     const failedAt = start + attempt.index
@@ -76,7 +116,7 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
   try {
     await client.query('BEGIN')
     const ledgerIds = items.filter((i) => i.prepared.spec.ledger).map((i) => i.prepared.messageId)
-    const fresh = ledgerIds.length > 0 ? await insertInboxRows(client, deps.groupId, ledgerIds) : new Set<string>()
+    const fresh = ledgerIds.length > 0 ? await insertLedgerRows(client, deps.groupId, ledgerIds) : new Set<string>()
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!
       // delete() on first use: the same id twice in one chunk runs once; the second is a duplicate.
@@ -92,9 +132,17 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
         return { kind: 'stopped', index: i, outcome: run.kind === 'timeout' ? { type: 'failed', stage: 'timeout', error: run.error } : undefined }
       }
       if (run.kind === 'error') {
-        if (isInfrastructure(run.error)) throw run.error
+        if (isHandlerOutage(run.error, connectionLost)) throw run.error
         await client.query('ROLLBACK')
         return { kind: 'stopped', index: i, outcome: { type: 'failed', stage: 'handler', error: run.error } }
+      }
+      if (client.getTransactionStatus() === 'E') {
+        // The handler caught a failed statement: its transaction can no longer commit. Blame it, not
+        // the next message in the chunk (whose first statement would fail) nor the COMMIT.
+        await client.query('ROLLBACK')
+        const error = new KtaskError('KTASK_VALIDATION',
+          'The handler returned, but a statement it ran on ctx.tx failed and aborted the transaction (did it catch a failed SQL statement? use a SAVEPOINT to recover inside a handler)')
+        return { kind: 'stopped', index: i, outcome: { type: 'failed', stage: 'handler', error } }
       }
       const unusable = await finishSuccess(deps, client, item, run.result)
       if (unusable) {
@@ -103,9 +151,17 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
       }
       outcomes.push({ type: 'succeeded', result: run.result, durationMs: run.durationMs })
     }
-    const commit = await client.query('COMMIT')
-    // COMMIT of an aborted transaction "succeeds" as ROLLBACK: nothing was applied; run it all again.
-    if (commit.command === 'ROLLBACK') throw new KtaskError('KTASK_INFRASTRUCTURE', 'the transaction was rolled back at COMMIT')
+    let commit: pg.QueryResult
+    try {
+      commit = await client.query('COMMIT')
+    } catch (err) {
+      if (isInfrastructure(err)) throw err
+      return { kind: 'commit-failed', error: err }
+    }
+    // COMMIT of an aborted transaction "succeeds" as ROLLBACK: nothing was applied.
+    if (commit.command === 'ROLLBACK') {
+      return { kind: 'commit-failed', error: new KtaskError('KTASK_VALIDATION', 'The transaction was rolled back at COMMIT (a statement failed and was caught)') }
+    }
     return { kind: 'committed', outcomes }
   } catch (err) {
     discard = err instanceof Error ? err : new Error(String(err))
@@ -127,7 +183,7 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
  */
 async function finishSuccess(deps: HandlerRunnerDeps, client: pg.ClientBase, item: ExecItem, result: unknown): Promise<ExecOutcome | undefined> {
   try {
-    await deps.hooks?.succeededInTx?.(client, item, result)
+    await deps.hooks?.succeeded?.(client, item, result)
     if (item.dequeueKey) await deleteKeyEntry(client, deps.groupId, item.dequeueKey, item.prepared.messageId)
     return undefined
   } catch (err) {

@@ -72,7 +72,7 @@ export class Worker {
     try {
       const routes = this.#host.routes(this.options.queues, this.options.consumers)
       if (routes.length === 0) throw new KtaskError('KTASK_INVALID_CONFIG', 'Nothing to work on: no task queues or consumers are registered', { field: 'queues' })
-      runtime.poolSizeHint = Math.max(10, this.options.concurrency + 4)
+      if (runtime.hasDatabase) runtime.reservePoolSize(this.options.concurrency + 4)
       const specs = routes.flatMap((r) => [...r.specs.values()])
       if (specs.some((s) => s.ledger || s.transaction || s.track || s.retry.ordering === 'key')) await runtime.ensureMigrated()
       const semaphore = new Semaphore(this.options.concurrency)

@@ -1,6 +1,13 @@
 /**
  * Reads ranges of offsets from a topic with a throwaway consumer that never commits (its group is
  * `ktask-ops-<random>`, left empty), for replays and DLQ inspection.
+ *
+ * Each offset reaches `onMessage` at most once, whatever Kafka does underneath: the first fetch may start
+ * before the seek is applied, and a rejoin (lost session, broker restart) resets an uncommitted group to
+ * the beginning. So the reader remembers, per partition, the next offset it still wants, skips anything
+ * below it, and seeks back there after every join. It heartbeats while `onMessage` is slow (a rate limit,
+ * a slow producer), so the group keeps its member, and it gives up only when nothing has happened for
+ * `idleTimeoutMs` — a long read that keeps moving is never cut short.
  */
 import { randomUUID } from 'node:crypto'
 import type { Kafka, KafkaMessage } from 'kafkajs'
@@ -9,57 +16,127 @@ import { KtaskError } from '../errors.ts'
 /** [from, to): `to` exclusive. */
 export type OffsetRanges = Map<number, { from: number; to: number }>
 
+export interface ReadRangesOptions {
+  /** Fail when no message or batch arrived (and no callback ran) for this long. @defaultValue `30_000` */
+  idleTimeoutMs?: number
+  /** Consumer session timeout. @defaultValue `30_000` */
+  sessionTimeoutMs?: number
+  /** Consumer heartbeat interval; heartbeats are also sent while `onMessage` runs. @defaultValue `3_000` */
+  heartbeatIntervalMs?: number
+  /** Bytes per partition per fetch. @defaultValue `1_048_576` */
+  maxBytesPerPartition?: number
+}
+
 export async function readRanges(
   kafka: Kafka,
   topic: string,
   ranges: OffsetRanges,
   onMessage: (partition: number, message: KafkaMessage) => Promise<void> | void,
-  { timeoutMs = 120_000 }: { timeoutMs?: number } = {},
+  options: ReadRangesOptions = {},
 ): Promise<number> {
-  const pending = new Set([...ranges].filter(([, r]) => r.to > r.from).map(([p]) => p))
-  if (pending.size === 0) return 0
-  const consumer = kafka.consumer({ groupId: `ktask-ops-${randomUUID()}`, maxWaitTimeInMs: 200, allowAutoTopicCreation: false })
+  const { idleTimeoutMs = 30_000, sessionTimeoutMs = 30_000, heartbeatIntervalMs = 3_000, maxBytesPerPartition = 1_048_576 } = options
+  // Per partition: the next offset still wanted, and the exclusive end.
+  const next = new Map<number, number>()
+  const end = new Map<number, number>()
+  for (const [partition, r] of ranges) {
+    if (r.to <= r.from) continue
+    next.set(partition, r.from)
+    end.set(partition, r.to)
+  }
+  if (next.size === 0) return 0
+  const pending = new Set(next.keys())
+  const consumer = kafka.consumer({
+    groupId: `ktask-ops-${randomUUID()}`, maxWaitTimeInMs: 200, allowAutoTopicCreation: false,
+    sessionTimeout: sessionTimeoutMs, heartbeatInterval: heartbeatIntervalMs, maxBytesPerPartition,
+  })
   let read = 0
+  let stopped = false
+  let busy = false
+  let lastActivity = Date.now()
   let finish!: () => void
   let fail!: (err: unknown) => void
   const finished = new Promise<void>((resolve, reject) => {
-    finish = resolve
-    fail = reject
+    finish = () => {
+      stopped = true
+      resolve()
+    }
+    fail = (err) => {
+      stopped = true
+      reject(err instanceof Error ? err : new Error(String(err)))
+    }
   })
+  const advance = (partition: number, nextOffset: number): void => {
+    if (nextOffset > (next.get(partition) ?? Number.POSITIVE_INFINITY)) next.set(partition, nextOffset)
+    if (!pending.has(partition) || next.get(partition)! < end.get(partition)!) return
+    pending.delete(partition)
+    // Nothing more is wanted from it: stop fetching it to the end of the log.
+    consumer.pause([{ topic, partitions: [partition] }])
+    if (pending.size === 0) finish()
+  }
+  // Every (re)join starts an uncommitted group at the beginning: put each partition back where it was.
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    const unwanted = (payload.memberAssignment[topic] ?? []).filter((p) => !pending.has(p))
+    try {
+      if (unwanted.length > 0) consumer.pause([{ topic, partitions: unwanted }])
+      for (const p of pending) consumer.seek({ topic, partition: p, offset: String(next.get(p)) })
+    } catch (err) {
+      fail(err)
+    }
+  })
+  // A batch made only of transaction markers or aborted records never reaches eachBatch, but it still
+  // moves the partition forward (a range may end on such a marker).
+  consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
+    lastActivity = Date.now()
+    if (payload.batchSize === 0 && payload.topic === topic && pending.has(payload.partition)) {
+      advance(payload.partition, Number(payload.lastOffset) + 1)
+    }
+  })
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) fail(new KtaskError('KTASK_INFRASTRUCTURE', `Reading ${topic} failed: ${payload.error.message}`, { cause: payload.error }))
+  })
+  const idleCheck = setInterval(() => {
+    if (busy || stopped || Date.now() - lastActivity < idleTimeoutMs) return
+    const where = [...pending].map((p) => `[${p}] at ${next.get(p)} of ${end.get(p)}`).join(', ')
+    fail(new KtaskError('KTASK_INFRASTRUCTURE', `Reading ${topic} made no progress for ${idleTimeoutMs} ms (still wanted: ${where})`, { field: 'topic' }))
+  }, Math.min(1000, idleTimeoutMs))
   try {
     await consumer.connect()
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
     await consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const range = ranges.get(batch.partition)
-        if (!range || !pending.has(batch.partition)) return
+      eachBatch: async (ctx) => {
+        const { batch } = ctx
+        if (stopped || !pending.has(batch.partition)) return
+        busy = true
+        // kafkajs only sends a heartbeat when its interval has passed, so ticking often costs nothing.
+        const beat = setInterval(() => void ctx.heartbeat().catch(() => {}), Math.max(100, Math.floor(heartbeatIntervalMs / 2)))
         try {
+          const to = end.get(batch.partition)!
           for (const m of batch.messages) {
+            if (stopped || !ctx.isRunning()) return
             const offset = Number(m.offset)
-            if (offset < range.from) continue
-            if (offset >= range.to) break
+            if (offset < next.get(batch.partition)!) continue
+            if (offset >= to) break
             await onMessage(batch.partition, m)
             read++
+            lastActivity = Date.now()
+            advance(batch.partition, offset + 1)
           }
+          if (!stopped && pending.has(batch.partition)) advance(batch.partition, Number(batch.lastOffset()) + 1)
         } catch (err) {
           fail(err)
-          return
+        } finally {
+          clearInterval(beat)
+          busy = false
+          lastActivity = Date.now()
         }
-        if (Number(batch.lastOffset()) + 1 >= range.to) pending.delete(batch.partition)
-        if (pending.size === 0) finish()
       },
     })
-    // Positions are set after the join; messages before them are skipped above in any case.
-    for (const [partition, r] of ranges) if (r.to > r.from) consumer.seek({ topic, partition, offset: String(r.from) })
-    const timer = setTimeout(() => fail(new KtaskError('KTASK_INFRASTRUCTURE', `Reading ${topic} did not finish within ${timeoutMs} ms`)), timeoutMs)
-    try {
-      await finished
-    } finally {
-      clearTimeout(timer)
-    }
+    await finished
     return read
   } finally {
+    stopped = true
+    clearInterval(idleCheck)
     await consumer.disconnect().catch(() => {})
   }
 }

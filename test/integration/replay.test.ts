@@ -1,11 +1,13 @@
 /**
  * Replay and DLQ redrive on real Kafka (and Postgres for the ledger and the redrive log).
  */
+import { randomBytes } from 'node:crypto'
 import avro from 'avsc'
 import { describe, expect, it } from 'vitest'
 import { createApp, createOps, type App } from 'ktask'
+import { readRanges } from '../../src/replay/read-range.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
-import { testAdmin, testPool, uniqueName } from '../helpers/infra.ts'
+import { testAdmin, testKafka, testPool, testProducer, uniqueName } from '../helpers/infra.ts'
 import { CLI, spawnNode } from '../helpers/processes.ts'
 import { readTopic, topicCount } from '../helpers/topics.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
@@ -90,6 +92,63 @@ describe('replay', () => {
     })
   })
 
+  it('re-publishes a rate-limited range spanning several fetches: exactly the expected messages, once each', async () => {
+    const prefix = uniqueName('ratelimited')
+    const a = app(prefix, 2)
+    const padded = { type: 'record', name: 'Padded', namespace: 'ktask.test', fields: [{ name: 'n', type: 'int' }, { name: 'pad', type: 'string' }] }
+    const task = a.task<{ n: number; pad: string }>({ name: 'padded', queue: 'q', schema: padded, handler: () => {} })
+    // 16 KiB per message, ~2.4 MiB per partition: several 1 MiB fetches each.
+    const items = Array.from({ length: 300 }, (_, n) => ({ args: { n, pad: randomBytes(8192).toString('hex') }, key: `k${n % 7}` }))
+    for (let i = 0; i < items.length; i += 50) await task.enqueueMany(items.slice(i, i + 50))
+    const source = await readTopic(`${prefix}.q`)
+    expect(source).toHaveLength(300)
+    const wanted = source.filter((m) => Number(m.offset) >= 3)
+
+    const into = uniqueName('ratelimited-into')
+    const updates: number[] = []
+    const started = Date.now()
+    const result = await ops().republish({ topic: `${prefix}.q`, start: { fromOffset: 3 }, into, rate: 60, onProgress: (done) => void updates.push(done) })
+    const elapsed = Date.now() - started
+    expect(result.published).toBe(wanted.length)
+    // 60 messages of burst, then 60 per second.
+    expect(elapsed).toBeGreaterThanOrEqual(((wanted.length - 60) / 60) * 1000 - 500)
+    // Progress is reported while the limiter paces, not only at the end.
+    expect(updates.length).toBeGreaterThanOrEqual(3)
+    expect(updates.at(-1)).toBe(wanted.length)
+
+    const copied = await readTopic(into)
+    expect(copied).toHaveLength(wanted.length)
+    const ids = copied.map((m) => m.headers['ktask-id'])
+    expect(new Set(ids).size).toBe(copied.length)
+    const byId = new Map(wanted.map((m) => [m.headers['ktask-id'], m]))
+    for (const m of copied) {
+      const original = byId.get(m.headers['ktask-id'])!
+      expect(original).toBeDefined()
+      expect(m.key?.toString()).toBe(original.key?.toString())
+      expect(Buffer.compare(m.value!, original.value!)).toBe(0)
+      expect(m.partition).toBe(original.partition)
+      expect(m.headers['ktask-replayed-from']).toBe(`${prefix}.q/${original.partition}/${original.offset}`)
+    }
+  })
+
+  it('reading a range with a callback slower than the session timeout keeps its member: every offset once, in order', async () => {
+    const topic = uniqueName('slow-read')
+    const admin = await testAdmin()
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+    const producer = await testProducer()
+    // 120 KB each: the range takes several fetches, so a rejoin in the middle would show.
+    for (let n = 0; n < 20; n++) await producer.send({ topic, messages: [{ key: `k${n}`, value: Buffer.alloc(120_000, n) }] })
+    const seen: number[] = []
+    const read = await readRanges(testKafka(), topic, new Map([[0, { from: 2, to: 20 }]]), async (_p, m) => {
+      // Longer than the session: without heartbeats the broker evicts the member and the rejoined
+      // consumer starts the uncommitted group over.
+      if (seen.length === 0) await sleep(8000)
+      seen.push(Number(m.offset))
+    }, { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500 })
+    expect(read).toBe(18)
+    expect(seen).toEqual(Array.from({ length: 18 }, (_, i) => i + 2))
+  })
+
   it('dry runs change nothing: offsets and topic contents are the same before and after', async () => {
     const prefix = uniqueName('dry')
     const a = app(prefix, 2)
@@ -123,6 +182,7 @@ describe('replay', () => {
     await expect(o.resetGroup({ group: uniqueName('nobody'), topic, start: { earliest: true } })).rejects.toMatchObject({ code: 'KTASK_NOT_FOUND', field: 'group' })
     await expect(o.republish({ topic, start: { fromOffset: 31 }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_VALIDATION', field: 'fromOffset', message: expect.stringMatching(/retained offsets are 0-30/) })
     await expect(o.republish({ topic, partition: 3, start: { earliest: true }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_NOT_FOUND', field: 'partition' })
+    await expect(o.republish({ topic, start: { fromOffset: 20 }, end: { toOffset: 10 }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_VALIDATION', field: 'toOffset', message: expect.stringMatching(/before --from-offset 20/) })
     // Delete the oldest records, as retention would: a time before what is left is refused.
     const admin = await testAdmin()
     const before = new Date(Date.now() - 60_000)

@@ -4,17 +4,22 @@
  *
  * Everything lives under infra/.run (git-ignored): data, logs, pid files. `up` is idempotent: a running
  * service is detected by its pid file *and* by its port answering, so calling it twice leaves one broker.
+ * The registry keeps its schemas in Postgres (see registry-storage.ts), so it can be stopped and started
+ * again without losing them; `down --clean` deletes Kafka's data and the registry's database.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  cmdline, infraDir, isOurProcess, libDir, ourJavaProcesses, pidFile, portOpen, readPid, runDir, spawnDetached, stopPid,
+  waitUntil, type Log,
+} from './process-control.ts'
+import { dropRegistryDatabase, ensureRegistryDatabase, registryStorage, type RegistryStorage } from './registry-storage.ts'
 
-const infraDir = dirname(fileURLToPath(import.meta.url))
-const runDir = join(infraDir, '.run')
-const libDir = join(infraDir, 'lib')
+// Kept importable from here: tests and scripts use them with the rest of the local-infra API.
+export { ourJavaProcesses, portOpen }
+
 const kafkaLib = join(libDir, 'kafka')
 
 /** Apicurio 3.3 is compiled for Java 21; 3.0.9 is the newest 3.x that runs on the machine's Java 17. */
@@ -40,8 +45,6 @@ export interface LocalInfraEndpoints {
   brokers: string[]
   schemaRegistryUrl: string
 }
-
-type Log = (line: string) => void
 
 export function localPorts(env: NodeJS.ProcessEnv = process.env): LocalInfraPorts {
   const port = (name: string, fallback: number): number => {
@@ -114,83 +117,6 @@ export function ensureJars(log: Log = console.log): RegistryRuntime {
 function kafkaJarVersion(): string {
   const jar = readdirSync(kafkaLib).find((f) => /^kafka_2\.13-.*\.jar$/.test(f))
   return jar?.replace(/^kafka_2\.13-/, '').replace(/\.jar$/, '') ?? 'unknown'
-}
-
-function pidFile(name: string): string {
-  return join(runDir, `${name}.pid`)
-}
-
-function readPid(name: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(pidFile(name), 'utf8').trim())
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined
-  } catch {
-    return undefined
-  }
-}
-
-function cmdline(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
-  } catch {
-    return undefined
-  }
-}
-
-/** A pid is ours only if it is alive and its command line points into this infra folder. */
-function isOurProcess(pid: number | undefined): pid is number {
-  if (pid === undefined) return false
-  const cmd = cmdline(pid)
-  return cmd !== undefined && cmd.includes(libDir)
-}
-
-/** Every Java process started from infra/lib, found by scanning /proc (covers lost pid files). */
-export function ourJavaProcesses(): number[] {
-  const pids: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const cmd = cmdline(Number(entry))
-    if (cmd?.includes('java') && cmd.includes(libDir)) pids.push(Number(entry))
-  }
-  return pids
-}
-
-export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host })
-    socket.setTimeout(1000)
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('timeout', () => {
-      socket.destroy()
-      resolve(false)
-    })
-    socket.once('error', () => resolve(false))
-  })
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await sleep(250)
-  }
-  throw new Error(`infra: ${what} did not become ready within ${timeoutMs / 1000}s; see ${logFile}`)
-}
-
-function spawnDetached(name: string, java: string, args: string[]): number {
-  mkdirSync(runDir, { recursive: true })
-  const logFile = join(runDir, `${name}.log`)
-  const fd = openSync(logFile, 'a')
-  const child = spawn(java, args, { detached: true, stdio: ['ignore', fd, fd], cwd: runDir })
-  if (child.pid === undefined) throw new Error(`infra: could not start ${name} (java not on PATH?)`)
-  child.unref()
-  writeFileSync(pidFile(name), String(child.pid))
-  return child.pid
 }
 
 function kafkaProperties(ports: LocalInfraPorts): string {
@@ -281,71 +207,103 @@ async function registryAnswers(port: number): Promise<boolean> {
   }
 }
 
-async function startRegistry(ports: LocalInfraPorts, runtime: RegistryRuntime, log: Log): Promise<void> {
+/** On the registry's command line, so `up` can tell it from an in-memory one an older ktask started. */
+const PERSISTENT_STORAGE_FLAG = '-Dapicurio.storage.sql.kind=postgresql'
+
+function registryCommand(ports: LocalInfraPorts, jar: string, storage: RegistryStorage): { args: string[]; env: NodeJS.ProcessEnv } {
+  return {
+    args: ['-Xms128m', '-Xmx512m', '-XX:+UseSerialGC',
+      `-Dquarkus.http.port=${ports.registry}`, '-Dquarkus.http.host=127.0.0.1',
+      '-Dapicurio.storage.kind=sql', PERSISTENT_STORAGE_FLAG, `-Dapicurio.datasource.url=${storage.jdbcUrl}`,
+      // Apicurio holds 20 connections open by default; ktask's workers and tests share max_connections (100).
+      '-Dapicurio.datasource.jdbc.initial-size=1', '-Dapicurio.datasource.jdbc.min-size=1',
+      '-Dapicurio.datasource.jdbc.max-size=8',
+      '-jar', jar],
+    // Credentials go through the environment so the password never shows in `ps`.
+    env: { ...process.env, APICURIO_DATASOURCE_USERNAME: storage.username, APICURIO_DATASOURCE_PASSWORD: storage.password },
+  }
+}
+
+/** How our running registry keeps its schemas (from its command line); undefined when none of ours runs. */
+export function registryStorageKind(): 'postgresql' | 'memory' | undefined {
+  const pid = readPid('registry')
+  if (!isOurProcess(pid)) return undefined
+  return cmdline(pid)!.includes(PERSISTENT_STORAGE_FLAG) ? 'postgresql' : 'memory'
+}
+
+async function startRegistryProcess(ports: LocalInfraPorts, runtime: RegistryRuntime, log: Log): Promise<void> {
   const existing = readPid('registry')
   const logFile = join(runDir, 'registry.log')
   if (isOurProcess(existing)) {
-    await waitUntil('Apicurio Registry', () => registryAnswers(ports.registry), 90_000, logFile)
-    log(`infra: Apicurio Registry already running (pid ${existing}) on 127.0.0.1:${ports.registry}`)
-    return
+    if (registryStorageKind() === 'postgresql') {
+      await waitUntil('Apicurio Registry', () => registryAnswers(ports.registry), 90_000, logFile)
+      log(`infra: Apicurio Registry already running (pid ${existing}) on 127.0.0.1:${ports.registry}`)
+      return
+    }
+    // An in-memory registry loses every schema when it stops; better now than in the middle of a run.
+    log(`infra: restarting Apicurio Registry (pid ${existing}) to keep its schemas in Postgres`)
+    await stopPid('registry', existing, log)
   }
   if (await portOpen(ports.registry)) {
     throw new Error(`infra: port ${ports.registry} is taken by another process; stop it or set KTASK_REGISTRY_PORT`)
   }
   const jar = registryJar(runtime.dir)
   if (!jar) throw new Error(`infra: no Apicurio Registry jar under ${runtime.dir}`)
-  // Default storage of both versions is in memory: a restart starts with an empty registry.
-  const pid = spawnDetached('registry', runtime.java, ['-Xms128m', '-Xmx512m', '-XX:+UseSerialGC',
-    `-Dquarkus.http.port=${ports.registry}`, '-Dquarkus.http.host=127.0.0.1', '-jar', jar])
-  log(`infra: starting Apicurio Registry ${runtime.version} (pid ${pid}) on 127.0.0.1:${ports.registry}…`)
+  const storage = registryStorage()
+  await ensureRegistryDatabase(storage)
+  const command = registryCommand(ports, jar, storage)
+  const pid = spawnDetached('registry', runtime.java, command.args, command.env)
+  log(`infra: starting Apicurio Registry ${runtime.version} (pid ${pid}) on 127.0.0.1:${ports.registry}, ` +
+    `schemas in Postgres database ${storage.database} on ${storage.server}…`)
   await waitUntil('Apicurio Registry', async () => {
     if (!isOurProcess(pid)) throw new Error(`infra: Apicurio Registry exited during start-up; see ${logFile}`)
     return registryAnswers(ports.registry)
   }, 120_000, logFile)
 }
 
-/** Starts whatever is not running yet and waits until both answer. */
-export async function up(ports: LocalInfraPorts = localPorts(), log: Log = console.log): Promise<LocalInfraEndpoints> {
-  const registry = ensureJars(log)
+export interface UpOptions {
+  /** Start (or reuse) the local Kafka. @defaultValue true */
+  kafka?: boolean
+  /** Start (or reuse) the local registry. @defaultValue true */
+  registry?: boolean
+}
+
+/** Starts whatever is not running yet and waits until it answers. */
+export async function up(ports: LocalInfraPorts = localPorts(), log: Log = console.log,
+  { kafka = true, registry = true }: UpOptions = {}): Promise<LocalInfraEndpoints> {
+  const runtime = ensureJars(log)
   // Both JVMs start in parallel: on two cores that halves the wait.
-  await Promise.all([startKafka(ports, log), startRegistry(ports, registry, log)])
+  await Promise.all([kafka && startKafka(ports, log), registry && startRegistryProcess(ports, runtime, log)])
   const endpoints = endpointsFor(ports)
   log(`infra: ready — KTASK_BROKERS=${endpoints.brokers.join(',')} KTASK_SCHEMA_REGISTRY_URL=${endpoints.schemaRegistryUrl}`)
   return endpoints
 }
 
-async function stopPid(name: string, pid: number, log: Log): Promise<void> {
-  try {
-    process.kill(pid, 'SIGTERM')
-  } catch {
-    return
+/** Starts the local registry with the same command as `up` (unless it runs) and waits until it answers. */
+export async function startRegistry(ports: LocalInfraPorts = localPorts(), log: Log = console.log): Promise<void> {
+  await startRegistryProcess(ports, ensureJars(log), log)
+}
+
+/** Stops one of our services (SIGTERM, SIGKILL after 30 s) and forgets its pid; its data stays. */
+export async function stopService(name: 'kafka' | 'registry', log: Log = console.log): Promise<void> {
+  const pid = readPid(name)
+  if (isOurProcess(pid)) {
+    log(`infra: stopping ${name} (pid ${pid})`)
+    await stopPid(name, pid, log)
   }
-  // Kafka's controlled shutdown of a single node takes a few seconds; give it 30 before SIGKILL.
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline && cmdline(pid) !== undefined) await sleep(200)
-  if (cmdline(pid) !== undefined) {
-    log(`infra: ${name} (pid ${pid}) ignored SIGTERM; sending SIGKILL`)
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      /* already gone */
-    }
-    while (cmdline(pid) !== undefined) await sleep(100)
-  }
+  rmSync(pidFile(name), { force: true })
 }
 
 /** Stops our Kafka and registry, then any other Java process started from infra/lib. */
 export async function down(log: Log = console.log, { clean = false } = {}): Promise<void> {
-  for (const name of ['kafka', 'registry']) {
-    const pid = readPid(name)
-    if (isOurProcess(pid)) {
-      log(`infra: stopping ${name} (pid ${pid})`)
-      await stopPid(name, pid, log)
-    }
-    rmSync(pidFile(name), { force: true })
-  }
+  for (const name of ['kafka', 'registry'] as const) await stopService(name, log)
   for (const pid of ourJavaProcesses()) await stopPid('java', pid, log)
-  if (clean) rmSync(join(runDir, 'kafka-data'), { recursive: true, force: true })
+  if (clean) {
+    rmSync(join(runDir, 'kafka-data'), { recursive: true, force: true })
+    const storage = registryStorage()
+    await dropRegistryDatabase(storage)
+    log(`infra: deleted Kafka's data and the registry's database ${storage.database}`)
+  }
   log('infra: stopped')
 }
 
@@ -355,8 +313,11 @@ export async function status(ports: LocalInfraPorts = localPorts()): Promise<Rec
     const ours = isOurProcess(pid) ? `pid ${pid}` : 'not started by ktask'
     return `${(await answers) ? 'up' : 'down'} (${ours})`
   }
+  const storage = registryStorageKind()
+  const where = storage === 'memory' ? ', schemas in memory, lost when it stops: infra:up restarts it on Postgres'
+    : storage === 'postgresql' ? `, schemas in Postgres database ${registryStorage().database}` : ''
   return {
     kafka: await describe('kafka', kafkaAnswers(ports.kafka)),
-    registry: await describe('registry', registryAnswers(ports.registry)),
+    registry: (await describe('registry', registryAnswers(ports.registry))).replace(/\)$/, `${where})`),
   }
 }

@@ -42,6 +42,8 @@ export async function startContainers({ withPostgres }: { withPostgres: boolean 
       .withExposedPorts({ container: 9092, host: 9092 })
       .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/))
       .start()
+    // In-memory storage here, unlike docker-compose.yml: tests never restart this container (the registry
+    // outage test needs the local registry process), and Postgres may be the machine's, out of its reach.
     const registry = new GenericContainer(REGISTRY_IMAGE)
       .withExposedPorts({ container: 8080, host: 8081 })
       .withWaitStrategy(Wait.forHttp('/apis/registry/v3/system/info', 8080))

@@ -1,6 +1,9 @@
 /**
  * Moves a stopped consumer group's committed offsets (replay from an offset or a time, or skip ahead).
- * Kafka only accepts this for a group without members; ktask checks first and says so clearly.
+ * Kafka only accepts this for a group without members — and nothing can override that: a live member
+ * would commit its own position over the new one anyway. ktask checks first and says so clearly; `force`
+ * only waits for members that are already gone but not yet expired (a killed worker stays a member
+ * until its session times out).
  */
 import type { Admin, Kafka } from 'kafkajs'
 import { KtaskError } from '../errors.ts'
@@ -15,8 +18,15 @@ export interface ResetGroupOptions {
   start: StartSpec
   /** Print the plan, change nothing. @defaultValue false */
   dryRun?: boolean
-  /** Skip ktask's active-member check (the broker still refuses a group with live members). @defaultValue false */
+  /**
+   * When the group still has members, wait up to `forceWaitMs` for them to leave, then move the offsets
+   * (workers that were just stopped or killed stay members until their session times out). A group whose
+   * workers are still running is refused even so: Kafka never moves the offsets of a live group.
+   * Without it, a group with members is refused at once. @defaultValue false
+   */
   force?: boolean
+  /** How long `force` waits for the members to leave. @defaultValue `60_000` */
+  forceWaitMs?: number
   /** Allow a group that has never committed (it is created at the new position). @defaultValue false */
   createGroup?: boolean
 }
@@ -49,6 +59,26 @@ export function timestampReader(kafka: Kafka, topic: string) {
   }
 }
 
+function activeGroup(group: string, members: number, state: string, cause?: unknown, waitedMs?: number): KtaskError {
+  const waited = waitedMs === undefined ? '' : ` after waiting ${Math.round(waitedMs / 1000)} s`
+  const advice = waitedMs === undefined
+    ? 'If they were just stopped or killed, force (--force) waits for their sessions to end.'
+    : 'Kafka never moves the offsets of a group with live members, even with --force.'
+  return new KtaskError('KTASK_REFUSED',
+    `Group "${group}" ${waitedMs === undefined ? 'has' : 'still has'} ${members} active member(s)${waited} (state ${state}): stop its workers first, then run the reset again. ${advice}`,
+    { field: 'group', state, members, cause })
+}
+
+async function waitUntilEmpty(admin: Admin, group: string, waitMs: number): Promise<void> {
+  const started = Date.now()
+  for (;;) {
+    const g = (await admin.describeGroups([group])).groups[0]
+    if (!g || g.members.length === 0) return
+    if (Date.now() - started >= waitMs) throw activeGroup(group, g.members.length, g.state, undefined, waitMs)
+    await new Promise((r) => setTimeout(r, Math.min(1000, waitMs)))
+  }
+}
+
 export async function resetGroupOffsets(kafka: Kafka, admin: Admin, o: ResetGroupOptions): Promise<ResetPlan> {
   const bounds = await partitionBounds(admin, o.topic, o.partition)
   const { groups } = await admin.describeGroups([o.group])
@@ -59,10 +89,10 @@ export async function resetGroupOffsets(kafka: Kafka, admin: Admin, o: ResetGrou
   if (!known && !o.createGroup) {
     throw new KtaskError('KTASK_NOT_FOUND', `Group "${o.group}" has no committed offsets on "${o.topic}" and no members (unknown group; pass createGroup / --create to start it here)`, { field: 'group' })
   }
-  if (group && group.members.length > 0 && !o.force) {
-    throw new KtaskError('KTASK_REFUSED',
-      `Group "${o.group}" has ${group.members.length} active member(s) (state ${group.state}): stop its workers first (Kafka only moves the offsets of an empty group)`,
-      { field: 'group', state: group.state, members: group.members.length })
+  if (group && group.members.length > 0) {
+    if (!o.force) throw activeGroup(o.group, group.members.length, group.state)
+    // A dry run only plans: it does not wait for the members.
+    if (!o.dryRun) await waitUntilEmpty(admin, o.group, o.forceWaitMs ?? 60_000)
   }
   const starts = await startOffsets(admin, o.topic, bounds, o.start, timestampReader(kafka, o.topic))
   const ends = await endOffsets(admin, o.topic, bounds, undefined)
@@ -75,7 +105,10 @@ export async function resetGroupOffsets(kafka: Kafka, admin: Admin, o: ResetGrou
     try {
       await admin.setOffsets({ groupId: o.group, topic: o.topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: String(p.to) })) })
     } catch (err) {
-      throw new KtaskError('KTASK_REFUSED', `Kafka refused to move the offsets of "${o.group}": ${(err as Error).message}`, { field: 'group', cause: err })
+      // A member may have joined since the check (kafkajs refuses then): say so in the same words.
+      const now = (await admin.describeGroups([o.group]).catch(() => undefined))?.groups[0]
+      if (now && now.members.length > 0) throw activeGroup(o.group, now.members.length, now.state, err)
+      throw new KtaskError('KTASK_REFUSED', `Kafka refused to move the offsets of group "${o.group}": ${(err as Error).message}`, { field: 'group', cause: err })
     }
   }
   return { group: o.group, topic: o.topic, applied: !o.dryRun, partitions }

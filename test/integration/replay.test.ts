@@ -194,8 +194,21 @@ describe('replay', () => {
     const w = a.worker()
     await w.start()
     await waitFor(async () => (await committed(`${prefix}.q`, topic))[0] === 30, { message: 'worker caught up' })
-    await expect(o.resetGroup({ group: `${prefix}.q`, topic, start: { earliest: true } })).rejects.toMatchObject({ code: 'KTASK_REFUSED' })
+    await expect(o.resetGroup({ group: `${prefix}.q`, topic, start: { earliest: true } })).rejects.toMatchObject({
+      code: 'KTASK_REFUSED', field: 'group', members: 1,
+      message: expect.stringMatching(new RegExp(`Group "${prefix}\\.q" has 1 active member\\(s\\).*stop its workers first`)),
+    })
+    // force does not override Kafka: a group whose worker keeps running is still refused, after the wait.
+    await expect(o.resetGroup({ group: `${prefix}.q`, topic, start: { earliest: true }, force: true, forceWaitMs: 2000 })).rejects.toMatchObject({
+      code: 'KTASK_REFUSED', message: expect.stringMatching(/still has 1 active member\(s\) after waiting 2 s.*even with --force/),
+    })
     expect((await committed(`${prefix}.q`, topic))[0]).toBe(30)
+    // force waits for members on their way out: the worker stops during the wait, then the offsets move.
+    const reset = o.resetGroup({ group: `${prefix}.q`, topic, start: { earliest: true }, force: true, forceWaitMs: 30_000 })
+    await sleep(500)
+    await w.stop()
+    expect((await reset).applied).toBe(true)
+    expect((await committed(`${prefix}.q`, topic))[0]).toBe(10)
   })
 })
 
@@ -313,5 +326,10 @@ describe('DLQ redrive', () => {
     const bad = await run('replay', '--group', `${prefix}.q`, '--topic', 'nope', '--earliest')
     expect(bad.code).toBe(1)
     expect(bad.out).toMatch(/Topic "nope" does not exist/)
+    const rateOnReset = await run('replay', '--group', `${prefix}.q`, '--topic', `${prefix}.q`, '--earliest', '--rate', '5')
+    expect(rateOnReset.code).toBe(1)
+    expect(rateOnReset.out).toMatch(/--rate only applies with --into.*\[KTASK_VALIDATION, field: rate\]/)
+    const help = await run('replay', '--help')
+    expect(help.out.replace(/\s+/g, ' ')).toMatch(/--force .*wait up to 60 s.*refused even with --force/)
   })
 })

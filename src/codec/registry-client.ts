@@ -69,6 +69,14 @@ export class HttpSchemaRegistryClient implements SchemaRegistryClient {
     return pending
   }
 
+  /**
+   * Resolves when the registry answers a read with these credentials (readiness checks). GET /config is
+   * small and served by every Confluent-compatible registry, unlike /subjects, which lists everything.
+   */
+  async ping(): Promise<void> {
+    await this.#request('GET', '/config')
+  }
+
   async #request(method: string, path: string, body?: unknown): Promise<unknown> {
     let res: Response
     try {

@@ -1,8 +1,10 @@
 /**
  * The HTTP service over real HTTP, with a real worker, Kafka, registry and Postgres.
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { createApp, createHttpService } from 'ktask'
+import { createApp, createHttpService, type AppOptions } from 'ktask'
 import { registerCleanup } from '../helpers/cleanup.ts'
 import { uniqueName } from '../helpers/infra.ts'
 import { CLI, spawnNode } from '../helpers/processes.ts'
@@ -61,6 +63,43 @@ async function startService(token?: string) {
   const post = (name: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${address}/v1/tasks/${name}`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
   return { app, address, post, auth, prefix }
+}
+
+
+async function listening(server: ReturnType<typeof createServer>): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return (server.address() as AddressInfo).port
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  const port = await listening(server)
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** A stand-in registry that answers GET /config only with the right basic-auth credentials. */
+async function registryWithAuth(username: string, password: string): Promise<string> {
+  const expected = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+  const server = createServer((req, res) => {
+    const ok = req.headers.authorization === expected
+    res.writeHead(ok ? 200 : 401, { 'content-type': 'application/vnd.schemaregistry.v1+json' })
+    res.end(JSON.stringify(ok ? { compatibilityLevel: 'BACKWARD' } : { error_code: 401, message: 'Unauthorized' }))
+  })
+  const port = await listening(server)
+  registerCleanup(() => new Promise((resolve) => server.close(resolve)))
+  return `http://127.0.0.1:${port}`
+}
+
+async function readiness(options: AppOptions): Promise<{ status: number; body: Record<string, unknown> }> {
+  const app = createApp({ prefix: uniqueName('ready'), logLevel: 'silent', ...options })
+  registerCleanup(() => app.close())
+  const http = createHttpService(app, { port: 0, host: '127.0.0.1' })
+  const address = await http.listen()
+  registerCleanup(() => http.close())
+  const res = await fetch(`${address}/readyz`)
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
 }
 
 describe('HTTP service', () => {
@@ -140,6 +179,21 @@ describe('HTTP service', () => {
     const ready = await fetch(`${address}/readyz`)
     expect(ready.status).toBe(200)
     expect(await ready.json()).toEqual({ status: 'ready', checks: { kafka: 'ok', registry: 'ok', postgres: 'ok' } })
+  })
+
+  it('/readyz answers 503 naming the failing dependency, and checks the registry with the configured credentials', async () => {
+    const closed = await readiness({ schemaRegistry: { url: `http://127.0.0.1:${await closedPort()}` } })
+    expect(closed.status).toBe(503)
+    expect(closed.body).toMatchObject({
+      status: 'not ready', failing: ['registry'],
+      checks: { kafka: 'ok', postgres: 'ok', registry: expect.stringMatching(/registry unavailable.*ECONNREFUSED/) },
+    })
+    const url = await registryWithAuth('ktask', 's3cret')
+    expect(await readiness({ schemaRegistry: { url, auth: { username: 'ktask', password: 's3cret' } } }))
+      .toEqual({ status: 200, body: { status: 'ready', checks: { kafka: 'ok', registry: 'ok', postgres: 'ok' } } })
+    expect(await readiness({ schemaRegistry: { url, auth: { username: 'ktask', password: 'wrong' } } })).toMatchObject({
+      status: 503, body: { failing: ['registry'], checks: { registry: expect.stringMatching(/401.*check credentials/) } },
+    })
   })
 
   it('serves an OpenAPI document generated from the task schemas', async () => {

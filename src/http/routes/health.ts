@@ -1,7 +1,18 @@
 /** GET /healthz (the process answers) and GET /readyz (Kafka, registry and Postgres reachable). */
 import type { FastifyInstance } from 'fastify'
 import type { App } from '../../app/app.ts'
+import { HttpSchemaRegistryClient } from '../../codec/registry-client.ts'
 import type { ResolvedHttpOptions } from '../options.ts'
+
+/** The error's message with its causes ("fetch failed" alone does not say that the port is closed). */
+function reason(err: unknown): string {
+  const parts: string[] = []
+  for (let e: unknown = err; e !== undefined && parts.length < 4; e = e instanceof Error ? e.cause : undefined) {
+    const text = e instanceof Error ? e.message : typeof e === 'string' ? e : JSON.stringify(e)
+    if (!parts.some((p) => p.includes(text))) parts.push(text)
+  }
+  return parts.join(': ')
+}
 
 async function check(what: () => Promise<unknown>, timeoutMs: number): Promise<string> {
   let timer: NodeJS.Timeout | undefined
@@ -11,27 +22,29 @@ async function check(what: () => Promise<unknown>, timeoutMs: number): Promise<s
     })])
     return 'ok'
   } catch (err) {
-    return err instanceof Error ? err.message : String(err)
+    return reason(err)
   } finally {
     clearTimeout(timer)
   }
 }
 
 export function registerHealthRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions): void {
+  // Its own client, with the app's URL and credentials: a registry behind basic auth is ready only if
+  // those credentials work, and readiness must not share (or poison) the codec's caches.
+  const registry = new HttpSchemaRegistryClient({ ...app.config.schemaRegistry, timeoutMs: options.readyTimeoutMs })
+
   server.get('/healthz', async () => ({ status: 'ok' }))
 
   server.get('/readyz', async (_request, reply) => {
-    const { runtime, config } = app
-    const [kafka, registry, postgres] = await Promise.all([
+    const { runtime } = app
+    const [kafka, schemaRegistry, postgres] = await Promise.all([
       check(async () => (await runtime.admin()).describeCluster(), options.readyTimeoutMs),
-      check(async () => {
-        const res = await fetch(`${config.schemaRegistry.url}/subjects`, { signal: AbortSignal.timeout(options.readyTimeoutMs) })
-        if (!res.ok) throw new Error(`HTTP ${res.status}`)
-      }, options.readyTimeoutMs),
+      check(() => registry.ping(), options.readyTimeoutMs),
       runtime.hasDatabase ? check(() => runtime.pool().query('SELECT 1'), options.readyTimeoutMs) : Promise.resolve('not configured'),
     ])
-    const checks = { kafka, registry, postgres }
-    const ready = Object.values(checks).every((c) => c === 'ok' || c === 'not configured')
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks })
+    const checks = { kafka, registry: schemaRegistry, postgres }
+    const failing = Object.entries(checks).filter(([, c]) => c !== 'ok' && c !== 'not configured').map(([name]) => name)
+    if (failing.length === 0) return reply.code(200).send({ status: 'ready', checks })
+    return reply.code(503).send({ status: 'not ready', failing, checks })
   })
 }

@@ -20,6 +20,8 @@ export interface RegistryStorage {
   server: string
   /** JDBC URL of the registry's database (what Apicurio connects to). */
   jdbcUrl: string
+  /** The same database as a postgres:// URL. */
+  databaseUrl: string
   username: string
   password: string
   /** A database on the same server that already exists, to create or drop the registry's from. */
@@ -33,6 +35,8 @@ export function registryStorage(env: NodeJS.ProcessEnv = process.env): RegistryS
     throw new Error(`KTASK_REGISTRY_DATABASE must be a plain lower-case identifier, got "${database}"`)
   }
   const server = `${url.hostname}:${url.port || '5432'}`
+  const adminUrl = url.toString()
+  url.pathname = `/${database}`
   return {
     database,
     server,
@@ -41,7 +45,8 @@ export function registryStorage(env: NodeJS.ProcessEnv = process.env): RegistryS
     // node-postgres' own defaults when the URL leaves them out.
     username: decodeURIComponent(url.username) || env.PGUSER || userInfo().username,
     password: decodeURIComponent(url.password) || env.PGPASSWORD || '',
-    adminUrl: url.toString(),
+    databaseUrl: url.toString(),
+    adminUrl,
   }
 }
 

@@ -28,26 +28,42 @@ export const KAFKA_ENV: Record<string, string> = {
 }
 
 export interface StartedContainers {
-  brokers: string[]
-  schemaRegistryUrl: string
+  /** Set when Kafka was asked for. */
+  brokers?: string[]
+  /** Set when the registry was asked for. */
+  schemaRegistryUrl?: string
+  /** Set when Postgres was asked for. */
   databaseUrl?: string
+  /** What was started, for the test log. */
+  names: string[]
   stop(): Promise<void>
 }
 
-export async function startContainers({ withPostgres }: { withPostgres: boolean }): Promise<StartedContainers> {
+export interface ContainerChoice {
+  withKafka: boolean
+  withRegistry: boolean
+  withPostgres: boolean
+}
+
+/** Starts only what is asked for: endpoints given in the environment need no container. */
+export async function startContainers({ withKafka, withRegistry, withPostgres }: ContainerChoice): Promise<StartedContainers> {
   const started: StartedTestContainer[] = []
   try {
-    const kafka = new GenericContainer(KAFKA_IMAGE)
-      .withEnvironment(KAFKA_ENV)
-      .withExposedPorts({ container: 9092, host: 9092 })
-      .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/))
-      .start()
+    const kafka = withKafka
+      ? new GenericContainer(KAFKA_IMAGE)
+          .withEnvironment(KAFKA_ENV)
+          .withExposedPorts({ container: 9092, host: 9092 })
+          .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/))
+          .start()
+      : undefined
     // In-memory storage here, unlike docker-compose.yml: tests never restart this container (the registry
     // outage test needs the local registry process), and Postgres may be the machine's, out of its reach.
-    const registry = new GenericContainer(REGISTRY_IMAGE)
-      .withExposedPorts({ container: 8080, host: 8081 })
-      .withWaitStrategy(Wait.forHttp('/apis/registry/v3/system/info', 8080))
-      .start()
+    const registry = withRegistry
+      ? new GenericContainer(REGISTRY_IMAGE)
+          .withExposedPorts({ container: 8080, host: 8081 })
+          .withWaitStrategy(Wait.forHttp('/apis/registry/v3/system/info', 8080))
+          .start()
+      : undefined
     const postgres = withPostgres
       ? new GenericContainer(POSTGRES_IMAGE)
           .withEnvironment({ POSTGRES_HOST_AUTH_METHOD: 'trust', POSTGRES_DB: 'test' })
@@ -61,9 +77,10 @@ export async function startContainers({ withPostgres }: { withPostgres: boolean 
     throw err
   }
   return {
-    brokers: ['127.0.0.1:9092'],
-    schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7',
+    brokers: withKafka ? ['127.0.0.1:9092'] : undefined,
+    schemaRegistryUrl: withRegistry ? 'http://127.0.0.1:8081/apis/ccompat/v7' : undefined,
     databaseUrl: withPostgres ? 'postgres://postgres@127.0.0.1:5432/test' : undefined,
+    names: [withKafka && 'kafka', withRegistry && 'registry', withPostgres && 'postgres'].filter((n): n is string => Boolean(n)),
     stop: async () => {
       await Promise.all(started.map((c) => c.stop()))
     },

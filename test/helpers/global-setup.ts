@@ -15,7 +15,8 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = await startInfra((line) => console.log(line))
   project.provide('infra', started.endpoints)
-  console.log(`test infra (${started.endpoints.source}): brokers=${started.endpoints.brokers.join(',')} ` +
-    `registry=${started.endpoints.schemaRegistryUrl} database=${started.endpoints.databaseUrl}`)
+  const { brokers, schemaRegistryUrl, databaseUrl, sources } = started.endpoints
+  console.log(`test infra: brokers=${brokers.join(',')} (${sources.kafka}) registry=${schemaRegistryUrl} (${sources.registry}) ` +
+    `database=${databaseUrl} (${sources.database})`)
   return () => started.stop()
 }

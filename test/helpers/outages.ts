@@ -1,13 +1,14 @@
 /**
  * Controlled outages of the machine's services. Postgres is the machine's own cluster (pg_ctlcluster);
- * the registry is the local infra's process (SIGSTOP / SIGCONT: its storage is in memory, so a restart
- * would lose the schemas — an outage must not). Both are only available with local infrastructure.
+ * the registry is the local infra's process, really stopped and started again (its schemas live in
+ * Postgres, so a restart keeps them). Both are only available with local infrastructure.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { existsSync, readdirSync } from 'node:fs'
+import { localPorts, portOpen, registryStorageKind, startRegistry as startLocalRegistry, stopService } from '../../infra/local-infra.ts'
 import { registerCleanup } from './cleanup.ts'
 import { infra } from './infra.ts'
+import { waitFor } from './wait.ts'
 
 function postgresVersion(): string | undefined {
   if (!existsSync('/etc/postgresql')) return undefined
@@ -39,22 +40,27 @@ export function stopPostgres(): { start(): void } {
   return { start }
 }
 
-const registryPidFile = fileURLToPath(new URL('../../infra/.run/registry.pid', import.meta.url))
-
+/** The registry outage test needs our local registry, with storage that survives a restart. */
 export function canStopRegistry(): boolean {
-  return infra().source === 'local' && existsSync(registryPidFile)
+  return infra().sources.registry === 'local' && registryStorageKind() === 'postgresql'
 }
 
-/** Freezes the local registry process (connections hang, requests time out) until `resume()`. */
-export function freezeRegistry(): { resume(): void } {
-  const pid = Number(readFileSync(registryPidFile, 'utf8'))
-  let frozen = true
-  const resume = (): void => {
-    if (!frozen) return
-    process.kill(pid, 'SIGCONT')
-    frozen = false
+/**
+ * Stops the local registry process (SIGTERM, then waits until its port refuses connections); registers a
+ * cleanup that starts it again whatever happens. `start()` uses the same command as `npm run infra:up` and
+ * resolves once the registry answers; its schemas are kept in Postgres, so ids stay valid.
+ */
+export async function stopRegistry(): Promise<{ start(): Promise<void> }> {
+  const ports = localPorts()
+  const quiet = (): void => {}
+  let stopped = true
+  const start = async (): Promise<void> => {
+    if (!stopped) return
+    await startLocalRegistry(ports, quiet)
+    stopped = false
   }
-  registerCleanup(resume)
-  process.kill(pid, 'SIGSTOP')
-  return { resume }
+  registerCleanup(start)
+  await stopService('registry', quiet)
+  await waitFor(async () => !(await portOpen(ports.registry)), { timeoutMs: 10_000, message: 'the registry port to refuse connections' })
+  return { start }
 }

@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest'
 import { AvroCodec } from '../../src/codec/avro-codec.ts'
 import { HttpSchemaRegistryClient } from '../../src/codec/registry-client.ts'
 import { migrate } from '../../src/store/migrate.ts'
-import { ourJavaProcesses, up } from '../../infra/local-infra.ts'
+import pg from 'pg'
+import { ourJavaProcesses, registryStorageKind, up } from '../../infra/local-infra.ts'
+import { registryStorage } from '../../infra/registry-storage.ts'
 import { infra, testAdmin, testKafka, testPool, testProducer, uniqueName } from '../helpers/infra.ts'
 import { fetchApiVersions } from '../helpers/kafka-api-versions.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
@@ -20,7 +22,7 @@ describe('infrastructure', () => {
     // KIP-896 (Kafka 4.0) removed Fetch v0-v3 and OffsetCommit v0-v1; every 3.x broker still offers them.
     expect(versions.get(1)?.min).toBeGreaterThanOrEqual(4)
     expect(versions.get(8)?.min).toBeGreaterThanOrEqual(2)
-    if (infra().source === 'local') {
+    if (infra().sources.kafka === 'local') {
       const log = readFileSync(fileURLToPath(new URL('../../infra/.run/kafka.log', import.meta.url)), 'utf8')
       const reported = [...log.matchAll(/Kafka version: (\S+)/g)].map((m) => m[1]).at(-1)
       expect(reported).toMatch(/^4\.\d+\.\d+/)
@@ -78,12 +80,25 @@ describe('infrastructure', () => {
   })
 
   it('local infra: up again while running keeps the same single broker and registry', async () => {
-    if (infra().source !== 'local') return
+    if (infra().sources.kafka !== 'local' || infra().sources.registry !== 'local') return
     const pidFile = (name: string) => fileURLToPath(new URL(`../../infra/.run/${name}.pid`, import.meta.url))
     expect(existsSync(pidFile('kafka'))).toBe(true)
     const before = { kafka: readFileSync(pidFile('kafka'), 'utf8'), registry: readFileSync(pidFile('registry'), 'utf8') }
     await up(undefined, () => {})
     expect({ kafka: readFileSync(pidFile('kafka'), 'utf8'), registry: readFileSync(pidFile('registry'), 'utf8') }).toEqual(before)
     expect(ourJavaProcesses()).toHaveLength(2)
+  })
+
+  it('local infra: the registry keeps its schemas in Postgres, so a restart does not lose them', async () => {
+    if (infra().sources.registry !== 'local') return
+    expect(registryStorageKind()).toBe('postgresql')
+    const subject = uniqueName('stored-value')
+    const codec = new AvroCodec(new HttpSchemaRegistryClient({ url: infra().schemaRegistryUrl }))
+    await codec.register(subject, avro.Type.forSchema({ type: 'record', name: 'Stored', fields: [{ name: 'a', type: 'int' }] }))
+    const db = new pg.Client({ connectionString: registryStorage().databaseUrl })
+    await db.connect()
+    registerCleanup(() => db.end())
+    const { rowCount } = await db.query('SELECT 1 FROM versions WHERE artifactid = $1', [subject])
+    expect(rowCount).toBe(1)
   })
 })

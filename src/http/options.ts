@@ -12,6 +12,11 @@ export interface HttpServiceOptions {
   ssePollMs?: number
   /** How long /readyz waits for each dependency. @defaultValue `2000` */
   readyTimeoutMs?: number
+  /**
+   * How long a POST waits for an earlier request with the same Idempotency-Key that is still enqueueing
+   * before answering 409 (with Retry-After). @defaultValue `5000`
+   */
+  idempotencyWaitMs?: number
 }
 
 export interface ResolvedHttpOptions {
@@ -21,6 +26,7 @@ export interface ResolvedHttpOptions {
   bodyLimitBytes: number
   ssePollMs: number
   readyTimeoutMs: number
+  idempotencyWaitMs: number
 }
 
 export function resolveHttpOptions(o: HttpServiceOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedHttpOptions {
@@ -32,5 +38,6 @@ export function resolveHttpOptions(o: HttpServiceOptions = {}, env: NodeJS.Proce
     bodyLimitBytes: o.bodyLimitBytes ?? 1_048_576,
     ssePollMs: o.ssePollMs ?? 250,
     readyTimeoutMs: o.readyTimeoutMs ?? 2000,
+    idempotencyWaitMs: o.idempotencyWaitMs ?? 5000,
   }
 }

@@ -4,12 +4,12 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { createApp, createHttpService, type AppOptions } from 'ktask'
+import { createApp, createHttpService, KtaskError, type AppOptions, type HttpServiceOptions, type Task } from 'ktask'
 import { registerCleanup } from '../helpers/cleanup.ts'
 import { uniqueName } from '../helpers/infra.ts'
 import { CLI, spawnNode } from '../helpers/processes.ts'
 import { RECORDING_APP, recordingSetup } from '../helpers/recording.ts'
-import { topicCount } from '../helpers/topics.ts'
+import { readTopic, topicCount } from '../helpers/topics.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const reportSchema = {
@@ -33,7 +33,7 @@ async function readEvents(url: string, init: RequestInit = {}): Promise<SseEvent
   })
 }
 
-async function startService(token?: string) {
+async function startService({ token, http: httpOptions = {}, startWorker = true }: { token?: string; http?: HttpServiceOptions; startWorker?: boolean } = {}) {
   const prefix = uniqueName('http')
   const app = createApp({ prefix, logLevel: 'silent', queues: { reports: { partitions: 2 } } })
   registerCleanup(() => app.close())
@@ -55,14 +55,14 @@ async function startService(token?: string) {
     },
   })
   const worker = app.worker()
-  await worker.start()
-  const http = createHttpService(app, { port: 0, host: '127.0.0.1', token, bodyLimitBytes: 4096 })
+  if (startWorker) await worker.start()
+  const http = createHttpService(app, { port: 0, host: '127.0.0.1', token, bodyLimitBytes: 4096, ...httpOptions })
   const address = await http.listen()
   registerCleanup(() => http.close())
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
   const post = (name: string, body: unknown, headers: Record<string, string> = {}) =>
     fetch(`${address}/v1/tasks/${name}`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
-  return { app, address, post, auth, prefix }
+  return { app, address, post, auth, prefix, worker }
 }
 
 
@@ -100,6 +100,20 @@ async function readiness(options: AppOptions): Promise<{ status: number; body: R
   registerCleanup(() => http.close())
   const res = await fetch(`${address}/readyz`)
   return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+}
+
+/** Makes a task's enqueue slow (and optionally fail the first time), to line up concurrent requests. */
+function slowEnqueue(task: Task<unknown>, { delayMs, failFirst = false }: { delayMs: number; failFirst?: boolean }): { ids: string[] } {
+  const real = task.enqueue.bind(task)
+  const seen = { ids: [] as string[] }
+  let calls = 0
+  task.enqueue = async (args, options) => {
+    seen.ids.push(options?.taskId ?? '?')
+    await sleep(delayMs)
+    if (calls++ === 0 && failFirst) throw new KtaskError('KTASK_INFRASTRUCTURE', 'kafka unavailable: injected by the test')
+    return real(args, options)
+  }
+  return seen
 }
 
 describe('HTTP service', () => {
@@ -170,8 +184,74 @@ describe('HTTP service', () => {
     expect(await topicCount(`${prefix}.reports`)).toBe(1)
   })
 
+  it('a second request with the same Idempotency-Key while the first is enqueueing waits for it and returns its task', async () => {
+    const { app, address, post, prefix } = await startService({ startWorker: false })
+    slowEnqueue(app.getTask('report.build'), { delayMs: 800 })
+    const headers = { 'idempotency-key': uniqueName('idem') }
+    const first = post('report.build', { customer: 'acme', months: 3 }, headers)
+    await sleep(200)
+    const second = await post('report.build', { customer: 'acme', months: 3 }, headers)
+    const firstRes = await first
+    expect([firstRes.status, second.status]).toEqual([202, 202])
+    const firstId = ((await firstRes.json()) as { taskId: string }).taskId
+    expect(((await second.json()) as { taskId: string }).taskId).toBe(firstId)
+    expect(second.headers.get('idempotent-replayed')).toBe('true')
+    expect(await topicCount(`${prefix}.reports`)).toBe(1)
+    expect((await fetch(`${address}/v1/tasks/${firstId}`)).status).toBe(200)
+  })
+
+  it('when the first request with an Idempotency-Key fails, the waiting second one creates the task (never an id that does not exist)', async () => {
+    const { app, address, post, prefix } = await startService({ startWorker: false })
+    const attempted = slowEnqueue(app.getTask('report.build'), { delayMs: 800, failFirst: true })
+    const headers = { 'idempotency-key': uniqueName('idem') }
+    const first = post('report.build', { customer: 'acme', months: 3 }, headers)
+    await sleep(200)
+    const second = await post('report.build', { customer: 'acme', months: 3 }, headers)
+    expect((await first).status).toBe(503)
+    expect(second.status).toBe(202)
+    const { taskId } = (await second.json()) as { taskId: string }
+    expect(taskId).not.toBe(attempted.ids[0])
+    expect(await topicCount(`${prefix}.reports`)).toBe(1)
+    expect((await readTopic(`${prefix}.reports`))[0]!.headers['ktask-id']).toBe(taskId)
+    expect((await fetch(`${address}/v1/tasks/${taskId}`)).status).toBe(200)
+    expect((await fetch(`${address}/v1/tasks/${attempted.ids[0]}`)).status).toBe(404)
+  })
+
+  it('a request that cannot wait long enough for the first one with its Idempotency-Key gets 409 with Retry-After', async () => {
+    const { app, post, prefix } = await startService({ startWorker: false, http: { idempotencyWaitMs: 300 } })
+    slowEnqueue(app.getTask('report.build'), { delayMs: 1500 })
+    const headers = { 'idempotency-key': uniqueName('idem') }
+    const first = post('report.build', { customer: 'acme', months: 3 }, headers)
+    await sleep(200)
+    const second = await post('report.build', { customer: 'acme', months: 3 }, headers)
+    expect(second.status).toBe(409)
+    expect(second.headers.get('retry-after')).toBe('1')
+    expect(await second.json()).toMatchObject({ code: 'KTASK_REFUSED', field: 'Idempotency-Key' })
+    expect((await first).status).toBe(202)
+    const third = await post('report.build', { customer: 'acme', months: 3 }, headers)
+    expect(third.status).toBe(202)
+    expect(third.headers.get('idempotent-replayed')).toBe('true')
+    expect(await topicCount(`${prefix}.reports`)).toBe(1)
+  })
+
+  it('an Idempotency-Key on an app without a database is a 400 that says why', async () => {
+    const app = createApp({ prefix: uniqueName('nodb'), logLevel: 'silent', database: false })
+    registerCleanup(() => app.close())
+    app.task({ name: 'report.build', queue: 'reports', schema: reportSchema, handler: () => {} })
+    const http = createHttpService(app, { port: 0, host: '127.0.0.1' })
+    const address = await http.listen()
+    registerCleanup(() => http.close())
+    const post = (headers: Record<string, string>) => fetch(`${address}/v1/tasks/report.build`, {
+      method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ customer: 'acme', months: 1 }),
+    })
+    const keyed = await post({ 'idempotency-key': 'k1' })
+    expect(keyed.status).toBe(400)
+    expect(await keyed.json()).toMatchObject({ code: 'KTASK_VALIDATION', field: 'Idempotency-Key', message: expect.stringMatching(/needs a database/) })
+    expect((await post({})).status).toBe(202)
+  })
+
   it('with a token, /v1 routes need it (401) while /healthz and /readyz stay open', async () => {
-    const { address, post } = await startService('s3cret-token')
+    const { address, post } = await startService({ token: 's3cret-token' })
     expect((await fetch(`${address}/v1/tasks/report.build`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401)
     expect((await fetch(`${address}/v1/tasks/x`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
     expect((await post('report.build', { customer: 'acme', months: 1 })).status).toBe(202)

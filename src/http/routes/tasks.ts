@@ -1,13 +1,15 @@
 /** POST /v1/tasks/:name, GET /v1/tasks/:id, GET /v1/tasks/:id/events (Server-Sent Events). */
-import { createHash } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { App } from '../../app/app.ts'
 import { isKtaskError, KtaskError } from '../../errors.ts'
-import { newTaskId } from '../../producer/ids.ts'
-import { claimIdempotencyKey, releaseIdempotencyKey } from '../../store/idempotency-keys.ts'
 import { FINAL_STATES, type TaskStatus } from '../../store/task-store.ts'
 import { sendError } from '../errors.ts'
+import { enqueueOnce } from '../idempotency.ts'
 import type { ResolvedHttpOptions } from '../options.ts'
+
+// Longer than any enqueue can take (registry and broker timeouts included): a claim this old belongs to a
+// request whose process died between claiming the key and finishing.
+const IDEMPOTENCY_STALE_MS = 120_000
 
 function statusJson(s: TaskStatus): Record<string, unknown> {
   return {
@@ -25,29 +27,34 @@ export function registerTaskRoutes(server: FastifyInstance, app: App, options: R
       throw new KtaskError('KTASK_VALIDATION', `The body must be a JSON object with the arguments of task "${task.name}"`, { field: '(body)' })
     }
     const key = request.headers['idempotency-key']
-    let taskId = newTaskId()
-    let replay = false
+    let taskId: string
+    let replayed = false
     if (typeof key === 'string' && key.length > 0) {
       if (key.length > 200) throw new KtaskError('KTASK_VALIDATION', 'Idempotency-Key must be at most 200 characters', { field: 'Idempotency-Key' })
-      await app.runtime.ensureMigrated()
-      const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex')
-      const claim = await claimIdempotencyKey(app.runtime.pool(), key, task.name, taskId, hash)
-      if (!claim.claimed) {
-        if (!claim.sameBody) return sendError(reply, 422, { code: 'KTASK_REFUSED', message: 'This Idempotency-Key was used with a different body', field: 'Idempotency-Key' })
-        taskId = claim.taskId
-        replay = true
-      } else {
-        try {
-          await task.enqueue(body, { taskId })
-        } catch (err) {
-          await releaseIdempotencyKey(app.runtime.pool(), key, task.name, taskId).catch(() => {})
-          throw err
-        }
+      if (!app.runtime.hasDatabase) {
+        throw new KtaskError('KTASK_VALIDATION',
+          'Idempotency-Key needs a database to remember keys, and this app was created with database: false: send the request without it, or give the app a database',
+          { field: 'Idempotency-Key' })
       }
+      await app.runtime.ensureMigrated()
+      const outcome = await enqueueOnce(app.runtime.pool(), key, task.name, body, (id) => task.enqueue(body, { taskId: id }), {
+        waitMs: options.idempotencyWaitMs, staleMs: IDEMPOTENCY_STALE_MS,
+        onCompleteFailed: (err) => request.log.warn({ err, key }, 'ktask: task enqueued, but its Idempotency-Key could not be marked done'),
+      })
+      if (outcome.kind === 'different-body') {
+        return sendError(reply, 422, { code: 'KTASK_REFUSED', message: 'This Idempotency-Key was used with a different body', field: 'Idempotency-Key' })
+      }
+      if (outcome.kind === 'in-flight') {
+        return sendError(reply.header('retry-after', '1'), 409, {
+          code: 'KTASK_REFUSED', message: 'A request with this Idempotency-Key is still being enqueued: retry shortly', field: 'Idempotency-Key',
+        })
+      }
+      taskId = outcome.taskId
+      replayed = outcome.kind === 'replayed'
     } else {
-      await task.enqueue(body, { taskId })
+      taskId = (await task.enqueue(body)).taskId
     }
-    if (replay) void reply.header('Idempotent-Replayed', 'true')
+    if (replayed) void reply.header('Idempotent-Replayed', 'true')
     return reply.code(202).send({
       taskId,
       ...(task.tracked ? { state: 'PENDING', statusUrl: `/v1/tasks/${taskId}`, eventsUrl: `/v1/tasks/${taskId}/events` } : {}),

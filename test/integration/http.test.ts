@@ -287,6 +287,30 @@ describe('HTTP service', () => {
     })
   })
 
+  it('`ktask status --watch` follows a task to SUCCEEDED; a DEAD task exits 2 with or without --json', async () => {
+    const { app, post, worker } = await startService({ startWorker: false })
+    const { taskId: okId } = (await (await post('report.build', { customer: 'acme', months: 12 })).json()) as { taskId: string }
+    const { taskId: deadId } = (await (await post('report.broken', { customer: 'acme', months: 1 })).json()) as { taskId: string }
+    const watch = spawnNode([CLI, 'status', okId, '--watch'])
+    await watch.waitForLine(/^PENDING \(attempt 0\)$/)
+    await worker.start()
+    expect((await watch.exited).code).toBe(0)
+    expect(watch.lines.some((l) => /^STARTED \d+% month \d+ of 12 \(attempt 1\)$/.test(l))).toBe(true)
+    expect(watch.lines.join('\n')).toMatch(/state {5}SUCCEEDED 100% .*\(attempt 1\)/)
+
+    await waitFor(async () => (await app.status(deadId))?.state === 'DEAD', { timeoutMs: 30_000, message: 'DEAD' })
+    const text = spawnNode([CLI, 'status', deadId])
+    expect((await text.exited).code).toBe(2)
+    expect(text.lines.join('\n')).toMatch(/error {5}RangeError: no data for that period/)
+    for (const args of [['--json'], ['--watch', '--json']]) {
+      const json = spawnNode([CLI, 'status', deadId, ...args])
+      let stdout = ''
+      json.child.stdout!.on('data', (chunk: Buffer) => void (stdout += chunk.toString('utf8')))
+      expect((await json.exited).code).toBe(2)
+      expect(JSON.parse(stdout)).toMatchObject({ taskId: deadId, state: 'DEAD', error: { class: 'RangeError' } })
+    }
+  })
+
   it('`ktask serve <module>` serves the app a module exports', async () => {
     const s = await recordingSetup({ name: 'serve', partitions: 1 })
     const port = 20000 + Math.floor(Math.random() * 20000)

@@ -1,4 +1,7 @@
-/** `ktask status <taskId> [--watch]` — a tracked task's state, progress and result. */
+/**
+ * `ktask status <taskId> [--watch] [--json]` — a tracked task's state, progress and result.
+ * Exit code: 0, or 2 when the task is FAILED or DEAD (1 for an unknown id or an error).
+ */
 import type { Command } from 'commander'
 import { createApp } from '../../app/app.ts'
 import type { TaskStatus } from '../../store/task-store.ts'
@@ -13,10 +16,10 @@ function line(s: TaskStatus): string {
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('show a tracked task (state, progress, result, error)')
+    .description('show a tracked task (state, progress, result, error); exits 2 when it FAILED or is DEAD')
     .argument('<taskId>')
     .option('--watch', 'follow progress until the task is final')
-    .option('--json', 'print JSON')
+    .option('--json', 'print JSON (with --watch: the live lines go to stderr)')
     .action(async (taskId: string, opts: { watch?: boolean; json?: boolean }) => {
       const app = createApp({ logLevel: 'warn' })
       try {
@@ -27,19 +30,22 @@ export function registerStatusCommand(program: Command): void {
           return
         }
         if (opts.watch) {
+          // With --json, stdout carries only the final document; the live lines go to stderr.
+          const out = opts.json ? process.stderr : process.stdout
           let last = ''
           while (!FINAL_STATES.includes(status.state)) {
             const text = line(status)
             if (text !== last) {
-              if (process.stdout.isTTY) process.stdout.write(`\r\x1b[K${text}`)
-              else console.log(text)
+              out.write(out.isTTY ? `\r\x1b[K${text}` : `${text}\n`)
               last = text
             }
             await new Promise((r) => setTimeout(r, 250))
             status = (await app.status(taskId)) ?? status
           }
-          if (process.stdout.isTTY) process.stdout.write('\r\x1b[K')
+          if (out.isTTY) out.write('\r\x1b[K')
         }
+        // Scripts branch on the exit code, with or without --json: 2 means the task failed for good.
+        if (status.state === 'FAILED' || status.state === 'DEAD') process.exitCode = 2
         if (opts.json) {
           console.log(JSON.stringify(status, null, 2))
           return
@@ -49,7 +55,6 @@ export function registerStatusCommand(program: Command): void {
         console.log(`  enqueued  ${status.enqueuedAt.toISOString()}${status.finishedAt ? `   finished ${status.finishedAt.toISOString()}` : ''}`)
         if (status.result !== null) console.log(`  result    ${JSON.stringify(status.result)}`)
         if (status.error) console.log(`  error     ${status.error.class}: ${status.error.message} (stage ${status.error.stage}, attempt ${status.error.attempt})`)
-        if (status.state === 'FAILED' || status.state === 'DEAD') process.exitCode = 2
       } finally {
         await app.close()
       }

@@ -26,6 +26,15 @@ function app(prefix: string, partitions: number): App {
   return a
 }
 
+/** Runs `ktask ...args`; `stdout` is kept apart so --json output parses even when progress goes to stderr. */
+async function cli(prefix: string, ...args: string[]): Promise<{ code: number | null; out: string; stdout: string }> {
+  const p = spawnNode([CLI, ...args], { env: { KTASK_PREFIX: prefix } })
+  let stdout = ''
+  p.child.stdout!.on('data', (chunk: Buffer) => void (stdout += chunk.toString('utf8')))
+  const { code } = await p.exited
+  return { code, out: p.lines.join('\n'), stdout }
+}
+
 async function committed(group: string, topic: string): Promise<Record<number, number>> {
   const admin = await testAdmin()
   const [res] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
@@ -331,5 +340,53 @@ describe('DLQ redrive', () => {
     expect(rateOnReset.out).toMatch(/--rate only applies with --into.*\[KTASK_VALIDATION, field: rate\]/)
     const help = await run('replay', '--help')
     expect(help.out.replace(/\s+/g, ' ')).toMatch(/--force .*wait up to 60 s.*refused even with --force/)
+  })
+
+  it('the CLI: ktask dlq show and ktask dlq redrive (a dry run changes nothing; redriving again sends nothing)', async () => {
+    const prefix = uniqueName('clidlq')
+    const a = app(prefix, 2)
+    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, retry: { attempts: 1 }, handler: () => { throw new RangeError('not yet') } })
+    const { taskIds } = await task.enqueueMany(Array.from({ length: 3 }, (_, n) => ({ args: { n: 10 + n }, key: `key-${n}` })))
+    const w = a.worker()
+    await w.start()
+    const dlq = `${prefix}.q.dlq`
+    await waitFor(async () => (await topicCount(dlq)) === 3, { message: '3 in the DLQ' })
+    await w.stop()
+    const entries = await ops().listDlq(dlq)
+    const first = entries[0]!
+
+    const show = await cli(prefix, 'dlq', 'show', '--queue', 'q', '--partition', String(first.partition), '--offset', String(first.offset), '--json')
+    expect(show.code).toBe(0)
+    const shown = JSON.parse(show.stdout)
+    expect(shown).toMatchObject({ entry: { taskId: first.taskId, task: 'item', stage: 'handler', errorClass: 'RangeError', redriven: false }, payload: { n: expect.any(Number) } })
+    expect(shown.key).toBe(`key-${shown.payload.n - 10}`)
+    expect(shown.headers).toMatchObject({ 'ktask-id': first.taskId, 'ktask-error-message': 'not yet', 'ktask-original-topic': `${prefix}.q` })
+    const missing = await cli(prefix, 'dlq', 'show', '--queue', 'q', '--partition', String(first.partition), '--offset', '999')
+    expect(missing.code).toBe(1)
+    expect(missing.out).toMatch(/No message at .*\.dlq\[\d\]@999/)
+
+    const source = `${prefix}.q`
+    expect(await topicCount(source)).toBe(3)
+    const dry = await cli(prefix, 'dlq', 'redrive', '--queue', 'q', '--all', '--dry-run')
+    expect(dry.code).toBe(0)
+    expect(dry.stdout).toMatch(new RegExp(`3 matched, 0 already redriven, would send 3 → ${prefix}\\.q`))
+    expect(await topicCount(source)).toBe(3)
+    expect((await ops().listDlq(dlq)).every((e) => !e.redriven)).toBe(true)
+
+    const noFilter = await cli(prefix, 'dlq', 'redrive', '--queue', 'q')
+    expect(noFilter.code).toBe(1)
+    expect(noFilter.out).toMatch(/Give --all, or a filter/)
+    const one = await cli(prefix, 'dlq', 'redrive', '--queue', 'q', '--id', first.taskId, '--json')
+    expect(one.code).toBe(0)
+    expect(JSON.parse(one.stdout)).toMatchObject({ matched: 1, alreadyRedriven: 0, sent: 1, byTarget: { [source]: 1 } })
+    const rest = await cli(prefix, 'dlq', 'redrive', '--queue', 'q', '--all')
+    expect(rest.stdout).toMatch(/3 matched, 1 already redriven, sent 2/)
+    const again = await cli(prefix, 'dlq', 'redrive', '--queue', 'q', '--all', '--json')
+    expect(JSON.parse(again.stdout)).toMatchObject({ matched: 3, alreadyRedriven: 3, sent: 0 })
+
+    const redriven = (await readTopic(source)).filter((m) => m.headers['ktask-redrive-count'] === '1')
+    expect(redriven.map((m) => m.headers['ktask-id']).sort()).toEqual([...taskIds].sort())
+    expect(redriven.every((m) => m.headers['ktask-attempt'] === '1' && m.headers['ktask-last-error-class'] === 'RangeError')).toBe(true)
+    expect(await topicCount(source)).toBe(6)
   })
 })

@@ -76,6 +76,8 @@ export function registerDlqCommand(program: Command): void {
   withDlqOptions(dlq.command('show').description('show one message decoded: payload and headers'))
     .requiredOption('--partition <n>', 'partition', intOption('--partition'))
     .requiredOption('--offset <n>', 'offset', intOption('--offset'))
+    // Accepted like on every command; the message is always printed as JSON.
+    .option('--json', 'print JSON (the default)')
     .action(async (f: DlqFlags & { partition: number; offset: number }) => {
       const ops = createOps()
       try {

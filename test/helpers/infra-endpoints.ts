@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs'
 import {
   down as localDown, endpointsFor, localPorts, portOpen, stopService, up as localUp,
 } from '../../infra/local-infra.ts'
+import { registryOutageInProgress, waitForRegistryOutageToEnd } from './registry-outage.ts'
 
 export type EndpointSource = 'environment' | 'testcontainers' | 'local'
 
@@ -87,6 +88,10 @@ async function withContainers(given: Given, log: (line: string) => void): Promis
 async function withLocalInfra(given: Given, log: (line: string) => void): Promise<StartedInfra> {
   const ports = localPorts()
   const need = { kafka: !given.brokers, registry: !given.schemaRegistryUrl }
+  if (need.registry && registryOutageInProgress()) {
+    log('test infra: the local registry is stopped by an outage test; waiting for it to come back')
+    await waitForRegistryOutageToEnd(ports.registry)
+  }
   const running = {
     kafka: need.kafka && (await portOpen(ports.kafka)),
     registry: need.registry && (await portOpen(ports.registry)),

@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { localPorts, portOpen, registryStorageKind, startRegistry as startLocalRegistry, stopService } from '../../infra/local-infra.ts'
 import { registerCleanup } from './cleanup.ts'
 import { infra } from './infra.ts'
+import { clearRegistryOutage, markRegistryOutage } from './registry-outage.ts'
 import { waitFor } from './wait.ts'
 
 function postgresVersion(): string | undefined {
@@ -58,8 +59,10 @@ export async function stopRegistry(): Promise<{ start(): Promise<void> }> {
     if (!stopped) return
     await startLocalRegistry(ports, quiet)
     stopped = false
+    clearRegistryOutage()
   }
   registerCleanup(start)
+  markRegistryOutage()
   await stopService('registry', quiet)
   await waitFor(async () => !(await portOpen(ports.registry)), { timeoutMs: 10_000, message: 'the registry port to refuse connections' })
   return { start }

@@ -8,7 +8,7 @@ import { AvroCodec } from '../../src/codec/avro-codec.ts'
 import { HttpSchemaRegistryClient } from '../../src/codec/registry-client.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
 import { infra, testPool, testProducer, uniqueName } from '../helpers/infra.ts'
-import { readTopic } from '../helpers/topics.ts'
+import { readTopic, topicCount } from '../helpers/topics.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const jobSchema = { type: 'record', name: 'Job', namespace: 'ktask.test', fields: [{ name: 'n', type: 'int' }, { name: 'label', type: 'string' }] }
@@ -20,11 +20,12 @@ function testApp(prefix: string, extra: Parameters<typeof createApp>[0] = {}) {
 }
 
 describe('retries', () => {
-  it('a handler failing twice then succeeding runs exactly 3 times, waits at least the backoff, and applies its effect once', async () => {
+  it('a handler failing twice then succeeding runs exactly 3 times, through the retry tier topics, waits at least the backoff, and applies its effect once', async () => {
     const pool = testPool()
     const table = uniqueName('retry').replaceAll('-', '_')
     await pool.query(`CREATE TABLE ${table} (task_id text, attempt int)`)
-    const app = testApp(uniqueName('retry'))
+    const prefix = uniqueName('retry')
+    const app = testApp(prefix)
     const runs: { attempt: number; at: number }[] = []
     const task = app.task<{ n: number; label: string }>({
       name: 'flaky', queue: 'jobs', schema: jobSchema,
@@ -44,6 +45,20 @@ describe('retries', () => {
     expect(runs[2]!.at - runs[1]!.at).toBeGreaterThanOrEqual(800)
     const { rows } = await pool.query(`SELECT task_id, attempt FROM ${table}`)
     expect(rows).toEqual([{ task_id: taskId, attempt: 3 }])
+
+    // Each retry really went through Kafka — one hop to the 400 ms tier, one to the 800 ms tier, none
+    // further — so a handler that slept and re-ran in-process would fail here.
+    const base = `${prefix}.jobs`
+    const tiers = [`${base}.retry.400ms`, `${base}.retry.800ms`, `${base}.retry.1600ms`, `${base}.retry.3200ms`]
+    expect(await Promise.all(tiers.map(topicCount))).toEqual([1, 1, 0, 0])
+    expect(await topicCount(`${base}.dlq`)).toBe(0)
+    for (const [i, tier] of tiers.slice(0, 2).entries()) {
+      const [hop] = await readTopic(tier)
+      expect(hop!.headers['ktask-id']).toBe(taskId)
+      expect(hop!.headers['ktask-attempt']).toBe(String(i + 2))
+      // The retry ran no earlier than the hop said it was due.
+      expect(runs[i + 1]!.at).toBeGreaterThanOrEqual(Number(hop!.headers['ktask-not-before']))
+    }
   })
 
   it('a poison message lands in the DLQ exactly once after N attempts with every header filled, while its partition keeps flowing', async () => {

@@ -107,6 +107,8 @@ export interface DecodedMessage {
 export class AvroCodec {
   readonly #registry: SchemaRegistryClient
   readonly #writerTypes = new Map<number, Promise<Type>>()
+  /** Writer types already fetched: decoding with them needs no promise (the hot path). */
+  readonly #loadedWriterTypes = new Map<number, Type>()
   readonly #resolvers = new WeakMap<Type, Map<number, Resolver>>()
 
   constructor(registry: SchemaRegistryClient) {
@@ -131,8 +133,19 @@ export class AvroCodec {
    * KTASK_INFRASTRUCTURE so the caller can pause instead of dead-lettering.
    */
   async decode(value: Buffer | null, reader?: Type): Promise<DecodedMessage> {
+    const { schemaId } = parseWire(value)
+    await this.#writerType(schemaId)
+    return this.decodeLoaded(value, reader)!
+  }
+
+  /**
+   * `decode()` without a promise when the writer schema was fetched before; undefined when it was not
+   * (then call `decode()`). Throws KTASK_DECODE like `decode()`.
+   */
+  decodeLoaded(value: Buffer | null, reader?: Type): DecodedMessage | undefined {
     const { schemaId, body } = parseWire(value)
-    const writer = await this.#writerType(schemaId)
+    const writer = this.#loadedWriterTypes.get(schemaId)
+    if (!writer) return undefined
     let resolver: Resolver | undefined
     if (reader) resolver = this.#resolver(reader, writer, schemaId)
     try {
@@ -147,7 +160,11 @@ export class AvroCodec {
     let pending = this.#writerTypes.get(schemaId)
     if (!pending) {
       pending = this.#registry.getSchema(schemaId).then(
-        (text) => avro.Type.forSchema(JSON.parse(text) as Schema),
+        (text) => {
+          const type = avro.Type.forSchema(JSON.parse(text) as Schema)
+          this.#loadedWriterTypes.set(schemaId, type)
+          return type
+        },
         (err: unknown) => {
           if (isKtaskError(err, 'KTASK_NOT_FOUND')) {
             throw new KtaskError('KTASK_DECODE', `Unknown schema id ${schemaId} (not in the registry)`,

@@ -37,10 +37,12 @@ export const MAX_ERROR_STACK_BYTES = 4096
 export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {}
   if (!headers) return out
-  for (const [name, raw] of Object.entries(headers)) {
+  // Runs for every message: no entries arrays, and toString() without arguments (Node's fast path).
+  for (const name in headers) {
+    const raw = headers[name]
     const first = Array.isArray(raw) ? raw[0] : raw
     if (first === undefined) continue
-    out[name] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first)
+    out[name] = Buffer.isBuffer(first) ? first.toString() : String(first)
   }
   return out
 }

@@ -64,8 +64,8 @@ export interface ContextParams {
   prepared: PreparedOk
   group: string
   tx: pg.ClientBase | undefined
-  /** Why ctx.tx is missing, for the error a handler gets when it asks anyway. */
-  noTxReason: string
+  /** Tells why ctx.tx is missing, for the error a handler gets when it asks anyway. */
+  hasDatabase: boolean
   logger: Logger
   progress: (fraction: number, message?: string) => void
 }
@@ -133,7 +133,10 @@ export class Context implements HandlerContext {
   }
 
   get tx(): pg.ClientBase {
-    if (!this.#p.tx) throw new KtaskError('KTASK_INVALID_CONFIG', `ctx.tx is not available: ${this.#p.noTxReason}`, { field: 'transaction' })
+    if (!this.#p.tx) {
+      const reason = this.#p.hasDatabase ? `"${this.#p.prepared.spec.name}" was defined with transaction: false` : 'the app has no database'
+      throw new KtaskError('KTASK_INVALID_CONFIG', `ctx.tx is not available: ${reason}`, { field: 'transaction' })
+    }
     return this.#p.tx
   }
 

@@ -31,12 +31,26 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, client
   const scoped = client ? scopeClient(client) : undefined
   const ctx = new Context({
     message, prepared, group: deps.groupId, tx: scoped?.client,
-    noTxReason: deps.runtime.hasDatabase ? `"${spec.name}" was defined with transaction: false` : 'the app has no database',
+    hasDatabase: deps.runtime.hasDatabase,
     logger: deps.logger,
     progress: (fraction, text) => deps.hooks?.progress?.(item, fraction, text),
   })
   deps.hooks?.started?.(item)
   const started = performance.now()
+  // Called directly: a handler that finishes synchronously needs no deadline, promise or timer entry
+  // (a synchronous handler cannot be interrupted anyway). Only a pending promise races its deadline.
+  let value: unknown
+  try {
+    value = spec.handler(prepared.args, ctx)
+  } catch (error) {
+    scoped?.end()
+    return { kind: 'error', error }
+  }
+  if (value === null || typeof value !== 'object' || typeof (value as PromiseLike<unknown>).then !== 'function') {
+    scoped?.end()
+    return { kind: 'ok', result: value, durationMs: performance.now() - started }
+  }
+  const pending = value as PromiseLike<unknown>
   let stopped: 'timeout' | 'shutdown' | undefined
   let running: RunningHandler | undefined
   try {
@@ -53,7 +67,7 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, client
         },
       }
       deps.deadlines.add(running)
-      Promise.resolve().then(() => spec.handler(prepared.args, ctx)).then(resolve, reject)
+      pending.then(resolve, reject)
     })
     return { kind: 'ok', result, durationMs: performance.now() - started }
   } catch (error) {

@@ -180,7 +180,8 @@ export class PartitionLane {
       if (this.#d.isRetryTier && notBeforeOf(m) > Date.now()) break
       let prepared
       try {
-        prepared = await this.#d.preparer.prepare(m)
+        prepared = this.#d.preparer.prepare(m)
+        if (prepared instanceof Promise) prepared = await prepared
       } catch (err) {
         if (items.length > 0) break
         await this.#outage(err, 'decode')
@@ -340,7 +341,8 @@ export class PartitionLane {
     if (!m.failure) {
       let prepared
       try {
-        prepared = await this.#d.preparer.prepare(m)
+        prepared = this.#d.preparer.prepare(m)
+        if (prepared instanceof Promise) prepared = await prepared
       } catch (err) {
         await this.#outage(err, 'decode')
         return false

@@ -1,32 +1,56 @@
-/** The OpenAPI 3.1 document of the HTTP service, generated from each task's Avro argument schema. */
+/**
+ * The OpenAPI 3.1 document of the HTTP service, built from the routes as Fastify registered them: their
+ * response schemas (the ones Fastify serializes with, see schemas.ts), params and headers, plus each
+ * task's Avro argument schema for the enqueue route. Nothing here describes a response by hand.
+ */
 import avro, { type Schema } from 'avsc'
 import type { App } from '../app/app.ts'
 import { avroToJsonSchema, type JsonSchema } from './avro-json-schema.ts'
+import { namedSchemas, responseOrigin } from './schemas.ts'
 
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
-  required: ['error', 'message'],
+/** What openapi.ts reads of a route (Fastify's onRoute options). */
+export interface DocumentedRoute {
+  method: string | string[]
+  url: string
+  schema?: {
+    summary?: string
+    operationId?: string
+    params?: unknown
+    headers?: unknown
+    response?: unknown
+  }
 }
 
-const taskStatusSchema = {
-  type: 'object',
-  properties: {
-    taskId: { type: 'string' }, name: { type: 'string' }, queue: { type: 'string' },
-    state: { type: 'string', enum: ['PENDING', 'STARTED', 'RETRYING', 'SUCCEEDED', 'FAILED', 'DEAD'] },
-    attempts: { type: 'integer' }, progress: { type: ['number', 'null'] }, progressMessage: { type: ['string', 'null'] },
-    result: {}, error: { type: ['object', 'null'] },
-    enqueuedAt: { type: 'string', format: 'date-time' }, startedAt: { type: ['string', 'null'], format: 'date-time' },
-    finishedAt: { type: ['string', 'null'], format: 'date-time' }, updatedAt: { type: 'string', format: 'date-time' },
-  },
-  required: ['taskId', 'name', 'queue', 'state', 'attempts'],
+/** The enqueue route: documented once per task, with that task's argument schema as the body. */
+export const ENQUEUE_URL = '/v1/tasks/:name'
+
+type Properties = { properties?: Record<string, JsonSchema & { description?: string }>; required?: string[] }
+
+function parameters(where: 'path' | 'header', schema: unknown, skip: string[] = []): JsonSchema[] {
+  const s = (schema ?? {}) as Properties
+  return Object.entries(s.properties ?? {}).filter(([name]) => !skip.includes(name)).map(([name, { description, ...rest }]) => ({
+    name, in: where, required: where === 'path' || (s.required ?? []).includes(name), schema: rest, ...(description ? { description } : {}),
+  }))
 }
 
-const err = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } })
+function responses(schema: unknown, auth: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [status, response] of Object.entries((schema ?? {}) as Record<string, JsonSchema & { description: string }>)) {
+    // The bearer check answers 401 for every /v1 route, but only when the service has a token.
+    if (status === '401' && !auth) continue
+    const { description, ...body } = response
+    if ('content' in body) {
+      out[status] = { description, ...body }
+      continue
+    }
+    const name = responseOrigin.get(response)
+    out[status] = { description, content: { 'application/json': { schema: name ? { $ref: `#/components/schemas/${name}` } : body } } }
+  }
+  return out
+}
 
-export function buildOpenApi(app: App, { auth }: { auth: boolean }): JsonSchema {
+function enqueueOperations(app: App, route: DocumentedRoute, auth: boolean, schemas: Record<string, unknown>): Record<string, unknown> {
   const paths: Record<string, unknown> = {}
-  const schemas: Record<string, unknown> = { Error: errorSchema, TaskStatus: taskStatusSchema }
   for (const name of app.taskNames()) {
     const task = app.getTask(name)
     const componentName = `${name.replace(/[^a-zA-Z0-9._-]/g, '_')}.args`
@@ -35,38 +59,39 @@ export function buildOpenApi(app: App, { auth }: { auth: boolean }): JsonSchema 
       post: {
         operationId: `enqueue_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`,
         summary: `Enqueue task ${name} (queue ${task.queue})${task.tracked ? '' : ' — not tracked: no status'}`,
-        parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 200 },
-          description: 'The same key again returns the task the first request created.' }],
+        parameters: parameters('header', route.schema?.headers),
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${componentName}` } } } },
-        responses: {
-          202: { description: 'Accepted: the task is on its queue', content: { 'application/json': { schema: {
-            type: 'object', properties: { taskId: { type: 'string' }, state: { type: 'string' }, statusUrl: { type: 'string' }, eventsUrl: { type: 'string' } },
-            required: ['taskId'] } } } },
-          400: err('The body does not match the task schema (`field` names the first bad field)'),
-          401: err('Missing or wrong bearer token'),
-          413: err('Body over the size limit'),
-          422: err('Idempotency-Key reused with a different body'),
-          503: err('Kafka, the registry or Postgres is unavailable'),
-        },
+        responses: responses(route.schema?.response, auth),
       },
     }
   }
-  paths['/v1/tasks/{taskId}'] = {
-    get: {
-      operationId: 'getTask', summary: 'State, progress, result and error of a tracked task',
-      parameters: [{ name: 'taskId', in: 'path', required: true, schema: { type: 'string' } }],
-      responses: { 200: { description: 'The task', content: { 'application/json': { schema: { $ref: '#/components/schemas/TaskStatus' } } } }, 404: err('Unknown task id') },
-    },
+  return paths
+}
+
+export function buildOpenApi(app: App, routes: readonly DocumentedRoute[], { auth }: { auth: boolean }): JsonSchema {
+  const paths: Record<string, Record<string, unknown>> = {}
+  const schemas: Record<string, unknown> = Object.fromEntries([...namedSchemas].map(([schema, name]) => [name, schema]))
+  for (const route of routes) {
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD')
+    if (!route.schema?.response || methods.length === 0) continue
+    if (route.url === ENQUEUE_URL) {
+      Object.assign(paths, enqueueOperations(app, route, auth, schemas))
+      continue
+    }
+    const path = route.url.replace(/:(\w+)/g, '{$1}')
+    for (const method of methods) {
+      paths[path] = {
+        ...paths[path],
+        [method.toLowerCase()]: {
+          operationId: route.schema.operationId,
+          summary: route.schema.summary,
+          ...(route.url.startsWith('/v1/') ? {} : { security: [] }),
+          parameters: [...parameters('path', route.schema.params), ...parameters('header', route.schema.headers)],
+          responses: responses(route.schema.response, auth),
+        },
+      }
+    }
   }
-  paths['/v1/tasks/{taskId}/events'] = {
-    get: {
-      operationId: 'followTask', summary: 'Server-Sent Events: `state` and `progress` events until the task is final',
-      parameters: [{ name: 'taskId', in: 'path', required: true, schema: { type: 'string' } }],
-      responses: { 200: { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 404: err('Unknown task id') },
-    },
-  }
-  paths['/healthz'] = { get: { operationId: 'health', summary: 'The process is up', security: [], responses: { 200: { description: 'OK' } } } }
-  paths['/readyz'] = { get: { operationId: 'ready', summary: 'Kafka, registry and Postgres are reachable', security: [], responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready' } } } }
   return {
     openapi: '3.1.0',
     info: { title: 'ktask', version: '1', description: 'Enqueue and follow background tasks.' },

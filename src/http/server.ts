@@ -6,7 +6,7 @@ import { timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { App } from '../app/app.ts'
 import { errorHandler, sendError } from './errors.ts'
-import { buildOpenApi } from './openapi.ts'
+import { buildOpenApi, type DocumentedRoute } from './openapi.ts'
 import { resolveHttpOptions, type HttpServiceOptions, type ResolvedHttpOptions } from './options.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerTaskRoutes } from './routes/tasks.ts'
@@ -45,8 +45,11 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
       }
     })
   }
-  const openApi = buildOpenApi(app, { auth: resolved.token !== undefined })
-  server.get('/v1/openapi.json', async () => openApi)
+  // The document is built from the routes as registered (their response schemas), once all exist.
+  const routes: DocumentedRoute[] = []
+  server.addHook('onRoute', (route) => void routes.push(route))
+  let openApi: ReturnType<typeof buildOpenApi> | undefined
+  server.get('/v1/openapi.json', async () => (openApi ??= buildOpenApi(app, routes, { auth: resolved.token !== undefined })))
   registerTaskRoutes(server, app, resolved)
   registerHealthRoutes(server, app, resolved)
   return {

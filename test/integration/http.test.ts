@@ -276,8 +276,8 @@ describe('HTTP service', () => {
     })
   })
 
-  it('serves an OpenAPI document generated from the task schemas', async () => {
-    const { address } = await startService()
+  it('serves an OpenAPI document generated from the task schemas and the routes\' own response schemas', async () => {
+    const { address, post } = await startService()
     const doc = (await (await fetch(`${address}/v1/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } }
     expect(doc.openapi).toBe('3.1.0')
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/tasks/report.build', '/v1/tasks/{taskId}', '/v1/tasks/{taskId}/events', '/healthz', '/readyz']))
@@ -285,6 +285,18 @@ describe('HTTP service', () => {
       type: 'object', title: 'ktask.test.ReportArgs', additionalProperties: false, required: ['customer', 'months'],
       properties: { customer: { type: 'string' }, months: { type: 'integer', minimum: -2147483648, maximum: 2147483647 }, format: { type: 'string', enum: ['pdf', 'csv'] } },
     })
+    const at = (value: unknown, ...path: string[]): unknown => path.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], value)
+    const json = (path: string, method: string, status: string): unknown => at(doc.paths, path, method, 'responses', status, 'content', 'application/json', 'schema')
+    expect(json('/v1/tasks/report.build', 'post', '202')).toEqual({ $ref: '#/components/schemas/Accepted' })
+    expect(Object.keys(at(doc.paths, '/v1/tasks/report.build', 'post', 'responses') as object).sort()).toEqual(['202', '400', '404', '409', '413', '422', '503'])
+    expect(at(doc.paths, '/v1/tasks/report.build', 'post', 'parameters')).toEqual([expect.objectContaining({ name: 'idempotency-key', in: 'header', required: false })])
+    expect(json('/v1/tasks/{taskId}', 'get', '200')).toEqual({ $ref: '#/components/schemas/TaskStatus' })
+    expect(at(doc.paths, '/v1/tasks/{taskId}/events', 'get', 'responses', '200', 'content')).toHaveProperty('text/event-stream')
+    expect(at(json('/readyz', 'get', '503'), 'required')).toEqual(['status', 'failing', 'checks'])
+    // What GET sends is exactly what the document declares: Fastify serializes with the same schema.
+    const { taskId } = (await (await post('report.build', { customer: 'acme', months: 1 })).json()) as { taskId: string }
+    const status = (await (await fetch(`${address}/v1/tasks/${taskId}`)).json()) as Record<string, unknown>
+    expect(Object.keys(status).sort()).toEqual(Object.keys(at(doc.components.schemas, 'TaskStatus', 'properties') as object).sort())
   })
 
   it('`ktask status --watch` follows a task to SUCCEEDED; a DEAD task exits 2 with or without --json', async () => {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { App } from '../../app/app.ts'
 import { HttpSchemaRegistryClient } from '../../codec/registry-client.ts'
 import type { ResolvedHttpOptions } from '../options.ts'
+import { responses } from '../schemas.ts'
 
 /** The error's message with its causes ("fetch failed" alone does not say that the port is closed). */
 function reason(err: unknown): string {
@@ -33,9 +34,13 @@ export function registerHealthRoutes(server: FastifyInstance, app: App, options:
   // those credentials work, and readiness must not share (or poison) the codec's caches.
   const registry = new HttpSchemaRegistryClient({ ...app.config.schemaRegistry, timeoutMs: options.readyTimeoutMs })
 
-  server.get('/healthz', async () => ({ status: 'ok' }))
+  server.get('/healthz', {
+    schema: { operationId: 'health', summary: 'The process is up', response: { 200: responses.healthy } },
+  }, async () => ({ status: 'ok' }))
 
-  server.get('/readyz', async (_request, reply) => {
+  server.get('/readyz', {
+    schema: { operationId: 'ready', summary: 'Kafka, registry and Postgres are reachable', response: { 200: responses.ready, 503: responses.notReady } },
+  }, async (_request, reply) => {
     const { runtime } = app
     const [kafka, schemaRegistry, postgres] = await Promise.all([
       check(async () => (await runtime.admin()).describeCluster(), options.readyTimeoutMs),

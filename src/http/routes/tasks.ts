@@ -5,11 +5,48 @@ import { isKtaskError, KtaskError } from '../../errors.ts'
 import { FINAL_STATES, type TaskStatus } from '../../store/task-store.ts'
 import { sendError } from '../errors.ts'
 import { enqueueOnce } from '../idempotency.ts'
+import { ENQUEUE_URL } from '../openapi.ts'
+import { acceptedSchema, described, errorSchema, responses, taskStatusSchema } from '../schemas.ts'
 import type { ResolvedHttpOptions } from '../options.ts'
 
 // Longer than any enqueue can take (registry and broker timeouts included): a claim this old belongs to a
 // request whose process died between claiming the key and finishing.
 const IDEMPOTENCY_STALE_MS = 120_000
+
+const taskIdParams = {
+  type: 'object', properties: { taskId: { type: 'string', description: 'The id the enqueue answered with' } }, required: ['taskId'],
+}
+const unknownTaskId = described(errorSchema, 'No tracked task with that id')
+
+const enqueueSchema = {
+  summary: 'Enqueue a task',
+  params: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+  headers: {
+    type: 'object',
+    properties: { 'idempotency-key': { type: 'string', description: 'At most 200 characters. The same key again returns the task the first request created.' } },
+  },
+  response: {
+    202: described(acceptedSchema, 'Accepted: the task is on its queue'),
+    400: described(errorSchema, 'The body does not match the task schema (`field` names the first bad field), or the Idempotency-Key is unusable'),
+    401: responses.unauthorized,
+    404: described(errorSchema, 'Unknown task'),
+    409: described(errorSchema, 'A request with the same Idempotency-Key is still being enqueued: retry after Retry-After seconds'),
+    413: described(errorSchema, 'Body over the size limit'),
+    422: described(errorSchema, 'Idempotency-Key reused with a different body'),
+    503: described(errorSchema, 'Kafka, the registry or Postgres is unavailable'),
+  },
+}
+
+// operationId and summary are not Fastify's; it ignores them and openapi.ts reads them.
+const getTaskSchema = {
+  operationId: 'getTask', summary: 'State, progress, result and error of a tracked task', params: taskIdParams,
+  response: { 200: described(taskStatusSchema, 'The task'), 401: responses.unauthorized, 404: unknownTaskId },
+}
+
+const followTaskSchema = {
+  operationId: 'followTask', summary: 'Follow a tracked task until it is final', params: taskIdParams,
+  response: { 200: responses.eventStream, 401: responses.unauthorized, 404: unknownTaskId },
+}
 
 function statusJson(s: TaskStatus): Record<string, unknown> {
   return {
@@ -20,7 +57,7 @@ function statusJson(s: TaskStatus): Record<string, unknown> {
 }
 
 export function registerTaskRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions): void {
-  server.post<{ Params: { name: string }; Body: unknown }>('/v1/tasks/:name', async (request, reply) => {
+  server.post<{ Params: { name: string }; Body: unknown }>(ENQUEUE_URL, { schema: enqueueSchema }, async (request, reply) => {
     const task = app.getTask(request.params.name)
     const body = request.body
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -61,15 +98,15 @@ export function registerTaskRoutes(server: FastifyInstance, app: App, options: R
     })
   })
 
-  server.get<{ Params: { id: string } }>('/v1/tasks/:id', async (request, reply) => {
-    const status = await app.status(request.params.id)
-    if (!status) return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.id}"` })
+  server.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId', { schema: getTaskSchema }, async (request, reply) => {
+    const status = await app.status(request.params.taskId)
+    if (!status) return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.taskId}"` })
     return reply.send(statusJson(status))
   })
 
-  server.get<{ Params: { id: string } }>('/v1/tasks/:id/events', async (request, reply) => {
-    const first = await app.status(request.params.id)
-    if (!first) return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.id}"` })
+  server.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId/events', { schema: followTaskSchema }, async (request, reply) => {
+    const first = await app.status(request.params.taskId)
+    if (!first) return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.taskId}"` })
     reply.hijack()
     const res = reply.raw
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
@@ -95,7 +132,7 @@ export function registerTaskRoutes(server: FastifyInstance, app: App, options: R
       last = current
       await new Promise((r) => setTimeout(r, options.ssePollMs))
       try {
-        current = await app.status(request.params.id)
+        current = await app.status(request.params.taskId)
       } catch (err) {
         // The database is away: tell the client and keep trying until it leaves.
         if (!isKtaskError(err) && !(err instanceof Error)) throw err

@@ -83,8 +83,11 @@ export async function resetGroupOffsets(kafka: Kafka, admin: Admin, o: ResetGrou
   const bounds = await partitionBounds(admin, o.topic, o.partition)
   const { groups } = await admin.describeGroups([o.group])
   const group = groups[0]
-  const [committed] = await admin.fetchOffsets({ groupId: o.group, topics: [o.topic] })
-  const committedBy = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+  const committedOffsets = async (): Promise<Map<number, number>> => {
+    const [committed] = await admin.fetchOffsets({ groupId: o.group, topics: [o.topic] })
+    return new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+  }
+  let committedBy = await committedOffsets()
   const known = [...committedBy.values()].some((c) => c >= 0) || (group !== undefined && group.state !== 'Dead')
   if (!known && !o.createGroup) {
     throw new KtaskError('KTASK_NOT_FOUND', `Group "${o.group}" has no committed offsets on "${o.topic}" and no members (unknown group; pass createGroup / --create to start it here)`, { field: 'group' })
@@ -92,7 +95,11 @@ export async function resetGroupOffsets(kafka: Kafka, admin: Admin, o: ResetGrou
   if (group && group.members.length > 0) {
     if (!o.force) throw activeGroup(o.group, group.members.length, group.state)
     // A dry run only plans: it does not wait for the members.
-    if (!o.dryRun) await waitUntilEmpty(admin, o.group, o.forceWaitMs ?? 60_000)
+    if (!o.dryRun) {
+      await waitUntilEmpty(admin, o.group, o.forceWaitMs ?? 60_000)
+      // Workers that stopped gracefully committed on their way out: plan from where they left the group.
+      committedBy = await committedOffsets()
+    }
   }
   const starts = await startOffsets(admin, o.topic, bounds, o.start, timestampReader(kafka, o.topic))
   const ends = await endOffsets(admin, o.topic, bounds, undefined)

@@ -2,6 +2,7 @@
  * Real `ktask worker` processes in one consumer group, started, killed and stopped with real signals.
  */
 import { describe, expect, it } from 'vitest'
+import type { Ordering } from 'ktask'
 import { CLI, spawnNode } from '../helpers/processes.ts'
 import { RECORDING_APP, recordingSetup } from '../helpers/recording.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -58,24 +59,15 @@ describe('worker processes', () => {
     for (const p of [a, b, c]) expect((await p.exited).code).toBe(0)
   })
 
-  it('SIGTERM on a busy worker: in-flight tasks finish, offsets are committed, exit 0, and the peer re-handles nothing it finished', async () => {
-    // Ledger off: a re-delivered task would run its handler again and leave a second row.
-    const s = await recordingSetup({ name: 'sigterm', partitions: 6, sleepMs: 20, ledger: false })
-    await s.app.provision()
-    const a = await s.startWorker()
-    const b = await s.startWorker()
-    await s.enqueue(1500)
-    await waitFor(async () => (await s.distinctHandled()) > 200, { timeoutMs: 60_000, message: 'some progress' })
-    a.kill('SIGTERM')
-    const exit = await a.exited
-    expect(exit.code).toBe(0)
-    await s.waitForHandled(1500)
-    const { rows } = await s.pool.query<{ c: number }>(
-      `SELECT count(*)::int AS c FROM ${s.table} x JOIN ${s.table} y ON x.task_id = y.task_id AND x.id <> y.id WHERE x.pid = $1`, [a.pid])
-    expect(rows[0]!.c).toBe(0)
-    expect(await s.rows()).toBe(1500)
-    b.kill('SIGTERM')
-    expect((await b.exited).code).toBe(0)
+  it('SIGTERM on a busy worker: the tasks in flight finish there, offsets are committed, exit 0, and the peer re-handles nothing it finished', async () => {
+    await sigtermOnBusyWorker('partition')
+  })
+
+  // Known bug (reported): with key ordering, messages queued behind a busy key are not run once SIGTERM
+  // arrives, so the final commit stops at the first of them and the peer re-runs 2-5 tasks that the
+  // stopping worker had already finished (3 runs of 3). Flip to `it` when the lane drains those gaps.
+  it.fails("SIGTERM with ordering: 'key': the peer re-handles nothing the stopping worker finished", async () => {
+    await sigtermOnBusyWorker('key')
   })
 
   it('a consumer that cannot join (crash without restart) exits non-zero instead of hanging', async () => {
@@ -89,3 +81,37 @@ describe('worker processes', () => {
     expect(JSON.stringify(fatal?.err)).toMatch(/session timeout is not within the range/)
   })
 })
+
+/**
+ * Two workers, SIGTERM to one mid-run. Ledger off: a re-delivered task would run its handler again and
+ * leave a second row. 100 ms handlers keep tasks mid-handler at any instant, so SIGTERM always lands on some.
+ */
+async function sigtermOnBusyWorker(ordering: Ordering): Promise<void> {
+  const total = 600
+  const s = await recordingSetup({ name: 'sigterm', partitions: 6, sleepMs: 100, ordering, ledger: false })
+  await s.app.provision()
+  const a = await s.startWorker()
+  const b = await s.startWorker()
+  await s.enqueue(total, 64)
+  await waitFor(async () => (await s.distinctHandled()) > 100, { timeoutMs: 60_000, message: 'some progress' })
+  a.kill('SIGTERM')
+  expect((await a.exited).code).toBe(0)
+  const report = a.json().find((l) => l.fixture === 'in-flight-at-sigterm')
+  const inFlight = report?.taskIds as string[]
+  expect(inFlight.length).toBeGreaterThan(0)
+  await s.waitForHandled(total)
+
+  // Each task running at SIGTERM finished in the stopping worker (one row, its pid): an abandoned one
+  // would have no row from it, and the peer would have handled it.
+  const { rows: finished } = await s.pool.query<{ task_id: string; pid: number }>(
+    `SELECT task_id, pid FROM ${s.table} WHERE task_id = ANY($1)`, [inFlight])
+  expect(finished.map((r) => r.task_id).sort()).toEqual([...inFlight].sort())
+  expect(finished.every((r) => r.pid === a.pid)).toBe(true)
+  // Nothing the stopping worker finished was handled again by the peer.
+  const { rows } = await s.pool.query<{ c: number }>(
+    `SELECT count(*)::int AS c FROM ${s.table} x JOIN ${s.table} y ON x.task_id = y.task_id AND x.id <> y.id WHERE x.pid = $1`, [a.pid])
+  expect(rows[0]!.c).toBe(0)
+  expect(await s.rows()).toBe(total)
+  b.kill('SIGTERM')
+  expect((await b.exited).code).toBe(0)
+}

@@ -49,10 +49,12 @@ interface Given {
   databaseUrl?: string
 }
 
+/** An empty variable counts as unset; one that is set but names no broker is a mistake worth stopping for. */
 function fromEnvironment(env: NodeJS.ProcessEnv): Given {
-  const brokers = env.KTASK_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean)
+  const brokers = env.KTASK_BROKERS ? env.KTASK_BROKERS.split(',').map((b) => b.trim()).filter(Boolean) : undefined
+  if (brokers?.length === 0) throw new Error(`KTASK_BROKERS is set but names no broker: "${env.KTASK_BROKERS}"`)
   return {
-    brokers: brokers?.length ? brokers : undefined,
+    brokers,
     schemaRegistryUrl: env.KTASK_SCHEMA_REGISTRY_URL || undefined,
     databaseUrl: env.DATABASE_URL || undefined,
   }

@@ -31,5 +31,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-assignment': 'off',
     },
   },
-  { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['eslint.config.js', 'bench/**/*.js'], ...tseslint.configs.disableTypeChecked },
+  // Plain-JavaScript Node modules (the benchmark's worker app runs untranspiled, as users' apps do).
+  { files: ['bench/**/*.js'], languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly' } } },
 )

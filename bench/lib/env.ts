@@ -1,7 +1,7 @@
 /** Shared benchmark plumbing: endpoints, names, payload, waiting, machine description. */
 import { randomBytes } from 'node:crypto'
 import { cpus, totalmem, release } from 'node:os'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Kafka, logLevel } from 'kafkajs'
 
@@ -27,11 +27,8 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs: 
   }
 }
 
-/** The benchmark payload: a 256-byte Avro record (36-byte id + 218-byte body + 2 length bytes). */
-export const payloadSchema = {
-  type: 'record', name: 'BenchPayload', namespace: 'ktask.bench',
-  fields: [{ name: 'id', type: 'string' }, { name: 'body', type: 'string' }],
-}
+/** The benchmark payload: a 256-byte Avro record (bench/payload.avsc, shared with the worker app). */
+export const payloadSchema = JSON.parse(readFileSync(new URL('../payload.avsc', import.meta.url), 'utf8')) as Record<string, unknown>
 export const BODY = 'x'.repeat(216)
 export function payload(i: number): { id: string; body: string } {
   return { id: `task-${String(i).padStart(31, '0')}`, body: BODY }

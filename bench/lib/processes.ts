@@ -1,4 +1,4 @@
-/** Benchmark worker processes: `ktask worker bench/worker-app.ts`, and their memory. */
+/** Benchmark worker processes: `ktask worker bench/worker-app.js` from the built package, and their memory. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { brokers, databaseUrl, registryUrl, root, until } from './env.ts'
@@ -10,7 +10,8 @@ export interface BenchWorker {
 }
 
 export function startBenchWorker(env: Record<string, string>): BenchWorker {
-  const child = spawn(process.execPath, ['--conditions=ktask-source', 'src/cli/main.ts', 'worker', 'bench/worker-app.ts'], {
+  // The built CLI, as users run it in production (`npm run bench` builds dist/ first).
+  const child = spawn(process.execPath, ['dist/cli/main.js', 'worker', 'bench/worker-app.js'], {
     cwd: root,
     env: { ...process.env, KTASK_BROKERS: brokers.join(','), KTASK_SCHEMA_REGISTRY_URL: registryUrl, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

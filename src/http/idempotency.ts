@@ -50,7 +50,7 @@ export async function enqueueOnce(
         throw err
       }
       // The task exists now whatever happens here; a key left pending is taken over after staleMs.
-      await completeIdempotencyKey(db, key, taskName, taskId, hash).catch((err: unknown) => o.onCompleteFailed?.(err))
+      await completeIdempotencyKey(db, key, taskName, taskId).catch((err: unknown) => o.onCompleteFailed?.(err))
       return { kind: 'created', taskId }
     }
     if (!claim.sameBody) return { kind: 'different-body' }

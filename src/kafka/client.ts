@@ -2,6 +2,7 @@
 import { Kafka, logLevel, type LogEntry, type logCreator } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
+import { applyRequestQueueFix } from './request-queue-fix.ts'
 
 const toPino: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -28,6 +29,7 @@ function kafkaLogLevel(logger: Logger): logLevel {
 }
 
 export function createKafka(config: ResolvedAppConfig): Kafka {
+  applyRequestQueueFix()
   const logger = config.logger.child({ component: 'kafkajs' })
   const creator: logCreator = () => ({ level, log }: LogEntry) => {
     const { message, ...extra } = log

@@ -75,6 +75,9 @@ export class PartitionLane {
   readonly #interrupt = new AbortController()
   readonly #pauseReasons = new Set<PauseReason>()
   #outages = 0
+  /** Key ordering on stop: the highest offset done, and how many were done (to see progress). */
+  #highestDone = -1
+  #doneTotal = 0
   #doneSinceCommitRequest = 0
   #loop: Promise<void> | undefined
   // Key ordering: a FIFO per key, and the runners currently draining one.
@@ -326,14 +329,31 @@ export class PartitionLane {
       }
     }
     await Promise.all(this.#runners)
+    // Stopping: messages queued behind a busy key may sit below offsets other keys finished, and the
+    // final commit stops at the first of them — the next owner would run the finished ones again. Run
+    // those (within the grace period) until nothing below the highest finished offset is left.
+    while (this.#state === 'stopping') {
+      const before = this.#doneTotal
+      const gaps = [...this.#keyQueues].filter(([, q]) => q.length > 0 && this.#mayRun(q[0]!))
+      if (gaps.length === 0) break
+      await Promise.all(gaps.map(([key, q]) => this.#drainKey(key, q)))
+      if (this.#doneTotal === before) break
+    }
   }
 
   async #drainKey(key: string, q: InboundMessage[]): Promise<void> {
-    while (this.#state === 'running' && q.length > 0) {
-      const m = q[0]!
-      if (await this.#runSingle(m)) q.shift()
+    while (q.length > 0 && this.#mayRun(q[0]!)) {
+      if (await this.#runSingle(q[0]!)) q.shift()
+      // Stopping: what did not finish now (shutdown, outage) is left to the next owner.
+      else if (this.#state !== 'running') break
     }
-    if (q.length === 0 || this.#state !== 'running') this.#keyQueues.delete(key)
+    if (q.length === 0 || this.#state === 'revoked') this.#keyQueues.delete(key)
+  }
+
+  /** Running: any message. Stopping: only one that holds back the commit of a later finished offset. */
+  #mayRun(m: InboundMessage): boolean {
+    if (this.#state === 'running') return true
+    return this.#state === 'stopping' && Number(m.offset) < this.#highestDone
   }
 
   /** One message through prepare → execute → route. True when it is done. */
@@ -362,8 +382,11 @@ export class PartitionLane {
   // ---- shared ----------------------------------------------------------------------------------------
 
   #done(m: InboundMessage): void {
-    this.tracker.markDone(Number(m.offset))
+    const offset = Number(m.offset)
+    this.tracker.markDone(offset)
     m.done = true
+    this.#doneTotal++
+    if (offset > this.#highestDone) this.#highestDone = offset
     const threshold = this.#d.options.commitThreshold
     if (threshold > 0 && ++this.#doneSinceCommitRequest >= threshold) {
       this.#doneSinceCommitRequest = 0

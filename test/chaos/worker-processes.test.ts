@@ -63,11 +63,9 @@ describe('worker processes', () => {
     await sigtermOnBusyWorker('partition')
   })
 
-  // Known bug (reported, src/worker/partition-lane.ts): with key ordering, messages queued behind a busy
-  // key are not run once SIGTERM arrives, so the final commit stops at the first of them and the peer re-runs
-  // tasks the stopping worker had already finished (1-8 of them in 11 runs of 12; the 12th passed, so this
-  // cannot be pinned with it.fails without flaking). Unskip when the lane drains those gaps on stop.
-  it.skip("SIGTERM with ordering: 'key': the peer re-handles nothing the stopping worker finished", async () => {
+  // Regression: with key ordering, messages queued behind a busy key were not run once SIGTERM arrived,
+  // so the final commit stopped at the first of them and the peer re-ran tasks already finished here.
+  it("SIGTERM with ordering: 'key': the peer re-handles nothing the stopping worker finished", async () => {
     await sigtermOnBusyWorker('key')
   })
 

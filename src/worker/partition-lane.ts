@@ -16,13 +16,13 @@ import type { Logger } from 'pino'
 import type { Route } from '../app/routes.ts'
 import type { ResolvedWorkerOptions } from '../config/resolve.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'
-import type { PauseReason, WorkerEvents } from '../observability/worker-events.ts'
-import { outageBackoffMs } from '../retry/backoff.ts'
+import type { WorkerEvents } from '../observability/worker-events.ts'
 import type { RetryRouter } from '../retry/router.ts'
 import type { ExecItem, ExecOutcome, ExecutionHooks, Executor } from './executor.ts'
 import type { KeyBlocking } from './key-blocking.ts'
 import { notBeforeOf, originOfMessage, toInbound, type InboundMessage, type MessagePreparer, type PreparedOk } from './inbound.ts'
 import { Deque } from './deque.ts'
+import { LanePauses } from './lane-pauses.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import type { Semaphore } from './semaphore.ts'
 import type { WorkerStats } from './worker-stats.ts'
@@ -53,19 +53,6 @@ export interface LaneDeps {
 
 type LaneState = 'running' | 'stopping' | 'revoked'
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
-
 export class PartitionLane {
   readonly tracker: OffsetTracker
   readonly #d: LaneDeps
@@ -73,8 +60,7 @@ export class PartitionLane {
   #state: LaneState = 'running'
   #wake: (() => void) | undefined
   readonly #interrupt = new AbortController()
-  readonly #pauseReasons = new Set<PauseReason>()
-  #outages = 0
+  readonly #pauses: LanePauses
   /** Key ordering on stop: the highest offset done, and how many were done (to see progress). */
   #highestDone = -1
   #doneTotal = 0
@@ -87,6 +73,10 @@ export class PartitionLane {
   constructor(deps: LaneDeps, committed: number) {
     this.#d = deps
     this.tracker = new OffsetTracker(committed)
+    this.#pauses = new LanePauses({
+      groupId: deps.route.groupId, topic: deps.topic, partition: deps.partition, fetch: deps.fetch, events: deps.events,
+      logger: deps.logger, active: () => this.#state === 'running', signal: this.#interrupt.signal,
+    })
   }
 
   get state(): LaneState {
@@ -112,7 +102,7 @@ export class PartitionLane {
       this.#queue.push(toInbound(this.#d.topic, this.#d.partition, raw))
     }
     this.tracker.seenThrough(lastOffset)
-    if (this.tracker.pendingCount >= this.#d.options.maxBufferedPerPartition) this.#addPause('backpressure')
+    if (this.tracker.pendingCount >= this.#d.options.maxBufferedPerPartition) this.#pauses.add('backpressure')
     this.#wake?.()
   }
 
@@ -133,7 +123,7 @@ export class PartitionLane {
 
   /** After a rejoin the consumer forgets pauses: apply ours again. */
   reapplyPause(): void {
-    if (this.#pauseReasons.size > 0) this.#d.fetch.pause()
+    this.#pauses.reapply()
   }
 
   // ---- partition ordering ----------------------------------------------------------------------------
@@ -159,7 +149,7 @@ export class PartitionLane {
       }
       const ok = await this.#execute(chunk)
       this.#removeCompleted()
-      if (ok) this.#outages = 0
+      if (ok) this.#pauses.recovered()
     }
   }
 
@@ -187,7 +177,7 @@ export class PartitionLane {
         if (prepared instanceof Promise) prepared = await prepared
       } catch (err) {
         if (items.length > 0) break
-        await this.#outage(err, 'decode')
+        await this.#pauses.outage(err, 'decode')
         return 'outage'
       }
       if (!prepared.ok) {
@@ -220,7 +210,7 @@ export class PartitionLane {
       this.#d.events.emit('task:parked', () => ({ ...this.#eventBase(item.message, item.prepared), behind: blocked.head!.messageId, retryTopic: blocked.head!.topic }))
       return false
     } catch (err) {
-      await this.#outage(err, 'blocked-key check')
+      await this.#pauses.outage(err, 'blocked-key check')
       return false
     }
   }
@@ -234,7 +224,7 @@ export class PartitionLane {
     })
     if (failed.length > 0 && !(await this.#routeFailures(failed))) return false
     if (result.infra !== undefined) {
-      await this.#outage(result.infra, 'execute')
+      await this.#pauses.outage(result.infra, 'execute')
       return false
     }
     return true
@@ -280,7 +270,7 @@ export class PartitionLane {
       await this.#d.router.send(plan)
       await this.#d.blocking?.afterHops(plan)
     } catch (err) {
-      await this.#outage(err, 'produce')
+      await this.#pauses.outage(err, 'produce')
       return false
     }
     const hooks = this.#d.hooks
@@ -303,7 +293,7 @@ export class PartitionLane {
       m.failure = undefined
       this.#done(m)
     })
-    this.#outages = 0
+    this.#pauses.recovered()
     return true
   }
 
@@ -364,7 +354,7 @@ export class PartitionLane {
         prepared = this.#d.preparer.prepare(m)
         if (prepared instanceof Promise) prepared = await prepared
       } catch (err) {
-        await this.#outage(err, 'decode')
+        await this.#pauses.outage(err, 'decode')
         return false
       }
       if (!prepared.ok) {
@@ -392,8 +382,8 @@ export class PartitionLane {
       this.#doneSinceCommitRequest = 0
       this.#d.requestCommit()
     }
-    if (this.#pauseReasons.has('backpressure') && this.tracker.pendingCount < this.#d.options.maxBufferedPerPartition / 2) {
-      this.#removePause('backpressure')
+    if (this.#pauses.has('backpressure') && this.tracker.pendingCount < this.#d.options.maxBufferedPerPartition / 2) {
+      this.#pauses.remove('backpressure')
     }
   }
 
@@ -409,22 +399,8 @@ export class PartitionLane {
   async #waitUntilDue(head: InboundMessage): Promise<boolean> {
     const wait = notBeforeOf(head) - Date.now()
     if (wait <= 0) return false
-    this.#addPause('not-due', wait)
-    await sleep(wait, this.#interrupt.signal)
-    this.#removePause('not-due')
+    await this.#pauses.waitNotDue(wait)
     return true
-  }
-
-  async #outage(err: unknown, stage: string): Promise<void> {
-    this.#outages++
-    const wait = outageBackoffMs(this.#outages)
-    const log = this.#outages === 1 || this.#outages % 10 === 0 ? 'warn' : 'debug'
-    this.#d.logger[log]({ err, group: this.#d.route.groupId, topic: this.#d.topic, partition: this.#d.partition, stage, retryInMs: wait, failures: this.#outages },
-      'ktask: dependency unavailable; partition paused, nothing committed')
-    this.#d.events.emit('error', () => ({ group: this.#d.route.groupId, error: err, context: `outage during ${stage}` }))
-    this.#addPause('outage', wait)
-    await sleep(wait, this.#interrupt.signal)
-    this.#removePause('outage')
   }
 
   #idle(): Promise<void> {
@@ -434,21 +410,6 @@ export class PartitionLane {
         resolve()
       }
     })
-  }
-
-  #addPause(reason: PauseReason, forMs?: number): void {
-    if (this.#pauseReasons.has(reason)) return
-    const first = this.#pauseReasons.size === 0
-    this.#pauseReasons.add(reason)
-    if (first && this.#state === 'running') this.#d.fetch.pause()
-    this.#d.events.emit('partition:paused', () => ({ group: this.#d.route.groupId, topic: this.#d.topic, partition: this.#d.partition, reason, forMs }))
-  }
-
-  #removePause(reason: PauseReason): void {
-    if (!this.#pauseReasons.delete(reason) || this.#pauseReasons.size > 0) return
-    if (this.#state !== 'running') return
-    this.#d.fetch.resume()
-    this.#d.events.emit('partition:resumed', () => ({ group: this.#d.route.groupId, topic: this.#d.topic, partition: this.#d.partition }))
   }
 
   #eventBase(m: InboundMessage, p: InboundMessage['prepared']) {

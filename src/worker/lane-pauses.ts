@@ -1,0 +1,98 @@
+/**
+ * Why a partition's fetching is paused, and the waits that pause it: backpressure (too much buffered),
+ * a retry-tier head that is not due yet, and outages (backing off before the same work is tried again).
+ * The Kafka partition is paused while any reason holds and resumed when the last one goes.
+ */
+import type { Logger } from 'pino'
+import type { TypedEmitter } from '../observability/emitter.ts'
+import type { PauseReason, WorkerEvents } from '../observability/worker-events.ts'
+import { outageBackoffMs } from '../retry/backoff.ts'
+
+export interface LanePausesDeps {
+  groupId: string
+  topic: string
+  partition: number
+  /** Pauses / resumes fetching of this partition in the Kafka consumer. */
+  fetch: { pause(): void; resume(): void }
+  events: TypedEmitter<WorkerEvents>
+  logger: Logger
+  /** False once the lane stops or is revoked: the consumer's pause state is no longer ours to change. */
+  active(): boolean
+  /** Aborted when the lane stops or is revoked: waits end at once. */
+  signal: AbortSignal
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+export class LanePauses {
+  readonly #d: LanePausesDeps
+  readonly #reasons = new Set<PauseReason>()
+  #outages = 0
+
+  constructor(deps: LanePausesDeps) {
+    this.#d = deps
+  }
+
+  has(reason: PauseReason): boolean {
+    return this.#reasons.has(reason)
+  }
+
+  add(reason: PauseReason, forMs?: number): void {
+    if (this.#reasons.has(reason)) return
+    const first = this.#reasons.size === 0
+    this.#reasons.add(reason)
+    if (first && this.#d.active()) this.#d.fetch.pause()
+    const { groupId: group, topic, partition } = this.#d
+    this.#d.events.emit('partition:paused', () => ({ group, topic, partition, reason, forMs }))
+  }
+
+  remove(reason: PauseReason): void {
+    if (!this.#reasons.delete(reason) || this.#reasons.size > 0) return
+    if (!this.#d.active()) return
+    this.#d.fetch.resume()
+    const { groupId: group, topic, partition } = this.#d
+    this.#d.events.emit('partition:resumed', () => ({ group, topic, partition }))
+  }
+
+  /** After a rejoin the consumer forgets pauses: apply ours again. */
+  reapply(): void {
+    if (this.#reasons.size > 0) this.#d.fetch.pause()
+  }
+
+  /** Paused for `ms` (or until the lane stops). */
+  async waitNotDue(ms: number): Promise<void> {
+    this.add('not-due', ms)
+    await sleep(ms, this.#d.signal)
+    this.remove('not-due')
+  }
+
+  /** A dependency is down: log (quietly after the first), pause with exponential backoff, then let the caller retry. */
+  async outage(err: unknown, stage: string): Promise<void> {
+    this.#outages++
+    const wait = outageBackoffMs(this.#outages)
+    const { groupId: group, topic, partition } = this.#d
+    const log = this.#outages === 1 || this.#outages % 10 === 0 ? 'warn' : 'debug'
+    this.#d.logger[log]({ err, group, topic, partition, stage, retryInMs: wait, failures: this.#outages },
+      'ktask: dependency unavailable; partition paused, nothing committed')
+    this.#d.events.emit('error', () => ({ group, error: err, context: `outage during ${stage}` }))
+    this.add('outage', wait)
+    await sleep(wait, this.#d.signal)
+    this.remove('outage')
+  }
+
+  /** Work went through: the next outage starts its backoff from the beginning. */
+  recovered(): void {
+    this.#outages = 0
+  }
+}

@@ -97,9 +97,9 @@ export async function benchScale(runs: number, n: number, counts: number[]): Pro
 }
 
 /**
- * Peak RSS of one worker process draining an `n`-message backlog: with Node's defaults, and with the
- * young generation capped (`NODE_OPTIONS=--max-semi-space-size=4`, as the README suggests where memory
- * is tight) — most of a busy worker's RSS is V8's young generation, sized for throughput.
+ * Peak RSS of one `ktask worker` process draining an `n`-message backlog: as it runs by default (young
+ * generation capped, see src/cli/heap.ts), and with `--no-heap-cap` (Node's own sizing, which grows the
+ * young generation to 128 MiB for throughput).
  */
 export async function benchMemory(runs: number, n: number): Promise<Record<string, Figure>> {
   const prefix = uniqueName('bench-memory')
@@ -107,20 +107,20 @@ export async function benchMemory(runs: number, n: number): Promise<Record<strin
   await app.provision()
   await enqueueBacklog(task, n, 10_000)
   const out: Record<string, Figure> = {}
-  for (const [label, nodeOptions] of [['', ''], ['-semi4', '--max-semi-space-size=4']] as const) {
-    Object.assign(out, await drainForMemory(runs, n, prefix, label, nodeOptions))
+  for (const [label, args] of [['', []], ['-no-heap-cap', ['--no-heap-cap']]] as const) {
+    Object.assign(out, await drainForMemory(runs, n, prefix, label, [...args]))
   }
   await app.close()
   return out
 }
 
-async function drainForMemory(runs: number, n: number, prefix: string, label: string, nodeOptions: string): Promise<Record<string, Figure>> {
+async function drainForMemory(runs: number, n: number, prefix: string, label: string, args: string[]): Promise<Record<string, Figure>> {
   const group = `${prefix}.q`
   const peaks: number[] = []
   const rates: number[] = []
   for (let r = 0; r < runs; r++) {
     if ((await committedTotal(group, group)) > 0) await resetGroupWhenEmpty(group, group)
-    const worker = startBenchWorker({ KTASK_PREFIX: prefix, BENCH_PARTITIONS: '12', NODE_OPTIONS: nodeOptions })
+    const worker = startBenchWorker({ KTASK_PREFIX: prefix, BENCH_PARTITIONS: '12' }, args)
     let peak = 0
     const sampler = setInterval(() => {
       try {

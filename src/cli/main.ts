@@ -12,14 +12,6 @@ import { registerServeCommand } from './commands/serve.ts'
 import { registerStatusCommand } from './commands/status.ts'
 import { registerWorkerCommand } from './commands/worker.ts'
 
-// kafkajs schedules a timer with a negative delay on every new connection (harmless, clamped to 1 ms);
-// Node 24 warns about it. Only that warning is filtered; every other warning is still printed.
-process.removeAllListeners('warning')
-process.on('warning', (warning) => {
-  if (warning.name === 'TimeoutNegativeWarning') return
-  console.warn(`${warning.name}: ${warning.message}`)
-})
-
 const program = new Command()
 program.name('ktask').description('background tasks and domain events on Apache Kafka').showHelpAfterError()
 registerWorkerCommand(program)

@@ -134,9 +134,9 @@ export interface WorkerOptions {
   transactionBatchSize?: number
   /** Longest wait of a fetch on an idle partition (also how soon a resumed partition is fetched). @defaultValue `500` */
   fetchMaxWaitMs?: number
-  /** Most bytes one fetch returns per partition (a message larger than this is still fetched). @defaultValue `262_144` */
+  /** Most bytes one fetch returns per partition (a message larger than this is still fetched). @defaultValue `131_072` */
   fetchMaxBytesPerPartition?: number
-  /** Most bytes one fetch returns in all. @defaultValue `2_097_152` */
+  /** Most bytes one fetch returns in all. @defaultValue `1_048_576` */
   fetchMaxBytes?: number
   /** How often the worker logs its counters at info level (`ktask: worker stats`); 0 = never. @defaultValue `60_000` */
   statsIntervalMs?: number

@@ -4,6 +4,7 @@
  * restarting exits 1 so a supervisor restarts the process.
  */
 import type { Command } from 'commander'
+import { capYoungGeneration } from '../heap.ts'
 import { loadApp } from '../load-app.ts'
 import { intOption, listOption } from '../options.ts'
 
@@ -16,7 +17,9 @@ export function registerWorkerCommand(program: Command): void {
     .option('--consumers <groups>', 'comma-separated consumer group ids (default: every consumer)', listOption)
     .option('--concurrency <n>', 'handlers running at once', intOption('--concurrency'))
     .option('--shutdown-grace <ms>', 'time in-flight handlers get on SIGTERM', intOption('--shutdown-grace'))
-    .action(async (modulePath: string, opts: { queues?: string[]; consumers?: string[]; concurrency?: number; shutdownGrace?: number }) => {
+    .option('--no-heap-cap', "let V8 grow its young generation (Node's default: ~10% more throughput, ~100 MiB more memory)")
+    .action(async (modulePath: string, opts: { queues?: string[]; consumers?: string[]; concurrency?: number; shutdownGrace?: number; heapCap: boolean }) => {
+      const heapCapped = opts.heapCap && capYoungGeneration()
       const app = await loadApp(modulePath)
       const selectOnlyConsumers = opts.consumers !== undefined && opts.queues === undefined
       const selectOnlyQueues = opts.queues !== undefined && opts.consumers === undefined
@@ -55,6 +58,6 @@ export function registerWorkerCommand(program: Command): void {
         void worker.stop().finally(() => process.exit(1))
       })
       await worker.start()
-      app.logger.info({ queues: app.queueNames(), consumers: app.consumerGroups(), concurrency: worker.options.concurrency }, 'ktask: worker running')
+      app.logger.info({ queues: app.queueNames(), consumers: app.consumerGroups(), concurrency: worker.options.concurrency, heapCapped }, 'ktask: worker running')
     })
 }

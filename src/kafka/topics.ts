@@ -16,8 +16,24 @@ export async function existingTopics(admin: Admin): Promise<Set<string>> {
   return new Set(await admin.listTopics())
 }
 
-/** Creates the topics that do not exist yet; returns the names it created. */
+const CREATE_ATTEMPTS = 4
+
+/**
+ * Creates the topics that do not exist yet; returns the names it created. Retriable broker errors (a new
+ * topic's metadata not everywhere yet, another process creating the same topics) are tried again.
+ */
 export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await createMissing(admin, specs)
+    } catch (err) {
+      if (attempt >= CREATE_ATTEMPTS || (err as { retriable?: unknown }).retriable !== true) throw err
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt))
+    }
+  }
+}
+
+async function createMissing(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
   if (specs.length === 0) return []
   const existing = await existingTopics(admin)
   const missing = specs.filter((s) => !existing.has(s.topic))

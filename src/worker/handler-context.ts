@@ -12,6 +12,8 @@ import type { InboundMessage, PreparedOk } from './inbound.ts'
 
 export interface ScopedClient {
   client: pg.ClientBase
+  /** A query through `client` failed (the handler may have caught it). */
+  readonly failed: boolean
   /** After this, any use of `client` throws. */
   end(): void
 }
@@ -34,12 +36,14 @@ function markFromTransaction(err: unknown): void {
 
 export function scopeClient(target: pg.ClientBase): ScopedClient {
   let active = true
+  let failed = false
   // Errors of ctx.tx queries are tagged, so that "Postgres is down" is told apart from a handler's own
   // network errors (an HTTP call failing with ECONNREFUSED is the message's failure, not an outage).
   const query = (...args: unknown[]): unknown => {
     const res: unknown = (target.query as (...a: unknown[]) => unknown)(...args)
     if (res !== null && typeof res === 'object' && typeof (res as Promise<unknown>).then === 'function') {
       return (res as Promise<unknown>).then(undefined, (err: unknown) => {
+        failed = true
         markFromTransaction(err)
         throw err
       })
@@ -56,7 +60,13 @@ export function scopeClient(target: pg.ClientBase): ScopedClient {
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value
     },
   })
-  return { client, end: () => void (active = false) }
+  return {
+    client,
+    get failed() {
+      return failed
+    },
+    end: () => void (active = false),
+  }
 }
 
 export interface ContextParams {

@@ -11,7 +11,8 @@ import type { ExecItem, ExecutionHooks } from './executor.ts'
 import { Context, scopeClient } from './handler-context.ts'
 
 export type HandlerRun =
-  | { kind: 'ok'; result: unknown; durationMs: number }
+  /** `txQueryFailed`: a ctx.tx query failed and the handler returned anyway (it caught the error). */
+  | { kind: 'ok'; result: unknown; durationMs: number; txQueryFailed: boolean }
   | { kind: 'error'; error: unknown }
   | { kind: 'timeout'; error: KtaskError }
   | { kind: 'shutdown' }
@@ -48,7 +49,7 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, client
   }
   if (value === null || typeof value !== 'object' || typeof (value as PromiseLike<unknown>).then !== 'function') {
     scoped?.end()
-    return { kind: 'ok', result: value, durationMs: performance.now() - started }
+    return { kind: 'ok', result: value, durationMs: performance.now() - started, txQueryFailed: scoped?.failed ?? false }
   }
   const pending = value as PromiseLike<unknown>
   let stopped: 'timeout' | 'shutdown' | undefined
@@ -69,7 +70,7 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, client
       deps.deadlines.add(running)
       pending.then(resolve, reject)
     })
-    return { kind: 'ok', result, durationMs: performance.now() - started }
+    return { kind: 'ok', result, durationMs: performance.now() - started, txQueryFailed: scoped?.failed ?? false }
   } catch (error) {
     if (stopped === 'timeout') return { kind: 'timeout', error: error as KtaskError }
     if (stopped === 'shutdown') return { kind: 'shutdown' }

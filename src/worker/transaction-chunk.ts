@@ -136,7 +136,7 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
         await client.query('ROLLBACK')
         return { kind: 'stopped', index: i, outcome: { type: 'failed', stage: 'handler', error: run.error } }
       }
-      if (client.getTransactionStatus() === 'E') {
+      if (run.txQueryFailed && !(await transactionUsable(client))) {
         // The handler caught a failed statement: its transaction can no longer commit. Blame it, not
         // the next message in the chunk (whose first statement would fail) nor the COMMIT.
         await client.query('ROLLBACK')
@@ -173,6 +173,21 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
     client.off('error', onClientError)
     // release(err) destroys the connection instead of returning it to the pool.
     client.release(discard ?? connectionLost)
+  }
+}
+
+/**
+ * A handler caught a failed statement: its transaction is aborted unless it recovered with a savepoint.
+ * The client's status can lag (the server's ReadyForQuery may not have been read when the rejection
+ * reached the handler), so ask the server — only on this rare path.
+ */
+async function transactionUsable(client: pg.ClientBase): Promise<boolean> {
+  try {
+    await client.query('SELECT 1')
+    return true
+  } catch (err) {
+    if ((err as { code?: unknown }).code === '25P02') return false
+    throw err
   }
 }
 

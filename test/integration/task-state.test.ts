@@ -66,8 +66,9 @@ describe('task state', () => {
     const cli = spawnNode([CLI, 'status', retried])
     expect((await cli.exited).code).toBe(0)
     expect(cli.lines.join('\n')).toMatch(/SUCCEEDED 100% \(attempt 2\)/)
+    // A FAILED or DEAD task exits 2, with --json too (scripts can tell without parsing).
     const cliFailed = spawnNode([CLI, 'status', failed, '--json'])
-    expect((await cliFailed.exited).code).toBe(0)
+    expect((await cliFailed.exited).code).toBe(2)
     expect(JSON.parse(cliFailed.lines.join('\n'))).toMatchObject({ state: 'FAILED', taskId: failed })
   })
 })

@@ -56,6 +56,8 @@ async function main(): Promise<void> {
   const pipelineMax = Math.min(scenarios['ktask.noop']?.median ?? 20_000, scenarios['ktask.enqueue']?.median ?? 20_000)
   const latencyRate = Math.round(pipelineMax / 2)
   await section('latency', () => benchLatency(runs, latencyRate, quick ? 3 : 10))
+  // For context (not the issue's load): a quarter of the pipeline's maximum.
+  await section('latency-quarter', () => benchLatency(runs, Math.round(latencyRate / 2), quick ? 3 : 10, 'latency-quarter'))
   await section('scale', () => benchScale(runs, size(240_000, 24_000), [1, 2, 4]))
   await section('memory', () => benchMemory(runs, size(1_000_000, 50_000)))
 
@@ -107,6 +109,7 @@ function summary(s: Record<string, Figure>, ratios: Record<string, number | null
     `| ktask with ledger ≥ ${targets.ledgerVsBullmq} × BullMQ processed | ${ledger ?? '–'} × | ${check(ledger === null ? null : ledger >= targets.ledgerVsBullmq)} |`,
     `| (for context) ktask with ledger ÷ BullMQ writing the same row to Postgres | ${ratios.ledgerVsBullmqPg ?? '–'} × | not a target |`,
     `| p99 enqueue → start ≤ ${targets.latencyP99Ms} ms at ${latencyRate}/s | ${p99 ?? '–'} ms | ${check(p99 === null ? null : p99 <= targets.latencyP99Ms)} |`,
+    `| (for context) p99 at ${Math.round(latencyRate / 2)}/s | ${s['latency-quarter.p99']?.median ?? '–'} ms | not a target |`,
     `| worker peak RSS ≤ ${targets.peakRssMiB} MiB draining 1M (\`ktask worker\` defaults) | ${rss ?? '–'} MiB | ${check(rss === null ? null : rss <= targets.peakRssMiB)} |`,
     `| … with \`--no-heap-cap\` (Node's young-generation sizing) | ${rssUncapped ?? '–'} MiB | ${check(rssUncapped === null ? null : rssUncapped <= targets.peakRssMiB)} |`,
     '',

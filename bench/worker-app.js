@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url'
 import { createApp } from 'ktask'
 
 const latencyFile = process.env.BENCH_LATENCY_FILE
-/** [enqueued-at, enqueue → handler start] pairs; the benchmark drops its warm-up by enqueue time. */
+/**
+ * [enqueued-at, enqueue → record timestamp (producer side), record timestamp → handler start (broker and
+ * worker side)]; the benchmark drops its warm-up by enqueue time.
+ */
 const samples = []
 
 const app = createApp({
@@ -23,7 +26,7 @@ app.task({
   handler: latencyFile
     ? (_args, ctx) => {
         const enqueuedAt = Number(ctx.headers['ktask-enqueued-at'])
-        samples.push([enqueuedAt, Date.now() - enqueuedAt])
+        samples.push([enqueuedAt, ctx.timestamp - enqueuedAt, Date.now() - ctx.timestamp])
       }
     : () => {},
 })

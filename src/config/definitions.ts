@@ -30,6 +30,8 @@ export interface HandlerContext {
   offset: string
   /** The message key, or null. */
   key: string | null
+  /** The Kafka record's timestamp, ms since the epoch (when the producer created it, unless the topic uses log-append time). */
+  timestamp: number
   /** Report progress (0..1, optional message); stored for tracked tasks, coalesced. */
   progress(fraction: number, message?: string): void
 }

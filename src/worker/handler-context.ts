@@ -120,6 +120,10 @@ export class Context implements HandlerContext {
     return this.#p.message.offset
   }
 
+  get timestamp(): number {
+    return Number(this.#p.message.raw.timestamp)
+  }
+
   get key(): string | null {
     const key = this.#p.message.raw.key
     return key === null ? null : key.toString('utf8')

@@ -111,7 +111,7 @@ function summary(s: Record<string, Figure>, ratios: Record<string, number | null
     `| p99 enqueue → start ≤ ${targets.latencyP99Ms} ms at ${latencyRate}/s | ${p99 ?? '–'} ms | ${check(p99 === null ? null : p99 <= targets.latencyP99Ms)} |`,
     `| (for context) p99 at ${Math.round(latencyRate / 2)}/s | ${s['latency-quarter.p99']?.median ?? '–'} ms | not a target |`,
     `| worker peak RSS ≤ ${targets.peakRssMiB} MiB draining 1M (\`ktask worker\` defaults) | ${rss ?? '–'} MiB | ${check(rss === null ? null : rss <= targets.peakRssMiB)} |`,
-    `| … with \`--no-heap-cap\` (Node's young-generation sizing) | ${rssUncapped ?? '–'} MiB | ${check(rssUncapped === null ? null : rssUncapped <= targets.peakRssMiB)} |`,
+    `| … with \`--no-heap-cap\` (Node's own heap sizing) | ${rssUncapped ?? '–'} MiB | ${check(rssUncapped === null ? null : rssUncapped <= targets.peakRssMiB)} |`,
     '',
     'Worker processes (latency, scale, memory) run the built package (`ktask worker` from dist/ on a',
     'plain-JavaScript app), as in production. The latency load is half of the slower of enqueue and no-op',

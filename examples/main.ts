@@ -18,13 +18,18 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const runId = Date.now().toString(36)
 const prefix = `example-${runId}`
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+/** Workers that exited on their own (a supervisor would restart them; the example stops instead). */
+const failedWorkers: string[] = []
 
 function startWorker(n: number): ChildProcess {
   const child = spawn(process.execPath, ['--conditions=ktask-source', 'src/cli/main.ts', 'worker', 'examples/invoices.ts'], {
     cwd: root, env: { ...process.env, KTASK_PREFIX: prefix, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'inherit', 'inherit'],
   })
   child.on('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGTERM') console.error(`worker ${n} exited with ${code ?? signal}`)
+    if (code !== 0 && signal !== 'SIGTERM') {
+      console.error(`worker ${n} exited with ${code ?? signal}`)
+      failedWorkers.push(`worker ${n}`)
+    }
   })
   return child
 }
@@ -82,6 +87,11 @@ async function main(): Promise<void> {
       lastPrint = Date.now()
     }
     if (done >= total && enqueued >= total) break
+    if (failedWorkers.length === workerCount) {
+      if (tty) bar.stop()
+      for (const w of workers) w.kill('SIGTERM')
+      throw new Error(`every worker process exited (${failedWorkers.join(', ')}); see their errors above`)
+    }
     await sleep(250)
   }
   if (tty) bar.stop()

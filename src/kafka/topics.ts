@@ -54,12 +54,22 @@ async function createMissing(admin: Admin, specs: TopicSpec[]): Promise<string[]
   return missing.map((s) => s.topic)
 }
 
-/** Partition count of each topic; throws KTASK_NOT_FOUND naming a topic that does not exist. */
-export async function partitionCounts(admin: Admin, topics: string[]): Promise<Map<string, number>> {
-  const existing = await existingTopics(admin)
-  const absent = topics.filter((t) => !existing.has(t))
-  if (absent.length > 0) {
-    throw new KtaskError('KTASK_NOT_FOUND', `Topic ${absent.map((t) => `"${t}"`).join(', ')} does not exist`, { topics: absent })
+/**
+ * Partition count of each topic; throws KTASK_NOT_FOUND naming a topic that does not exist. A topic
+ * created a moment ago (by this process or another) can be missing from the broker's metadata for a
+ * while — in KRaft the brokers learn of it after the controller — so absent topics are looked up again
+ * for up to `waitMs`.
+ */
+export async function partitionCounts(admin: Admin, topics: string[], { waitMs = 0 }: { waitMs?: number } = {}): Promise<Map<string, number>> {
+  const deadline = Date.now() + waitMs
+  for (;;) {
+    const existing = await existingTopics(admin)
+    const absent = topics.filter((t) => !existing.has(t))
+    if (absent.length === 0) break
+    if (Date.now() >= deadline) {
+      throw new KtaskError('KTASK_NOT_FOUND', `Topic ${absent.map((t) => `"${t}"`).join(', ')} does not exist`, { topics: absent })
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250))
   }
   const { topics: metadata } = await admin.fetchTopicMetadata({ topics })
   return new Map(metadata.map((t) => [t.name, t.partitions.length]))

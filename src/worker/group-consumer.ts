@@ -41,6 +41,19 @@ export interface GroupConsumerDeps {
 /** DLQ messages are kept until someone deals with them. */
 const DLQ_TOPIC_CONFIG = { 'retention.ms': '-1' }
 const FINAL_COMMIT_TIMEOUT_MS = 10_000
+const REBALANCE_COMMIT_ERRORS = new Set(['ILLEGAL_GENERATION', 'REBALANCE_IN_PROGRESS', 'UNKNOWN_MEMBER_ID'])
+
+/** The Kafka protocol error type of a (possibly wrapped) kafkajs error. */
+function protocolErrorType(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause, depth++) {
+    const type = (e as { type?: unknown }).type
+    if (typeof type === 'string') return type
+  }
+  return undefined
+}
+
+/** How long a topic ktask just ensured may take to appear in the broker's metadata. */
+const TOPIC_METADATA_WAIT_MS = 15_000
 const DISCONNECT_TIMEOUT_MS = 15_000
 
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`
@@ -126,7 +139,9 @@ export class GroupConsumer {
       await runtime.ensureTopics([{ topic: route.sourceTopic, partitions: partitions!, replicationFactor: route.replicationFactor }])
     }
     try {
-      partitions = (await partitionCounts(admin, [route.sourceTopic])).get(route.sourceTopic)!
+      // A queue's topic was just ensured (maybe by another process): give the metadata time to show it.
+      const waitMs = route.kind === 'queue' ? TOPIC_METADATA_WAIT_MS : 0
+      partitions = (await partitionCounts(admin, [route.sourceTopic], { waitMs })).get(route.sourceTopic)!
     } catch (err) {
       if (isKtaskError(err, 'KTASK_NOT_FOUND')) {
         throw new KtaskError('KTASK_NOT_FOUND', `Consumer "${route.groupId}": topic "${route.sourceTopic}" does not exist`, { field: 'topic', cause: err })
@@ -143,7 +158,7 @@ export class GroupConsumer {
     const all = await existingTopics(admin)
     const tiers = [...new Set([...route.retryTopics.values(), ...[...all].filter((t) => t.startsWith(tierPrefix))])]
     this.#tierTopics = new Set(tiers)
-    this.#router = new RetryRouter(route, () => runtime.producer(), await partitionCounts(admin, owned))
+    this.#router = new RetryRouter(route, () => runtime.producer(), await partitionCounts(admin, owned, { waitMs: TOPIC_METADATA_WAIT_MS }))
     return tiers
   }
 
@@ -248,7 +263,10 @@ export class GroupConsumer {
         this.#log.debug({ reason, offsets: pending.map((p) => `${p.topic}[${p.partition}]@${p.offset}`) }, 'ktask: offsets committed')
       })
       .catch((err: unknown) => {
-        this.#log.warn({ err, reason }, 'ktask: offset commit failed; will retry')
+        // A commit racing a rebalance is refused by the broker (stale generation); the lanes that stay
+        // ours commit again after the rejoin, so that is routine, not a warning.
+        const routine = REBALANCE_COMMIT_ERRORS.has(protocolErrorType(err) ?? '')
+        this.#log[routine ? 'debug' : 'warn']({ err, reason }, 'ktask: offset commit failed; will retry')
         this.#d.events.emit('error', () => ({ group: this.route.groupId, error: err, context: 'offset commit' }))
       })
       .finally(() => {

@@ -71,6 +71,18 @@ export class UnrecoverableError extends KtaskError {
   }
 }
 
+/**
+ * An error and what it wraps, outermost first: `cause` (standard) or `originalError` (kafkajs' retrier),
+ * at most `depth` levels (wrappers can be cyclic).
+ */
+export function* errorChain(err: unknown, depth = 4): Generator<object> {
+  for (let e = err, level = 0; e !== null && typeof e === 'object' && level < depth; level++) {
+    yield e
+    const wrapper = e as { cause?: unknown; originalError?: unknown }
+    e = wrapper.cause ?? wrapper.originalError
+  }
+}
+
 export function configError(option: string, reason: string, cause?: unknown): KtaskError {
   return new KtaskError('KTASK_INVALID_CONFIG', `Invalid option "${option}": ${reason}`, { field: option, cause })
 }

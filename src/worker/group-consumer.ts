@@ -13,7 +13,7 @@ import type { Logger } from 'pino'
 import type { Route } from '../app/routes.ts'
 import type { AppRuntime } from '../app/runtime.ts'
 import type { ResolvedWorkerOptions } from '../config/resolve.ts'
-import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
+import { KtaskError, errorChain, infrastructureError, isKtaskError } from '../errors.ts'
 import { existingTopics, partitionCounts } from '../kafka/topics.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
@@ -45,7 +45,7 @@ const REBALANCE_COMMIT_ERRORS = new Set(['ILLEGAL_GENERATION', 'REBALANCE_IN_PRO
 
 /** The Kafka protocol error type of a (possibly wrapped) kafkajs error. */
 function protocolErrorType(err: unknown): string | undefined {
-  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause, depth++) {
+  for (const e of errorChain(err)) {
     const type = (e as { type?: unknown }).type
     if (typeof type === 'string') return type
   }

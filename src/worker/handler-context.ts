@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import type { HandlerContext } from '../config/definitions.ts'
-import { KtaskError } from '../errors.ts'
+import { KtaskError, errorChain } from '../errors.ts'
 import type { InboundMessage, PreparedOk } from './inbound.ts'
 
 export interface ScopedClient {
@@ -22,9 +22,7 @@ const FROM_TX = Symbol.for('ktask.fromTransaction')
 
 /** True when `err` (or an error it wraps as `cause`) was rejected by a query on `ctx.tx`. */
 export function raisedByTransaction(err: unknown): boolean {
-  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as Record<symbol, unknown>)[FROM_TX] === true) return true
-  }
+  for (const e of errorChain(err)) if ((e as Record<symbol, unknown>)[FROM_TX] === true) return true
   return false
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { KtaskError, UnrecoverableError, isKtaskError } from '../../src/errors.ts'
+import { KtaskError, UnrecoverableError, errorChain, isKtaskError } from '../../src/errors.ts'
 
 describe('errors', () => {
   it('carry a code, the field, the cause and extra details that log as JSON', () => {
@@ -21,5 +21,18 @@ describe('errors', () => {
     const err = new UnrecoverableError('card declined')
     expect(isKtaskError(err, 'KTASK_UNRECOVERABLE')).toBe(true)
     expect(err.name).toBe('UnrecoverableError')
+  })
+})
+
+describe('errorChain', () => {
+  it('walks cause and originalError, outermost first, and stops at the depth (cycles cannot hang it)', () => {
+    const inner = new Error('inner')
+    const kafkajs = Object.assign(new Error('retried'), { originalError: inner })
+    const outer = new Error('outer', { cause: kafkajs })
+    expect([...errorChain(outer)].map((e) => (e as Error).message)).toEqual(['outer', 'retried', 'inner'])
+    const cyclic = new Error('a') as Error & { cause?: unknown }
+    cyclic.cause = cyclic
+    expect([...errorChain(cyclic, 3)]).toHaveLength(3)
+    expect([...errorChain('not an object')]).toEqual([])
   })
 })

@@ -2,14 +2,16 @@
 import type { FastifyInstance } from 'fastify'
 import type { App } from '../../app/app.ts'
 import { HttpSchemaRegistryClient } from '../../codec/registry-client.ts'
+import { errorChain } from '../../errors.ts'
 import type { ResolvedHttpOptions } from '../options.ts'
 import { responses } from '../schemas.ts'
 
 /** The error's message with its causes ("fetch failed" alone does not say that the port is closed). */
 function reason(err: unknown): string {
+  if (!(err instanceof Error)) return typeof err === 'string' ? err : JSON.stringify(err)
   const parts: string[] = []
-  for (let e: unknown = err; e !== undefined && parts.length < 4; e = e instanceof Error ? e.cause : undefined) {
-    const text = e instanceof Error ? e.message : typeof e === 'string' ? e : JSON.stringify(e)
+  for (const e of errorChain(err)) {
+    const text = e instanceof Error ? e.message : JSON.stringify(e)
     if (!parts.some((p) => p.includes(text))) parts.push(text)
   }
   return parts.join(': ')

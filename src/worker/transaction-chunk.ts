@@ -40,6 +40,11 @@ export function isHandlerOutage(err: unknown, connectionLost?: Error): boolean {
   return connectionLost !== undefined || (raisedByTransaction(err) && isPostgresUnavailable(err))
 }
 
+/** A message whose transaction cannot commit because of what its handler did: its own failure, never an outage. */
+function abortedByHandler(detail: string, cause?: unknown): KtaskError {
+  return new KtaskError('KTASK_VALIDATION', `The handler returned, but its transaction cannot commit: ${detail}`, cause === undefined ? {} : { cause })
+}
+
 /** Lock waits that ended (statement/lock timeout, deadlock) while inserting ledger rows. */
 const LEDGER_CONTENTION = new Set(['57014', '55P03', '40P01'])
 
@@ -140,8 +145,7 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
         // The handler caught a failed statement: its transaction can no longer commit. Blame it, not
         // the next message in the chunk (whose first statement would fail) nor the COMMIT.
         await client.query('ROLLBACK')
-        const error = new KtaskError('KTASK_VALIDATION',
-          'The handler returned, but a statement it ran on ctx.tx failed and aborted the transaction (did it catch a failed SQL statement? use a SAVEPOINT to recover inside a handler)')
+        const error = abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)')
         return { kind: 'stopped', index: i, outcome: { type: 'failed', stage: 'handler', error } }
       }
       const unusable = await finishSuccess(deps, client, item, run.result)
@@ -160,7 +164,7 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
     }
     // COMMIT of an aborted transaction "succeeds" as ROLLBACK: nothing was applied.
     if (commit.command === 'ROLLBACK') {
-      return { kind: 'commit-failed', error: new KtaskError('KTASK_VALIDATION', 'The transaction was rolled back at COMMIT (a statement failed and was caught)') }
+      return { kind: 'commit-failed', error: abortedByHandler('COMMIT rolled it back (a statement failed and the error was caught)') }
     }
     return { kind: 'committed', outcomes }
   } catch (err) {
@@ -192,9 +196,9 @@ async function transactionUsable(client: pg.ClientBase): Promise<boolean> {
 }
 
 /**
- * After a handler returned: task-state write and key dequeue, in the same transaction. A handler that
- * swallowed a failed SQL statement left the transaction aborted — its effects cannot commit, so that
- * counts as a failure of this message.
+ * After a handler returned: task-state write and key dequeue, in the same transaction. One of them
+ * failing for a reason of the data (not an outage) means this message's effects cannot commit, so it
+ * counts as a failure of this message. (Swallowed ctx.tx errors are caught before, by transactionUsable.)
  */
 async function finishSuccess(deps: HandlerRunnerDeps, client: pg.ClientBase, item: ExecItem, result: unknown): Promise<ExecOutcome | undefined> {
   try {
@@ -203,8 +207,6 @@ async function finishSuccess(deps: HandlerRunnerDeps, client: pg.ClientBase, ite
     return undefined
   } catch (err) {
     if (isInfrastructure(err)) throw err
-    const error = new KtaskError('KTASK_VALIDATION',
-      `The handler returned, but its transaction is unusable: ${(err as Error).message} (did it catch a failed SQL statement?)`, { cause: err })
-    return { type: 'failed', stage: 'handler', error }
+    return { type: 'failed', stage: 'handler', error: abortedByHandler((err as Error).message, err) }
   }
 }

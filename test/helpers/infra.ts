@@ -41,3 +41,43 @@ export function testPool(): pg.Pool {
   registerCleanup(() => pool.end())
   return pool
 }
+
+export interface ScratchDatabase {
+  url: string
+  /** A pool on the scratch database (ended, with its connections gone, before the database is dropped). */
+  pool(max?: number): pg.Pool
+}
+
+/**
+ * A database of its own for one test. Dropping it is the last cleanup: pools opened through `pool()` are
+ * ended, and the drop waits until their server sessions are really gone — `pool.end()` resolves before its
+ * clients finish disconnecting, and `DROP DATABASE … WITH (FORCE)` on a session still closing made its
+ * client emit 57P01, an uncaught error that failed an otherwise green run.
+ */
+export async function scratchDatabase(name: string): Promise<ScratchDatabase> {
+  const admin = testPool()
+  const db = uniqueName(name).replaceAll('-', '_')
+  await admin.query(`CREATE DATABASE ${db}`)
+  const url = new URL(infra().databaseUrl)
+  url.pathname = `/${db}`
+  const pools: pg.Pool[] = []
+  registerCleanup(async () => {
+    await Promise.all(pools.map((p) => p.end()))
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await admin.query<{ c: number }>('SELECT count(*)::int AS c FROM pg_stat_activity WHERE datname = $1', [db])
+      if (rows[0]!.c === 0) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`)
+  })
+  return {
+    url: url.href,
+    pool(max = 4) {
+      const pool = new pg.Pool({ connectionString: url.href, max })
+      // A session the drop still has to end must not become an uncaught error.
+      pool.on('error', () => {})
+      pools.push(pool)
+      return pool
+    },
+  }
+}

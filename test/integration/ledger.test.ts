@@ -1,13 +1,13 @@
 /**
  * The idempotency ledger on real Postgres: effects written through ctx.tx commit exactly once.
  */
-import pg from 'pg'
+import type pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { createApp, UnrecoverableError } from 'ktask'
 import { pruneInbox } from '../../src/store/inbox.ts'
 import { loadMigrations, migrate } from '../../src/store/migrate.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
-import { infra, testAdmin, testPool, uniqueName } from '../helpers/infra.ts'
+import { scratchDatabase, testAdmin, testPool, uniqueName } from '../helpers/infra.ts'
 import { recordingSetup } from '../helpers/recording.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
@@ -152,14 +152,8 @@ describe('ledger', () => {
   })
 
   it('migrations from several processes at once apply each version exactly once', async () => {
-    const admin = testPool()
-    const db = uniqueName('migrate').replaceAll('-', '_')
-    await admin.query(`CREATE DATABASE ${db}`)
-    registerCleanup(() => admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`))
-    const url = new URL(infra().databaseUrl)
-    url.pathname = `/${db}`
-    const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: url.href, max: 1 }))
-    registerCleanup(() => Promise.all(pools.map((p) => p.end())))
+    const db = await scratchDatabase('migrate')
+    const pools = Array.from({ length: 4 }, () => db.pool(1))
     const results = await Promise.all(pools.map((p) => migrate(p)))
     expect(results.reduce((sum, r) => sum + r.applied.length, 0)).toBe(loadMigrations().length)
     const { rows } = await pools[0]!.query('SELECT version, count(*)::int AS c FROM ktask.schema_migrations GROUP BY version')

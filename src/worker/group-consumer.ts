@@ -19,6 +19,7 @@ import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import { RetryRouter } from '../retry/router.ts'
 import type { Deadlines } from './deadlines.ts'
+import { byTopic, fetchPlanForAssignment, type FetchPlan } from './assignment.ts'
 import { Executor, type ExecutionHooks } from './executor.ts'
 import { KeyBlocking } from './key-blocking.ts'
 import { MessagePreparer } from './inbound.ts'
@@ -205,15 +206,28 @@ export class GroupConsumer {
       for (const p of partitions) assigned.add(tpKey(topic, p))
     }
     for (const [key, lane] of this.#lanes) {
-      if (assigned.has(key)) {
-        lane.reapplyPause()
-      } else {
-        this.#retire(key, lane)
-      }
+      if (!assigned.has(key)) this.#retire(key, lane)
     }
     this.#assigned = assigned
+    this.#applyFetchPlan(fetchPlanForAssignment(memberAssignment, ({ topic, partition }) => {
+      const lane = this.#lanes.get(tpKey(topic, partition))
+      return lane?.state === 'running' ? lane.paused : undefined
+    }))
     this.#log.info({ assigned: memberAssignment }, 'ktask: partitions assigned')
     this.#d.events.emit('rebalance', () => ({ group: this.route.groupId, assigned: memberAssignment }))
+  }
+
+  /** Pause / resume after a join: kafkajs kept the flags of the previous assignment (see assignment.ts). */
+  #applyFetchPlan(plan: FetchPlan): void {
+    const consumer = this.#consumer
+    if (!consumer) return
+    try {
+      if (plan.pause.length > 0) consumer.pause(byTopic(plan.pause))
+      if (plan.resume.length > 0) consumer.resume(byTopic(plan.resume))
+    } catch (err) {
+      // Only between a crash and kafkajs' restart; the restart joins again and comes back here.
+      this.#log.debug({ err }, 'ktask: could not apply pause state after the assignment')
+    }
   }
 
   /** The partition is no longer ours: stop its lane; handlers still running finish as zombies (the ledger decides). */

@@ -48,11 +48,15 @@ export class LanePauses {
     return this.#reasons.has(reason)
   }
 
+  get paused(): boolean {
+    return this.#reasons.size > 0
+  }
+
   add(reason: PauseReason, forMs?: number): void {
     if (this.#reasons.has(reason)) return
     const first = this.#reasons.size === 0
     this.#reasons.add(reason)
-    if (first && this.#d.active()) this.#d.fetch.pause()
+    if (first && this.#d.active()) this.#fetch('pause')
     const { groupId: group, topic, partition } = this.#d
     this.#d.events.emit('partition:paused', () => ({ group, topic, partition, reason, forMs }))
   }
@@ -60,14 +64,21 @@ export class LanePauses {
   remove(reason: PauseReason): void {
     if (!this.#reasons.delete(reason) || this.#reasons.size > 0) return
     if (!this.#d.active()) return
-    this.#d.fetch.resume()
+    this.#fetch('resume')
     const { groupId: group, topic, partition } = this.#d
     this.#d.events.emit('partition:resumed', () => ({ group, topic, partition }))
   }
 
-  /** After a rejoin the consumer forgets pauses: apply ours again. */
-  reapply(): void {
-    if (this.#reasons.size > 0) this.#d.fetch.pause()
+  /**
+   * kafkajs refuses pause/resume between a consumer crash and its restart. The lane must live on: the
+   * restart joins the group again, and the assignment applies every lane's pause state (assignment.ts).
+   */
+  #fetch(action: 'pause' | 'resume'): void {
+    try {
+      this.#d.fetch[action]()
+    } catch (err) {
+      this.#d.logger.debug({ err, group: this.#d.groupId, topic: this.#d.topic, partition: this.#d.partition }, `ktask: could not ${action} fetching; the next assignment will`)
+    }
   }
 
   /** Paused for `ms` (or until the lane stops). */

@@ -121,9 +121,9 @@ export class PartitionLane {
     this.#wake?.()
   }
 
-  /** After a rejoin the consumer forgets pauses: apply ours again. */
-  reapplyPause(): void {
-    this.#pauses.reapply()
+  /** Whether fetching of the partition is paused for one of the lane's reasons. */
+  get paused(): boolean {
+    return this.#pauses.paused
   }
 
   // ---- partition ordering ----------------------------------------------------------------------------

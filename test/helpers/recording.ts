@@ -47,6 +47,8 @@ export async function recordingSetup(options: Omit<RecordingAppOptions, 'table' 
     FIXTURE_SESSION_MS: String(options.sessionTimeoutMs ?? 6000),
     FIXTURE_COMMIT_MS: String(options.commitIntervalMs ?? 500),
     FIXTURE_IDLE_TX_MS: String(options.idleInTransactionTimeoutMs ?? 60_000),
+    ...(options.failFirstAttemptEvery ? { FIXTURE_FAIL_EVERY: String(options.failFirstAttemptEvery) } : {}),
+    FIXTURE_RETRY_MS: String(options.retryDelayMs ?? 1000),
   }
   const topic = `${prefix}.work`
   const count = async (sql: string): Promise<number> => (await pool.query<{ c: number }>(sql)).rows[0]!.c

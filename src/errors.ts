@@ -23,7 +23,11 @@ export const codes = [
   'KTASK_INFRASTRUCTURE',
   /** A named object (topic, group, task, DLQ message) does not exist. */
   'KTASK_NOT_FOUND',
-  /** An operation was refused because it would be unsafe (e.g. resetting offsets of an active group). */
+  /**
+   * Refused, and asking again will not help: an unsafe operation (e.g. resetting offsets of an active
+   * group), or Kafka refusing a message for good (`reason`: too-large, not-authorized, policy,
+   * invalid-record, unknown-topic).
+   */
   'KTASK_REFUSED',
   /** The app, worker or producer is closed or not started. */
   'KTASK_STATE',

@@ -11,6 +11,8 @@ import { TaskStateWriter } from '../store/task-state-writer.ts'
 import type { ExecutionHooks } from '../worker/executor.ts'
 import { Worker } from '../worker/worker.ts'
 import { consumerRoute, eventSpec, queueRoute, taskSpec, type HandlerSpec, type Route } from './routes.ts'
+import { queueTopic } from '../topology/names.ts'
+import { provisionRoute } from '../topology/provision.ts'
 import { AppRuntime } from './runtime.ts'
 import { createTaskHandle, type Task } from './task-handle.ts'
 import { taskTrackingHooks } from './task-tracking.ts'
@@ -45,7 +47,7 @@ export class App {
     const queue = this.config.queues[definition.queue] ?? resolveQueueOptions(definition.queue)
     const handle = createTaskHandle<unknown>({
       runtime: this.runtime, config: this.config, spec, queue: definition.queue,
-      topic: `${this.config.prefix}.${definition.queue}`, partitions: queue.partitions, replicationFactor: queue.replicationFactor,
+      topic: queueTopic(this.config.prefix, definition.queue), partitions: queue.partitions, replicationFactor: queue.replicationFactor,
       ...(spec.track ? {
         // Visible as PENDING before the broker has it: the caller can poll its status at once.
         beforeProduce: async (ids: string[]) => {
@@ -137,10 +139,7 @@ export class App {
   /** Creates the topics of every queue (source, retry tiers, DLQ) without starting a worker. */
   async provision(): Promise<void> {
     for (const queue of this.queueNames()) {
-      const route = this.routes([queue], [])[0]!
-      const q = this.config.queues[queue] ?? resolveQueueOptions(queue)
-      await this.runtime.ensureTopics([route.sourceTopic, ...route.retryTopics.values(), route.dlqTopic]
-        .map((topic) => ({ topic, partitions: q.partitions, replicationFactor: q.replicationFactor })))
+      await provisionRoute(this.runtime, this.routes([queue], [])[0]!)
     }
   }
 

@@ -9,8 +9,9 @@ import type { ConsumeDefinition, HandlerContext, IdempotencyKeySource, TaskDefin
 import type { Ordering } from '../config/options.ts'
 import { checkInt, checkName, resolveQueueOptions, type ResolvedAppConfig } from '../config/resolve.ts'
 import { configError } from '../errors.ts'
-import { delayLabel, tierDelays } from '../retry/backoff.ts'
+import { tierDelays } from '../retry/backoff.ts'
 import { resolveRetryPolicy, type ResolvedRetryPolicy } from '../retry/policy.ts'
+import { consumerBase, dlqTopic, queueTopic, taskSubject as subjectOf, tierTopic } from '../topology/names.ts'
 
 export interface HandlerSpec {
   kind: 'task' | 'event'
@@ -35,6 +36,8 @@ export interface Route {
   name: string
   groupId: string
   sourceTopic: string
+  /** Base of the topics the route owns: `<base>.retry.<delay>`, `<base>.dlq`. */
+  base: string
   /** Retry tier topics by base delay (ms). */
   retryTopics: Map<number, string>
   dlqTopic: string
@@ -96,22 +99,23 @@ export function eventSpec(def: ConsumeDefinition, hasDatabase: boolean): Handler
 function retryTopicsFor(base: string, specs: Iterable<HandlerSpec>): Map<number, string> {
   const topics = new Map<number, string>()
   for (const spec of specs) {
-    for (const delay of tierDelays(spec.retry.backoff, spec.retry.attempts)) topics.set(delay, `${base}.retry.${delayLabel(delay)}`)
+    for (const delay of tierDelays(spec.retry.backoff, spec.retry.attempts)) topics.set(delay, tierTopic(base, delay))
   }
   return topics
 }
 
 export function queueRoute(config: ResolvedAppConfig, queue: string, specs: HandlerSpec[]): Route {
   const q = config.queues[queue] ?? resolveQueueOptions(queue)
-  const base = `${config.prefix}.${queue}`
+  const base = queueTopic(config.prefix, queue)
   const byName = new Map(specs.map((s) => [s.name, s]))
   return {
     kind: 'queue',
     name: queue,
     groupId: base,
     sourceTopic: base,
+    base,
     retryTopics: retryTopicsFor(base, specs),
-    dlqTopic: `${base}.dlq`,
+    dlqTopic: dlqTopic(base),
     ordering: q.ordering,
     partitions: q.partitions,
     replicationFactor: q.replicationFactor,
@@ -122,7 +126,7 @@ export function queueRoute(config: ResolvedAppConfig, queue: string, specs: Hand
 }
 
 export function consumerRoute(config: ResolvedAppConfig, def: ConsumeDefinition, spec: HandlerSpec): Route {
-  const base = `${config.prefix}.${def.groupId}`
+  const base = consumerBase(config.prefix, def.groupId)
   const ordering = def.ordering ?? 'partition'
   if (ordering !== 'partition' && ordering !== 'key') {
     throw configError(`consumer "${def.groupId}".ordering`, `must be 'partition' or 'key' (got ${JSON.stringify(ordering)})`)
@@ -132,8 +136,9 @@ export function consumerRoute(config: ResolvedAppConfig, def: ConsumeDefinition,
     name: def.groupId,
     groupId: def.groupId,
     sourceTopic: def.topic,
+    base,
     retryTopics: retryTopicsFor(base, [spec]),
-    dlqTopic: `${base}.dlq`,
+    dlqTopic: dlqTopic(base),
     ordering,
     partitions: undefined,
     replicationFactor: -1,
@@ -145,5 +150,5 @@ export function consumerRoute(config: ResolvedAppConfig, def: ConsumeDefinition,
 
 /** The registry subject a task's argument schema is registered under. */
 export function taskSubject(config: ResolvedAppConfig, taskName: string): string {
-  return `${config.prefix}.task.${taskName}-value`
+  return subjectOf(config.prefix, taskName)
 }

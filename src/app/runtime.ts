@@ -126,6 +126,21 @@ export class AppRuntime {
     if (created.length > 0) this.logger.info({ topics: created }, 'ktask: topics created')
   }
 
+  /**
+   * Creates a topic ktask owns that has gone missing while running (deleted by someone). True when it
+   * exists afterwards, so the caller may try its produce again.
+   */
+  async recreateTopic(spec: TopicSpec): Promise<boolean> {
+    try {
+      const created = await ensureTopics(await this.admin(), [spec])
+      if (created.length > 0) this.logger.warn({ topic: spec.topic }, 'ktask: a topic of ours was missing (deleted while running?); created it again')
+      return true
+    } catch (err) {
+      this.logger.warn({ err, topic: spec.topic }, 'ktask: could not create a missing topic again')
+      return false
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true

@@ -2,7 +2,7 @@
  * Topic provisioning through the admin API: idempotent (existing topics are left as they are, and a
  * concurrent creation by another process is not an error).
  */
-import type { Admin, ITopicConfig } from 'kafkajs'
+import { ConfigResourceTypes, type Admin, type ITopicConfig } from 'kafkajs'
 import { KtaskError } from '../errors.ts'
 
 export interface TopicSpec {
@@ -73,4 +73,14 @@ export async function partitionCounts(admin: Admin, topics: string[], { waitMs =
   }
   const { topics: metadata } = await admin.fetchTopicMetadata({ topics })
   return new Map(metadata.map((t) => [t.name, t.partitions.length]))
+}
+
+/** Config values a topic sets itself (not inherited from the broker), among `names`. */
+export async function topicOverrides(admin: Admin, topic: string, names: string[]): Promise<Record<string, string>> {
+  const { resources } = await admin.describeConfigs({
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: names }], includeSynonyms: false,
+  })
+  const out: Record<string, string> = {}
+  for (const e of resources[0]?.configEntries ?? []) if (!e.isDefault) out[e.configName] = e.configValue
+  return out
 }

@@ -6,6 +6,7 @@
  */
 import { Partitioners, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs'
 import { KtaskError, infrastructureError } from '../errors.ts'
+import { refusalOf } from '../kafka/produce-errors.ts'
 
 export interface OutgoingMessage {
   topic: string
@@ -75,16 +76,43 @@ export class BatchingProducer {
       while (this.#queue.length > 0) {
         const batch = this.#take()
         try {
-          await this.connect()
-          await this.#producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(batch.flatMap((p) => p.messages)) })
+          await this.#sendBatch(batch.flatMap((p) => p.messages))
           for (const p of batch) p.resolve()
         } catch (err) {
-          const wrapped = err instanceof KtaskError ? err : infrastructureError('kafka', err)
-          for (const p of batch) p.reject(wrapped)
+          // A refusal is about some message in the request, maybe not every caller's: ask again per
+          // caller, so one oversized hop does not fail the sends it happened to share a request with.
+          if (batch.length > 1 && refusalOf(err)) await this.#sendEach(batch)
+          else for (const p of batch) p.reject(err)
         }
       }
     } finally {
       this.#flushing = false
+    }
+  }
+
+  async #sendEach(batch: Pending[]): Promise<void> {
+    for (const p of batch) {
+      try {
+        await this.#sendBatch(p.messages)
+        p.resolve()
+      } catch (err) {
+        p.reject(err)
+      }
+    }
+  }
+
+  /** One request; a failure is KTASK_REFUSED (the broker will refuse it again) or KTASK_INFRASTRUCTURE. */
+  async #sendBatch(messages: OutgoingMessage[]): Promise<void> {
+    try {
+      await this.connect()
+      await this.#producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(messages) })
+    } catch (err) {
+      if (err instanceof KtaskError) throw err
+      const refusal = refusalOf(err)
+      if (!refusal) throw infrastructureError('kafka', err)
+      const topics = [...new Set(messages.map((m) => m.topic))]
+      throw new KtaskError('KTASK_REFUSED', `Kafka refused to store the message(s) on ${topics.join(', ')}: ${refusal.type} (${refusal.message})`,
+        { reason: refusal.reason, refusal, topics, cause: err })
     }
   }
 

@@ -30,6 +30,8 @@ export interface DlqEntry {
   originalTopic: string | undefined
   /** Already resent by an earlier redrive. */
   redriven: boolean
+  /** Set when the DLQ refused the message itself and holds a stub (truncated payload): it cannot be redriven. */
+  stub: string | undefined
 }
 
 export interface DlqFilter {
@@ -50,7 +52,7 @@ function entryOf(partition: number, m: KafkaMessage, headers: Record<string, str
     partition, offset: Number(m.offset), taskId: headers[H.id] ?? `${partition}/${m.offset}`, task: headers[H.task],
     attempt: intHeader(headers, H.attempt) ?? 1, stage: headers[H.failureStage], errorClass: headers[H.errorClass],
     errorMessage: headers[H.errorMessage], deadAt: deadAt === undefined || Number.isNaN(deadAt) ? undefined : new Date(deadAt),
-    originalTopic: headers[H.originalTopic], redriven: redriven.has(`${partition}/${m.offset}`),
+    originalTopic: headers[H.originalTopic], redriven: redriven.has(`${partition}/${m.offset}`), stub: headers[H.dlqStub],
   }
 }
 
@@ -133,6 +135,8 @@ export interface RedriveResult {
   matched: number
   /** Skipped because an earlier redrive already sent them. */
   alreadyRedriven: number
+  /** Skipped because they are stubs (the DLQ refused the message; its payload is truncated). */
+  stubs: number
   /** Sent now (0 for a dry run). */
   sent: number
   byTarget: Record<string, number>
@@ -170,12 +174,17 @@ export async function redriveDlq(deps: DlqDeps & { producer: () => BatchingProdu
   const selected: { partition: number; m: KafkaMessage; headers: Record<string, string>; target: string }[] = []
   let matched = 0
   let alreadyRedriven = 0
+  let stubs = 0
   await scan(deps, dlqTopic, (p, m, headers) => {
     const e = entryOf(p, m, headers, redriven)
     if (!matches(e, o)) return
     matched++
     if (e.redriven) {
       alreadyRedriven++
+      return
+    }
+    if (e.stub !== undefined) {
+      stubs++
       return
     }
     const target = o.to ?? (e.task !== undefined ? e.originalTopic : eventTier)
@@ -188,7 +197,7 @@ export async function redriveDlq(deps: DlqDeps & { producer: () => BatchingProdu
   })
   const byTarget: Record<string, number> = {}
   for (const s of selected) byTarget[s.target] = (byTarget[s.target] ?? 0) + 1
-  if (o.dryRun || selected.length === 0) return { matched, alreadyRedriven, sent: 0, byTarget }
+  if (o.dryRun || selected.length === 0) return { matched, alreadyRedriven, stubs, sent: 0, byTarget }
 
   const partitionsOf = new Map<string, number>()
   for (const target of Object.keys(byTarget)) partitionsOf.set(target, (await partitionBounds(deps.admin, target)).length)
@@ -213,5 +222,5 @@ export async function redriveDlq(deps: DlqDeps & { producer: () => BatchingProdu
     sent += chunk.length
     o.onProgress?.(sent, selected.length)
   }
-  return { matched, alreadyRedriven, sent, byTarget }
+  return { matched, alreadyRedriven, stubs, sent, byTarget }
 }

@@ -31,14 +31,6 @@ export function tierDelays(backoff: ResolvedBackoff, attempts: number): number[]
   return [...delays].sort((a, b) => a - b)
 }
 
-/** A short, topic-safe label for a delay: 500ms, 1s, 90s, 10m, 2h. */
-export function delayLabel(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`
-  if (ms % 1000 === 0) return `${ms / 1000}s`
-  return `${ms}ms`
-}
-
 /** Exponential backoff for infrastructure outages (pausing a partition), capped, without jitter. */
 export function outageBackoffMs(consecutiveFailures: number, baseMs = 500, maxMs = 30_000): number {
   return Math.min(maxMs, baseMs * 2 ** Math.max(0, consecutiveFailures - 1))

@@ -26,6 +26,12 @@ export const H = {
   redrivenAt: 'ktask-redriven-at',
   redriveCount: 'ktask-redrive-count',
   parkedBehind: 'ktask-parked-behind',
+  /** On a dead-letter hop that replaced a refused retry hop: the broker's refusal. */
+  hopRefused: 'ktask-hop-refused',
+  /** On a DLQ stub (the DLQ refused the message itself): the refusal; the value is truncated. */
+  dlqStub: 'ktask-dlq-stub',
+  /** On a DLQ stub: the original payload's size in bytes. */
+  payloadBytes: 'ktask-payload-bytes',
 } as const
 
 export type FailureStage = 'decode' | 'handler' | 'timeout' | 'produce'

@@ -1,13 +1,21 @@
 /**
  * Where a failed message goes next: the retry tier of its next delay, or the route's DLQ. The payload is
  * copied byte for byte (it stays decodable); headers say why. The caller marks the original offset done
- * only after this resolves, i.e. after the broker acknowledged the hop.
+ * only after delivery resolves, i.e. after the broker acknowledged the hop.
+ *
+ * A hop the broker refuses for good (too large, not authorized, a policy) is not an outage — trying it
+ * again would refuse it again and stall the partition for ever: a refused retry hop is dead-lettered, a
+ * refused dead-letter hop becomes a stub record (headers, coordinates, the payload's first bytes), and a
+ * route-owned topic that was deleted is created again. Only a DLQ that refuses even a stub pauses the
+ * partition, loudly: nothing else can keep the message.
  */
+import type { Logger } from 'pino'
 import type { HandlerSpec, Route } from '../app/routes.ts'
-import { isKtaskError } from '../errors.ts'
-import type { BatchingProducer, OutgoingMessage } from '../producer/batching-producer.ts'
+import { KtaskError, isKtaskError } from '../errors.ts'
+import { refusalOf, type Refusal } from '../kafka/produce-errors.ts'
+import type { OutgoingMessage } from '../producer/batching-producer.ts'
 import { baseDelayMs, jitteredDelayMs } from './backoff.ts'
-import { deadLetterHeaders, retryHopHeaders, type FailureInfo, type FailureStage, type MessageOrigin } from './headers.ts'
+import { H, deadLetterHeaders, retryHopHeaders, type FailureInfo, type FailureStage, type MessageOrigin } from './headers.ts'
 
 export interface FailedMessage {
   topic: string
@@ -32,7 +40,26 @@ export interface RoutingPlan {
 
 export type RoutingDecision =
   | { kind: 'retry'; topic: string; nextAttempt: number; notBefore: number }
-  | { kind: 'dead'; topic: string }
+  /** `refused`: a retry hop the broker refused, dead-lettered instead; `stub`: the DLQ refused the message itself. */
+  | { kind: 'dead'; topic: string; refused?: string; stub?: string }
+
+/** What the router sends with (the app's batching producer). */
+export interface HopProducer {
+  send(messages: OutgoingMessage[]): Promise<void>
+}
+
+export interface RouterDeps {
+  route: Route
+  producer: () => HopProducer
+  /** Partition counts of the route's retry and DLQ topics (same as the source when ktask created them). */
+  partitions: Map<string, number>
+  /** Creates a route-owned topic that is missing; true when it exists afterwards. @defaultValue never */
+  recreateTopic?: (topic: string) => Promise<boolean>
+  logger: Logger
+}
+
+/** How much of a payload a stub keeps: enough to recognise the message, small enough for any topic. */
+export const STUB_PAYLOAD_BYTES = 16 * 1024
 
 /** Decode failures, unrecoverable errors, errors the policy refuses, and the last attempt go to the DLQ. */
 export function decide(route: Route, failed: FailedMessage, now: number, random: () => number = Math.random): RoutingDecision {
@@ -49,47 +76,105 @@ export function decide(route: Route, failed: FailedMessage, now: number, random:
 }
 
 export class RetryRouter {
-  readonly #route: Route
-  readonly #producer: () => BatchingProducer
-  /** Partition counts of the route's retry and DLQ topics (same as the source when ktask created them). */
-  readonly #partitions: Map<string, number>
+  readonly #d: RouterDeps
 
-  constructor(route: Route, producer: () => BatchingProducer, partitions: Map<string, number>) {
-    this.#route = route
-    this.#producer = producer
-    this.#partitions = partitions
+  constructor(deps: RouterDeps) {
+    this.#d = deps
   }
 
   /** Decides every hop and builds its message (pure; nothing is sent). */
   plan(failures: FailedMessage[], now = Date.now()): RoutingPlan {
-    const decisions = failures.map((f) => decide(this.#route, f, now))
-    const messages: OutgoingMessage[] = failures.map((f, i) => {
-      const decision = decisions[i]!
-      const info: FailureInfo = { stage: f.stage, error: f.error, group: this.#route.groupId, messageId: f.messageId, origin: f.origin, now }
-      const headers = decision.kind === 'retry'
-        ? retryHopHeaders(f.headers, info, decision.nextAttempt, decision.notBefore)
-        : deadLetterHeaders(f.headers, info, f.attempt)
-      return { topic: decision.topic, partition: this.partitionFor(decision.topic, f.partition), key: f.key, value: f.value, headers }
-    })
+    const decisions = failures.map((f) => decide(this.#d.route, f, now))
+    const messages = failures.map((f, i) => this.#hop(f, decisions[i]!, now))
     return { failures, decisions, messages }
   }
 
-  /** Produces every hop of a plan in one request; resolves once all are acknowledged. */
-  async send(plan: RoutingPlan): Promise<void> {
-    await this.#producer().send(plan.messages)
-  }
-
-  /** Plans and sends. */
-  async route(failures: FailedMessage[], now = Date.now()): Promise<RoutingDecision[]> {
-    const plan = this.plan(failures, now)
-    await this.send(plan)
-    return plan.decisions
+  /**
+   * Produces every hop of a plan; resolves once all are acknowledged, with the plan as delivered (a
+   * refused hop's decision and message replaced). Throws only for an outage.
+   */
+  async deliver(plan: RoutingPlan, now = Date.now()): Promise<RoutingPlan> {
+    try {
+      await this.#d.producer().send(plan.messages)
+      return plan
+    } catch (err) {
+      if (!refusalOf(err)) throw err
+    }
+    // Some hop was refused: find which, one by one (the rest may be sent twice: the ledger and the DLQ
+    // record make that harmless).
+    const delivered: RoutingPlan = { failures: plan.failures, decisions: [...plan.decisions], messages: [...plan.messages] }
+    for (let i = 0; i < plan.failures.length; i++) {
+      const [decision, message] = await this.#deliverOne(plan.failures[i]!, plan.decisions[i]!, plan.messages[i]!, now)
+      delivered.decisions[i] = decision
+      delivered.messages[i] = message
+    }
+    return delivered
   }
 
   /** Same partition number as the message came from, so one key keeps one partition across hops. */
   partitionFor(topic: string, partition: number): number | undefined {
-    const count = this.#partitions.get(topic)
+    const count = this.#d.partitions.get(topic)
     if (count === undefined) return undefined
     return partition < count ? partition : undefined
+  }
+
+  #hop(f: FailedMessage, decision: RoutingDecision, now: number): OutgoingMessage {
+    const info: FailureInfo = { stage: f.stage, error: f.error, group: this.#d.route.groupId, messageId: f.messageId, origin: f.origin, now }
+    const headers = decision.kind === 'retry'
+      ? retryHopHeaders(f.headers, info, decision.nextAttempt, decision.notBefore)
+      : deadLetterHeaders(f.headers, info, f.attempt)
+    return { topic: decision.topic, partition: this.partitionFor(decision.topic, f.partition), key: f.key, value: f.value, headers }
+  }
+
+  async #deliverOne(f: FailedMessage, decision: RoutingDecision, message: OutgoingMessage, now: number): Promise<[RoutingDecision, OutgoingMessage]> {
+    let refusal = await this.#trySend(message)
+    if (!refusal) return [decision, message]
+    const log = { group: this.#d.route.groupId, taskId: f.messageId, topic: message.topic, refusal }
+    if (decision.kind === 'retry') {
+      const refused = `${refusal.type}: the retry hop to ${message.topic} was refused (${refusal.message})`
+      const dead: RoutingDecision = { kind: 'dead', topic: this.#d.route.dlqTopic, refused }
+      const deadMessage = this.#hop(f, dead, now)
+      deadMessage.headers[H.hopRefused] = refused
+      this.#d.logger.error(log, 'ktask: the broker refused a retry hop; dead-lettering the message instead')
+      refusal = await this.#trySend(deadMessage)
+      if (!refusal) return [dead, deadMessage]
+      decision = dead
+      message = deadMessage
+    }
+    const stub = stubOf(message, refusal)
+    const stubDecision: RoutingDecision = { ...decision, stub: stub.headers[H.dlqStub]! }
+    this.#d.logger.error({ ...log, topic: message.topic, refusal }, 'ktask: the DLQ refused a message; writing a stub (headers, coordinates, truncated payload) instead')
+    const stubRefusal = await this.#trySend(stub)
+    if (!stubRefusal) return [stubDecision, stub]
+    this.#d.logger.error({ ...log, refusal: stubRefusal }, 'ktask: the DLQ refuses even a stub; the partition stays paused until it accepts one')
+    throw new KtaskError('KTASK_INFRASTRUCTURE', `The DLQ ${message.topic} refuses messages: ${stubRefusal.type} (${stubRefusal.message})`, { refusal: stubRefusal })
+  }
+
+  /** Undefined when sent; the refusal when the broker refused it (after creating a missing topic of ours again). */
+  async #trySend(message: OutgoingMessage): Promise<Refusal | undefined> {
+    for (let recreated = false; ; recreated = true) {
+      try {
+        await this.#d.producer().send([message])
+        return undefined
+      } catch (err) {
+        const refusal = refusalOf(err)
+        if (!refusal) throw err
+        if (refusal.reason !== 'unknown-topic' || recreated || !(await this.#d.recreateTopic?.(message.topic))) return refusal
+      }
+    }
+  }
+}
+
+/** A stand-in for a message the DLQ cannot take: why, where it came from, and its first bytes. */
+function stubOf(message: OutgoingMessage, refusal: Refusal): OutgoingMessage {
+  const value = message.value
+  return {
+    ...message,
+    value: value ? value.subarray(0, STUB_PAYLOAD_BYTES) : null,
+    headers: {
+      ...message.headers,
+      [H.dlqStub]: `${refusal.type}: ${refusal.message}`.slice(0, 512),
+      [H.payloadBytes]: String(value?.length ?? 0),
+    },
   }
 }

@@ -14,10 +14,12 @@ import type { Route } from '../app/routes.ts'
 import type { AppRuntime } from '../app/runtime.ts'
 import type { ResolvedWorkerOptions } from '../config/resolve.ts'
 import { KtaskError, errorChain, infrastructureError, isKtaskError } from '../errors.ts'
-import { existingTopics, partitionCounts } from '../kafka/topics.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
+import { refusalOf } from '../kafka/produce-errors.ts'
+import type { TopicSpec } from '../kafka/topics.ts'
 import { RetryRouter } from '../retry/router.ts'
+import { provisionRoute } from '../topology/provision.ts'
 import type { Deadlines } from './deadlines.ts'
 import { byTopic, fetchPlanForAssignment, type FetchPlan } from './assignment.ts'
 import { Executor, type ExecutionHooks } from './executor.ts'
@@ -39,8 +41,6 @@ export interface GroupConsumerDeps {
   hooks?: ExecutionHooks
 }
 
-/** DLQ messages are kept until someone deals with them. */
-const DLQ_TOPIC_CONFIG = { 'retention.ms': '-1' }
 const FINAL_COMMIT_TIMEOUT_MS = 10_000
 const REBALANCE_COMMIT_ERRORS = new Set(['ILLEGAL_GENERATION', 'REBALANCE_IN_PROGRESS', 'UNKNOWN_MEMBER_ID'])
 
@@ -53,8 +53,6 @@ function protocolErrorType(err: unknown): string | undefined {
   return undefined
 }
 
-/** How long a topic ktask just ensured may take to appear in the broker's metadata. */
-const TOPIC_METADATA_WAIT_MS = 15_000
 const DISCONNECT_TIMEOUT_MS = 15_000
 
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`
@@ -77,6 +75,8 @@ export class GroupConsumer {
   readonly #retiring = new Set<PartitionLane>()
   #assigned = new Set<string>()
   #tierTopics = new Set<string>()
+  #ownedSpecs = new Map<string, TopicSpec>()
+  #recreating: Promise<void> | undefined
   #router: RetryRouter | undefined
   #preparer: MessagePreparer
   #executor: Executor
@@ -134,33 +134,17 @@ export class GroupConsumer {
   /** Creates missing retry/DLQ (and, for queues, source) topics; returns every retry tier to subscribe to. */
   async #provisionTopics(): Promise<string[]> {
     const { runtime, route } = this.#d
-    const admin = await runtime.admin()
-    let partitions = route.partitions
-    if (route.kind === 'queue') {
-      await runtime.ensureTopics([{ topic: route.sourceTopic, partitions: partitions!, replicationFactor: route.replicationFactor }])
-    }
-    try {
-      // A queue's topic was just ensured (maybe by another process): give the metadata time to show it.
-      const waitMs = route.kind === 'queue' ? TOPIC_METADATA_WAIT_MS : 0
-      partitions = (await partitionCounts(admin, [route.sourceTopic], { waitMs })).get(route.sourceTopic)!
-    } catch (err) {
-      if (isKtaskError(err, 'KTASK_NOT_FOUND')) {
-        throw new KtaskError('KTASK_NOT_FOUND', `Consumer "${route.groupId}": topic "${route.sourceTopic}" does not exist`, { field: 'topic', cause: err })
-      }
-      throw infrastructureError('kafka', err)
-    }
-    const owned = [...route.retryTopics.values(), route.dlqTopic]
-    await runtime.ensureTopics(owned.map((topic) => ({
-      topic, partitions: partitions, replicationFactor: route.replicationFactor,
-      configs: topic === route.dlqTopic ? DLQ_TOPIC_CONFIG : undefined,
-    })))
-    // Tiers of an earlier retry policy may still hold messages: keep consuming them too.
-    const tierPrefix = `${route.dlqTopic.slice(0, -'.dlq'.length)}.retry.`
-    const all = await existingTopics(admin)
-    const tiers = [...new Set([...route.retryTopics.values(), ...[...all].filter((t) => t.startsWith(tierPrefix))])]
-    this.#tierTopics = new Set(tiers)
-    this.#router = new RetryRouter(route, () => runtime.producer(), await partitionCounts(admin, owned, { waitMs: TOPIC_METADATA_WAIT_MS }))
-    return tiers
+    const provisioned = await provisionRoute(runtime, route)
+    this.#tierTopics = new Set(provisioned.tiers)
+    this.#ownedSpecs = provisioned.ownedSpecs
+    this.#router = new RetryRouter({
+      route, producer: () => runtime.producer(), partitions: provisioned.ownedPartitions, logger: this.#log,
+      recreateTopic: async (topic) => {
+        const spec = provisioned.ownedSpecs.get(topic)
+        return spec !== undefined && runtime.recreateTopic(spec)
+      },
+    })
+    return provisioned.tiers
   }
 
   #onBatch(payload: EachBatchPayload): void {
@@ -250,7 +234,21 @@ export class GroupConsumer {
     // Whatever restarts will join again and get a fresh assignment; nothing of the old one is committed.
     for (const [key, lane] of this.#lanes) this.#retire(key, lane)
     this.#assigned = new Set()
+    if (restart && refusalOf(error)?.reason === 'unknown-topic' && !this.#recreating) {
+      this.#recreating = this.#recreateMissingTopics().finally(() => (this.#recreating = undefined))
+    }
     if (!restart && !this.#stopping) this.onFatal(error)
+  }
+
+  /** A subscribed topic of ours was deleted: kafkajs crashes and restarts in a loop until it exists again. */
+  async #recreateMissingTopics(): Promise<void> {
+    const { runtime } = this.#d
+    try {
+      const existing = new Set(await (await runtime.admin()).listTopics())
+      for (const spec of this.#ownedSpecs.values()) if (!existing.has(spec.topic)) await runtime.recreateTopic(spec)
+    } catch (err) {
+      this.#log.debug({ err }, 'ktask: could not check for missing topics')
+    }
   }
 
   /** Commits every assigned lane's durable position that moved since the last commit. */

@@ -13,6 +13,7 @@
  */
 import type { KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
+import { isKtaskError } from '../errors.ts'
 import type { Route } from '../app/routes.ts'
 import type { ResolvedWorkerOptions } from '../config/resolve.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'
@@ -210,6 +211,13 @@ export class PartitionLane {
       this.#d.events.emit('task:parked', () => ({ ...this.#eventBase(item.message, item.prepared), behind: blocked.head!.messageId, retryTopic: blocked.head!.topic }))
       return false
     } catch (err) {
+      if (isKtaskError(err, 'KTASK_REFUSED')) {
+        // The head's tier refuses this message for good: it cannot wait there. It fails instead (stage
+        // produce) and takes the usual way: another tier, or the DLQ.
+        chunk[0]!.message.failure = { stage: 'produce', error: err }
+        if (await this.#routeFailures([chunk[0]!.message])) this.#removeCompleted()
+        return false
+      }
       await this.#pauses.outage(err, 'blocked-key check')
       return false
     }
@@ -264,10 +272,11 @@ export class PartitionLane {
         attempt: p?.attempt ?? 1, stage: m.failure!.stage, error: m.failure!.error,
       }
     })
-    const plan = this.#d.router.plan(failures)
+    const planned = this.#d.router.plan(failures)
+    let plan
     try {
-      await this.#d.blocking?.beforeHops(plan, messages)
-      await this.#d.router.send(plan)
+      await this.#d.blocking?.beforeHops(planned, messages)
+      plan = await this.#d.router.deliver(planned)
       await this.#d.blocking?.afterHops(plan)
     } catch (err) {
       await this.#pauses.outage(err, 'produce')
@@ -286,7 +295,7 @@ export class PartitionLane {
         this.#d.stats.retried++
       } else {
         this.#d.stats.deadLettered++
-        this.#d.logger.warn({ group: this.#d.route.groupId, taskId: f.messageId, stage: f.stage, err: f.error, dlq: decision.topic },
+        this.#d.logger.warn({ group: this.#d.route.groupId, taskId: f.messageId, stage: f.stage, err: f.error, dlq: decision.topic, refused: decision.refused, stub: decision.stub },
           'ktask: message dead-lettered')
         this.#d.events.emit('task:dead', () => ({ ...base, stage: f.stage, error: f.error, dlqTopic: decision.topic }))
       }

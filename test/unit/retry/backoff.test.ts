@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { backoffDefaults, baseDelayMs, delayLabel, jitteredDelayMs, outageBackoffMs, tierDelays } from '../../../src/retry/backoff.ts'
+import { backoffDefaults, baseDelayMs, jitteredDelayMs, outageBackoffMs, tierDelays } from '../../../src/retry/backoff.ts'
 
 const exp = { ...backoffDefaults, delayMs: 1000, maxDelayMs: 10_000 }
 
@@ -28,10 +28,6 @@ describe('backoff', () => {
     expect(tierDelays(exp, 1)).toEqual([])
     expect(tierDelays(exp, 7)).toEqual([1000, 2000, 4000, 8000, 10_000])
     expect(tierDelays({ ...exp, type: 'fixed' }, 5)).toEqual([1000])
-  })
-
-  it('labels delays compactly for topic names', () => {
-    expect([500, 1000, 90_000, 600_000, 7_200_000, 1500].map(delayLabel)).toEqual(['500ms', '1s', '90s', '10m', '2h', '1500ms'])
   })
 
   it('backs off outages exponentially up to a cap', () => {

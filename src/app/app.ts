@@ -42,7 +42,7 @@ export class App {
 
   /** Defines a task; the returned handle enqueues it. Names are unique per app. */
   task<Args = unknown, Result = unknown>(definition: TaskDefinition<Args, Result>): Task<Args> {
-    const spec = taskSpec(definition as TaskDefinition, this.runtime.hasDatabase)
+    const spec = taskSpec(definition as TaskDefinition, this.config.database)
     if (this.#tasks.has(spec.name)) throw configError('task.name', `task "${spec.name}" is already defined`)
     const queue = this.config.queues[definition.queue] ?? resolveQueueOptions(definition.queue)
     const handle = createTaskHandle<unknown>({
@@ -65,7 +65,7 @@ export class App {
 
   /** Consumes domain events another service publishes to `topic`, in consumer group `groupId`. */
   consume<Event = unknown>(definition: ConsumeDefinition<Event>): void {
-    const spec = eventSpec(definition as ConsumeDefinition, this.runtime.hasDatabase)
+    const spec = eventSpec(definition as ConsumeDefinition, this.config.database)
     if (this.#consumers.has(definition.groupId)) throw configError('consume.groupId', `a consumer with group "${definition.groupId}" is already registered`)
     this.#consumers.set(definition.groupId, { def: definition as ConsumeDefinition, spec })
   }

@@ -7,7 +7,7 @@ import type { Type } from 'avsc'
 import { toAvroType } from '../codec/avro-codec.ts'
 import type { ConsumeDefinition, HandlerContext, IdempotencyKeySource, TaskDefinition } from '../config/definitions.ts'
 import type { Ordering } from '../config/options.ts'
-import { checkInt, checkName, resolveQueueOptions, type ResolvedAppConfig } from '../config/resolve.ts'
+import { checkInt, checkName, resolveQueueOptions, type ResolvedAppConfig, type ResolvedDatabase } from '../config/resolve.ts'
 import { configError } from '../errors.ts'
 import { tierDelays } from '../retry/backoff.ts'
 import { resolveRetryPolicy, type ResolvedRetryPolicy } from '../retry/policy.ts'
@@ -53,11 +53,17 @@ export interface Route {
 
 export const DEFAULT_TIMEOUT_MS = 30_000
 
-function commonSpec(owner: string, def: TaskDefinition | ConsumeDefinition, hasDatabase: boolean) {
+function commonSpec(owner: string, def: TaskDefinition | ConsumeDefinition, database: ResolvedDatabase | undefined) {
   if (typeof def.handler !== 'function') throw configError(`${owner}.handler`, 'must be a function')
+  const hasDatabase = database !== undefined
   const timeoutMs = checkInt(`${owner}.timeoutMs`, def.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1)
   const ledger = def.ledger ?? hasDatabase
   const transaction = def.transaction ?? hasDatabase
+  const idleMs = database?.idleInTransactionTimeoutMs ?? 0
+  if (transaction && idleMs > 0 && timeoutMs >= idleMs) {
+    // A handler that runs this long without touching ctx.tx would have its transaction ended by Postgres.
+    throw configError(`${owner}.timeoutMs`, `must be lower than database.idleInTransactionTimeoutMs (${idleMs} ms) when the handler runs in a transaction (got ${timeoutMs}): lower timeoutMs or raise the idle timeout`)
+  }
   if ((ledger || transaction) && !hasDatabase) {
     throw configError(`${owner}.${ledger ? 'ledger' : 'transaction'}`, 'needs a database, but the app was created with database: false')
   }
@@ -71,7 +77,7 @@ function commonSpec(owner: string, def: TaskDefinition | ConsumeDefinition, hasD
   return { timeoutMs, ledger, transaction, retry, handler: def.handler }
 }
 
-export function taskSpec(def: TaskDefinition, hasDatabase: boolean): HandlerSpec {
+export function taskSpec(def: TaskDefinition, database: ResolvedDatabase | undefined): HandlerSpec {
   if (typeof def.name !== 'string' || !/^[a-zA-Z0-9._:-]{1,200}$/.test(def.name)) {
     throw configError('task.name', `must be 1-200 letters, digits or . _ : - (got ${JSON.stringify(def.name)})`)
   }
@@ -80,11 +86,11 @@ export function taskSpec(def: TaskDefinition, hasDatabase: boolean): HandlerSpec
   if (def.schema === undefined) throw configError(`${owner}.schema`, 'is required (an Avro record schema)')
   const type = toAvroType(def.schema, owner)
   const track = def.track ?? false
-  if (track && !hasDatabase) throw configError(`${owner}.track`, 'needs a database, but the app was created with database: false')
-  return { kind: 'task', name: def.name, queue: def.queue, type, track, ...commonSpec(owner, def, hasDatabase) }
+  if (track && !database) throw configError(`${owner}.track`, 'needs a database, but the app was created with database: false')
+  return { kind: 'task', name: def.name, queue: def.queue, type, track, ...commonSpec(owner, def, database) }
 }
 
-export function eventSpec(def: ConsumeDefinition, hasDatabase: boolean): HandlerSpec {
+export function eventSpec(def: ConsumeDefinition, database: ResolvedDatabase | undefined): HandlerSpec {
   const owner = `consumer "${String(def.groupId)}"`
   checkName('consume.groupId', def.groupId)
   checkName(`${owner}.topic`, def.topic)
@@ -93,7 +99,7 @@ export function eventSpec(def: ConsumeDefinition, hasDatabase: boolean): Handler
   if (key !== undefined && typeof key !== 'string' && typeof key !== 'function' && typeof key?.header !== 'string') {
     throw configError(`${owner}.idempotencyKey`, 'must be a payload field name, { header: name } or a function')
   }
-  return { kind: 'event', name: def.groupId, type, track: false, idempotencyKey: key, ...commonSpec(owner, def, hasDatabase) }
+  return { kind: 'event', name: def.groupId, type, track: false, idempotencyKey: key, ...commonSpec(owner, def, database) }
 }
 
 function retryTopicsFor(base: string, specs: Iterable<HandlerSpec>): Map<number, string> {

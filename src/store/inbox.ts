@@ -38,3 +38,8 @@ export async function insertInboxRows(client: pg.ClientBase, groupId: string, me
   const res = await client.query<{ message_id: string }>(INSERT_INBOX_ROWS, [groupId, messageIds])
   return new Set(res.rows.map((r) => r.message_id))
 }
+
+/** Removes ledger rows inserted in this transaction for messages whose effects will not commit in it. */
+export async function deleteInboxRows(client: Pick<pg.ClientBase, 'query'>, groupId: string, messageIds: string[]): Promise<void> {
+  await client.query('DELETE FROM ktask.inbox WHERE group_id = $1 AND message_id = ANY($2)', [groupId, messageIds])
+}

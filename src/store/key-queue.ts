@@ -3,7 +3,7 @@
  * later messages of the key are parked behind the head in its retry tier. Every statement is idempotent:
  * a crash between "write row" and "produce" is repaired when the message is delivered again.
  */
-import type pg from 'pg'
+import type { Queryable } from './queryable.ts'
 
 export interface KeyHead {
   messageId: string
@@ -21,7 +21,7 @@ const UPSERT = `INSERT INTO ktask.key_queue (group_id, msg_key, message_id, topi
 const DELETE = 'DELETE FROM ktask.key_queue WHERE group_id = $1 AND msg_key = $2 AND message_id = $3'
 
 /** The head of each key's queue, by key (latin1 string of the key bytes). */
-export async function keyHeads(db: pg.Pool | pg.ClientBase, groupId: string, keys: Buffer[]): Promise<Map<string, KeyHead>> {
+export async function keyHeads(db: Queryable, groupId: string, keys: Buffer[]): Promise<Map<string, KeyHead>> {
   const heads = new Map<string, KeyHead>()
   if (keys.length === 0) return heads
   const { rows } = await db.query<{ msg_key: Buffer; message_id: string; topic: string; not_before: string }>(HEADS, [groupId, keys])
@@ -29,10 +29,10 @@ export async function keyHeads(db: pg.Pool | pg.ClientBase, groupId: string, key
   return heads
 }
 
-export async function upsertKeyEntry(db: pg.Pool | pg.ClientBase, groupId: string, key: Buffer, messageId: string, topic: string, notBefore: number): Promise<void> {
+export async function upsertKeyEntry(db: Queryable, groupId: string, key: Buffer, messageId: string, topic: string, notBefore: number): Promise<void> {
   await db.query(UPSERT, [groupId, key, messageId, topic, notBefore])
 }
 
-export async function deleteKeyEntry(db: pg.Pool | pg.ClientBase, groupId: string, key: Buffer, messageId: string): Promise<void> {
+export async function deleteKeyEntry(db: Queryable, groupId: string, key: Buffer, messageId: string): Promise<void> {
   await db.query(DELETE, [groupId, key, messageId])
 }

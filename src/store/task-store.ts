@@ -4,6 +4,7 @@
  * so coalesced or reordered writes from several processes never move a task backwards.
  */
 import type pg from 'pg'
+import type { Queryable } from './queryable.ts'
 
 export type TaskState = 'PENDING' | 'STARTED' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'DEAD'
 export const FINAL_STATES: readonly TaskState[] = ['SUCCEEDED', 'FAILED', 'DEAD']
@@ -84,11 +85,11 @@ const SELECT = `SELECT task_id, name, queue, state, attempts, progress, progress
 const DELETE_FINISHED = `DELETE FROM ktask.tasks WHERE ctid IN (
   SELECT ctid FROM ktask.tasks WHERE finished_at < $1 LIMIT $2)`
 
-export async function insertPending(db: pg.Pool | pg.ClientBase, taskIds: string[], name: string, queue: string): Promise<void> {
+export async function insertPending(db: Queryable, taskIds: string[], name: string, queue: string): Promise<void> {
   await db.query(INSERT_PENDING, [taskIds, name, queue])
 }
 
-export async function applyStates(db: pg.Pool | pg.ClientBase, updates: TaskStateUpdate[]): Promise<void> {
+export async function applyStates(db: Queryable, updates: TaskStateUpdate[]): Promise<void> {
   if (updates.length === 0) return
   await db.query(APPLY_STATES, [
     updates.map((u) => u.taskId), updates.map((u) => u.name), updates.map((u) => u.queue), updates.map((u) => u.state),
@@ -103,16 +104,16 @@ export interface ProgressUpdate {
   attempt: number
 }
 
-export async function applyProgress(db: pg.Pool | pg.ClientBase, updates: ProgressUpdate[]): Promise<void> {
+export async function applyProgress(db: Queryable, updates: ProgressUpdate[]): Promise<void> {
   if (updates.length === 0) return
   await db.query(APPLY_PROGRESS, [updates.map((u) => u.taskId), updates.map((u) => u.progress), updates.map((u) => u.message), updates.map((u) => u.attempt)])
 }
 
-export async function markSucceeded(client: pg.Pool | pg.ClientBase, u: { taskId: string; name: string; queue: string; attempt: number; redrives: number; resultJson: string | null }): Promise<void> {
+export async function markSucceeded(client: Queryable, u: { taskId: string; name: string; queue: string; attempt: number; redrives: number; resultJson: string | null }): Promise<void> {
   await client.query(SUCCEEDED, [u.taskId, u.name, u.queue, u.attempt, u.redrives, u.resultJson])
 }
 
-export async function getTask(db: pg.Pool | pg.ClientBase, taskId: string): Promise<TaskStatus | null> {
+export async function getTask(db: Queryable, taskId: string): Promise<TaskStatus | null> {
   const { rows } = await db.query(SELECT, [taskId])
   const r = rows[0] as Record<string, unknown> | undefined
   if (!r) return null

@@ -3,7 +3,7 @@
  * runs in one Postgres transaction with its ledger rows (transaction-chunk.ts), or — for definitions
  * with `transaction: false` — one message at a time without a transaction.
  */
-import type pg from 'pg'
+import type { Queryable } from '../store/queryable.ts'
 import type { FailedMessage, RoutingDecision } from '../retry/router.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { runHandler, type HandlerRunnerDeps } from './handler-runner.ts'
@@ -36,7 +36,7 @@ export interface ExecutionHooks {
    * The handler succeeded. `db` is its transaction when it has one (the write commits with the effects),
    * else the pool. Awaited before the offset is marked done.
    */
-  succeeded?(db: pg.ClientBase | pg.Pool, item: ExecItem, result: unknown): Promise<void>
+  succeeded?(db: Queryable, item: ExecItem, result: unknown): Promise<void>
   progress?(item: ExecItem, fraction: number, message?: string): void
   /** A failed message's retry or DLQ hop was acknowledged; awaited before the offset is marked done. */
   routed?(message: InboundMessage, failure: FailedMessage, decision: RoutingDecision): Promise<void> | void

@@ -10,14 +10,6 @@ import type { HandlerContext } from '../config/definitions.ts'
 import { KtaskError, errorChain } from '../errors.ts'
 import type { InboundMessage, PreparedOk } from './inbound.ts'
 
-export interface ScopedClient {
-  client: pg.ClientBase
-  /** A query through `client` failed (the handler may have caught it). */
-  readonly failed: boolean
-  /** After this, any use of `client` throws. */
-  end(): void
-}
-
 const FROM_TX = Symbol.for('ktask.fromTransaction')
 
 /** True when `err` (or an error it wraps as `cause`) was rejected by a query on `ctx.tx`. */
@@ -32,39 +24,104 @@ function markFromTransaction(err: unknown): void {
   }
 }
 
-export function scopeClient(target: pg.ClientBase): ScopedClient {
+export interface ScopedClient {
+  /** The handler's `ctx.tx`: refuses use once the handler finished. */
+  client: pg.ClientBase
+  /** For ktask's own statements about this message (task state, key queue): never ended. */
+  own: Pick<pg.ClientBase, 'query'>
+  /** A query through `client` failed (the handler may have caught it). */
+  readonly failed: boolean
+  /** A savepoint was taken before the message's first statement: rolling back to it undoes the message alone. */
+  readonly savepointTaken: boolean
+  /** Statements still running (a handler that timed out can leave one behind). */
+  readonly pending: ReadonlySet<Promise<unknown>>
+  /** When a statement of this scope last finished (performance.now()); 0 if none ran. */
+  readonly lastActivity: number
+  /** After this, any use of `client` throws. */
+  end(): void
+}
+
+export interface ScopeOptions {
+  /**
+   * Take this savepoint before the first statement. It is queued on the connection right before that
+   * statement, not awaited: pg runs a client's queries in order, so it costs no extra wait in the handler.
+   */
+  savepoint?: string
+}
+
+export function scopeClient(target: pg.ClientBase, options: ScopeOptions = {}): ScopedClient {
   let active = true
   let failed = false
-  // Errors of ctx.tx queries are tagged, so that "Postgres is down" is told apart from a handler's own
-  // network errors (an HTTP call failing with ECONNREFUSED is the message's failure, not an outage).
-  const query = (...args: unknown[]): unknown => {
-    const res: unknown = (target.query as (...a: unknown[]) => unknown)(...args)
-    if (res !== null && typeof res === 'object' && typeof (res as Promise<unknown>).then === 'function') {
-      return (res as Promise<unknown>).then(undefined, (err: unknown) => {
-        failed = true
-        markFromTransaction(err)
+  let savepointTaken = false
+  let lastActivity = 0
+  const pending = new Set<Promise<unknown>>()
+  const track = <T>(res: T, fromHandler: boolean): T => {
+    if (res === null || typeof res !== 'object' || typeof (res as unknown as Promise<unknown>).then !== 'function') return res
+    const settled = (res as unknown as Promise<unknown>).then(
+      (value) => {
+        lastActivity = performance.now()
+        return value
+      },
+      (err: unknown) => {
+        lastActivity = performance.now()
+        // Errors of ctx.tx queries are tagged, so that "Postgres is down" is told apart from a handler's own
+        // network errors (an HTTP call failing with ECONNREFUSED is the message's failure, not an outage).
+        if (fromHandler) {
+          failed = true
+          markFromTransaction(err)
+        }
         throw err
-      })
-    }
-    return res
+      },
+    )
+    pending.add(settled)
+    void settled.then(() => pending.delete(settled), () => pending.delete(settled))
+    return settled as T
+  }
+  const takeSavepoint = (): void => {
+    if (!options.savepoint || savepointTaken) return
+    savepointTaken = true
+    track(target.query(`SAVEPOINT ${options.savepoint}`), false).catch(() => {
+      /* the statement queued behind it fails the same way and says why */
+    })
+  }
+  const run = (fromHandler: boolean) => (...args: unknown[]): unknown => {
+    takeSavepoint()
+    return track((target.query as (...a: unknown[]) => unknown)(...args), fromHandler)
+  }
+  const ownQuery = run(false)
+  const handlerQuery = run(true)
+  const guardedQuery = (...args: unknown[]): unknown => {
+    // Also refused through a reference the handler kept to ctx.tx.query.
+    if (!active) throw usedAfterEnd()
+    return handlerQuery(...args)
   }
   const client = new Proxy(target, {
     get(t, prop) {
-      if (!active) {
-        throw new KtaskError('KTASK_STATE', 'ctx.tx was used after the handler finished (an un-awaited query?)', { field: 'ctx.tx' })
-      }
-      if (prop === 'query') return query
+      if (!active) throw usedAfterEnd()
+      if (prop === 'query') return guardedQuery
       const value: unknown = Reflect.get(t, prop, t)
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value
     },
   })
   return {
     client,
+    own: { query: ownQuery as pg.ClientBase['query'] },
     get failed() {
       return failed
     },
+    get savepointTaken() {
+      return savepointTaken
+    },
+    pending,
+    get lastActivity() {
+      return lastActivity
+    },
     end: () => void (active = false),
   }
+}
+
+function usedAfterEnd(): KtaskError {
+  return new KtaskError('KTASK_STATE', 'ctx.tx was used after the handler finished (an un-awaited query?)', { field: 'ctx.tx' })
 }
 
 export interface ContextParams {

@@ -3,12 +3,11 @@
  * timeout (signal aborted, counts as an attempt) and shutdown (grace period over: not an attempt).
  */
 import type { Logger } from 'pino'
-import type pg from 'pg'
 import type { AppRuntime } from '../app/runtime.ts'
 import { KtaskError } from '../errors.ts'
 import type { Deadlines, RunningHandler } from './deadlines.ts'
 import type { ExecItem, ExecutionHooks } from './executor.ts'
-import { Context, scopeClient } from './handler-context.ts'
+import { Context, type ScopedClient } from './handler-context.ts'
 
 export type HandlerRun =
   /** `txQueryFailed`: a ctx.tx query failed and the handler returned anyway (it caught the error). */
@@ -26,10 +25,10 @@ export interface HandlerRunnerDeps {
   hooks?: ExecutionHooks
 }
 
-export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, client: pg.ClientBase | undefined): Promise<HandlerRun> {
+/** Runs the handler of `item`; `scoped` is its transaction (ended when the handler finishes), if it has one. */
+export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped: ScopedClient | undefined): Promise<HandlerRun> {
   const { prepared, message } = item
   const spec = prepared.spec
-  const scoped = client ? scopeClient(client) : undefined
   const ctx = new Context({
     message, prepared, group: deps.groupId, tx: scoped?.client,
     hasDatabase: deps.runtime.hasDatabase,

@@ -4,26 +4,34 @@
  *
  *   BEGIN · INSERT all ledger rows … RETURNING the new ids · handlers of the new ones · COMMIT
  *
- * When handler j fails, the transaction is rolled back: j's outcome is known (failed; its effects and
- * ledger row undone with everything else), the handlers before it run again in a new transaction, and
- * the chunk goes on after j. A successful handler therefore re-runs at most once per chunk — its
- * effects in Postgres still apply once; effects elsewhere must use ctx.idempotencyKey, as for any
- * redelivery — and a failing one runs exactly once per attempt.
+ * Each message's statements follow a savepoint, taken on its first statement (queued in front of it, so
+ * the handler waits for nothing extra). When a handler fails, its message alone is undone — back to its
+ * savepoint, its ledger row removed — and the chunk goes on: a failure never makes a neighbour run again
+ * (their effects outside Postgres happen once when no process dies). Transactions hold at most
+ * `transactionBatchSize` (≤ 64) savepoints, within what Postgres caches per transaction.
  *
- * A timeout (or the shutdown grace running out) destroys the connection — the handler may still be using
- * it — and is handled like a failure (shutdown: no outcome, the message runs again later). An
- * infrastructure failure stops the chunk: later messages get no outcome, and `infra` is set.
- * A COMMIT that fails for a reason of the data (a deferred constraint) cannot say which message caused
- * it: the chunk runs again one message per transaction, and the one whose COMMIT fails has failed.
+ * Before each further message the transaction checks its time budget (transaction-budget.ts) and, when it
+ * could outlive `idle_in_transaction_session_timeout`, commits and begins again. A lost connection stops
+ * the chunk at once. An infrastructure failure stops it: later messages get no outcome, and `infra` is set.
+ * A COMMIT that fails for a reason of the data (a deferred constraint) cannot say which message caused it:
+ * the chunk runs again one message per transaction, and the one whose COMMIT fails has failed.
+ * A handler that timed out with a statement still running has that statement cancelled; if it will not
+ * end, the connection is destroyed (everything rolls back and runs again) — the one case where
+ * neighbours repeat.
  */
 import type pg from 'pg'
 import { KtaskError, isKtaskError } from '../errors.ts'
-import { insertInboxRows } from '../store/inbox.ts'
+import { deleteInboxRows, insertInboxRows } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { isPostgresUnavailable } from '../store/pool.ts'
 import type { ChunkResult, ExecItem, ExecOutcome } from './executor.ts'
-import { raisedByTransaction } from './handler-context.ts'
+import { raisedByTransaction, scopeClient, type ScopedClient } from './handler-context.ts'
 import { runHandler, type HandlerRunnerDeps } from './handler-runner.ts'
+import { transactionHasRoom } from './transaction-budget.ts'
+
+const SAVEPOINT = 'ktask_message'
+/** How long a timed-out handler's cancelled statement may take to end before the connection is dropped. */
+const CANCEL_WAIT_MS = 5000
 
 /** An error of ktask's own statements (BEGIN, ledger, COMMIT) that is about the database being reachable. */
 export function isInfrastructure(err: unknown): boolean {
@@ -45,6 +53,11 @@ function abortedByHandler(detail: string, cause?: unknown): KtaskError {
   return new KtaskError('KTASK_VALIDATION', `The handler returned, but its transaction cannot commit: ${detail}`, cause === undefined ? {} : { cause })
 }
 
+/** Postgres ended the session for sitting idle in its transaction: the chunk's doing, not an outage. */
+function idleSessionTimeout(err: unknown): boolean {
+  return (err as { code?: unknown } | undefined)?.code === '25P03'
+}
+
 /** Lock waits that ended (statement/lock timeout, deadlock) while inserting ledger rows. */
 const LEDGER_CONTENTION = new Set(['57014', '55P03', '40P01'])
 
@@ -62,42 +75,44 @@ async function insertLedgerRows(client: pg.ClientBase, groupId: string, ids: str
   }
 }
 
-/** One transaction over `items`: either all outcomes, or where it stopped and why. */
+/** One transaction over a prefix of `items`: its outcomes, or where it stopped and why. */
 type Attempt =
+  /** The first `outcomes.length` items committed (fewer than given when the time budget ran out). */
   | { kind: 'committed'; outcomes: ExecOutcome[] }
-  /** Item `index` failed (or timed out / was shut down: outcome undefined); nothing was committed. */
+  /** Item `index` timed out and took the connection with it, or shutdown came: nothing was committed. */
   | { kind: 'stopped'; index: number; outcome: ExecOutcome | undefined }
-  /** COMMIT refused the data (e.g. a deferred constraint): nothing was committed. */
-  | { kind: 'commit-failed'; error: unknown }
+  /** COMMIT refused the data (a deferred constraint), or the session sat idle too long: nothing was committed. */
+  | { kind: 'commit-failed'; error: unknown; stage: 'handler' | 'timeout' }
   | { kind: 'infra'; error: unknown }
 
 export async function runChunkInTransaction(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<ChunkResult> {
   const outcomes: (ExecOutcome | undefined)[] = new Array<ExecOutcome | undefined>(items.length).fill(undefined)
-  // Segments [start, end) still to run; the top of the stack runs next. A failure at f splits its
-  // segment into [start, f) — rolled back, runs again first — and [f + 1, end).
+  // Segments [start, end) still to run; the top of the stack runs next.
   const segments: [number, number][] = [[0, items.length]]
   while (segments.length > 0) {
     const [start, end] = segments.pop()!
     if (start >= end) continue
     const attempt = await runOnce(deps, items.slice(start, end))
-    if (attempt.kind === 'infra') return { outcomes, infra: attempt.error }
-    if (attempt.kind === 'committed') {
-      attempt.outcomes.forEach((o, i) => (outcomes[start + i] = o))
-      continue
-    }
-    if (attempt.kind === 'commit-failed') {
-      if (end - start === 1) {
-        outcomes[start] = { type: 'failed', stage: 'handler', error: attempt.error }
-      } else {
-        for (let i = end - 1; i >= start; i--) segments.push([i, i + 1])
+    switch (attempt.kind) {
+      case 'infra':
+        return { outcomes, infra: attempt.error }
+      case 'committed':
+        attempt.outcomes.forEach((o, i) => (outcomes[start + i] = o))
+        segments.push([start + attempt.outcomes.length, end])
+        break
+      case 'commit-failed':
+        if (end - start === 1) outcomes[start] = { type: 'failed', stage: attempt.stage, error: attempt.error }
+        else for (let i = end - 1; i >= start; i--) segments.push([i, i + 1])
+        break
+      case 'stopped': {
+        const at = start + attempt.index
+        outcomes[at] = attempt.outcome
+        // Shutdown: stop here; whatever has no outcome runs again after the restart.
+        if (!attempt.outcome) return { outcomes }
+        segments.push([at + 1, end], [start, at])
+        break
       }
-      continue
     }
-    const failedAt = start + attempt.index
-    outcomes[failedAt] = attempt.outcome
-    // Shutdown: stop here; whatever has no outcome runs again after the restart.
-    if (!attempt.outcome) return { outcomes }
-    segments.push([failedAt + 1, end], [start, failedAt])
   }
   return { outcomes }
 }
@@ -110,66 +125,53 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
     return { kind: 'infra', error: err }
   }
   // A checked-out client whose server goes away between queries (say, while a handler awaits something
-  // else) emits 'error'; unheard, that event would kill the process. The next query fails anyway.
+  // else) emits 'error'; unheard, that event would kill the process. The chunk stops at the next message.
   let connectionLost: Error | undefined
   const onClientError = (err: Error): void => {
     connectionLost = err
   }
   client.on('error', onClientError)
   let discard: Error | undefined
-  const outcomes: ExecOutcome[] = []
+  const tx = new ChunkTransaction(deps, client)
   try {
-    await client.query('BEGIN')
-    const ledgerIds = items.filter((i) => i.prepared.spec.ledger).map((i) => i.prepared.messageId)
-    const fresh = ledgerIds.length > 0 ? await insertLedgerRows(client, deps.groupId, ledgerIds) : new Set<string>()
+    await tx.begin(items)
     for (let i = 0; i < items.length; i++) {
-      const item = items[i]!
-      // delete() on first use: the same id twice in one chunk runs once; the second is a duplicate.
-      if (item.prepared.spec.ledger && !fresh.delete(item.prepared.messageId)) {
-        outcomes.push({ type: 'duplicate' })
-        if (item.dequeueKey) await deleteKeyEntry(client, deps.groupId, item.dequeueKey, item.prepared.messageId)
-        continue
+      if (connectionLost) throw connectionLost
+      if (i > 0 && !tx.hasRoomFor(items[i]!)) {
+        await tx.releaseUnrun(items.slice(i))
+        break
       }
-      const run = await runHandler(deps, item, client)
-      if (run.kind === 'timeout' || run.kind === 'shutdown') {
+      const result = await tx.run(items[i]!, () => connectionLost)
+      if (result === 'connection-dropped') {
+        discard = new Error('a timed-out handler left a statement running')
+        return { kind: 'stopped', index: i, outcome: tx.lastOutcome }
+      }
+      if (result === 'shutdown') {
         // The handler may still be running queries on this connection: destroy it (rolls back everything).
-        discard = new Error(`handler ${run.kind}`)
-        return { kind: 'stopped', index: i, outcome: run.kind === 'timeout' ? { type: 'failed', stage: 'timeout', error: run.error } : undefined }
+        discard = new Error('handler shutdown')
+        return { kind: 'stopped', index: i, outcome: undefined }
       }
-      if (run.kind === 'error') {
-        if (isHandlerOutage(run.error, connectionLost)) throw run.error
-        await client.query('ROLLBACK')
-        return { kind: 'stopped', index: i, outcome: { type: 'failed', stage: 'handler', error: run.error } }
-      }
-      if (run.txQueryFailed && !(await transactionUsable(client))) {
-        // The handler caught a failed statement: its transaction can no longer commit. Blame it, not
-        // the next message in the chunk (whose first statement would fail) nor the COMMIT.
-        await client.query('ROLLBACK')
-        const error = abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)')
-        return { kind: 'stopped', index: i, outcome: { type: 'failed', stage: 'handler', error } }
-      }
-      const unusable = await finishSuccess(deps, client, item, run.result)
-      if (unusable) {
-        await client.query('ROLLBACK')
-        return { kind: 'stopped', index: i, outcome: unusable }
-      }
-      outcomes.push({ type: 'succeeded', result: run.result, durationMs: run.durationMs })
     }
+    if (connectionLost) throw connectionLost
     let commit: pg.QueryResult
     try {
       commit = await client.query('COMMIT')
     } catch (err) {
       if (isInfrastructure(err)) throw err
-      return { kind: 'commit-failed', error: err }
+      return { kind: 'commit-failed', error: err, stage: 'handler' }
     }
     // COMMIT of an aborted transaction "succeeds" as ROLLBACK: nothing was applied.
     if (commit.command === 'ROLLBACK') {
-      return { kind: 'commit-failed', error: abortedByHandler('COMMIT rolled it back (a statement failed and the error was caught)') }
+      return { kind: 'commit-failed', error: abortedByHandler('COMMIT rolled it back (a statement failed and the error was caught)'), stage: 'handler' }
     }
-    return { kind: 'committed', outcomes }
+    return { kind: 'committed', outcomes: tx.outcomes }
   } catch (err) {
     discard = err instanceof Error ? err : new Error(String(err))
-    if (!isInfrastructure(err)) {
+    if (idleSessionTimeout(connectionLost) || idleSessionTimeout(err)) {
+      const error = new KtaskError('KTASK_TIMEOUT', 'Postgres ended the transaction: it sat idle longer than idle_in_transaction_session_timeout', { cause: connectionLost ?? err })
+      return { kind: 'commit-failed', error, stage: 'timeout' }
+    }
+    if (!isInfrastructure(err) && connectionLost === undefined) {
       deps.logger.error({ err, group: deps.groupId }, 'ktask: transaction failed outside any handler (schema missing? permissions?)')
     }
     return { kind: 'infra', error: err }
@@ -180,33 +182,151 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
   }
 }
 
-/**
- * A handler caught a failed statement: its transaction is aborted unless it recovered with a savepoint.
- * The client's status can lag (the server's ReadyForQuery may not have been read when the rejection
- * reached the handler), so ask the server — only on this rare path.
- */
-async function transactionUsable(client: pg.ClientBase): Promise<boolean> {
-  try {
-    await client.query('SELECT 1')
-    return true
-  } catch (err) {
-    if ((err as { code?: unknown }).code === '25P02') return false
-    throw err
-  }
-}
+/** The statements of one chunk transaction and the outcomes of the messages it ran. */
+class ChunkTransaction {
+  readonly outcomes: ExecOutcome[] = []
+  lastOutcome: ExecOutcome | undefined
+  readonly #deps: HandlerRunnerDeps
+  readonly #client: pg.PoolClient
+  readonly #idleTimeoutMs: number
+  #fresh = new Set<string>()
+  #begunAt = 0
+  #lastStatementAt = 0
 
-/**
- * After a handler returned: task-state write and key dequeue, in the same transaction. One of them
- * failing for a reason of the data (not an outage) means this message's effects cannot commit, so it
- * counts as a failure of this message. (Swallowed ctx.tx errors are caught before, by transactionUsable.)
- */
-async function finishSuccess(deps: HandlerRunnerDeps, client: pg.ClientBase, item: ExecItem, result: unknown): Promise<ExecOutcome | undefined> {
-  try {
-    await deps.hooks?.succeeded?.(client, item, result)
-    if (item.dequeueKey) await deleteKeyEntry(client, deps.groupId, item.dequeueKey, item.prepared.messageId)
-    return undefined
-  } catch (err) {
-    if (isInfrastructure(err)) throw err
-    return { type: 'failed', stage: 'handler', error: abortedByHandler((err as Error).message, err) }
+  constructor(deps: HandlerRunnerDeps, client: pg.PoolClient) {
+    this.#deps = deps
+    this.#client = client
+    this.#idleTimeoutMs = deps.runtime.config.database?.idleInTransactionTimeoutMs ?? 0
+  }
+
+  async begin(items: ExecItem[]): Promise<void> {
+    this.#begunAt = performance.now()
+    await this.#statement('BEGIN')
+    const ledgerIds = items.filter((i) => i.prepared.spec.ledger).map((i) => i.prepared.messageId)
+    if (ledgerIds.length > 0) {
+      this.#fresh = await insertLedgerRows(this.#client, this.#deps.groupId, ledgerIds)
+      this.#lastStatementAt = performance.now()
+    }
+  }
+
+  hasRoomFor(item: ExecItem): boolean {
+    return transactionHasRoom({ now: performance.now(), lastStatementAt: this.#lastStatementAt, begunAt: this.#begunAt },
+      item.prepared.spec.timeoutMs, this.#idleTimeoutMs)
+  }
+
+  /** The budget ran out: the ledger rows of messages that did not run here must not commit. */
+  async releaseUnrun(items: ExecItem[]): Promise<void> {
+    const ids = items.filter((i) => i.prepared.spec.ledger && this.#fresh.has(i.prepared.messageId)).map((i) => i.prepared.messageId)
+    if (ids.length > 0) await deleteInboxRows(this.#client, this.#deps.groupId, ids)
+  }
+
+  /**
+   * Runs one message; its outcome is added to `outcomes`. Throws on an outage. 'connection-dropped'
+   * and 'shutdown' end the transaction without a commit.
+   */
+  async run(item: ExecItem, connectionLost: () => Error | undefined): Promise<'ok' | 'connection-dropped' | 'shutdown'> {
+    const scope = scopeClient(this.#client, { savepoint: SAVEPOINT })
+    const { ledger, messageId } = { ledger: item.prepared.spec.ledger, messageId: item.prepared.messageId }
+    // delete() on first use: the same id twice in one chunk runs once; the second is a duplicate.
+    if (ledger && !this.#fresh.delete(messageId)) {
+      const failed = await this.#ownStatements(scope, item, async () => {
+        if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
+      })
+      return this.#record(failed ?? { type: 'duplicate' })
+    }
+    const run = await runHandler(this.#deps, item, scope)
+    this.#noteActivity(scope)
+    if (run.kind === 'shutdown') return 'shutdown'
+    if (run.kind === 'timeout') {
+      this.lastOutcome = { type: 'failed', stage: 'timeout', error: run.error }
+      if (!(await this.#settle(scope))) return 'connection-dropped'
+      await this.#undo(scope, item)
+      return this.#record(this.lastOutcome)
+    }
+    if (run.kind === 'error') {
+      if (isHandlerOutage(run.error, connectionLost())) throw run.error
+      await this.#undo(scope, item)
+      return this.#record({ type: 'failed', stage: 'handler', error: run.error })
+    }
+    if (run.txQueryFailed && !(await this.#transactionUsable())) {
+      // The handler caught a failed statement: its part of the transaction can no longer commit. Blame
+      // it, not the next message in the chunk (whose first statement would fail) nor the COMMIT.
+      await this.#undo(scope, item)
+      return this.#record({ type: 'failed', stage: 'handler', error: abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)') })
+    }
+    const failed = await this.#ownStatements(scope, item, async () => {
+      await this.#deps.hooks?.succeeded?.(scope.own, item, run.result)
+      if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
+    })
+    return this.#record(failed ?? { type: 'succeeded', result: run.result, durationMs: run.durationMs })
+  }
+
+  #record(outcome: ExecOutcome): 'ok' {
+    this.outcomes.push(outcome)
+    return 'ok'
+  }
+
+  /**
+   * ktask's statements about a message (task state, key queue), under its savepoint. One failing for a
+   * reason of the data (not an outage) means this message's effects cannot commit: its failure alone.
+   */
+  async #ownStatements(scope: ScopedClient, item: ExecItem, statements: () => Promise<void>): Promise<ExecOutcome | undefined> {
+    try {
+      await statements()
+      this.#noteActivity(scope)
+      return undefined
+    } catch (err) {
+      if (isInfrastructure(err)) throw err
+      await this.#undo(scope, item)
+      return { type: 'failed', stage: 'handler', error: abortedByHandler((err as Error).message, err) }
+    }
+  }
+
+  /** Undoes one message: back to its savepoint (if it ran a statement), and its ledger row removed. */
+  async #undo(scope: ScopedClient, item: ExecItem): Promise<void> {
+    if (scope.savepointTaken) await this.#statement(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`)
+    if (item.prepared.spec.ledger) await deleteInboxRows(this.#client, this.#deps.groupId, [item.prepared.messageId])
+    this.#lastStatementAt = performance.now()
+  }
+
+  /**
+   * A timed-out handler may have left a statement running on the connection: cancel it and wait for it
+   * to end. False when it will not (the connection must go).
+   */
+  async #settle(scope: ScopedClient): Promise<boolean> {
+    if (scope.pending.size === 0) return true
+    const pid = (this.#client as unknown as { processID?: number }).processID
+    if (pid !== undefined) await this.#deps.runtime.pool().query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined)
+    let timer: NodeJS.Timeout | undefined
+    const ended = await Promise.race([
+      Promise.allSettled([...scope.pending]).then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CANCEL_WAIT_MS))),
+    ])
+    clearTimeout(timer)
+    return ended
+  }
+
+  /**
+   * A handler caught a failed statement: its transaction is aborted unless it recovered with a savepoint.
+   * The client's status can lag (the server's ReadyForQuery may not have been read when the rejection
+   * reached the handler), so ask the server — only on this rare path.
+   */
+  async #transactionUsable(): Promise<boolean> {
+    try {
+      await this.#statement('SELECT 1')
+      return true
+    } catch (err) {
+      if ((err as { code?: unknown }).code === '25P02') return false
+      throw err
+    }
+  }
+
+  async #statement(sql: string): Promise<void> {
+    await this.#client.query(sql)
+    this.#lastStatementAt = performance.now()
+  }
+
+  #noteActivity(scope: ScopedClient): void {
+    if (scope.lastActivity > this.#lastStatementAt) this.#lastStatementAt = scope.lastActivity
   }
 }

@@ -10,7 +10,7 @@ const schema = avro.Type.forSchema({ type: 'record', name: 'A', fields: [{ name:
 const spec = taskSpec({
   name: 't', queue: 'q', schema, ledger: false, transaction: false, handler: () => {},
   retry: { attempts: 3, backoff: { type: 'exponential', delayMs: 1000, jitter: false }, retryable: (e) => !(e instanceof RangeError) },
-}, false)
+}, undefined)
 const route = queueRoute(config, 'q', [spec])
 
 const failed = (over: Partial<FailedMessage>): FailedMessage => ({

@@ -26,6 +26,8 @@ export const H = {
   redrivenAt: 'ktask-redriven-at',
   redriveCount: 'ktask-redrive-count',
   parkedBehind: 'ktask-parked-behind',
+  /** On a parked message: how many times it was parked again behind the same overdue head. */
+  reparks: 'ktask-reparks',
   /** On a dead-letter hop that replaced a refused retry hop: the broker's refusal. */
   hopRefused: 'ktask-hop-refused',
   /** On a DLQ stub (the DLQ refused the message itself): the refusal; the value is truncated. */
@@ -117,6 +119,7 @@ export function failureHeaders(headers: Record<string, string>, info: FailureInf
   const stack = info.error instanceof Error && info.error.stack ? info.error.stack : ''
   out[H.errorStack] = truncateUtf8(stack, MAX_ERROR_STACK_BYTES)
   delete out[H.parkedBehind]
+  delete out[H.reparks]
   return out
 }
 

@@ -36,3 +36,15 @@ export async function upsertKeyEntry(db: Queryable, groupId: string, key: Buffer
 export async function deleteKeyEntry(db: Queryable, groupId: string, key: Buffer, messageId: string): Promise<void> {
   await db.query(DELETE, [groupId, key, messageId])
 }
+
+/** Drops a head found orphaned, unless it moved meanwhile (a new hop, a new due time). */
+export async function deleteOrphanedHead(db: Queryable, groupId: string, key: Buffer, head: KeyHead): Promise<void> {
+  await db.query('DELETE FROM ktask.key_queue WHERE group_id = $1 AND msg_key = $2 AND message_id = $3 AND topic = $4 AND not_before = $5',
+    [groupId, key, head.messageId, head.topic, head.notBefore])
+}
+
+/** Rows due longer ago than the retention window: heads that will never come back. */
+export async function pruneKeyQueue(db: Queryable, retentionDays: number): Promise<number> {
+  const res = await db.query('DELETE FROM ktask.key_queue WHERE not_before < $1', [Date.now() - retentionDays * 86_400_000])
+  return res.rowCount ?? 0
+}

@@ -169,7 +169,7 @@ export class GroupConsumer {
       route: this.route, topic, partition,
       isRetryTier: this.#tierTopics.has(topic),
       preparer: this.#preparer, executor: this.#executor, router: this.#router!,
-      blocking: this.route.blockingKeys ? new KeyBlocking(this.#d.runtime, this.route, this.#router!) : undefined,
+      blocking: this.route.blockingKeys ? new KeyBlocking(this.#d.runtime, this.route, this.#router!, this.#tierTopics) : undefined,
       semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats, hooks: this.#d.hooks,
       logger: this.#d.runtime.logger,
       onFatal: (error) => this.#onLaneFailure(error),

@@ -63,7 +63,7 @@ export class KeyBlocking {
       }
       if (!head) continue
       if (head.messageId !== item.prepared.messageId) return { index, head }
-      item.dequeueKey = key
+      item.dequeueKey = key!
       item.message.keyHead = true
     }
     return { index: -1 }

@@ -95,3 +95,38 @@ export function infrastructureError(component: 'kafka' | 'registry' | 'postgres'
   const reason = cause instanceof Error ? cause.message : String(cause)
   return new KtaskError('KTASK_INFRASTRUCTURE', `${component} unavailable: ${reason}`, { component, cause })
 }
+
+/**
+ * What a handler threw, made safe to read. A handler can throw anything: an error whose `name` or
+ * `message` getter throws, an object without a prototype (no string form), a BigInt-holding object that
+ * JSON cannot write. Reading those while building a retry or DLQ hop would throw inside the partition's
+ * loop; such a value is replaced by an error that says so (the message is still retried or dead-lettered).
+ */
+export function readableThrown(value: unknown): unknown {
+  try {
+    if (value instanceof Error) {
+      void String(value.name)
+      void String(value.message)
+      void (value.stack === undefined ? '' : String(value.stack))
+      return value
+    }
+    if (value !== null && typeof value === 'object') {
+      // Only whether these throw matters (no prototype: no string form; a BigInt inside: no JSON).
+      void `${value as string}`
+      void JSON.stringify(value)
+    }
+    return value
+  } catch (err) {
+    const replaced = new Error(`The handler threw a value that cannot be read (reading it threw: ${describeQuietly(err)})`)
+    replaced.name = 'UnreadableThrownValue'
+    return replaced
+  }
+}
+
+function describeQuietly(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : typeof err
+  } catch {
+    return 'unknown'
+  }
+}

@@ -4,7 +4,7 @@
  * done; SUCCEEDED is written in the handler's transaction, so a task is SUCCEEDED exactly when its
  * effects committed (without a transaction: right after the handler, before the offset is done).
  */
-import { isKtaskError, KtaskError } from '../errors.ts'
+import { isKtaskError, KtaskError, readableThrown } from '../errors.ts'
 import type { FailedMessage, RoutingDecision } from '../retry/router.ts'
 import { H, intHeader } from '../retry/headers.ts'
 import { markSucceeded, type TaskErrorSummary, type TaskStateUpdate } from '../store/task-store.ts'
@@ -28,10 +28,16 @@ function resultJson(result: unknown): string | null {
 }
 
 function summary(f: FailedMessage): TaskErrorSummary {
-  const e = f.error
+  const e = readableThrown(f.error)
+  let text: string
+  try {
+    text = e instanceof Error ? String(e.message) : typeof e === 'object' && e !== null ? JSON.stringify(e) : String(e)
+  } catch {
+    text = typeof e
+  }
   return {
-    class: e instanceof Error ? e.name : typeof e,
-    message: (e instanceof Error ? e.message : String(e)).slice(0, 1000),
+    class: e instanceof Error ? String(e.name) : typeof e,
+    message: text.slice(0, 1000),
     stage: f.stage,
     attempt: f.attempt,
   }

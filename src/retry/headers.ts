@@ -90,16 +90,21 @@ export interface FailureInfo {
 }
 
 function errorClass(error: unknown): string {
-  if (error instanceof Error) return error.name || error.constructor.name || 'Error'
+  if (error instanceof Error) return String(error.name || error.constructor.name || 'Error')
   return typeof error
 }
 
 function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message
+  if (error instanceof Error) return String(error.message)
+  if (typeof error === 'string') return error
   try {
-    return typeof error === 'string' ? error : JSON.stringify(error)
+    return JSON.stringify(error) ?? String(error)
   } catch {
-    return String(error)
+    try {
+      return String(error)
+    } catch {
+      return typeof error
+    }
   }
 }
 
@@ -116,7 +121,7 @@ export function failureHeaders(headers: Record<string, string>, info: FailureInf
   out[H.failureStage] = info.stage
   out[H.errorClass] = truncateUtf8(errorClass(info.error), 256)
   out[H.errorMessage] = truncateUtf8(errorMessage(info.error), MAX_ERROR_MESSAGE_BYTES)
-  const stack = info.error instanceof Error && info.error.stack ? info.error.stack : ''
+  const stack = info.error instanceof Error && info.error.stack ? String(info.error.stack) : ''
   out[H.errorStack] = truncateUtf8(stack, MAX_ERROR_STACK_BYTES)
   delete out[H.parkedBehind]
   delete out[H.reparks]

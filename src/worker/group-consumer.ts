@@ -153,6 +153,14 @@ export class GroupConsumer {
     const key = tpKey(batch.topic, batch.partition)
     const fetchedOffset = Number((batch as unknown as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset())
     let lane = this.#lanes.get(key)
+    if (lane?.state === 'running' && fetchedOffset < lane.tracker.committed) {
+      // The log starts over below what this lane committed: the topic was deleted and created again (kafkajs
+      // reset an out-of-range offset). Its first offsets are new messages, not re-deliveries of done ones.
+      this.#log.warn({ topic: batch.topic, partition: batch.partition, fetchedOffset, committed: lane.tracker.committed },
+        'ktask: the partition log went backwards (topic re-created?); starting over from the fetched offset')
+      this.#retire(key, lane)
+      lane = undefined
+    }
     if (!lane || lane.state !== 'running') {
       lane = this.#createLane(batch.topic, batch.partition, fetchedOffset)
     } else if (fetchedOffset > lane.tracker.position() && lane.tracker.pendingCount === 0) {
@@ -172,7 +180,7 @@ export class GroupConsumer {
       blocking: this.route.blockingKeys ? new KeyBlocking(this.#d.runtime, this.route, this.#router!, this.#tierTopics) : undefined,
       semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats, hooks: this.#d.hooks,
       logger: this.#d.runtime.logger,
-      onFatal: (error) => this.#onLaneFailure(error),
+      onFatal: (error) => this.#onLaneFailure(lane, error),
       requestCommit: () => void this.#commit('threshold'),
       fetch: {
         pause: () => consumer.pause([{ topic, partitions: [partition] }]),
@@ -223,7 +231,19 @@ export class GroupConsumer {
   }
 
   /** A partition lane stopped on a bug: report it like a crash that cannot restart (the CLI exits 1). */
-  #onLaneFailure(error: unknown): void {
+  #onLaneFailure(lane: PartitionLane, error: unknown): void {
+    const key = tpKey(lane.topic, lane.partition)
+    if (this.#lanes.get(key) === lane) {
+      // Out of the map, so the partition is not fed to a lane that no longer runs; kafkajs already handed
+      // its unfinished messages over, so fetch them again from its position for a fresh lane.
+      this.#lanes.delete(key)
+      try {
+        this.#consumer?.seek({ topic: lane.topic, partition: lane.partition, offset: String(lane.tracker.position()) })
+        this.#consumer?.resume([{ topic: lane.topic, partitions: [lane.partition] }])
+      } catch (err) {
+        this.#log.debug({ err }, 'ktask: could not seek a failed lane back (consumer restarting)')
+      }
+    }
     this.#d.events.emit('crash', () => ({ group: this.route.groupId, error, restart: false }))
     if (!this.#stopping) this.onFatal(error)
   }

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino'
 import type { AppRuntime } from '../app/runtime.ts'
-import { KtaskError } from '../errors.ts'
+import { KtaskError, readableThrown } from '../errors.ts'
 import type { Deadlines, RunningHandler } from './deadlines.ts'
 import type { ExecItem, ExecutionHooks } from './executor.ts'
 import { Context, type ScopedClient } from './handler-context.ts'
@@ -44,7 +44,7 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
     value = spec.handler(prepared.args, ctx)
   } catch (error) {
     scoped?.end()
-    return { kind: 'error', error }
+    return { kind: 'error', error: readableThrown(error) }
   }
   if (value === null || typeof value !== 'object' || typeof (value as PromiseLike<unknown>).then !== 'function') {
     scoped?.end()
@@ -73,7 +73,7 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
   } catch (error) {
     if (stopped === 'timeout') return { kind: 'timeout', error: error as KtaskError }
     if (stopped === 'shutdown') return { kind: 'shutdown' }
-    return { kind: 'error', error }
+    return { kind: 'error', error: readableThrown(error) }
   } finally {
     if (running) deps.deadlines.delete(running)
     scoped?.end()

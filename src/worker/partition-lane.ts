@@ -84,6 +84,14 @@ export class PartitionLane {
     return this.#state
   }
 
+  get topic(): string {
+    return this.#d.topic
+  }
+
+  get partition(): number {
+    return this.#d.partition
+  }
+
   start(): void {
     this.#loop ??= (this.#d.route.ordering === 'key' ? this.#runKeyed() : this.#runOrdered()).catch((err: unknown) => {
       // A bug, not an outage: the partition cannot move any more and its offsets stay uncommitted.

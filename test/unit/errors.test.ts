@@ -36,3 +36,17 @@ describe('errorChain', () => {
     expect([...errorChain('not an object')]).toEqual([])
   })
 })
+
+describe('readableThrown', () => {
+  it('passes ordinary thrown values through and replaces those that cannot be read', async () => {
+    const { readableThrown } = await import('../../src/errors.ts')
+    const plain = new Error('x')
+    expect(readableThrown(plain)).toBe(plain)
+    expect(readableThrown('text')).toBe('text')
+    const hostile = new Error('hidden')
+    Object.defineProperty(hostile, 'message', { get: () => { throw new Error('no') } })
+    expect(readableThrown(hostile)).toMatchObject({ name: 'UnreadableThrownValue' })
+    expect(readableThrown(Object.create(null))).toMatchObject({ name: 'UnreadableThrownValue' })
+    expect(readableThrown({ big: 1n })).toMatchObject({ name: 'UnreadableThrownValue' })
+  })
+})

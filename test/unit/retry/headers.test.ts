@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  H, MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_STACK_BYTES, deadLetterHeaders, headersToStrings, intHeader, originOf, parkedHeaders,
+  H, MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_STACK_BYTES, deadLetterHeaders, failureHeaders, headersToStrings, intHeader, originOf, parkedHeaders,
   retryHopHeaders, truncateUtf8, type FailureInfo,
 } from '../../../src/retry/headers.ts'
 
@@ -74,5 +74,16 @@ describe('header codec', () => {
     expect(intHeader({}, 'a')).toBeUndefined()
     expect(intHeader({ a: '1e3' }, 'a')).toBeNaN()
     expect(intHeader({ a: '-1' }, 'a')).toBeNaN()
+  })
+})
+
+describe('failure headers of odd thrown values', () => {
+  it('never throw: a symbol, a number, undefined', () => {
+    const origin = { topic: 't', partition: 0, offset: '1', timestamp: '0' }
+    for (const error of [Symbol('s'), 42, undefined]) {
+      const h = failureHeaders({}, { stage: 'handler', error, group: 'g', messageId: 'm', origin, now: 1 })
+      expect(typeof h['ktask-error-message']).toBe('string')
+      expect(h['ktask-error-class']).toBe(typeof error)
+    }
   })
 })

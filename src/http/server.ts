@@ -2,9 +2,9 @@
  * The HTTP service: enqueue tasks, follow them, health. A small Fastify app over the same library calls
  * users make (`task.enqueue`, `app.status`).
  */
-import { timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { App } from '../app/app.ts'
+import { createAuth } from './auth.ts'
 import { errorHandler, sendError } from './errors.ts'
 import { buildOpenApi, type DocumentedRoute } from './openapi.ts'
 import { resolveHttpOptions, type HttpServiceOptions, type ResolvedHttpOptions } from './options.ts'
@@ -19,13 +19,6 @@ export interface HttpService {
   close(): Promise<void>
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (!header?.startsWith('Bearer ')) return false
-  const given = Buffer.from(header.slice('Bearer '.length))
-  const expected = Buffer.from(token)
-  return given.length === expected.length && timingSafeEqual(given, expected)
-}
-
 export function createHttpService(app: App, options: HttpServiceOptions = {}): HttpService {
   const resolved = resolveHttpOptions(options)
   // Fastify logs every request at info; keep that for debug runs only (errors are logged regardless).
@@ -36,15 +29,9 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   const server = Fastify({ loggerInstance, bodyLimit: resolved.bodyLimitBytes })
   server.setErrorHandler(errorHandler)
   server.setNotFoundHandler((request, reply) => sendError(reply, 404, { message: `No route ${request.method} ${request.url}` }))
-  if (resolved.token) {
-    const token = resolved.token
-    server.addHook('onRequest', async (request, reply) => {
-      if (!request.url.startsWith('/v1/')) return
-      if (!tokenMatches(request.headers.authorization, token)) {
-        return sendError(reply.header('www-authenticate', 'Bearer'), 401, { message: 'A valid bearer token is required' })
-      }
-    })
-  }
+  // onRequest runs after routing (also for the 404 handler), so the hook sees the matched route.
+  const auth = createAuth(resolved)
+  server.addHook('onRequest', auth.check)
   // The document is built from the routes as registered (their response schemas), once all exist.
   const routes: DocumentedRoute[] = []
   server.addHook('onRoute', (route) => void routes.push(route))

@@ -1,0 +1,34 @@
+/** The bearer check decides on the matched route and denies by default (Fastify inject: no network). */
+import Fastify from 'fastify'
+import { describe, expect, it } from 'vitest'
+import { createAuth } from '../../../src/http/auth.ts'
+
+function server(token: string | undefined) {
+  const app = Fastify()
+  app.addHook('onRequest', createAuth({ token }).check)
+  for (const url of ['/healthz', '/readyz', '/v1/tasks/:taskId', '/metrics', '/dashboard/*']) app.get(url, async () => ({ ok: true }))
+  return app
+}
+
+describe('bearer auth', () => {
+  it('every route needs the token except /healthz and /readyz, including routes added later under any prefix', async () => {
+    const app = server('T')
+    const status = async (url: string, authorization?: string) =>
+      (await app.inject({ method: 'GET', url, headers: authorization ? { authorization } : {} })).statusCode
+    expect(await status('/healthz')).toBe(200)
+    expect(await status('/readyz')).toBe(200)
+    for (const url of ['/v1/tasks/x', '/metrics', '/dashboard/index.html', '/unknown']) {
+      expect({ url, status: await status(url) }).toEqual({ url, status: 401 })
+      expect({ url, status: await status(url, 'Bearer wrong') }).toEqual({ url, status: 401 })
+      expect({ url, status: await status(url, 'bearer T') }).toEqual({ url, status: 401 })
+    }
+    expect(await status('/metrics', 'Bearer T')).toBe(200)
+    expect(await status('/unknown', 'Bearer T')).toBe(404)
+  })
+
+  it('without a token every route is open', async () => {
+    const app = server(undefined)
+    expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200)
+    expect((await app.inject({ method: 'GET', url: '/unknown' })).statusCode).toBe(404)
+  })
+})

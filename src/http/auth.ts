@@ -6,6 +6,7 @@
  * about which routes exist.
  */
 import { timingSafeEqual } from 'node:crypto'
+import { isIP } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sendError } from './errors.ts'
 
@@ -23,12 +24,25 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
 
+/** True for an address only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase()
+  if (h === 'localhost' || h === '::1') return true
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h
+  return isIP(v4) === 4 && v4.startsWith('127.')
+}
+
 export interface Auth {
   /** onRequest hook: 401 unless the matched route is open or the request carries the token. */
   check: (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>
+  /**
+   * Whether the caller may read details that name hosts (readiness reasons): with a token, only a caller
+   * that sends it; without one, only when the service listens on loopback (then every caller is local).
+   */
+  mayReadDetails: (request: FastifyRequest) => boolean
 }
 
-export function createAuth({ token }: { token: string | undefined }): Auth {
+export function createAuth({ token, host }: { token: string | undefined; host: string }): Auth {
   const authorised = (request: FastifyRequest): boolean => token === undefined || tokenMatches(request.headers.authorization, token)
   return {
     check: async (request, reply) => {
@@ -38,5 +52,6 @@ export function createAuth({ token }: { token: string | undefined }): Auth {
       if (authorised(request)) return undefined
       return sendError(reply.header('www-authenticate', 'Bearer'), 401, { message: 'A valid bearer token is required' })
     },
+    mayReadDetails: (request) => (token === undefined ? isLoopback(host) : authorised(request)),
   }
 }

@@ -59,7 +59,7 @@ const checks = {
   type: 'object',
   properties: { kafka: { type: 'string' }, registry: { type: 'string' }, postgres: { type: 'string' } },
   required: ['kafka', 'registry', 'postgres'],
-  description: "'ok', 'not configured', or why the dependency is not reachable",
+  description: "'ok', 'not configured', or why the dependency is not reachable — the reason (it may name hosts) only to a caller with the token, or on a loopback-only service without one; anyone else sees 'failing'",
 }
 
 /** Named schemas: the document refers to them by name (`#/components/schemas/<name>`). */
@@ -83,7 +83,7 @@ export const responses = {
     type: 'object',
     properties: { status: { type: 'string', enum: ['not ready'] }, failing: { type: 'array', items: { type: 'string', enum: ['kafka', 'registry', 'postgres'] } }, checks },
     required: ['status', 'failing', 'checks'],
-  }, 'A dependency is not reachable: `failing` names it, `checks` says why'),
+  }, 'A dependency is not reachable: `failing` names it, `checks` says why (to an authorised caller)'),
   eventStream: {
     description: 'Server-Sent Events: `state` (a TaskStatus) and `progress` events until the task is final',
     content: { 'text/event-stream': { schema: { type: 'string' } } },

@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { App } from '../app/app.ts'
-import { createAuth } from './auth.ts'
+import { createAuth, isLoopback } from './auth.ts'
 import { errorHandler, sendError } from './errors.ts'
 import { buildOpenApi, type DocumentedRoute } from './openapi.ts'
 import { resolveHttpOptions, type HttpServiceOptions, type ResolvedHttpOptions } from './options.ts'
@@ -38,11 +38,19 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   let openApi: ReturnType<typeof buildOpenApi> | undefined
   server.get('/v1/openapi.json', async () => (openApi ??= buildOpenApi(app, routes, { auth: resolved.token !== undefined })))
   registerTaskRoutes(server, app, resolved)
-  registerHealthRoutes(server, app, resolved)
+  registerHealthRoutes(server, app, resolved, auth)
   return {
     server,
     options: resolved,
-    listen: () => server.listen({ port: resolved.port, host: resolved.host }),
+    listen: async () => {
+      const address = await server.listen({ port: resolved.port, host: resolved.host })
+      if (resolved.token === undefined && !isLoopback(resolved.host)) {
+        logger.warn({ host: resolved.host, port: Number(new URL(address).port) },
+          'ktask: HTTP service listens on a non-loopback address without a token: anyone who can reach this port can enqueue tasks '
+          + 'and read their status and results. Set a token (--token, KTASK_HTTP_TOKEN) or listen on 127.0.0.1')
+      }
+      return address
+    },
     close: () => server.close(),
   }
 }

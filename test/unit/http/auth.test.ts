@@ -1,11 +1,11 @@
 /** The bearer check decides on the matched route and denies by default (Fastify inject: no network). */
 import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
-import { createAuth } from '../../../src/http/auth.ts'
+import { createAuth, isLoopback } from '../../../src/http/auth.ts'
 
 function server(token: string | undefined) {
   const app = Fastify()
-  app.addHook('onRequest', createAuth({ token }).check)
+  app.addHook('onRequest', createAuth({ token, host: '127.0.0.1' }).check)
   for (const url of ['/healthz', '/readyz', '/v1/tasks/:taskId', '/metrics', '/dashboard/*']) app.get(url, async () => ({ ok: true }))
   return app
 }
@@ -30,5 +30,12 @@ describe('bearer auth', () => {
     const app = server(undefined)
     expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200)
     expect((await app.inject({ method: 'GET', url: '/unknown' })).statusCode).toBe(404)
+  })
+
+  it('tells loopback addresses from the rest', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '::ffff:127.0.0.1']) expect({ host, loopback: isLoopback(host) }).toEqual({ host, loopback: true })
+    for (const host of ['0.0.0.0', '::', '10.0.0.5', '128.0.0.1', 'example.com', '::ffff:10.0.0.1', 'localhost.example.com']) {
+      expect({ host, loopback: isLoopback(host) }).toEqual({ host, loopback: false })
+    }
   })
 })

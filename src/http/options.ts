@@ -21,8 +21,21 @@ export interface HttpServiceOptions {
   token?: string
   /** Largest request body; bigger ones get 413. @defaultValue `1_048_576` */
   bodyLimitBytes?: number
-  /** How often an event stream looks for changes. @defaultValue `250` */
+  /**
+   * How often event streams look for changes. All open streams share one Postgres statement per
+   * interval, however many there are. @defaultValue `250`
+   */
   ssePollMs?: number
+  /**
+   * Most event streams (GET /v1/tasks/:id/events) open at once; one more gets 503 with Retry-After.
+   * @defaultValue `1000`
+   */
+  maxEventStreams?: number
+  /**
+   * Longest life of one event stream: it then ends with a `reconnect` event and the client opens a new
+   * one (EventSource does so by itself). Bounds what a forgotten client holds. @defaultValue `1_800_000` (30 min)
+   */
+  eventStreamMaxMs?: number
   /** How long /readyz waits for each dependency. @defaultValue `2000` */
   readyTimeoutMs?: number
   /**
@@ -38,6 +51,8 @@ export interface ResolvedHttpOptions {
   token: string | undefined
   bodyLimitBytes: number
   ssePollMs: number
+  maxEventStreams: number
+  eventStreamMaxMs: number
   readyTimeoutMs: number
   idempotencyWaitMs: number
 }
@@ -47,6 +62,8 @@ export const httpDefaults = {
   host: '0.0.0.0',
   bodyLimitBytes: 1_048_576,
   ssePollMs: 250,
+  maxEventStreams: 1000,
+  eventStreamMaxMs: 1_800_000,
   readyTimeoutMs: 2000,
   idempotencyWaitMs: 5000,
 } satisfies Partial<HttpServiceOptions>
@@ -98,6 +115,8 @@ export function resolveHttpOptions(o: HttpServiceOptions = {}, env: NodeJS.Proce
     token: checkToken(pick(o.token, 'token', env.KTASK_HTTP_TOKEN, 'KTASK_HTTP_TOKEN')),
     bodyLimitBytes: checkInt('bodyLimitBytes', o.bodyLimitBytes ?? httpDefaults.bodyLimitBytes, 1, 1_073_741_824),
     ssePollMs: checkInt('ssePollMs', o.ssePollMs ?? httpDefaults.ssePollMs, 10, 60_000),
+    maxEventStreams: checkInt('maxEventStreams', o.maxEventStreams ?? httpDefaults.maxEventStreams, 1, 1_000_000),
+    eventStreamMaxMs: checkInt('eventStreamMaxMs', o.eventStreamMaxMs ?? httpDefaults.eventStreamMaxMs, 1000, 86_400_000),
     readyTimeoutMs: checkInt('readyTimeoutMs', o.readyTimeoutMs ?? httpDefaults.readyTimeoutMs, 100, 120_000),
     idempotencyWaitMs: checkInt('idempotencyWaitMs', o.idempotencyWaitMs ?? httpDefaults.idempotencyWaitMs, 0, 600_000),
   }

@@ -34,6 +34,15 @@ const taskStatusFields: Record<keyof TaskStatus, JsonSchema> = {
   updatedAt: { type: 'string', format: 'date-time' },
 }
 
+/** A TaskStatus as the routes send it (dates as ISO strings). */
+export function statusJson(s: TaskStatus): Record<string, unknown> {
+  return {
+    ...s,
+    enqueuedAt: s.enqueuedAt.toISOString(), startedAt: s.startedAt?.toISOString() ?? null,
+    finishedAt: s.finishedAt?.toISOString() ?? null, updatedAt: s.updatedAt.toISOString(),
+  }
+}
+
 export const errorSchema: JsonSchema = {
   type: 'object',
   properties: { error: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
@@ -85,7 +94,8 @@ export const responses = {
     required: ['status', 'failing', 'checks'],
   }, 'A dependency is not reachable: `failing` names it, `checks` says why (to an authorised caller)'),
   eventStream: {
-    description: 'Server-Sent Events: `state` (a TaskStatus) and `progress` events until the task is final',
+    description: 'Server-Sent Events: `state` (a TaskStatus) and `progress` events until the task is final; `error` while the '
+      + 'status cannot be read; `reconnect` when the stream reached its time limit (open a new one)',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   } satisfies ResponseSchema,
   unauthorized: described(errorSchema, 'Missing or wrong bearer token (when the service has a token)'),

@@ -5,11 +5,14 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { App } from '../app/app.ts'
 import { createAuth, isLoopback } from './auth.ts'
+import { getTasks } from '../store/task-store.ts'
 import { errorHandler, sendError } from './errors.ts'
+import { EventStreams } from './event-streams.ts'
 import { buildOpenApi, type DocumentedRoute } from './openapi.ts'
 import { resolveHttpOptions, type HttpServiceOptions, type ResolvedHttpOptions } from './options.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerTaskRoutes } from './routes/tasks.ts'
+import { StatusPoller } from './status-poller.ts'
 
 export interface HttpService {
   readonly server: FastifyInstance
@@ -37,7 +40,18 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   server.addHook('onRoute', (route) => void routes.push(route))
   let openApi: ReturnType<typeof buildOpenApi> | undefined
   server.get('/v1/openapi.json', async () => (openApi ??= buildOpenApi(app, routes, { auth: resolved.token !== undefined })))
-  registerTaskRoutes(server, app, resolved)
+  const poller = new StatusPoller(async (ids) => {
+    app.runtime.assertOpen()
+    await app.runtime.ensureMigrated()
+    return getTasks(app.runtime.pool(), ids)
+  }, resolved.ssePollMs)
+  const streams = new EventStreams(poller, { maxStreams: resolved.maxEventStreams, maxLifetimeMs: resolved.eventStreamMaxMs })
+  // Open streams would keep close() waiting until their tasks finish: end them first.
+  server.addHook('preClose', (done) => {
+    streams.closeAll()
+    done()
+  })
+  registerTaskRoutes(server, app, resolved, streams)
   registerHealthRoutes(server, app, resolved, auth)
   return {
     server,

@@ -32,6 +32,7 @@ describe('HTTP options', () => {
       [{ token: '' }, 'token'], [{ token: 'two words' }, 'token'], [{ token: 'line\nbreak' }, 'token'],
       [{ bodyLimitBytes: 0 }, 'bodyLimitBytes'], [{ bodyLimitBytes: 1.5 }, 'bodyLimitBytes'],
       [{ ssePollMs: 0 }, 'ssePollMs'], [{ readyTimeoutMs: -1 }, 'readyTimeoutMs'], [{ idempotencyWaitMs: Infinity }, 'idempotencyWaitMs'],
+      [{ maxEventStreams: 0 }, 'maxEventStreams'], [{ eventStreamMaxMs: 10 }, 'eventStreamMaxMs'],
     ]
     for (const [options, field] of cases) expect({ options, error: invalid(() => createHttpService(app, options)) }).toEqual({ options, error: bad(field) })
   })

@@ -4,14 +4,10 @@ import type { App } from '../../app/app.ts'
 import { KtaskError } from '../../errors.ts'
 import { sendError } from '../errors.ts'
 import type { EventStreams } from '../event-streams.ts'
-import { enqueueOnce } from '../idempotency.ts'
+import { enqueueOnce, takeoverAfterMs } from '../idempotency.ts'
 import { ENQUEUE_URL } from '../openapi.ts'
 import { acceptedSchema, described, errorSchema, responses, statusJson, taskStatusSchema } from '../schemas.ts'
 import type { ResolvedHttpOptions } from '../options.ts'
-
-// Longer than any enqueue can take (registry and broker timeouts included): a claim this old belongs to a
-// request whose process died between claiming the key and finishing.
-const IDEMPOTENCY_STALE_MS = 120_000
 
 const taskIdParams = {
   type: 'object', properties: { taskId: { type: 'string', description: 'The id the enqueue answered with' } }, required: ['taskId'],
@@ -55,6 +51,8 @@ const followTaskSchema = {
 const STREAMS_FULL_RETRY_AFTER_S = 5
 
 export function registerTaskRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions, streams: EventStreams): void {
+  // A pending claim younger than this may belong to a request that is still producing.
+  const staleMs = takeoverAfterMs(app.config)
   server.post<{ Params: { name: string }; Body: unknown }>(ENQUEUE_URL, { schema: enqueueSchema }, async (request, reply) => {
     const task = app.getTask(request.params.name)
     const body = request.body
@@ -72,8 +70,11 @@ export function registerTaskRoutes(server: FastifyInstance, app: App, options: R
           { field: 'Idempotency-Key' })
       }
       await app.runtime.ensureMigrated()
+      // Registry, topic and producer connection before the claim: what runs while the key is held is then
+      // bounded by the settings takeoverAfterMs is derived from.
+      await app.prepareTask(task.name)
       const outcome = await enqueueOnce(app.runtime.pool(), key, task.name, body, (id) => task.enqueue(body, { taskId: id }), {
-        waitMs: options.idempotencyWaitMs, staleMs: IDEMPOTENCY_STALE_MS,
+        waitMs: options.idempotencyWaitMs, staleMs,
         onCompleteFailed: (err) => request.log.warn({ err, key }, 'ktask: task enqueued, but its Idempotency-Key could not be marked done'),
       })
       if (outcome.kind === 'different-body') {

@@ -3,8 +3,8 @@ import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { createAuth, isLoopback } from '../../../src/http/auth.ts'
 
-function server(token: string | undefined) {
-  const app = Fastify()
+function server(token: string | undefined, routerOptions: { ignoreDuplicateSlashes?: boolean; ignoreTrailingSlash?: boolean; caseSensitive?: boolean } = {}) {
+  const app = Fastify({ routerOptions })
   app.addHook('onRequest', createAuth({ token, host: '127.0.0.1' }).check)
   for (const url of ['/healthz', '/readyz', '/v1/tasks/:taskId', '/metrics', '/dashboard/*']) app.get(url, async () => ({ ok: true }))
   return app
@@ -24,6 +24,16 @@ describe('bearer auth', () => {
     }
     expect(await status('/metrics', 'Bearer T')).toBe(200)
     expect(await status('/unknown', 'Bearer T')).toBe(404)
+  })
+
+  it('a lenient router (duplicate slashes, trailing slash, any case) is authorised by the route it matched', async () => {
+    const app = server('T', { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true, caseSensitive: false })
+    const status = async (url: string, headers: Record<string, string> = {}) => (await app.inject({ method: 'GET', url, headers })).statusCode
+    for (const url of ['//METRICS/', '/V1//tasks/x/', '/%6detrics']) {
+      expect({ url, status: await status(url) }).toEqual({ url, status: 401 })
+      expect({ url, status: await status(url, { authorization: 'Bearer T' }) }).toEqual({ url, status: 200 })
+    }
+    for (const url of ['//HEALTHZ/', '/ReadyZ']) expect({ url, status: await status(url) }).toEqual({ url, status: 200 })
   })
 
   it('without a token every route is open', async () => {

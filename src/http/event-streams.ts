@@ -95,7 +95,10 @@ export class EventStreams {
     }
     this.#open.add(stream)
     this.#startKeepAlive()
-    req.on('close', () => stream.end())
+    // The response's 'close' is the client leaving (or our own end); a client gone while the first status
+    // was read must not hold its place until the lifetime runs out.
+    res.on('close', () => stream.end())
+    if (req.socket.destroyed) return stream.end()
     write(res, 'state', statusJson(first))
     if (FINAL_STATES.includes(first.state)) return stream.end()
     unsubscribe = this.#poller.subscribe(first.taskId, (update) => this.#update(stream, update))

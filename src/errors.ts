@@ -112,7 +112,7 @@ export function readableThrown(value: unknown): unknown {
     }
     if (value !== null && typeof value === 'object') {
       // Only whether these throw matters (no prototype: no string form; a BigInt inside: no JSON).
-      void `${value as string}`
+      void `${value as unknown as string}`
       void JSON.stringify(value)
     }
     return value

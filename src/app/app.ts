@@ -21,7 +21,7 @@ export class App {
   readonly config: ResolvedAppConfig
   /** @internal shared clients; not part of the public API */
   readonly runtime: AppRuntime
-  readonly #tasks = new Map<string, { spec: HandlerSpec; queue: string; handle: Task<unknown> }>()
+  readonly #tasks = new Map<string, { spec: HandlerSpec; queue: string; handle: Task<unknown>; prepare: () => Promise<void> }>()
   readonly #consumers = new Map<string, { def: ConsumeDefinition; spec: HandlerSpec }>()
   readonly #workers = new Set<Worker>()
   readonly #stateWriter: TaskStateWriter | undefined
@@ -45,7 +45,7 @@ export class App {
     const spec = taskSpec(definition as TaskDefinition, this.config.database)
     if (this.#tasks.has(spec.name)) throw configError('task.name', `task "${spec.name}" is already defined`)
     const queue = this.config.queues[definition.queue] ?? resolveQueueOptions(definition.queue)
-    const handle = createTaskHandle<unknown>({
+    const { handle, prepare } = createTaskHandle<unknown>({
       runtime: this.runtime, config: this.config, spec, queue: definition.queue,
       topic: queueTopic(this.config.prefix, definition.queue), partitions: queue.partitions, replicationFactor: queue.replicationFactor,
       ...(spec.track ? {
@@ -59,7 +59,7 @@ export class App {
         },
       } : {}),
     })
-    this.#tasks.set(spec.name, { spec, queue: definition.queue, handle })
+    this.#tasks.set(spec.name, { spec, queue: definition.queue, handle, prepare })
     return handle
   }
 
@@ -75,6 +75,15 @@ export class App {
     const entry = this.#tasks.get(name)
     if (!entry) throw new KtaskError('KTASK_UNKNOWN_TASK', `Unknown task "${name}"`, { field: 'name' })
     return entry.handle
+  }
+
+  /**
+   * @internal Registers the task's schema, creates its topic and connects the producer, so that its next
+   * enqueue only produces (the HTTP service does this before claiming an Idempotency-Key).
+   */
+  async prepareTask(name: string): Promise<void> {
+    this.getTask(name)
+    await this.#tasks.get(name)!.prepare()
   }
 
   /** Names of the registered tasks. */

@@ -53,7 +53,16 @@ export interface TaskHandleDeps {
   produceFailed?: (taskIds: string[]) => Promise<void>
 }
 
-export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
+export interface CreatedTaskHandle<Args> {
+  handle: Task<Args>
+  /**
+   * What an enqueue does before producing: register the schema, create the topic, connect the producer.
+   * Afterwards an enqueue only encodes and produces, which bounds its time (see enqueueBudgetMs).
+   */
+  prepare: () => Promise<void>
+}
+
+export function createTaskHandle<Args>(deps: TaskHandleDeps): CreatedTaskHandle<Args> {
   const { runtime, config, spec, topic } = deps
   let schemaId: Promise<number> | undefined
   const getSchemaId = (): Promise<number> => {
@@ -92,8 +101,10 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
     }
   }
 
+  const ensureTopic = (): Promise<void> => runtime.ensureTopics([{ topic, partitions: deps.partitions, replicationFactor: deps.replicationFactor }])
+
   const produce = async (messages: OutgoingMessage[]): Promise<void> => {
-    await runtime.ensureTopics([{ topic, partitions: deps.partitions, replicationFactor: deps.replicationFactor }])
+    await ensureTopic()
     const ids = messages.map((m) => m.headers[H.id]!)
     if (deps.beforeProduce) await deps.beforeProduce(ids)
     try {
@@ -105,7 +116,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
   }
 
   const what = `Invalid args for task "${spec.name}"`
-  return {
+  const handle: Task<Args> = {
     name: spec.name,
     queue: deps.queue,
     schema: spec.type!.schema({ exportAttrs: true }) as Record<string, unknown>,
@@ -132,4 +143,11 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
       return { taskIds: messages.map((m) => m.headers[H.id]!) }
     },
   }
+  const prepare = async (): Promise<void> => {
+    runtime.assertOpen()
+    await getSchemaId()
+    await ensureTopic()
+    await runtime.producer().connect()
+  }
+  return { handle, prepare }
 }

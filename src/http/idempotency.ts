@@ -7,7 +7,10 @@
  */
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
+import type { ResolvedAppConfig } from '../config/resolve.ts'
+import { enqueueBudgetMs } from '../producer/enqueue-budget.ts'
 import { newTaskId } from '../producer/ids.ts'
+import { statementBudgetMs } from '../store/pool.ts'
 import {
   claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey, releaseStaleIdempotencyKey,
 } from '../store/idempotency-keys.ts'
@@ -28,6 +31,20 @@ export interface IdempotencyOptions {
   pollMs?: number
   /** Told when a produced task could not be marked done (the key stays pending until `staleMs`). */
   onCompleteFailed?: (err: unknown) => void
+}
+
+/** Covers event-loop stalls of the holder and the moment between its claim's commit and its enqueue. */
+const TAKEOVER_MARGIN_MS = 60_000
+
+/**
+ * How old a pending claim must be before another request may take it over (`staleMs`): longer than its
+ * holder can still be working — the enqueue's own budget (registry, topic and connection were prepared
+ * before the claim) plus the statement marking the key done. Infinity (never taken over; the key is
+ * freed when pruned) if either has no bound.
+ */
+export function takeoverAfterMs(config: Pick<ResolvedAppConfig, 'kafka' | 'database'>): number {
+  const complete = config.database ? statementBudgetMs(config.database.statementTimeoutMs) : 0
+  return enqueueBudgetMs(config) + complete + TAKEOVER_MARGIN_MS
 }
 
 export function bodyHash(body: unknown): string {

@@ -5,6 +5,7 @@
  */
 import avro, { type Schema } from 'avsc'
 import type { App } from '../app/app.ts'
+import { isOpenRoute } from './auth.ts'
 import { avroToJsonSchema, type JsonSchema } from './avro-json-schema.ts'
 import { namedSchemas, responseOrigin } from './schemas.ts'
 
@@ -36,7 +37,7 @@ function parameters(where: 'path' | 'header', schema: unknown, skip: string[] = 
 function responses(schema: unknown, auth: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [status, response] of Object.entries((schema ?? {}) as Record<string, JsonSchema & { description: string }>)) {
-    // The bearer check answers 401 for every /v1 route, but only when the service has a token.
+    // The bearer check answers 401 on every route but the open probes, and only when the service has a token.
     if (status === '401' && !auth) continue
     const { description, ...body } = response
     if ('content' in body) {
@@ -85,7 +86,7 @@ export function buildOpenApi(app: App, routes: readonly DocumentedRoute[], { aut
         [method.toLowerCase()]: {
           operationId: route.schema.operationId,
           summary: route.schema.summary,
-          ...(route.url.startsWith('/v1/') ? {} : { security: [] }),
+          ...(isOpenRoute(route.url) ? { security: [] } : {}),
           parameters: [...parameters('path', route.schema.params), ...parameters('header', route.schema.headers)],
           responses: responses(route.schema.response, auth),
         },

@@ -1,15 +1,41 @@
-/** Options of the HTTP service (`createHttpService`, `ktask serve`). */
+/**
+ * Options of the HTTP service (`createHttpService`, `ktask serve`): defaults declared once, environment
+ * under code, every value validated when the service is created so a bad one fails with its name.
+ */
+import { isIP } from 'node:net'
+import { checkInt } from '../config/resolve.ts'
+import { configError } from '../errors.ts'
+
 export interface HttpServiceOptions {
-  /** @defaultValue env `KTASK_HTTP_PORT`, else `8080` */
+  /** Port to listen on; `0` picks a free one. @defaultValue env `KTASK_HTTP_PORT`, else `8080` */
   port?: number
-  /** @defaultValue env `KTASK_HTTP_HOST`, else `'0.0.0.0'` */
+  /**
+   * Interface to listen on. Any address other than loopback without a `token` logs a warning at listen
+   * time: anyone who can reach the port can enqueue tasks. @defaultValue env `KTASK_HTTP_HOST`, else `'0.0.0.0'`
+   */
   host?: string
-  /** Bearer token required on /v1 routes; unset = no auth. @defaultValue env `KTASK_HTTP_TOKEN` */
+  /**
+   * Bearer token every route needs except /healthz and /readyz (visible ASCII, no spaces); unset = no
+   * auth. An empty environment variable counts as unset. @defaultValue env `KTASK_HTTP_TOKEN`
+   */
   token?: string
   /** Largest request body; bigger ones get 413. @defaultValue `1_048_576` */
   bodyLimitBytes?: number
-  /** How often an event stream looks for changes. @defaultValue `250` */
+  /**
+   * How often event streams look for changes. All open streams share one Postgres statement per
+   * interval, however many there are. @defaultValue `250`
+   */
   ssePollMs?: number
+  /**
+   * Most event streams (GET /v1/tasks/:id/events) open at once; one more gets 503 with Retry-After.
+   * @defaultValue `1000`
+   */
+  maxEventStreams?: number
+  /**
+   * Longest life of one event stream: it then ends with a `reconnect` event and the client opens a new
+   * one (EventSource does so by itself). Bounds what a forgotten client holds. @defaultValue `1_800_000` (30 min)
+   */
+  eventStreamMaxMs?: number
   /** How long /readyz waits for each dependency. @defaultValue `2000` */
   readyTimeoutMs?: number
   /**
@@ -25,19 +51,73 @@ export interface ResolvedHttpOptions {
   token: string | undefined
   bodyLimitBytes: number
   ssePollMs: number
+  maxEventStreams: number
+  eventStreamMaxMs: number
   readyTimeoutMs: number
   idempotencyWaitMs: number
 }
 
+export const httpDefaults = {
+  port: 8080,
+  host: '0.0.0.0',
+  bodyLimitBytes: 1_048_576,
+  ssePollMs: 250,
+  maxEventStreams: 1000,
+  eventStreamMaxMs: 1_800_000,
+  readyTimeoutMs: 2000,
+  idempotencyWaitMs: 5000,
+} satisfies Partial<HttpServiceOptions>
+
+const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/
+// What can travel in an Authorization header and be typed on a command line: visible ASCII.
+const TOKEN = /^[\x21-\x7e]+$/
+
+interface Picked {
+  value: unknown
+  name: string
+  fromEnv: boolean
+}
+
+/** The value from code, else from the environment (an empty variable is unset), with the name to blame. */
+function pick(code: unknown, option: string, env: string | undefined, variable: string): Picked {
+  if (code !== undefined) return { value: code, name: option, fromEnv: false }
+  return { value: env === '' ? undefined : env, name: variable, fromEnv: true }
+}
+
+function checkPort({ value, name, fromEnv }: Picked): number {
+  if (value === undefined) return httpDefaults.port
+  // From the environment only plain decimal digits: Number() would take '0x50', '1e3' and ' '.
+  const port = fromEnv && typeof value === 'string' && /^\d{1,5}$/.test(value) ? Number(value) : value
+  return checkInt(name, port, 0, 65_535)
+}
+
+function checkHost({ value, name }: Picked): string {
+  if (value === undefined) return httpDefaults.host
+  if (typeof value !== 'string' || (isIP(value) === 0 && !HOSTNAME.test(value))) {
+    throw configError(name, `must be an IP address or a host name (got ${JSON.stringify(value)})`)
+  }
+  return value
+}
+
+function checkToken({ value, name }: Picked): string | undefined {
+  if (value === undefined) return undefined
+  // An empty token would switch authentication off without a word: refuse it instead.
+  if (typeof value !== 'string' || !TOKEN.test(value)) {
+    throw configError(name, 'must be a non-empty string of visible ASCII characters without spaces (unset it to run without auth)')
+  }
+  return value
+}
+
 export function resolveHttpOptions(o: HttpServiceOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedHttpOptions {
-  const port = o.port ?? (env.KTASK_HTTP_PORT ? Number(env.KTASK_HTTP_PORT) : 8080)
   return {
-    port,
-    host: o.host ?? env.KTASK_HTTP_HOST ?? '0.0.0.0',
-    token: o.token ?? (env.KTASK_HTTP_TOKEN || undefined),
-    bodyLimitBytes: o.bodyLimitBytes ?? 1_048_576,
-    ssePollMs: o.ssePollMs ?? 250,
-    readyTimeoutMs: o.readyTimeoutMs ?? 2000,
-    idempotencyWaitMs: o.idempotencyWaitMs ?? 5000,
+    port: checkPort(pick(o.port, 'port', env.KTASK_HTTP_PORT, 'KTASK_HTTP_PORT')),
+    host: checkHost(pick(o.host, 'host', env.KTASK_HTTP_HOST, 'KTASK_HTTP_HOST')),
+    token: checkToken(pick(o.token, 'token', env.KTASK_HTTP_TOKEN, 'KTASK_HTTP_TOKEN')),
+    bodyLimitBytes: checkInt('bodyLimitBytes', o.bodyLimitBytes ?? httpDefaults.bodyLimitBytes, 1, 1_073_741_824),
+    ssePollMs: checkInt('ssePollMs', o.ssePollMs ?? httpDefaults.ssePollMs, 10, 60_000),
+    maxEventStreams: checkInt('maxEventStreams', o.maxEventStreams ?? httpDefaults.maxEventStreams, 1, 1_000_000),
+    eventStreamMaxMs: checkInt('eventStreamMaxMs', o.eventStreamMaxMs ?? httpDefaults.eventStreamMaxMs, 1000, 86_400_000),
+    readyTimeoutMs: checkInt('readyTimeoutMs', o.readyTimeoutMs ?? httpDefaults.readyTimeoutMs, 100, 120_000),
+    idempotencyWaitMs: checkInt('idempotencyWaitMs', o.idempotencyWaitMs ?? httpDefaults.idempotencyWaitMs, 0, 600_000),
   }
 }

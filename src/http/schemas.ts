@@ -34,6 +34,15 @@ const taskStatusFields: Record<keyof TaskStatus, JsonSchema> = {
   updatedAt: { type: 'string', format: 'date-time' },
 }
 
+/** A TaskStatus as the routes send it (dates as ISO strings). */
+export function statusJson(s: TaskStatus): Record<string, unknown> {
+  return {
+    ...s,
+    enqueuedAt: s.enqueuedAt.toISOString(), startedAt: s.startedAt?.toISOString() ?? null,
+    finishedAt: s.finishedAt?.toISOString() ?? null, updatedAt: s.updatedAt.toISOString(),
+  }
+}
+
 export const errorSchema: JsonSchema = {
   type: 'object',
   properties: { error: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
@@ -59,7 +68,7 @@ const checks = {
   type: 'object',
   properties: { kafka: { type: 'string' }, registry: { type: 'string' }, postgres: { type: 'string' } },
   required: ['kafka', 'registry', 'postgres'],
-  description: "'ok', 'not configured', or why the dependency is not reachable",
+  description: "'ok', 'not configured', or why the dependency is not reachable — the reason (it may name hosts) only to a caller with the token, or on a loopback-only service without one; anyone else sees 'failing'",
 }
 
 /** Named schemas: the document refers to them by name (`#/components/schemas/<name>`). */
@@ -83,9 +92,10 @@ export const responses = {
     type: 'object',
     properties: { status: { type: 'string', enum: ['not ready'] }, failing: { type: 'array', items: { type: 'string', enum: ['kafka', 'registry', 'postgres'] } }, checks },
     required: ['status', 'failing', 'checks'],
-  }, 'A dependency is not reachable: `failing` names it, `checks` says why'),
+  }, 'A dependency is not reachable: `failing` names it, `checks` says why (to an authorised caller)'),
   eventStream: {
-    description: 'Server-Sent Events: `state` (a TaskStatus) and `progress` events until the task is final',
+    description: 'Server-Sent Events: `state` (a TaskStatus) and `progress` events until the task is final; `error` while the '
+      + 'status cannot be read; `reconnect` when the stream reached its time limit (open a new one)',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   } satisfies ResponseSchema,
   unauthorized: described(errorSchema, 'Missing or wrong bearer token (when the service has a token)'),

@@ -2,14 +2,17 @@
  * The HTTP service: enqueue tasks, follow them, health. A small Fastify app over the same library calls
  * users make (`task.enqueue`, `app.status`).
  */
-import { timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { App } from '../app/app.ts'
+import { createAuth, isLoopback } from './auth.ts'
+import { getTasks } from '../store/task-store.ts'
 import { errorHandler, sendError } from './errors.ts'
+import { EventStreams } from './event-streams.ts'
 import { buildOpenApi, type DocumentedRoute } from './openapi.ts'
 import { resolveHttpOptions, type HttpServiceOptions, type ResolvedHttpOptions } from './options.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerTaskRoutes } from './routes/tasks.ts'
+import { StatusPoller } from './status-poller.ts'
 
 export interface HttpService {
   readonly server: FastifyInstance
@@ -17,13 +20,6 @@ export interface HttpService {
   /** Starts listening; resolves with the address (e.g. http://0.0.0.0:8080). */
   listen(): Promise<string>
   close(): Promise<void>
-}
-
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (!header?.startsWith('Bearer ')) return false
-  const given = Buffer.from(header.slice('Bearer '.length))
-  const expected = Buffer.from(token)
-  return given.length === expected.length && timingSafeEqual(given, expected)
 }
 
 export function createHttpService(app: App, options: HttpServiceOptions = {}): HttpService {
@@ -36,26 +32,39 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   const server = Fastify({ loggerInstance, bodyLimit: resolved.bodyLimitBytes })
   server.setErrorHandler(errorHandler)
   server.setNotFoundHandler((request, reply) => sendError(reply, 404, { message: `No route ${request.method} ${request.url}` }))
-  if (resolved.token) {
-    const token = resolved.token
-    server.addHook('onRequest', async (request, reply) => {
-      if (!request.url.startsWith('/v1/')) return
-      if (!tokenMatches(request.headers.authorization, token)) {
-        return sendError(reply.header('www-authenticate', 'Bearer'), 401, { message: 'A valid bearer token is required' })
-      }
-    })
-  }
+  // onRequest runs after routing (also for the 404 handler), so the hook sees the matched route.
+  const auth = createAuth(resolved)
+  server.addHook('onRequest', auth.check)
   // The document is built from the routes as registered (their response schemas), once all exist.
   const routes: DocumentedRoute[] = []
   server.addHook('onRoute', (route) => void routes.push(route))
   let openApi: ReturnType<typeof buildOpenApi> | undefined
   server.get('/v1/openapi.json', async () => (openApi ??= buildOpenApi(app, routes, { auth: resolved.token !== undefined })))
-  registerTaskRoutes(server, app, resolved)
-  registerHealthRoutes(server, app, resolved)
+  const poller = new StatusPoller(async (ids) => {
+    app.runtime.assertOpen()
+    await app.runtime.ensureMigrated()
+    return getTasks(app.runtime.pool(), ids)
+  }, resolved.ssePollMs)
+  const streams = new EventStreams(poller, { maxStreams: resolved.maxEventStreams, maxLifetimeMs: resolved.eventStreamMaxMs })
+  // Open streams would keep close() waiting until their tasks finish: end them first.
+  server.addHook('preClose', (done) => {
+    streams.closeAll()
+    done()
+  })
+  registerTaskRoutes(server, app, resolved, streams)
+  registerHealthRoutes(server, app, resolved, auth)
   return {
     server,
     options: resolved,
-    listen: () => server.listen({ port: resolved.port, host: resolved.host }),
+    listen: async () => {
+      const address = await server.listen({ port: resolved.port, host: resolved.host })
+      if (resolved.token === undefined && !isLoopback(resolved.host)) {
+        logger.warn({ host: resolved.host, port: Number(new URL(address).port) },
+          'ktask: HTTP service listens on a non-loopback address without a token: anyone who can reach this port can enqueue tasks '
+          + 'and read their status and results. Set a token (--token, KTASK_HTTP_TOKEN) or listen on 127.0.0.1')
+      }
+      return address
+    },
     close: () => server.close(),
   }
 }

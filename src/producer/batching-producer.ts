@@ -28,6 +28,13 @@ interface Pending {
  * lands in the same partition (the partitioner runs later, inside kafkajs).
  */
 const MAX_MESSAGES_PER_REQUEST = 2000
+
+/**
+ * Retries of one send (kafkajs' own default for a non-idempotent producer, which ignores the client's
+ * `retry.retries`); the other retry settings come from `AppOptions.kafka.retry`. See enqueue-budget.ts.
+ */
+export const PRODUCER_RETRIES = 5
+
 const MAX_BYTES_PER_REQUEST = 900 * 1024
 
 function sizeOf(m: OutgoingMessage): number {
@@ -47,6 +54,7 @@ export class BatchingProducer {
     // The Java-compatible murmur2 partitioner: a key lands on the same partition as with Java producers.
     this.#producer = kafka.producer({
       allowAutoTopicCreation: false, maxInFlightRequests: 1, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: PRODUCER_RETRIES },
     })
   }
 

@@ -13,6 +13,17 @@ export interface PoolSettings {
   applicationName: string
 }
 
+/** How long a query waits for a connection (from the pool or a new one) before it fails. */
+export const POOL_CONNECTION_TIMEOUT_MS = 5_000
+
+/**
+ * The longest one pool query can take: waiting for a connection, then `statement_timeout`. Infinity
+ * when statements have no timeout (`statementTimeoutMs: 0`).
+ */
+export function statementBudgetMs(statementTimeoutMs: number): number {
+  return statementTimeoutMs === 0 ? Infinity : POOL_CONNECTION_TIMEOUT_MS + statementTimeoutMs
+}
+
 export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   const pool = new pg.Pool({
     connectionString: settings.connectionString,
@@ -20,7 +31,7 @@ export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
     statement_timeout: settings.statementTimeoutMs,
     idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,
     application_name: settings.applicationName,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: POOL_CONNECTION_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
   })
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would kill the process.

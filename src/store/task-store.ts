@@ -79,8 +79,10 @@ const SUCCEEDED = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state, at
   ON CONFLICT (task_id) DO UPDATE SET state = 'SUCCEEDED', attempts = EXCLUDED.attempts, redrives = EXCLUDED.redrives,
     progress = 1, result = EXCLUDED.result, error = NULL, finished_at = clock_timestamp(), updated_at = clock_timestamp()`
 
-const SELECT = `SELECT task_id, name, queue, state, attempts, progress, progress_message, result, error,
-  enqueued_at, started_at, finished_at, updated_at FROM ktask.tasks WHERE task_id = $1`
+const COLUMNS = `task_id, name, queue, state, attempts, progress, progress_message, result, error,
+  enqueued_at, started_at, finished_at, updated_at`
+const SELECT = `SELECT ${COLUMNS} FROM ktask.tasks WHERE task_id = $1`
+const SELECT_MANY = `SELECT ${COLUMNS} FROM ktask.tasks WHERE task_id = ANY($1::text[])`
 
 const DELETE_FINISHED = `DELETE FROM ktask.tasks WHERE ctid IN (
   SELECT ctid FROM ktask.tasks WHERE finished_at < $1 LIMIT $2)`
@@ -113,10 +115,7 @@ export async function markSucceeded(client: Queryable, u: { taskId: string; name
   await client.query(SUCCEEDED, [u.taskId, u.name, u.queue, u.attempt, u.redrives, u.resultJson])
 }
 
-export async function getTask(db: Queryable, taskId: string): Promise<TaskStatus | null> {
-  const { rows } = await db.query(SELECT, [taskId])
-  const r = rows[0] as Record<string, unknown> | undefined
-  if (!r) return null
+function toStatus(r: Record<string, unknown>): TaskStatus {
   return {
     taskId: r.task_id as string, name: r.name as string, queue: r.queue as string, state: r.state as TaskState,
     attempts: r.attempts as number, progress: r.progress as number | null, progressMessage: r.progress_message as string | null,
@@ -124,6 +123,18 @@ export async function getTask(db: Queryable, taskId: string): Promise<TaskStatus
     enqueuedAt: r.enqueued_at as Date, startedAt: r.started_at as Date | null, finishedAt: r.finished_at as Date | null,
     updatedAt: r.updated_at as Date,
   }
+}
+
+export async function getTask(db: Queryable, taskId: string): Promise<TaskStatus | null> {
+  const { rows } = await db.query<Record<string, unknown>>(SELECT, [taskId])
+  return rows[0] ? toStatus(rows[0]) : null
+}
+
+/** Several tasks in one statement (event streams share one poll); ids without a row are absent. */
+export async function getTasks(db: Queryable, taskIds: string[]): Promise<Map<string, TaskStatus>> {
+  if (taskIds.length === 0) return new Map()
+  const { rows } = await db.query<Record<string, unknown>>(SELECT_MANY, [taskIds])
+  return new Map(rows.map((r) => [r.task_id as string, toStatus(r)]))
 }
 
 /** Deletes finished tasks older than `retentionDays`, in batches. */

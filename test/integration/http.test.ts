@@ -116,6 +116,11 @@ function slowEnqueue(task: Task<unknown>, { delayMs, failFirst = false }: { dela
   return seen
 }
 
+/** Resolves once the first request holds its Idempotency-Key: its enqueue is called only after the claim. */
+async function claimed(attempted: { ids: string[] }): Promise<void> {
+  await waitFor(() => attempted.ids.length > 0, { message: 'the first request to claim its Idempotency-Key' })
+}
+
 describe('HTTP service', () => {
   it('POST a task, follow its event stream to SUCCEEDED with rising progress, then GET its result', async () => {
     const { address, post } = await startService()
@@ -186,10 +191,10 @@ describe('HTTP service', () => {
 
   it('a second request with the same Idempotency-Key while the first is enqueueing waits for it and returns its task', async () => {
     const { app, address, post, prefix } = await startService({ startWorker: false })
-    slowEnqueue(app.getTask('report.build'), { delayMs: 800 })
+    const attempted = slowEnqueue(app.getTask('report.build'), { delayMs: 800 })
     const headers = { 'idempotency-key': uniqueName('idem') }
     const first = post('report.build', { customer: 'acme', months: 3 }, headers)
-    await sleep(200)
+    await claimed(attempted)
     const second = await post('report.build', { customer: 'acme', months: 3 }, headers)
     const firstRes = await first
     expect([firstRes.status, second.status]).toEqual([202, 202])
@@ -205,7 +210,7 @@ describe('HTTP service', () => {
     const attempted = slowEnqueue(app.getTask('report.build'), { delayMs: 800, failFirst: true })
     const headers = { 'idempotency-key': uniqueName('idem') }
     const first = post('report.build', { customer: 'acme', months: 3 }, headers)
-    await sleep(200)
+    await claimed(attempted)
     const second = await post('report.build', { customer: 'acme', months: 3 }, headers)
     expect((await first).status).toBe(503)
     expect(second.status).toBe(202)
@@ -219,10 +224,10 @@ describe('HTTP service', () => {
 
   it('a request that cannot wait long enough for the first one with its Idempotency-Key gets 409 with Retry-After', async () => {
     const { app, post, prefix } = await startService({ startWorker: false, http: { idempotencyWaitMs: 300 } })
-    slowEnqueue(app.getTask('report.build'), { delayMs: 1500 })
+    const attempted = slowEnqueue(app.getTask('report.build'), { delayMs: 1500 })
     const headers = { 'idempotency-key': uniqueName('idem') }
     const first = post('report.build', { customer: 'acme', months: 3 }, headers)
-    await sleep(200)
+    await claimed(attempted)
     const second = await post('report.build', { customer: 'acme', months: 3 }, headers)
     expect(second.status).toBe(409)
     expect(second.headers.get('retry-after')).toBe('1')

@@ -10,8 +10,8 @@ export function registerServeCommand(program: Command): void {
     .description('serve the HTTP API (enqueue, status, events, health) for an app module')
     .argument('<module>', 'module whose default export is a ktask app')
     .option('--port <n>', 'port (default: KTASK_HTTP_PORT or 8080)', intOption('--port'))
-    .option('--host <host>', 'interface to listen on (default: KTASK_HTTP_HOST or 0.0.0.0)')
-    .option('--token <token>', 'bearer token required on /v1 routes (default: KTASK_HTTP_TOKEN)')
+    .option('--host <host>', 'interface to listen on (default: KTASK_HTTP_HOST or 0.0.0.0; without a token, anything but loopback logs a warning)')
+    .option('--token <token>', 'bearer token required on every route but /healthz and /readyz (default: KTASK_HTTP_TOKEN)')
     .action(async (modulePath: string, opts: { port?: number; host?: string; token?: string }) => {
       const app = await loadApp(modulePath)
       const http = createHttpService(app, opts)

@@ -1,8 +1,14 @@
-/** GET /healthz (the process answers) and GET /readyz (Kafka, registry and Postgres reachable). */
+/**
+ * GET /healthz (the process answers) and GET /readyz (Kafka, registry and Postgres reachable). Both are
+ * open to probes without a token, so /readyz says why a dependency fails (messages with hosts and ports)
+ * only to a caller allowed to read details; everyone else sees which component fails, and the reasons
+ * go to the log.
+ */
 import type { FastifyInstance } from 'fastify'
 import type { App } from '../../app/app.ts'
 import { HttpSchemaRegistryClient } from '../../codec/registry-client.ts'
 import { errorChain } from '../../errors.ts'
+import type { Auth } from '../auth.ts'
 import type { ResolvedHttpOptions } from '../options.ts'
 import { responses } from '../schemas.ts'
 
@@ -31,10 +37,22 @@ async function check(what: () => Promise<unknown>, timeoutMs: number): Promise<s
   }
 }
 
-export function registerHealthRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions): void {
+type Checks = Record<'kafka' | 'registry' | 'postgres', string>
+
+const fine = (check: string): boolean => check === 'ok' || check === 'not configured'
+
+/** The checks without their reasons: what anyone may know. */
+function redacted(checks: Checks): Checks {
+  const out = { ...checks }
+  for (const name of Object.keys(out) as (keyof Checks)[]) if (!fine(out[name])) out[name] = 'failing'
+  return out
+}
+
+export function registerHealthRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions, auth: Auth): void {
   // Its own client, with the app's URL and credentials: a registry behind basic auth is ready only if
   // those credentials work, and readiness must not share (or poison) the codec's caches.
   const registry = new HttpSchemaRegistryClient({ ...app.config.schemaRegistry, timeoutMs: options.readyTimeoutMs })
+  let lastLogged = ''
 
   server.get('/healthz', {
     schema: { operationId: 'health', summary: 'The process is up', response: { 200: responses.healthy } },
@@ -42,16 +60,23 @@ export function registerHealthRoutes(server: FastifyInstance, app: App, options:
 
   server.get('/readyz', {
     schema: { operationId: 'ready', summary: 'Kafka, registry and Postgres are reachable', response: { 200: responses.ready, 503: responses.notReady } },
-  }, async (_request, reply) => {
+  }, async (request, reply) => {
     const { runtime } = app
     const [kafka, schemaRegistry, postgres] = await Promise.all([
       check(async () => (await runtime.admin()).describeCluster(), options.readyTimeoutMs),
       check(() => registry.ping(), options.readyTimeoutMs),
       runtime.hasDatabase ? check(() => runtime.pool().query('SELECT 1'), options.readyTimeoutMs) : Promise.resolve('not configured'),
     ])
-    const checks = { kafka, registry: schemaRegistry, postgres }
-    const failing = Object.entries(checks).filter(([, c]) => c !== 'ok' && c !== 'not configured').map(([name]) => name)
-    if (failing.length === 0) return reply.code(200).send({ status: 'ready', checks })
-    return reply.code(503).send({ status: 'not ready', failing, checks })
+    const checks: Checks = { kafka, registry: schemaRegistry, postgres }
+    const failing = Object.entries(checks).filter(([, c]) => !fine(c)).map(([name]) => name)
+    if (failing.length === 0) {
+      lastLogged = ''
+      return reply.code(200).send({ status: 'ready', checks })
+    }
+    // Probes repeat every few seconds: log a reason when it changes, not on every probe.
+    const logged = JSON.stringify(checks)
+    if (logged !== lastLogged) request.log.warn({ failing, checks }, 'ktask: not ready')
+    lastLogged = logged
+    return reply.code(503).send({ status: 'not ready', failing, checks: auth.mayReadDetails(request) ? checks : redacted(checks) })
   })
 }

@@ -1,17 +1,13 @@
 /** POST /v1/tasks/:name, GET /v1/tasks/:id, GET /v1/tasks/:id/events (Server-Sent Events). */
 import type { FastifyInstance } from 'fastify'
 import type { App } from '../../app/app.ts'
-import { isKtaskError, KtaskError } from '../../errors.ts'
-import { FINAL_STATES, type TaskStatus } from '../../store/task-store.ts'
+import { KtaskError } from '../../errors.ts'
 import { sendError } from '../errors.ts'
-import { enqueueOnce } from '../idempotency.ts'
+import type { EventStreams } from '../event-streams.ts'
+import { enqueueOnce, takeoverAfterMs } from '../idempotency.ts'
 import { ENQUEUE_URL } from '../openapi.ts'
-import { acceptedSchema, described, errorSchema, responses, taskStatusSchema } from '../schemas.ts'
+import { acceptedSchema, described, errorSchema, responses, statusJson, taskStatusSchema } from '../schemas.ts'
 import type { ResolvedHttpOptions } from '../options.ts'
-
-// Longer than any enqueue can take (registry and broker timeouts included): a claim this old belongs to a
-// request whose process died between claiming the key and finishing.
-const IDEMPOTENCY_STALE_MS = 120_000
 
 const taskIdParams = {
   type: 'object', properties: { taskId: { type: 'string', description: 'The id the enqueue answered with' } }, required: ['taskId'],
@@ -45,18 +41,18 @@ const getTaskSchema = {
 
 const followTaskSchema = {
   operationId: 'followTask', summary: 'Follow a tracked task until it is final', params: taskIdParams,
-  response: { 200: responses.eventStream, 401: responses.unauthorized, 404: unknownTaskId },
+  response: {
+    200: responses.eventStream, 401: responses.unauthorized, 404: unknownTaskId,
+    503: described(errorSchema, 'maxEventStreams streams are open: retry after Retry-After seconds'),
+  },
 }
 
-function statusJson(s: TaskStatus): Record<string, unknown> {
-  return {
-    ...s,
-    enqueuedAt: s.enqueuedAt.toISOString(), startedAt: s.startedAt?.toISOString() ?? null,
-    finishedAt: s.finishedAt?.toISOString() ?? null, updatedAt: s.updatedAt.toISOString(),
-  }
-}
+/** What a client refused for want of a stream place is told to wait, in seconds. */
+const STREAMS_FULL_RETRY_AFTER_S = 5
 
-export function registerTaskRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions): void {
+export function registerTaskRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions, streams: EventStreams): void {
+  // A pending claim younger than this may belong to a request that is still producing.
+  const staleMs = takeoverAfterMs(app.config)
   server.post<{ Params: { name: string }; Body: unknown }>(ENQUEUE_URL, { schema: enqueueSchema }, async (request, reply) => {
     const task = app.getTask(request.params.name)
     const body = request.body
@@ -74,8 +70,11 @@ export function registerTaskRoutes(server: FastifyInstance, app: App, options: R
           { field: 'Idempotency-Key' })
       }
       await app.runtime.ensureMigrated()
+      // Registry, topic and producer connection before the claim: what runs while the key is held is then
+      // bounded by the settings takeoverAfterMs is derived from.
+      await app.prepareTask(task.name)
       const outcome = await enqueueOnce(app.runtime.pool(), key, task.name, body, (id) => task.enqueue(body, { taskId: id }), {
-        waitMs: options.idempotencyWaitMs, staleMs: IDEMPOTENCY_STALE_MS,
+        waitMs: options.idempotencyWaitMs, staleMs,
         onCompleteFailed: (err) => request.log.warn({ err, key }, 'ktask: task enqueued, but its Idempotency-Key could not be marked done'),
       })
       if (outcome.kind === 'different-body') {
@@ -104,42 +103,26 @@ export function registerTaskRoutes(server: FastifyInstance, app: App, options: R
     return reply.send(statusJson(status))
   })
 
-  server.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId/events', { schema: followTaskSchema }, async (request, reply) => {
-    const first = await app.status(request.params.taskId)
-    if (!first) return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.taskId}"` })
+  // No HEAD: a HEAD of an event stream would hold a place and never end.
+  server.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId/events', { schema: followTaskSchema, exposeHeadRoute: false }, async (request, reply) => {
+    const place = streams.reserve()
+    if (!place) {
+      return sendError(reply.header('retry-after', String(STREAMS_FULL_RETRY_AFTER_S)), 503, {
+        code: 'KTASK_REFUSED', message: `Too many open event streams (maxEventStreams = ${streams.maxStreams}): retry shortly`,
+      })
+    }
+    let first
+    try {
+      first = await streams.load(request.params.taskId)
+    } catch (err) {
+      place.release()
+      throw err
+    }
+    if (!first) {
+      place.release()
+      return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.taskId}"` })
+    }
     reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
-    let closed = false
-    request.raw.on('close', () => {
-      closed = true
-    })
-    const send = (event: string, data: unknown): void => {
-      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-    }
-    let last: TaskStatus | null = null
-    let lastBeat = Date.now()
-    let current: TaskStatus | null = first
-    while (!closed && current) {
-      if (!last || current.state !== last.state || current.attempts !== last.attempts) send('state', statusJson(current))
-      else if (current.progress !== last.progress || current.progressMessage !== last.progressMessage) {
-        send('progress', { taskId: current.taskId, progress: current.progress, message: current.progressMessage })
-      } else if (Date.now() - lastBeat > 15_000) {
-        res.write(': keep-alive\n\n')
-        lastBeat = Date.now()
-      }
-      if (FINAL_STATES.includes(current.state)) break
-      last = current
-      await new Promise((r) => setTimeout(r, options.ssePollMs))
-      try {
-        current = await app.status(request.params.taskId)
-      } catch (err) {
-        // The database is away: tell the client and keep trying until it leaves.
-        if (!isKtaskError(err) && !(err instanceof Error)) throw err
-        send('error', { message: 'status temporarily unavailable' })
-        current = last
-      }
-    }
-    res.end()
+    place.start(first, request.raw, reply.raw)
   })
 }

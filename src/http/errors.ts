@@ -1,6 +1,6 @@
 /** How errors become HTTP responses: one JSON shape, the status from the error's code. */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { isKtaskError, type KtaskErrorCode } from '../errors.ts'
+import { isKtaskError, type KtaskError, type KtaskErrorCode } from '../errors.ts'
 
 const STATUS: Partial<Record<KtaskErrorCode, number>> = {
   KTASK_VALIDATION: 400,
@@ -8,6 +8,13 @@ const STATUS: Partial<Record<KtaskErrorCode, number>> = {
   KTASK_NOT_FOUND: 404,
   KTASK_INFRASTRUCTURE: 503,
   KTASK_REFUSED: 409,
+}
+
+/** Kafka refusing a message for good: too large is the client's to fix (413); anything else is the server's. */
+function statusOf(err: KtaskError): number {
+  const reason = (err as KtaskError & { reason?: unknown }).reason
+  if (err.code === 'KTASK_REFUSED' && reason !== undefined) return reason === 'too-large' ? 413 : 500
+  return STATUS[err.code] ?? 500
 }
 
 export interface ErrorBody {
@@ -24,7 +31,7 @@ export function sendError(reply: FastifyReply, status: number, body: Omit<ErrorB
 
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (isKtaskError(err)) {
-    const status = STATUS[err.code] ?? 500
+    const status = statusOf(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
     return sendError(reply, status, { code: err.code, message: err.message, field: err.field })
   }

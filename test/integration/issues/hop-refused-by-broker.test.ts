@@ -12,7 +12,7 @@
 import avro from 'avsc'
 import { ConfigResourceTypes } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
-import { createApp } from 'ktask'
+import { createApp, createHttpService } from 'ktask'
 import { AvroCodec } from '../../../src/codec/avro-codec.ts'
 import { HttpSchemaRegistryClient } from '../../../src/codec/registry-client.ts'
 import { registerCleanup } from '../../helpers/cleanup.ts'
@@ -154,5 +154,22 @@ describe('hops the broker refuses', () => {
     await waitFor(() => runs.filter((n) => n === 1).length === 2 && runs.includes(2), { timeoutMs: 60_000, message: 'the retry ran' })
     expect(await admin.listTopics()).toContain(`${base}.retry.300ms`)
     expect(await readTopic(`${base}.dlq`)).toHaveLength(0)
+  })
+
+  it('an enqueue bigger than its queue topic allows is refused as such (KTASK_REFUSED, too-large), over HTTP 413 — not an outage', async () => {
+    const prefix = uniqueName('enqueue-big')
+    const admin = await testAdmin()
+    await admin.createTopics({ topics: [{ topic: `${prefix}.q`, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] }], waitForLeaders: true })
+    const app = createApp({ prefix, logLevel: 'silent', queues: { q: { partitions: 1 } } })
+    registerCleanup(() => app.close())
+    const task = app.task<{ n: number; data: string }>({ name: 'big', queue: 'q', schema: { ...eventSchema, fields: [{ name: 'n', type: 'int' }, { name: 'data', type: 'string' }] }, handler: () => {} })
+    await expect(task.enqueue({ n: 1, data: 'x'.repeat(5000) })).rejects.toMatchObject({ code: 'KTASK_REFUSED', reason: 'too-large' })
+    const http = createHttpService(app, { port: 0, host: '127.0.0.1' })
+    registerCleanup(() => http.close())
+    const url = await http.listen()
+    const res = await fetch(`${url}/v1/tasks/big`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: 2, data: 'y'.repeat(5000) }) })
+    expect(res.status).toBe(413)
+    expect(await res.json()).toMatchObject({ code: 'KTASK_REFUSED' })
+    await expect(task.enqueue({ n: 3, data: 'small' })).resolves.toMatchObject({ taskId: expect.any(String) })
   })
 })

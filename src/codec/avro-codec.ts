@@ -104,15 +104,28 @@ export interface DecodedMessage {
   schemaId: number
 }
 
+/**
+ * How long a schema id the registry says it does not know (40403) is asked for again before messages
+ * written with it count as undecodable: a schema registered a moment ago on another registry node may
+ * not have replicated yet. Meanwhile decoding fails as an outage, so the partition backs off and retries.
+ */
+export const UNKNOWN_SCHEMA_GRACE_MS = 5000
+/** After this, an id that was unknown is asked about with a fresh grace period. */
+const UNKNOWN_SCHEMA_MEMORY_MS = 10 * 60_000
+
 export class AvroCodec {
   readonly #registry: SchemaRegistryClient
+  readonly #now: () => number
+  /** Schema ids the registry said it does not know, with when it first said so. */
+  readonly #unknownSince = new Map<number, number>()
   readonly #writerTypes = new Map<number, Promise<Type>>()
   /** Writer types already fetched: decoding with them needs no promise (the hot path). */
   readonly #loadedWriterTypes = new Map<number, Type>()
   readonly #resolvers = new WeakMap<Type, Map<number, Resolver>>()
 
-  constructor(registry: SchemaRegistryClient) {
+  constructor(registry: SchemaRegistryClient, now: () => number = Date.now) {
     this.#registry = registry
+    this.#now = now
   }
 
   /** Registers the schema under `subject` and returns its id (cached by the registry client). */
@@ -166,10 +179,7 @@ export class AvroCodec {
           return type
         },
         (err: unknown) => {
-          if (isKtaskError(err, 'KTASK_NOT_FOUND')) {
-            throw new KtaskError('KTASK_DECODE', `Unknown schema id ${schemaId} (not in the registry)`,
-              { field: 'value', reason: 'unknown-schema-id', schemaId, cause: err })
-          }
+          if (isKtaskError(err, 'KTASK_NOT_FOUND')) throw this.#unknownSchema(schemaId, err)
           throw err
         },
       )
@@ -177,6 +187,18 @@ export class AvroCodec {
       this.#writerTypes.set(schemaId, pending)
     }
     return pending
+  }
+
+  /** KTASK_INFRASTRUCTURE (ask again) during the grace period after the registry first said so, then KTASK_DECODE. */
+  #unknownSchema(schemaId: number, cause: unknown): KtaskError {
+    const now = this.#now()
+    let since = this.#unknownSince.get(schemaId)
+    if (since === undefined || now - since > UNKNOWN_SCHEMA_MEMORY_MS) this.#unknownSince.set(schemaId, (since = now))
+    if (now - since < UNKNOWN_SCHEMA_GRACE_MS) {
+      return new KtaskError('KTASK_INFRASTRUCTURE', `registry does not know schema id ${schemaId} yet; asking again`, { component: 'registry', schemaId, cause })
+    }
+    return new KtaskError('KTASK_DECODE', `Unknown schema id ${schemaId} (not in the registry after ${UNKNOWN_SCHEMA_GRACE_MS / 1000} s)`,
+      { field: 'value', reason: 'unknown-schema-id', schemaId, cause })
   }
 
   #resolver(reader: Type, writer: Type, schemaId: number): Resolver {

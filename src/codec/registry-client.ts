@@ -104,7 +104,13 @@ export class HttpSchemaRegistryClient implements SchemaRegistryClient {
       throw infrastructureError('registry', new Error(`${method} ${path}: ${res.status} ${message}`))
     }
     if (res.status === 404) {
-      throw new KtaskError('KTASK_NOT_FOUND', `Schema registry: ${message}`, { status: 404, registryCode, path })
+      // Only the registry's own codes say what is missing (40401 subject, 40402 version, 40403 schema id).
+      // A 404 without one is not the registry speaking — a wrong path, a proxy's error page — so the
+      // registry is unreachable, not the schema unknown: pause, never dead-letter.
+      if (typeof registryCode === 'number' && registryCode >= 40400 && registryCode < 40500) {
+        throw new KtaskError('KTASK_NOT_FOUND', `Schema registry: ${message}`, { status: 404, registryCode, path })
+      }
+      throw infrastructureError('registry', new Error(`${method} ${path}: 404 without a registry error code (wrong URL, or a proxy answering?): ${message.slice(0, 200)}`))
     }
     if (res.status === 401 || res.status === 403) {
       throw infrastructureError('registry', new Error(`${method} ${path}: ${res.status} ${message} (check credentials)`))

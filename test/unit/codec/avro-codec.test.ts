@@ -1,6 +1,6 @@
 import avro from 'avsc'
 import { describe, expect, it } from 'vitest'
-import { AvroCodec, toAvroType, validateAvro } from '../../../src/codec/avro-codec.ts'
+import { AvroCodec, UNKNOWN_SCHEMA_GRACE_MS, toAvroType, validateAvro } from '../../../src/codec/avro-codec.ts'
 import type { SchemaRegistryClient } from '../../../src/codec/registry-client.ts'
 import { KtaskError } from '../../../src/errors.ts'
 import { encodeWire } from '../../../src/codec/wire-format.ts'
@@ -75,13 +75,30 @@ describe('AvroCodec', () => {
 
   it('tells the kinds of undecodable input apart', async () => {
     const registry = new MemoryRegistry()
-    const codec = new AvroCodec(registry)
+    let now = 1_000_000
+    const codec = new AvroCodec(registry, () => now)
     const other = avro.Type.forSchema({ type: 'record', name: 'Other', fields: [{ name: 'z', type: 'bytes' }] })
     const otherId = await codec.register('o', other)
-    await expect(codec.decode(encodeWire(99, Buffer.from([0])), order)).rejects.toMatchObject({ code: 'KTASK_DECODE', reason: 'unknown-schema-id' })
+    now += UNKNOWN_SCHEMA_GRACE_MS
+    await expect(codec.decode(encodeWire(98, Buffer.from([0])), order)).rejects.toMatchObject({ code: 'KTASK_INFRASTRUCTURE' })
+    now += UNKNOWN_SCHEMA_GRACE_MS
+    await expect(codec.decode(encodeWire(98, Buffer.from([0])), order)).rejects.toMatchObject({ code: 'KTASK_DECODE', reason: 'unknown-schema-id' })
     await expect(codec.decode(codec.encode(otherId, other, { z: Buffer.from('x') }, 'x'), order)).rejects.toMatchObject({ code: 'KTASK_DECODE', reason: 'schema-not-accepted' })
     const id = await codec.register('s', order)
     await expect(codec.decode(codec.encode(id, order, good, 'x').subarray(0, 7), order)).rejects.toMatchObject({ code: 'KTASK_DECODE', reason: 'malformed-body' })
+  })
+
+  it('asks again for a schema id the registry does not know yet, and decodes once it appears (replication lag)', async () => {
+    const registry = new MemoryRegistry()
+    let now = 0
+    const reader = new AvroCodec(registry, () => now)
+    const writer = new AvroCodec(registry)
+    const bytes = encodeWire(1, order.toBuffer(good))
+    await expect(reader.decode(bytes, order)).rejects.toMatchObject({ code: 'KTASK_INFRASTRUCTURE' })
+    now += UNKNOWN_SCHEMA_GRACE_MS / 2
+    await expect(reader.decode(bytes, order)).rejects.toMatchObject({ code: 'KTASK_INFRASTRUCTURE' })
+    expect(await writer.register('s', order)).toBe(1)
+    expect((await reader.decode(bytes, order)).value).toEqual(good)
   })
 
   it('reports a registry outage as infrastructure, not as bad input, and recovers after it', async () => {

@@ -1,8 +1,10 @@
 /** `ktask dlq list|show|redrive` — inspect and redrive a dead-letter queue. */
 import type { Command } from 'commander'
+import { resolvePrefix } from '../../config/resolve.ts'
 import { KtaskError } from '../../errors.ts'
 import type { DlqFilter } from '../../replay/dlq.ts'
 import { createOps } from '../../replay/ops.ts'
+import { connectionOptions } from '../connection.ts'
 import { intOption, listOption } from '../options.ts'
 import { printJson, progress, table } from '../output.ts'
 
@@ -21,7 +23,7 @@ interface DlqFlags {
 
 /** The DLQ topic: named directly, or from a queue (<prefix>.<queue>.dlq) or consumer group (<prefix>.<group>.dlq). */
 function dlqTopic(f: DlqFlags): string {
-  const prefix = f.prefix ?? process.env.KTASK_PREFIX ?? 'ktask'
+  const prefix = resolvePrefix(f.prefix)
   if (f.dlq) return f.dlq
   if (f.queue) return `${prefix}.${f.queue}.dlq`
   if (f.group) return `${prefix}.${f.group}.dlq`
@@ -61,7 +63,7 @@ export function registerDlqCommand(program: Command): void {
   withFilters(withDlqOptions(dlq.command('list').description('list dead-lettered messages')))
     .option('--json', 'print JSON')
     .action(async (f: DlqFlags) => {
-      const ops = createOps()
+      const ops = createOps(connectionOptions())
       try {
         const entries = await ops.listDlq(dlqTopic(f), filter(f))
         if (f.json) return printJson(entries)
@@ -79,7 +81,7 @@ export function registerDlqCommand(program: Command): void {
     // Accepted like on every command; the message is always printed as JSON.
     .option('--json', 'print JSON (the default)')
     .action(async (f: DlqFlags & { partition: number; offset: number }) => {
-      const ops = createOps()
+      const ops = createOps(connectionOptions())
       try {
         printJson(await ops.showDlq(dlqTopic(f), f.partition, f.offset))
       } finally {
@@ -98,7 +100,7 @@ export function registerDlqCommand(program: Command): void {
       if (!f.all && Object.values(filters).every((v) => v === undefined)) {
         throw new KtaskError('KTASK_VALIDATION', 'Give --all, or a filter (--task, --error-class, --since, --until, --id)', { field: 'all' })
       }
-      const ops = createOps()
+      const ops = createOps(connectionOptions())
       try {
         const bar = progress('redrive')
         const result = await ops.redriveDlq(dlqTopic(f), { ...filters, to: f.to, rate: f.rate, dryRun: f.dryRun, onProgress: (d, t) => bar.update(d, t) })

@@ -1,6 +1,7 @@
 /** `ktask topics` and `ktask groups`: partitions, end offsets, committed offsets and lag. */
 import type { Command } from 'commander'
 import { createOps } from '../../replay/ops.ts'
+import { connectionOptions } from '../connection.ts'
 import { listOption } from '../options.ts'
 import { printJson, table } from '../output.ts'
 
@@ -12,7 +13,7 @@ export function registerInspectCommands(program: Command): void {
     .option('--topic <names>', 'only these topics (comma-separated)', listOption)
     .option('--json', 'print JSON')
     .action(async (f: { prefix?: string; topic?: string[]; json?: boolean }) => {
-      const ops = createOps()
+      const ops = createOps(connectionOptions())
       try {
         const topics = await ops.describeTopics({ prefix: f.prefix, topics: f.topic })
         if (f.json) return printJson(topics)
@@ -29,7 +30,7 @@ export function registerInspectCommands(program: Command): void {
     .option('--prefix <prefix>', 'only groups starting with this')
     .option('--json', 'print JSON')
     .action(async (f: { group?: string[]; prefix?: string; json?: boolean }) => {
-      const ops = createOps()
+      const ops = createOps(connectionOptions())
       try {
         const groups = await ops.describeGroups({ groups: f.group, prefix: f.prefix })
         if (f.json) return printJson(groups)

@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander'
 import { createOps } from '../../replay/ops.ts'
+import { connectionOptions } from '../connection.ts'
 import { intOption } from '../options.ts'
 import { printJson, progress, table } from '../output.ts'
 import { parseReplayFlags, type ReplayFlags } from '../replay-flags.ts'
@@ -29,7 +30,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (f: ReplayFlags) => {
       const request = parseReplayFlags(f)
-      const ops = createOps()
+      const ops = createOps(connectionOptions())
       try {
         if (request.mode === 'republish') {
           const into = request.options.into

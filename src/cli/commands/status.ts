@@ -6,6 +6,7 @@ import type { Command } from 'commander'
 import { createApp } from '../../app/app.ts'
 import type { TaskStatus } from '../../store/task-store.ts'
 import { FINAL_STATES } from '../../store/task-store.ts'
+import { connectionOptions } from '../connection.ts'
 
 function line(s: TaskStatus): string {
   const pct = s.progress === null ? '' : ` ${Math.round(s.progress * 100)}%`
@@ -21,7 +22,7 @@ export function registerStatusCommand(program: Command): void {
     .option('--watch', 'follow progress until the task is final')
     .option('--json', 'print JSON (with --watch: the live lines go to stderr)')
     .action(async (taskId: string, opts: { watch?: boolean; json?: boolean }) => {
-      const app = createApp({ logLevel: 'warn' })
+      const app = createApp(connectionOptions())
       try {
         let status = await app.status(taskId)
         if (!status) {

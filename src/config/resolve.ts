@@ -5,6 +5,7 @@
 import type { Level, Logger } from 'pino'
 import { configError } from '../errors.ts'
 import { createDefaultLogger } from '../observability/logger.ts'
+import { kafkaSecurityFromEnv, registryAuthFromEnv } from './security-env.ts'
 import type { AppOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions } from './options.ts'
 
 export const DEFAULT_BROKERS = ['127.0.0.1:9092']
@@ -126,7 +127,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
   const schemaRegistry = {
     url: checkUrl(options.schemaRegistry?.url ? 'schemaRegistry.url' : 'KTASK_SCHEMA_REGISTRY_URL', registryUrl),
     timeoutMs: checkInt('schemaRegistry.timeoutMs', options.schemaRegistry?.timeoutMs ?? 5000, 100),
-    auth: options.schemaRegistry?.auth,
+    auth: options.schemaRegistry?.auth ?? registryAuthFromEnv(env),
   }
 
   let database: ResolvedDatabase | undefined
@@ -161,7 +162,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
   return {
     brokers,
     clientId: options.clientId ?? 'ktask',
-    kafka: options.kafka ?? {},
+    kafka: { ...kafkaSecurityFromEnv(env, options.kafka), ...options.kafka },
     schemaRegistry,
     database,
     prefix,

@@ -46,13 +46,18 @@ function finalState(f: FailedMessage): 'FAILED' | 'DEAD' {
 }
 
 export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
-  const base = (item: ExecItem): Pick<TaskStateUpdate, 'taskId' | 'name' | 'queue' | 'attempt' | 'redrives'> => ({
+  // When each running message's handler started: every outcome records it, since the STARTED write is
+  // coalesced and a quick task's outcome overtakes it.
+  const startedAt = new WeakMap<InboundMessage, number>()
+  const base = (item: ExecItem): Pick<TaskStateUpdate, 'taskId' | 'name' | 'queue' | 'attempt' | 'redrives' | 'startedAt'> => ({
     taskId: item.prepared.messageId, name: item.prepared.spec.name, queue: item.prepared.spec.queue ?? '',
-    attempt: item.prepared.attempt, redrives: redrives(item.message.headers),
+    attempt: item.prepared.attempt, redrives: redrives(item.message.headers), startedAt: startedAt.get(item.message),
   })
   return {
     started(item) {
-      if (item.prepared.spec.track) writer.state({ ...base(item), state: 'STARTED' })
+      if (!item.prepared.spec.track) return
+      startedAt.set(item.message, Date.now())
+      writer.state({ ...base(item), state: 'STARTED' })
     },
     async succeeded(db, item, result) {
       if (!item.prepared.spec.track) return
@@ -69,7 +74,7 @@ export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
       if (!f.spec?.track) return
       const update: TaskStateUpdate = {
         taskId: f.messageId, name: f.spec.name, queue: f.spec.queue ?? '', attempt: f.attempt, redrives: redrives(m.headers),
-        state: decision.kind === 'retry' ? 'RETRYING' : finalState(f), error: summary(f),
+        state: decision.kind === 'retry' ? 'RETRYING' : finalState(f), error: summary(f), startedAt: startedAt.get(m),
       }
       // RETRYING is followed by the next attempt's own writes: coalesce it. A final state must not be lost
       // to a crash right after the offset commit, so it is written before the offset is marked done

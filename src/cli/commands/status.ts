@@ -52,7 +52,8 @@ export function registerStatusCommand(program: Command): void {
         }
         console.log(`${status.taskId}  ${status.name} (queue ${status.queue})`)
         console.log(`  state     ${line(status)}`)
-        console.log(`  enqueued  ${status.enqueuedAt.toISOString()}${status.finishedAt ? `   finished ${status.finishedAt.toISOString()}` : ''}`)
+        const started = status.startedAt ? `   started ${status.startedAt.toISOString()}` : ''
+        console.log(`  enqueued  ${status.enqueuedAt.toISOString()}${started}${status.finishedAt ? `   finished ${status.finishedAt.toISOString()}` : ''}`)
         if (status.result !== null) console.log(`  result    ${JSON.stringify(status.result)}`)
         if (status.error) console.log(`  error     ${status.error.class}: ${status.error.message} (stage ${status.error.stage}, attempt ${status.error.attempt})`)
       } finally {

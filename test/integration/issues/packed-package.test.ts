@@ -13,7 +13,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { uniqueName } from '../../helpers/infra.ts'
 import { devDependencyVersion, packedProject, type PackedProject } from '../../helpers/packed-project.ts'
+import { spawnNode } from '../../helpers/processes.ts'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 /** Node's first 22.x release that runs .ts files without a flag. */
@@ -85,5 +87,41 @@ describe('the packed package, installed into a fresh project', () => {
     }
     // Other packages' own typings are theirs to fix; ktask's and the user's file must be clean.
     expect(output.split('\n').filter((l) => l.startsWith('app.ts') || l.includes('node_modules/ktask/'))).toEqual([])
+  })
+})
+
+describe("a new user's app module", () => {
+  const workerEnv = () => ({ KTASK_PREFIX: uniqueName('new-user'), LOG_LEVEL: 'info' })
+  const ktask = () => join(project.dir, 'node_modules', 'ktask', 'dist', 'cli', 'main.js')
+
+  it('app.ts in a "type": "commonjs" project: one line saying what to do, no stack trace', async () => {
+    writeFileSync(join(project.dir, 'app.ts'), readmeApp())
+    const worker = spawnNode([ktask(), 'worker', 'app.ts'], { cwd: project.dir, sources: false, env: workerEnv() })
+    expect((await worker.exited).code).toBe(1)
+    const out = worker.lines.join('\n')
+    expect(out).toMatch(/app\.ts .*"type": "module"/)
+    expect(out).toMatch(/\.mts/)
+    expect(out).not.toMatch(/^\s+at /m)
+  })
+
+  it('app.mts runs in that project as it is', async () => {
+    writeFileSync(join(project.dir, 'app.mts'), readmeApp())
+    const worker = spawnNode([ktask(), 'worker', 'app.mts'], { cwd: project.dir, sources: false, env: workerEnv() })
+    await worker.waitForLine(/ktask: worker running/)
+    worker.kill('SIGTERM')
+    expect((await worker.exited).code).toBe(0)
+  })
+
+  it('a CommonJS app (require, module.exports) runs too', async () => {
+    writeFileSync(join(project.dir, 'app.js'), [
+      "const { createApp } = require('ktask')",
+      'const app = createApp({ queues: { emails: { partitions: 1 } } })',
+      "app.task({ name: 'email.send', queue: 'emails', schema: { type: 'record', name: 'SendEmail', fields: [{ name: 'to', type: 'string' }] }, handler: async () => {} })",
+      'module.exports = app',
+    ].join('\n'))
+    const worker = spawnNode([ktask(), 'worker', 'app.js'], { cwd: project.dir, sources: false, env: workerEnv() })
+    await worker.waitForLine(/ktask: worker running/)
+    worker.kill('SIGTERM')
+    expect((await worker.exited).code).toBe(0)
   })
 })

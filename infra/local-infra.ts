@@ -185,10 +185,9 @@ async function startKafka(ports: LocalInfraPorts, log: Log): Promise<void> {
 /** Ready means the broker answers a metadata request (not just that the port is open). */
 async function kafkaAnswers(port: number): Promise<boolean> {
   if (!(await portOpen(port))) return false
-  const { Kafka, logLevel } = await import('kafkajs')
-  // The same kafkajs request-queue fix ktask's own clients get (no 1 ms timer loop, no Node 24 warning).
-  const { applyRequestQueueFix } = await import('../src/kafka/request-queue-fix.ts')
-  applyRequestQueueFix()
+  // ktask's copy of kafkajs, with the request-queue fix its own clients get (no 1 ms timer loop, no Node 24 warning).
+  const { kafkajs } = await import('../src/kafka/kafkajs.ts')
+  const { Kafka, logLevel } = kafkajs()
   const admin = new Kafka({ brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
   try {
     await admin.connect()

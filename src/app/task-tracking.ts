@@ -4,7 +4,7 @@
  * done; SUCCEEDED is written in the handler's transaction, so a task is SUCCEEDED exactly when its
  * effects committed (without a transaction: right after the handler, before the offset is done).
  */
-import { isKtaskError, KtaskError } from '../errors.ts'
+import { KtaskError } from '../errors.ts'
 import type { FailedMessage, RoutingDecision } from '../retry/router.ts'
 import { H, intHeader } from '../retry/headers.ts'
 import { markSucceeded, type TaskErrorSummary, type TaskStateUpdate } from '../store/task-store.ts'
@@ -37,13 +37,6 @@ function summary(f: FailedMessage): TaskErrorSummary {
   }
 }
 
-/** FAILED: refused at once (unrecoverable or not retryable); DEAD: attempts used up, or undecodable. */
-function finalState(f: FailedMessage): 'FAILED' | 'DEAD' {
-  if (f.stage === 'decode' || !f.spec) return 'DEAD'
-  if (isKtaskError(f.error, 'KTASK_UNRECOVERABLE')) return 'FAILED'
-  if (f.stage === 'handler' && !f.spec.retry.retryable(f.error)) return 'FAILED'
-  return 'DEAD'
-}
 
 export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
   // When each running message's handler started: every outcome records it, since the STARTED write is
@@ -74,7 +67,8 @@ export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
       if (!f.spec?.track) return
       const update: TaskStateUpdate = {
         taskId: f.messageId, name: f.spec.name, queue: f.spec.queue ?? '', attempt: f.attempt, redrives: redrives(m.headers),
-        state: decision.kind === 'retry' ? 'RETRYING' : finalState(f), error: summary(f), startedAt: startedAt.get(m),
+        // FAILED: refused at once (unrecoverable or not retryable); DEAD: attempts used up, or undecodable.
+        state: decision.kind === 'retry' ? 'RETRYING' : decision.refused ? 'FAILED' : 'DEAD', error: summary(f), startedAt: startedAt.get(m),
       }
       // RETRYING is followed by the next attempt's own writes: coalesce it. A final state must not be lost
       // to a crash right after the offset commit, so it is written before the offset is marked done

@@ -32,15 +32,16 @@ export interface RoutingPlan {
 
 export type RoutingDecision =
   | { kind: 'retry'; topic: string; nextAttempt: number; notBefore: number }
-  | { kind: 'dead'; topic: string }
+  /** `refused`: the handler said no for good (UnrecoverableError, or `retryable` said no), as expected. */
+  | { kind: 'dead'; topic: string; refused: boolean }
 
 /** Decode failures, unrecoverable errors, errors the policy refuses, and the last attempt go to the DLQ. */
 export function decide(route: Route, failed: FailedMessage, now: number, random: () => number = Math.random): RoutingDecision {
   const spec = failed.spec
-  const dead = { kind: 'dead', topic: route.dlqTopic } as const
+  const dead = { kind: 'dead', topic: route.dlqTopic, refused: false } as const
   if (!spec || failed.stage === 'decode') return dead
-  if (isKtaskError(failed.error, 'KTASK_UNRECOVERABLE')) return dead
-  if (failed.stage === 'handler' && !spec.retry.retryable(failed.error)) return dead
+  if (isKtaskError(failed.error, 'KTASK_UNRECOVERABLE')) return { ...dead, refused: true }
+  if (failed.stage === 'handler' && !spec.retry.retryable(failed.error)) return { ...dead, refused: true }
   if (failed.attempt >= spec.retry.attempts) return dead
   const nextAttempt = failed.attempt + 1
   const topic = route.retryTopics.get(baseDelayMs(spec.retry.backoff, nextAttempt))

@@ -26,13 +26,13 @@ describe('retry routing decision', () => {
   })
 
   it('dead-letters after the last attempt', () => {
-    expect(decide(route, failed({ attempt: 3 }), 0)).toEqual({ kind: 'dead', topic: 'p.q.dlq' })
+    expect(decide(route, failed({ attempt: 3 }), 0)).toEqual({ kind: 'dead', topic: 'p.q.dlq', refused: false })
   })
 
   it('dead-letters at once: undecodable input, UnrecoverableError, an error the policy refuses', () => {
     expect(decide(route, failed({ stage: 'decode' }), 0).kind).toBe('dead')
     expect(decide(route, failed({ spec: undefined }), 0).kind).toBe('dead')
-    expect(decide(route, failed({ error: new UnrecoverableError('no') }), 0).kind).toBe('dead')
+    expect(decide(route, failed({ error: new UnrecoverableError('no') }), 0)).toMatchObject({ kind: 'dead', refused: true })
     expect(decide(route, failed({ error: new RangeError('no') }), 0).kind).toBe('dead')
   })
 

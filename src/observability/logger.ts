@@ -27,16 +27,24 @@ export function logFormat(env: NodeJS.ProcessEnv): LogFormat {
   return choice('KTASK_LOG_FORMAT', env.KTASK_LOG_FORMAT, ['json', 'pretty'], 'json')
 }
 
+/** Colours on a terminal; NO_COLOR turns them off, FORCE_COLOR on (a parent that shows the lines on one). */
+function colorize(fd: number, env: NodeJS.ProcessEnv): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '') return env.FORCE_COLOR !== '0'
+  return isatty(fd)
+}
+
 export function createDefaultLogger(level: Level | 'silent', env: NodeJS.ProcessEnv): Logger {
   const fd = logDestination(env) === 'stderr' ? 2 : 1
   const base = { pid: process.pid }
   if (logFormat(env) === 'json') return fd === 1 ? pino({ level, base }) : pino({ level, base }, pino.destination({ dest: fd }))
-  // pino-pretty runs in pino's transport thread; one line per entry (an `err` still shows its stack).
+  // pino-pretty runs in pino's transport thread; one line per entry — only an `err` object spreads over
+  // lines, for its stack (kafkajs's `error` fields are strings: they stay inline).
   return pino({ level, base }, pino.transport({
     target: 'pino-pretty',
     options: {
-      destination: fd, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname',
-      colorize: isatty(fd) && env.NO_COLOR === undefined,
+      destination: fd, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname', errorLikeObjectKeys: ['err'],
+      colorize: colorize(fd, env),
     },
   }))
 }

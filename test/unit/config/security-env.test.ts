@@ -2,10 +2,10 @@
  * A secured cluster without a module: SASL, TLS and registry credentials from the environment, so the
  * operations commands (`ktask topics`, `dlq`, …) reach it the way an app configured in code does.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { resolveAppOptions } from '../../../src/config/resolve.ts'
 
 const resolve = (env: NodeJS.ProcessEnv, options = {}) => resolveAppOptions({ logLevel: 'silent', ...options }, env)
@@ -22,7 +22,9 @@ describe('security settings from the environment', () => {
   })
 
   it('reads a CA bundle for TLS from KTASK_KAFKA_SSL_CA_FILE (TLS on without KTASK_KAFKA_SSL)', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'ktask-ca-')), 'ca.pem')
+    const dir = mkdtempSync(join(tmpdir(), 'ktask-ca-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'ca.pem')
     writeFileSync(file, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
     expect(resolve({ KTASK_KAFKA_SSL_CA_FILE: file }).kafka).toEqual({ ssl: { ca: ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'] } })
   })

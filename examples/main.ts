@@ -6,6 +6,7 @@
  *   EXAMPLE_TASKS=20000 EXAMPLE_RATE=2000 EXAMPLE_WORKERS=2 npm start
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import cliProgress from 'cli-progress'
 import pg from 'pg'
@@ -20,14 +21,55 @@ const prefix = `example-${runId}`
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 /** Workers that exited on their own (a supervisor would restart them; the example stops instead). */
 const failedWorkers: string[] = []
+/** A person watches a terminal: a progress bar, the workers' readable log lines above it. Else JSON lines. */
+const tty = process.stdout.isTTY
+// This process's own app (it provisions and enqueues) and the workers log warnings and errors only, like
+// a ktask command: on stderr, readable on a terminal.
+process.env.LOG_LEVEL ??= 'warn'
+process.env.KTASK_LOG_DESTINATION ??= 'stderr'
+process.env.KTASK_LOG_FORMAT ??= tty ? 'pretty' : 'json'
 
-function startWorker(n: number): ChildProcess {
+interface Display {
+  start(payload: Record<string, number>): void
+  update(done: number, payload: Record<string, number>): void
+  /** A worker's log line: above the bar while it is shown. */
+  log(line: string): void
+  stop(): void
+}
+
+function terminalDisplay(): Display {
+  const bars = new cliProgress.MultiBar({
+    format: ' {bar} {percentage}% | {value}/{total} done | enqueued {enqueued} | retrying {retrying} | dead {dead} | {rate}/s',
+    hideCursor: true,
+    // Long log lines wrap instead of being cut at the terminal's width (one bar: nothing to miscount).
+    linewrap: true,
+  }, cliProgress.Presets.shades_classic)
+  let bar: cliProgress.SingleBar | undefined
+  return {
+    start: (payload) => void (bar = bars.create(total, 0, payload)),
+    update: (done, payload) => bar?.update(done, payload),
+    log: (line) => (bar ? bars.log(`${line}\n`) : console.error(line)),
+    stop() {
+      if (!bar) return
+      bars.update() // prints log lines still waiting for the next frame
+      bars.stop()
+      bar = undefined
+    },
+  }
+}
+
+function startWorker(n: number, display: Display): ChildProcess {
+  // On a terminal the workers' stderr comes through here (to print above the bar), no longer a terminal
+  // itself: KTASK_LOG_FORMAT (set above) keeps their lines readable, FORCE_COLOR their colours.
+  const colours = tty ? { FORCE_COLOR: process.env.FORCE_COLOR ?? '1' } : {}
   const child = spawn(process.execPath, ['--conditions=ktask-source', 'src/cli/main.ts', 'worker', 'examples/invoices.ts'], {
-    cwd: root, env: { ...process.env, KTASK_PREFIX: prefix, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, stdio: ['ignore', 'inherit', 'inherit'],
+    cwd: root, env: { ...process.env, KTASK_PREFIX: prefix, ...colours },
+    stdio: ['ignore', 'inherit', tty ? 'pipe' : 'inherit'],
   })
+  if (child.stderr) createInterface({ input: child.stderr }).on('line', (line) => display.log(line))
   child.on('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') {
-      console.error(`worker ${n} exited with ${code ?? signal}`)
+      display.log(`worker ${n} exited with ${code ?? signal}`)
       failedWorkers.push(`worker ${n}`)
     }
   })
@@ -43,7 +85,8 @@ async function main(): Promise<void> {
   await pool.query('TRUNCATE example_invoices')
   await app.provision()
 
-  const workers = Array.from({ length: workerCount }, (_, i) => startWorker(i + 1))
+  const display: Display | undefined = tty ? terminalDisplay() : undefined
+  const workers = Array.from({ length: workerCount }, (_, i) => startWorker(i + 1, display ?? { start() {}, update() {}, log: console.error, stop() {} }))
   const started = Date.now()
   let enqueued = 0
   const taskIds: string[] = []
@@ -63,12 +106,7 @@ async function main(): Promise<void> {
     }
   })()
 
-  const tty = process.stdout.isTTY
-  const bar = new cliProgress.SingleBar({
-    format: ' {bar} {percentage}% | {done}/{total} done | enqueued {enqueued} | retrying {retrying} | dead {dead} | {rate}/s',
-    hideCursor: true,
-  }, cliProgress.Presets.shades_classic)
-  if (tty) bar.start(total, 0, { done: 0, enqueued: 0, retrying: 0, dead: 0, rate: 0 })
+  display?.start({ enqueued: 0, retrying: 0, dead: 0, rate: 0 })
   const counts = async () => {
     const { rows } = await pool.query<{ state: string; c: number }>(
       `SELECT state, count(*)::int AS c FROM ktask.tasks WHERE task_id = ANY($1) GROUP BY state`, [taskIds])
@@ -80,21 +118,21 @@ async function main(): Promise<void> {
     byState = await counts()
     const done = (byState.SUCCEEDED ?? 0) + (byState.DEAD ?? 0) + (byState.FAILED ?? 0)
     const elapsed = (Date.now() - started) / 1000
-    const payload = { done, total, enqueued, retrying: byState.RETRYING ?? 0, dead: (byState.DEAD ?? 0) + (byState.FAILED ?? 0), rate: Math.round(done / elapsed) }
-    if (tty) bar.update(done, payload)
+    const payload = { enqueued, retrying: byState.RETRYING ?? 0, dead: (byState.DEAD ?? 0) + (byState.FAILED ?? 0), rate: Math.round(done / elapsed) }
+    if (display) display.update(done, payload)
     else if (Date.now() - lastPrint > 2000) {
       console.log(`  ${done}/${total} done, enqueued ${enqueued}, retrying ${payload.retrying}, dead ${payload.dead}, ${payload.rate}/s`)
       lastPrint = Date.now()
     }
     if (done >= total && enqueued >= total) break
     if (failedWorkers.length === workerCount) {
-      if (tty) bar.stop()
+      display?.stop()
       for (const w of workers) w.kill('SIGTERM')
       throw new Error(`every worker process exited (${failedWorkers.join(', ')}); see their errors above`)
     }
     await sleep(250)
   }
-  if (tty) bar.stop()
+  display?.stop()
   await producing
   const seconds = (Date.now() - started) / 1000
 

@@ -185,10 +185,9 @@ async function startKafka(ports: LocalInfraPorts, log: Log): Promise<void> {
 /** Ready means the broker answers a metadata request (not just that the port is open). */
 async function kafkaAnswers(port: number): Promise<boolean> {
   if (!(await portOpen(port))) return false
-  const { Kafka, logLevel } = await import('kafkajs')
-  // The same kafkajs request-queue fix ktask's own clients get (no 1 ms timer loop, no Node 24 warning).
-  const { applyRequestQueueFix } = await import('../src/kafka/request-queue-fix.ts')
-  applyRequestQueueFix()
+  // ktask's copy of kafkajs, with the request-queue fix its own clients get (no 1 ms timer loop, no Node 24 warning).
+  const { kafkajs } = await import('../src/kafka/kafkajs.ts')
+  const { Kafka, logLevel } = kafkajs()
   const admin = new Kafka({ brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
   try {
     await admin.connect()
@@ -271,12 +270,31 @@ export interface UpOptions {
   registry?: boolean
 }
 
+/**
+ * A service on our port that this checkout did not start but that answers as that service — another
+ * checkout's `infra:up` on the same machine, say — is used as it is: never stopped, never restarted.
+ */
+async function answeringElsewhere(name: 'kafka' | 'registry', ports: LocalInfraPorts, log: Log): Promise<boolean> {
+  if (isOurProcess(readPid(name))) return false
+  const [label, port, answers] = name === 'kafka'
+    ? ['Kafka', ports.kafka, () => kafkaAnswers(ports.kafka)] as const
+    : ['Apicurio Registry', ports.registry, () => registryAnswers(ports.registry)] as const
+  if (!(await answers())) return false
+  log(`infra: ${label} (not started from this checkout) already answering on 127.0.0.1:${port}: using it`)
+  return true
+}
+
 /** Starts whatever is not running yet and waits until it answers. */
 export async function up(ports: LocalInfraPorts = localPorts(), log: Log = console.log,
   { kafka = true, registry = true }: UpOptions = {}): Promise<LocalInfraEndpoints> {
-  const runtime = ensureJars(log)
+  const start = {
+    kafka: kafka && !(await answeringElsewhere('kafka', ports, log)),
+    registry: registry && !(await answeringElsewhere('registry', ports, log)),
+  }
+  // The jars only for what this checkout runs itself (a first run resolves them from Maven Central).
+  const runtime = start.kafka || start.registry ? ensureJars(log) : undefined
   // Both JVMs start in parallel: on two cores that halves the wait.
-  await Promise.all([kafka && startKafka(ports, log), registry && startRegistryProcess(ports, runtime, log)])
+  await Promise.all([start.kafka && startKafka(ports, log), start.registry && runtime && startRegistryProcess(ports, runtime, log)])
   const endpoints = endpointsFor(ports)
   log(`infra: ready — KTASK_BROKERS=${endpoints.brokers.join(',')} KTASK_SCHEMA_REGISTRY_URL=${endpoints.schemaRegistryUrl}`)
   return endpoints

@@ -14,11 +14,12 @@ export function startBenchWorker(env: Record<string, string>, args: string[] = [
   const child = spawn(process.execPath, ['dist/cli/main.js', 'worker', 'bench/worker-app.js', ...args], {
     cwd: root,
     env: { ...process.env, KTASK_BROKERS: brokers.join(','), KTASK_SCHEMA_REGISTRY_URL: registryUrl, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'inherit', 'pipe'],
   })
+  // The CLI logs to stderr.
   let out = ''
   const running = new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       out += chunk.toString()
       if (out.includes('ktask: worker running')) resolve()
       if (out.length > 100_000) out = out.slice(-10_000)

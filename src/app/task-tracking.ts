@@ -4,8 +4,8 @@
  * done; SUCCEEDED is written in the handler's transaction, so a task is SUCCEEDED exactly when its
  * effects committed (without a transaction: right after the handler, before the offset is done).
  */
-import { isKtaskError, KtaskError, readableThrown } from '../errors.ts'
-import type { FailedMessage, RoutingDecision } from '../retry/router.ts'
+import { KtaskError, readableThrown } from '../errors.ts'
+import { refusedByHandler, type FailedMessage, type RoutingDecision } from '../retry/router.ts'
 import { H, intHeader } from '../retry/headers.ts'
 import { markSucceeded, type TaskErrorSummary, type TaskStateUpdate } from '../store/task-store.ts'
 import type { TaskStateWriter } from '../store/task-state-writer.ts'
@@ -43,22 +43,20 @@ function summary(f: FailedMessage): TaskErrorSummary {
   }
 }
 
-/** FAILED: refused at once (unrecoverable or not retryable); DEAD: attempts used up, or undecodable. */
-function finalState(f: FailedMessage): 'FAILED' | 'DEAD' {
-  if (f.stage === 'decode' || !f.spec) return 'DEAD'
-  if (isKtaskError(f.error, 'KTASK_UNRECOVERABLE')) return 'FAILED'
-  if (f.stage === 'handler' && !f.spec.retry.retryable(f.error)) return 'FAILED'
-  return 'DEAD'
-}
 
 export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
-  const base = (item: ExecItem): Pick<TaskStateUpdate, 'taskId' | 'name' | 'queue' | 'attempt' | 'redrives'> => ({
+  // When each running message's handler started: every outcome records it, since the STARTED write is
+  // coalesced and a quick task's outcome overtakes it.
+  const startedAt = new WeakMap<InboundMessage, number>()
+  const base = (item: ExecItem): Pick<TaskStateUpdate, 'taskId' | 'name' | 'queue' | 'attempt' | 'redrives' | 'startedAt'> => ({
     taskId: item.prepared.messageId, name: item.prepared.spec.name, queue: item.prepared.spec.queue ?? '',
-    attempt: item.prepared.attempt, redrives: redrives(item.message.headers),
+    attempt: item.prepared.attempt, redrives: redrives(item.message.headers), startedAt: startedAt.get(item.message),
   })
   return {
     started(item) {
-      if (item.prepared.spec.track) writer.state({ ...base(item), state: 'STARTED' })
+      if (!item.prepared.spec.track) return
+      startedAt.set(item.message, Date.now())
+      writer.state({ ...base(item), state: 'STARTED' })
     },
     async succeeded(db, item, result) {
       if (!item.prepared.spec.track) return
@@ -75,7 +73,8 @@ export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
       if (!f.spec?.track) return
       const update: TaskStateUpdate = {
         taskId: f.messageId, name: f.spec.name, queue: f.spec.queue ?? '', attempt: f.attempt, redrives: redrives(m.headers),
-        state: decision.kind === 'retry' ? 'RETRYING' : finalState(f), error: summary(f),
+        // FAILED: refused at once (unrecoverable or not retryable); DEAD: attempts used up, or undecodable.
+        state: decision.kind === 'retry' ? 'RETRYING' : refusedByHandler(decision.reason) ? 'FAILED' : 'DEAD', error: summary(f), startedAt: startedAt.get(m),
       }
       // RETRYING is followed by the next attempt's own writes: coalesce it. A final state must not be lost
       // to a crash right after the offset commit, so it is written before the offset is marked done

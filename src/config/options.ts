@@ -21,7 +21,10 @@ export interface AppOptions {
   database?: DatabaseOptions | false
   /** Prefix of every topic and consumer group ktask creates. @defaultValue env `KTASK_PREFIX`, else `'ktask'` */
   prefix?: string
-  /** A pino logger. @defaultValue `pino({ level })` writing JSON to stdout */
+  /**
+   * A pino logger. @defaultValue `pino({ level })` writing JSON to stdout; env `KTASK_LOG_DESTINATION=stderr`
+   * and `KTASK_LOG_FORMAT=pretty` (readable lines, via pino-pretty) change where and how
+   */
   logger?: Logger
   /** Log level when no logger is given. @defaultValue env `LOG_LEVEL`, else `'info'` */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'

@@ -2,8 +2,10 @@
  * Options → resolved configuration: defaults declared once, environment applied under code, and every
  * value validated at construction so a bad option fails fast with its name.
  */
-import pino, { type Logger } from 'pino'
+import type { Level, Logger } from 'pino'
 import { configError } from '../errors.ts'
+import { createDefaultLogger } from '../observability/logger.ts'
+import { kafkaSecurityFromEnv, registryAuthFromEnv } from './security-env.ts'
 import type { AppOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions } from './options.ts'
 
 export const DEFAULT_BROKERS = ['127.0.0.1:9092']
@@ -105,14 +107,27 @@ export function resolveQueueOptions(name: string, options?: QueueOptions): Requi
   return resolveQueue(name, options)
 }
 
+/**
+ * Operations (createOps, the CLI's commands) log only trouble — warn and above — unless LOG_LEVEL asks
+ * for more; spread it under the caller's options so a `logLevel` in code still wins.
+ */
+export function operationsLogLevel(env: NodeJS.ProcessEnv = process.env): Pick<AppOptions, 'logLevel'> {
+  return env.LOG_LEVEL ? {} : { logLevel: 'warn' }
+}
+
+/** The prefix of topics and groups: the `prefix` option, else KTASK_PREFIX, else `ktask`. */
+export function resolvePrefix(prefix: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return checkName(prefix ? 'prefix' : 'KTASK_PREFIX', prefix ?? env.KTASK_PREFIX ?? 'ktask')
+}
+
 export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedAppConfig {
   const brokers = parseBrokers(options.brokers ?? env.KTASK_BROKERS ?? DEFAULT_BROKERS, options.brokers ? 'brokers' : 'KTASK_BROKERS')
-  const prefix = checkName(options.prefix ? 'prefix' : 'KTASK_PREFIX', options.prefix ?? env.KTASK_PREFIX ?? 'ktask')
+  const prefix = resolvePrefix(options.prefix, env)
   const registryUrl = options.schemaRegistry?.url ?? env.KTASK_SCHEMA_REGISTRY_URL ?? DEFAULT_REGISTRY_URL
   const schemaRegistry = {
     url: checkUrl(options.schemaRegistry?.url ? 'schemaRegistry.url' : 'KTASK_SCHEMA_REGISTRY_URL', registryUrl),
     timeoutMs: checkInt('schemaRegistry.timeoutMs', options.schemaRegistry?.timeoutMs ?? 5000, 100),
-    auth: options.schemaRegistry?.auth,
+    auth: options.schemaRegistry?.auth ?? registryAuthFromEnv(env),
   }
 
   let database: ResolvedDatabase | undefined
@@ -135,7 +150,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
   const level = options.logLevel ?? env.LOG_LEVEL ?? 'info'
   if (!levels.includes(level)) throw configError(options.logLevel ? 'logLevel' : 'LOG_LEVEL', `must be one of ${levels.join(', ')} (got ${JSON.stringify(level)})`)
-  const logger = options.logger ?? pino({ level, base: { pid: process.pid } })
+  const logger = options.logger ?? createDefaultLogger(level as Level | 'silent', env)
 
   const queues: Record<string, Required<QueueOptions>> = {}
   for (const [name, q] of Object.entries(options.queues ?? {})) queues[name] = resolveQueue(name, q)
@@ -147,7 +162,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
   return {
     brokers,
     clientId: options.clientId ?? 'ktask',
-    kafka: options.kafka ?? {},
+    kafka: { ...kafkaSecurityFromEnv(env, options.kafka), ...options.kafka },
     schemaRegistry,
     database,
     prefix,

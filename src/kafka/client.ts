@@ -1,17 +1,11 @@
-/** The kafkajs client of an app, logging through the app's pino logger. */
-import { Kafka, logLevel, type LogEntry, type logCreator } from 'kafkajs'
+/** The kafkajs client of an app (ktask's own copy of kafkajs), logging through the app's pino logger. */
+import type { Kafka, LogEntry, logCreator, logLevel } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
-import { applyRequestQueueFix } from './request-queue-fix.ts'
-
-const toPino: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-}
+import { kafkajs } from './kafkajs.ts'
 
 function kafkaLogLevel(logger: Logger): logLevel {
+  const { logLevel } = kafkajs()
   switch (logger.level) {
     case 'trace':
     case 'debug':
@@ -29,7 +23,13 @@ function kafkaLogLevel(logger: Logger): logLevel {
 }
 
 export function createKafka(config: ResolvedAppConfig): Kafka {
-  applyRequestQueueFix()
+  const { Kafka, logLevel } = kafkajs()
+  const toPino: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+    [logLevel.ERROR]: 'error',
+    [logLevel.WARN]: 'warn',
+    [logLevel.INFO]: 'info',
+    [logLevel.DEBUG]: 'debug',
+  }
   const logger = config.logger.child({ component: 'kafkajs' })
   const creator: logCreator = () => ({ level, log }: LogEntry) => {
     const { message, ...extra } = log

@@ -1,5 +1,6 @@
 /**
- * A fix for kafkajs 2.2.x's request queue, applied once when ktask creates a Kafka client.
+ * A fix for kafkajs 2.2.x's request queue, applied to ktask's own copy of kafkajs (kafkajs.ts) when ktask
+ * creates its first client — never to the kafkajs a user's code requires.
  *
  * With nothing pending and no broker throttling, `scheduleCheckPendingRequests()` computes a negative
  * delay (`throttledUntil` is -1) and sets a timer anyway: Node clamps it to 1 ms and the timer calls back
@@ -12,9 +13,6 @@
  * or the broker asked us to wait (throttling) — a new request or a response checks the queue anyway.
  * Applied only to the kafkajs version it was written for; any other version is left untouched.
  */
-import { createRequire } from 'node:module'
-
-const require = createRequire(import.meta.url)
 const FIXED_VERSION = /^2\.2\./
 /** kafkajs' own CHECK_PENDING_REQUESTS_INTERVAL. */
 const CHECK_PENDING_REQUESTS_INTERVAL_MS = 10
@@ -27,20 +25,13 @@ interface RequestQueueInternals {
   scheduleCheckPendingRequests(): void
 }
 
-let applied = false
+export interface RequestQueueClass {
+  prototype: RequestQueueInternals
+}
 
-export function applyRequestQueueFix(): void {
-  if (applied) return
-  applied = true
-  let RequestQueue: { prototype: RequestQueueInternals }
-  try {
-    const { version } = require('kafkajs/package.json') as { version: string }
-    if (!FIXED_VERSION.test(version)) return
-    RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as { prototype: RequestQueueInternals }
-  } catch {
-    return
-  }
-  if (typeof RequestQueue.prototype?.scheduleCheckPendingRequests !== 'function') return
+/** Replaces `scheduleCheckPendingRequests` on the RequestQueue class of the kafkajs copy given. */
+export function applyRequestQueueFix(RequestQueue: RequestQueueClass, kafkajsVersion: string): void {
+  if (!FIXED_VERSION.test(kafkajsVersion) || typeof RequestQueue.prototype?.scheduleCheckPendingRequests !== 'function') return
   RequestQueue.prototype.scheduleCheckPendingRequests = function scheduleCheckPendingRequests(this: RequestQueueInternals): void {
     if (this.throttleCheckTimeoutId) return
     let delay = this.throttledUntil - Date.now()

@@ -2,7 +2,8 @@
  * Topic provisioning through the admin API: idempotent (existing topics are left as they are, and a
  * concurrent creation by another process is not an error).
  */
-import kafkajs, { type Admin, type ITopicConfig } from 'kafkajs'
+import type { Admin, ITopicConfig } from 'kafkajs'
+import { kafkajs } from './kafkajs.ts'
 import { KtaskError } from '../errors.ts'
 
 export interface TopicSpec {
@@ -78,7 +79,7 @@ export async function partitionCounts(admin: Admin, topics: string[], { waitMs =
 /** Config values a topic sets itself (not inherited from the broker), among `names`. */
 export async function topicOverrides(admin: Admin, topic: string, names: string[]): Promise<Record<string, string>> {
   const { resources } = await admin.describeConfigs({
-    resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: names }], includeSynonyms: false,
+    resources: [{ type: kafkajs().ConfigResourceTypes.TOPIC, name: topic, configNames: names }], includeSynonyms: false,
   })
   const out: Record<string, string> = {}
   for (const e of resources[0]?.configEntries ?? []) if (!e.isDefault) out[e.configName] = e.configValue

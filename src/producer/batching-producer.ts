@@ -4,7 +4,8 @@
  * enqueues becomes one request. One request in flight keeps per-partition order. Every send waits for
  * acks from all in-sync replicas.
  */
-import { Partitioners, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs'
+import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs'
+import { kafkajs } from '../kafka/kafkajs.ts'
 import { KtaskError, infrastructureError } from '../errors.ts'
 import { refusalOf } from '../kafka/produce-errors.ts'
 
@@ -53,7 +54,7 @@ export class BatchingProducer {
   constructor(kafka: Kafka) {
     // The Java-compatible murmur2 partitioner: a key lands on the same partition as with Java producers.
     this.#producer = kafka.producer({
-      allowAutoTopicCreation: false, maxInFlightRequests: 1, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false, maxInFlightRequests: 1, idempotent: false, createPartitioner: kafkajs().Partitioners.DefaultPartitioner,
       retry: { retries: PRODUCER_RETRIES },
     })
   }

@@ -6,7 +6,7 @@
 import type { Admin } from 'kafkajs'
 import { AppRuntime } from '../app/runtime.ts'
 import type { AppOptions } from '../config/options.ts'
-import { resolveAppOptions } from '../config/resolve.ts'
+import { operationsLogLevel, resolveAppOptions } from '../config/resolve.ts'
 import { listDlq, redriveDlq, showDlqMessage, type DlqEntry, type DlqFilter, type DlqMessage, type RedriveOptions, type RedriveResult } from './dlq.ts'
 import { describeGroups, describeTopics, type GroupInfo, type TopicInfo } from './inspect.ts'
 import { republishRange, type RepublishOptions, type RepublishResult } from './republish.ts'
@@ -27,7 +27,7 @@ export interface Ops {
 }
 
 export function createOps(options: AppOptions = {}): Ops {
-  const runtime = new AppRuntime(resolveAppOptions({ logLevel: 'warn', ...options }))
+  const runtime = new AppRuntime(resolveAppOptions({ ...operationsLogLevel(), ...options }))
   const admin = (): Promise<Admin> => runtime.admin()
   const pool = () => runtime.pool()
   return {

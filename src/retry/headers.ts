@@ -108,6 +108,11 @@ function errorMessage(error: unknown): string {
   }
 }
 
+/** `Class: message`, as the ktask-error-class and ktask-error-message headers tell it. */
+export function errorLine(error: unknown): string {
+  return `${errorClass(error)}: ${errorMessage(error)}`
+}
+
 /** Headers shared by retry and dead-letter hops. */
 export function failureHeaders(headers: Record<string, string>, info: FailureInfo): Record<string, string> {
   const out: Record<string, string> = { ...headers }

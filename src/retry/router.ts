@@ -40,8 +40,22 @@ export interface RoutingPlan {
 
 export type RoutingDecision =
   | { kind: 'retry'; topic: string; nextAttempt: number; notBefore: number }
-  /** `refused`: a retry hop the broker refused, dead-lettered instead; `stub`: the DLQ refused the message itself. */
-  | { kind: 'dead'; topic: string; refused?: string; stub?: string }
+  /**
+   * `reason`: why it is dead. `hopRefused`: the retry hop the broker refused, dead-lettered instead;
+   * `stub`: the DLQ refused the message itself and holds a stub.
+   */
+  | { kind: 'dead'; topic: string; reason: DeadReason; hopRefused?: string; stub?: string }
+
+/**
+ * Why a message goes to the DLQ: attempts used up, the handler said no for good (UnrecoverableError, or
+ * `retryable` refused the error), or it cannot be decoded.
+ */
+export type DeadReason = 'exhausted' | 'unrecoverable' | 'not-retryable' | 'decode'
+
+/** The handler meant it: news, not a fault (tracked as FAILED rather than DEAD). */
+export function refusedByHandler(reason: DeadReason): boolean {
+  return reason === 'unrecoverable' || reason === 'not-retryable'
+}
 
 /** What the router sends with (the app's batching producer). */
 export interface HopProducer {
@@ -64,14 +78,14 @@ export const STUB_PAYLOAD_BYTES = 16 * 1024
 /** Decode failures, unrecoverable errors, errors the policy refuses, and the last attempt go to the DLQ. */
 export function decide(route: Route, failed: FailedMessage, now: number, random: () => number = Math.random): RoutingDecision {
   const spec = failed.spec
-  const dead = { kind: 'dead', topic: route.dlqTopic } as const
-  if (!spec || failed.stage === 'decode') return dead
-  if (isKtaskError(failed.error, 'KTASK_UNRECOVERABLE')) return dead
-  if (failed.stage === 'handler' && !spec.retry.retryable(failed.error)) return dead
-  if (failed.attempt >= spec.retry.attempts) return dead
+  const dead = (reason: DeadReason): RoutingDecision => ({ kind: 'dead', topic: route.dlqTopic, reason })
+  if (!spec || failed.stage === 'decode') return dead('decode')
+  if (isKtaskError(failed.error, 'KTASK_UNRECOVERABLE')) return dead('unrecoverable')
+  if (failed.stage === 'handler' && !spec.retry.retryable(failed.error)) return dead('not-retryable')
+  if (failed.attempt >= spec.retry.attempts) return dead('exhausted')
   const nextAttempt = failed.attempt + 1
   const topic = route.retryTopics.get(baseDelayMs(spec.retry.backoff, nextAttempt))
-  if (!topic) return dead
+  if (!topic) return dead('exhausted')
   return { kind: 'retry', topic, nextAttempt, notBefore: now + jitteredDelayMs(spec.retry.backoff, nextAttempt, random) }
 }
 
@@ -131,10 +145,10 @@ export class RetryRouter {
     if (!refusal) return [decision, message]
     const log = { group: this.#d.route.groupId, taskId: f.messageId, topic: message.topic, refusal }
     if (decision.kind === 'retry') {
-      const refused = `${refusal.type}: the retry hop to ${message.topic} was refused (${refusal.message})`
-      const dead: RoutingDecision = { kind: 'dead', topic: this.#d.route.dlqTopic, refused }
+      const hopRefused = `${refusal.type}: the retry hop to ${message.topic} was refused (${refusal.message})`
+      const dead: RoutingDecision = { kind: 'dead', topic: this.#d.route.dlqTopic, reason: 'exhausted', hopRefused }
       const deadMessage = this.#hop(f, dead, now)
-      deadMessage.headers[H.hopRefused] = refused
+      deadMessage.headers[H.hopRefused] = hopRefused
       this.#d.logger.error(log, 'ktask: the broker refused a retry hop; dead-lettering the message instead')
       refusal = await this.#trySend(deadMessage)
       if (!refusal) return [dead, deadMessage]

@@ -10,6 +10,13 @@ import { applyProgress, applyStates, type ProgressUpdate, type TaskStateUpdate }
 
 const PHASE: Record<TaskStateUpdate['state'], number> = { STARTED: 1, RETRYING: 2, FAILED: 2, DEAD: 2 }
 
+/**
+ * deadlock_detected, lock_not_available, serialization_failure: a batch that met handler transactions
+ * writing the same rows (SUCCEEDED), not an outage. Retried like any failure, but not worth a warning
+ * with a stack in a worker's log.
+ */
+const LOCK_CONFLICTS = new Set(['40P01', '55P03', '40001'])
+
 function newer(a: TaskStateUpdate, b: TaskStateUpdate): boolean {
   if (a.redrives !== b.redrives) return a.redrives > b.redrives
   if (a.attempt !== b.attempt) return a.attempt > b.attempt
@@ -97,7 +104,8 @@ export class TaskStateWriter {
       }
       for (const [id, u] of progress) if (!this.#progress.has(id)) this.#progress.set(id, u)
       this.#failures++
-      this.#logger[this.#failures === 1 ? 'warn' : 'debug']({ err, pending: this.#states.size }, 'ktask: task state write failed; will retry')
+      const conflict = LOCK_CONFLICTS.has((err as { code?: unknown }).code as string)
+      this.#logger[this.#failures === 1 && !conflict ? 'warn' : 'debug']({ err, pending: this.#states.size }, 'ktask: task state write failed; will retry')
       this.#schedule(Math.min(30_000, this.#intervalMs * 2 ** this.#failures))
     }
   }

@@ -43,7 +43,16 @@ export interface TaskStateUpdate {
   attempt: number
   redrives: number
   error?: TaskErrorSummary
+  /** When this attempt's handler started (ms since the epoch, the worker's clock); becomes `started_at`. */
+  startedAt?: number
 }
+
+/**
+ * `started_at` from the handler's start: the database's clock minus how long ago that was, so the
+ * worker's clock never meets the database's (finished_at) and a write that waited in a coalescing
+ * buffer still records when the handler began, not when the write arrived.
+ */
+const startedAgoMs = (startedAt: number | undefined): number | null => (startedAt === undefined ? null : Math.max(0, Date.now() - startedAt))
 
 const phase = (column: string): string => `CASE ${column} WHEN 'PENDING' THEN 0 WHEN 'STARTED' THEN 1 ELSE 2 END`
 
@@ -53,10 +62,11 @@ export const INSERT_PENDING = `INSERT INTO ktask.tasks (task_id, name, queue, st
 /** Applies a batch of state changes (arrays of equal length), each only if newer than the stored one. */
 const APPLY_STATES = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, error, started_at, finished_at)
   SELECT u.task_id, u.name, u.queue, u.state, u.attempt, u.redrives, u.error,
-         CASE WHEN u.state = 'STARTED' THEN clock_timestamp() END,
+         CASE WHEN u.started_ago_ms IS NOT NULL THEN clock_timestamp() - u.started_ago_ms * interval '1 millisecond'
+              WHEN u.state = 'STARTED' THEN clock_timestamp() END,
          CASE WHEN u.state IN ('FAILED', 'DEAD') THEN clock_timestamp() END
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::jsonb[])
-       AS u(task_id, name, queue, state, attempt, redrives, error)
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::jsonb[], $8::float8[])
+       AS u(task_id, name, queue, state, attempt, redrives, error, started_ago_ms)
   ON CONFLICT (task_id) DO UPDATE SET
     state = EXCLUDED.state, attempts = EXCLUDED.attempts, redrives = EXCLUDED.redrives,
     error = COALESCE(EXCLUDED.error, t.error),
@@ -73,11 +83,16 @@ const APPLY_PROGRESS = `UPDATE ktask.tasks AS t SET progress = u.progress, progr
   FROM unnest($1::text[], $2::real[], $3::text[], $4::int[]) AS u(task_id, progress, message, attempt)
   WHERE t.task_id = u.task_id AND t.state = 'STARTED' AND t.attempts = u.attempt`
 
-/** Written in the handler's own transaction: SUCCEEDED exactly when the effects commit. */
+/**
+ * Written in the handler's own transaction: SUCCEEDED exactly when the effects commit. It sets started_at
+ * itself: the attempt's STARTED may still wait in the coalescing writer, and is refused once SUCCEEDED.
+ */
 const SUCCEEDED = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, progress, result, started_at, finished_at)
-  VALUES ($1, $2, $3, 'SUCCEEDED', $4, $5, 1, $6, clock_timestamp(), clock_timestamp())
+  VALUES ($1, $2, $3, 'SUCCEEDED', $4, $5, 1, $6, COALESCE(clock_timestamp() - $7::float8 * interval '1 millisecond', clock_timestamp()), clock_timestamp())
   ON CONFLICT (task_id) DO UPDATE SET state = 'SUCCEEDED', attempts = EXCLUDED.attempts, redrives = EXCLUDED.redrives,
-    progress = 1, result = EXCLUDED.result, error = NULL, finished_at = clock_timestamp(), updated_at = clock_timestamp()`
+    progress = 1, result = EXCLUDED.result, error = NULL,
+    started_at = COALESCE(clock_timestamp() - $7::float8 * interval '1 millisecond', t.started_at, clock_timestamp()),
+    finished_at = clock_timestamp(), updated_at = clock_timestamp()`
 
 const COLUMNS = `task_id, name, queue, state, attempts, progress, progress_message, result, error,
   enqueued_at, started_at, finished_at, updated_at`
@@ -96,6 +111,7 @@ export async function applyStates(db: Queryable, updates: TaskStateUpdate[]): Pr
   await db.query(APPLY_STATES, [
     updates.map((u) => u.taskId), updates.map((u) => u.name), updates.map((u) => u.queue), updates.map((u) => u.state),
     updates.map((u) => u.attempt), updates.map((u) => u.redrives), updates.map((u) => (u.error ? JSON.stringify(u.error) : null)),
+    updates.map((u) => startedAgoMs(u.startedAt)),
   ])
 }
 
@@ -111,8 +127,19 @@ export async function applyProgress(db: Queryable, updates: ProgressUpdate[]): P
   await db.query(APPLY_PROGRESS, [updates.map((u) => u.taskId), updates.map((u) => u.progress), updates.map((u) => u.message), updates.map((u) => u.attempt)])
 }
 
-export async function markSucceeded(client: Queryable, u: { taskId: string; name: string; queue: string; attempt: number; redrives: number; resultJson: string | null }): Promise<void> {
-  await client.query(SUCCEEDED, [u.taskId, u.name, u.queue, u.attempt, u.redrives, u.resultJson])
+export interface SucceededUpdate {
+  taskId: string
+  name: string
+  queue: string
+  attempt: number
+  redrives: number
+  resultJson: string | null
+  /** When the handler started (ms since the epoch, the worker's clock). */
+  startedAt?: number
+}
+
+export async function markSucceeded(client: Queryable, u: SucceededUpdate): Promise<void> {
+  await client.query(SUCCEEDED, [u.taskId, u.name, u.queue, u.attempt, u.redrives, u.resultJson, startedAgoMs(u.startedAt)])
 }
 
 function toStatus(r: Record<string, unknown>): TaskStatus {

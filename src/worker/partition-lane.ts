@@ -18,7 +18,8 @@ import type { Route } from '../app/routes.ts'
 import type { ResolvedWorkerOptions } from '../config/resolve.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
-import type { RetryRouter } from '../retry/router.ts'
+import { errorLine } from '../retry/headers.ts'
+import { refusedByHandler, type RetryRouter } from '../retry/router.ts'
 import type { ExecItem, ExecOutcome, ExecutionHooks, Executor } from './executor.ts'
 import type { KeyBlocking } from './key-blocking.ts'
 import { notBeforeOf, originOfMessage, toInbound, type InboundMessage, type MessagePreparer, type PreparedOk } from './inbound.ts'
@@ -303,7 +304,10 @@ export class PartitionLane {
         this.#d.stats.retried++
       } else {
         this.#d.stats.deadLettered++
-        this.#d.logger.warn({ group: this.#d.route.groupId, taskId: f.messageId, stage: f.stage, err: f.error, dlq: decision.topic, refused: decision.refused, stub: decision.stub },
+        // A refusal the handler meant (UnrecoverableError) is news, not a fault: one line, no stack (the
+        // DLQ headers keep it). Exhausted retries and undecodable input keep theirs.
+        const why = refusedByHandler(decision.reason) ? { reason: errorLine(f.error) } : { err: f.error }
+        this.#d.logger.warn({ group: this.#d.route.groupId, taskId: f.messageId, stage: f.stage, ...why, dlq: decision.topic, hopRefused: decision.hopRefused, stub: decision.stub },
           'ktask: message dead-lettered')
         this.#d.events.emit('task:dead', () => ({ ...base, stage: f.stage, error: f.error, dlqTopic: decision.topic }))
       }

@@ -4,8 +4,8 @@
  */
 import { GenericContainer, Wait, type StartedTestContainer } from 'testcontainers'
 
-export const KAFKA_IMAGE = 'apache/kafka:4.1.0'
-export const REGISTRY_IMAGE = 'apicurio/apicurio-registry:3.0.9'
+export const KAFKA_IMAGE = 'apache/kafka:4.4.0'
+export const REGISTRY_IMAGE = 'apicurio/apicurio-registry:3.3.3'
 export const POSTGRES_IMAGE = 'postgres:17'
 
 /** Broker settings shared with docker-compose.yml: a single KRaft node with replication factors of 1. */

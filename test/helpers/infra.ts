@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
+import type { Admin, Kafka, Producer } from 'kafkajs'
 import pg from 'pg'
 import { inject } from 'vitest'
-import { applyRequestQueueFix } from '../../src/kafka/request-queue-fix.ts'
+import { kafkajs } from '../../src/kafka/kafkajs.ts'
 import { registerCleanup } from './cleanup.ts'
 import type { InfraEndpoints } from './infra-endpoints.ts'
 
@@ -16,8 +16,8 @@ export function uniqueName(prefix = 't'): string {
 }
 
 export function testKafka(): Kafka {
-  // Test clients get the kafkajs fix ktask's own clients get (see src/kafka/request-queue-fix.ts).
-  applyRequestQueueFix()
+  // ktask's copy of kafkajs: test clients get the fix ktask's own clients get (src/kafka/request-queue-fix.ts).
+  const { Kafka, logLevel } = kafkajs()
   return new Kafka({ clientId: 'ktask-test', brokers: infra().brokers, logLevel: logLevel.NOTHING })
 }
 

@@ -31,12 +31,16 @@ export interface SpawnOptions {
   env?: Record<string, string>
   /** Print the process output to the test log as it arrives. @defaultValue env KTASK_TEST_VERBOSE */
   verbose?: boolean
+  /** Working directory. @defaultValue the repository root */
+  cwd?: string
+  /** Resolve `ktask` to its TypeScript sources (`--conditions=ktask-source`), as this repository does. @defaultValue true */
+  sources?: boolean
 }
 
 export function spawnNode(args: string[], options: SpawnOptions = {}): SpawnedProcess {
   const endpoints = infra()
-  const child = spawn(process.execPath, ['--conditions=ktask-source', ...args], {
-    cwd: root,
+  const child = spawn(process.execPath, [...(options.sources === false ? [] : ['--conditions=ktask-source']), ...args], {
+    cwd: options.cwd ?? root,
     env: {
       ...process.env,
       KTASK_BROKERS: endpoints.brokers.join(','),

@@ -1,12 +1,15 @@
 /** `ktask dlq list|show|redrive` — inspect and redrive a dead-letter queue. */
 import type { Command } from 'commander'
+import type { AppOptions } from '../../config/options.ts'
+import { resolvePrefix } from '../../config/resolve.ts'
 import { KtaskError } from '../../errors.ts'
 import type { DlqFilter } from '../../replay/dlq.ts'
 import { createOps } from '../../replay/ops.ts'
+import { connectionOptions, withAppOption, type ConnectionFlags } from '../connection.ts'
 import { intOption, listOption } from '../options.ts'
 import { printJson, progress, table } from '../output.ts'
 
-interface DlqFlags {
+interface DlqFlags extends ConnectionFlags {
   dlq?: string
   queue?: string
   group?: string
@@ -19,9 +22,12 @@ interface DlqFlags {
   json?: boolean
 }
 
-/** The DLQ topic: named directly, or from a queue (<prefix>.<queue>.dlq) or consumer group (<prefix>.<group>.dlq). */
-function dlqTopic(f: DlqFlags): string {
-  const prefix = f.prefix ?? process.env.KTASK_PREFIX ?? 'ktask'
+/**
+ * The DLQ topic: named directly, or from a queue (<prefix>.<queue>.dlq) or consumer group (<prefix>.<group>.dlq),
+ * with --prefix, else the prefix the command connects with (--app's, KTASK_PREFIX or ktask).
+ */
+function dlqTopic(f: DlqFlags, connection: AppOptions): string {
+  const prefix = resolvePrefix(f.prefix ?? connection.prefix)
   if (f.dlq) return f.dlq
   if (f.queue) return `${prefix}.${f.queue}.dlq`
   if (f.group) return `${prefix}.${f.group}.dlq`
@@ -39,11 +45,11 @@ function filter(f: DlqFlags): DlqFilter {
 }
 
 function withDlqOptions(cmd: Command): Command {
-  return cmd
+  return withAppOption(cmd)
     .option('--dlq <topic>', 'the DLQ topic')
     .option('--queue <name>', "a task queue's DLQ (<prefix>.<queue>.dlq)")
     .option('--group <group>', "an app.consume() group's DLQ (<prefix>.<group>.dlq)")
-    .option('--prefix <prefix>', 'topic prefix (default: KTASK_PREFIX or ktask)')
+    .option('--prefix <prefix>', "topic prefix (default: --app's prefix, KTASK_PREFIX or ktask)")
 }
 
 function withFilters(cmd: Command): Command {
@@ -61,9 +67,10 @@ export function registerDlqCommand(program: Command): void {
   withFilters(withDlqOptions(dlq.command('list').description('list dead-lettered messages')))
     .option('--json', 'print JSON')
     .action(async (f: DlqFlags) => {
-      const ops = createOps()
+      const connection = await connectionOptions(f)
+      const ops = createOps(connection)
       try {
-        const entries = await ops.listDlq(dlqTopic(f), filter(f))
+        const entries = await ops.listDlq(dlqTopic(f, connection), filter(f))
         if (f.json) return printJson(entries)
         console.log(table(['partition', 'offset', 'task id', 'task', 'attempt', 'stage', 'error', 'dead at', 'redriven'],
           entries.map((e) => [e.partition, e.offset, e.taskId, e.task, e.attempt, e.stage, `${e.errorClass ?? ''}: ${(e.errorMessage ?? '').slice(0, 60)}`, e.deadAt?.toISOString(), e.redriven ? 'yes' : ''])))
@@ -79,9 +86,10 @@ export function registerDlqCommand(program: Command): void {
     // Accepted like on every command; the message is always printed as JSON.
     .option('--json', 'print JSON (the default)')
     .action(async (f: DlqFlags & { partition: number; offset: number }) => {
-      const ops = createOps()
+      const connection = await connectionOptions(f)
+      const ops = createOps(connection)
       try {
-        printJson(await ops.showDlq(dlqTopic(f), f.partition, f.offset))
+        printJson(await ops.showDlq(dlqTopic(f, connection), f.partition, f.offset))
       } finally {
         await ops.close()
       }
@@ -98,10 +106,11 @@ export function registerDlqCommand(program: Command): void {
       if (!f.all && Object.values(filters).every((v) => v === undefined)) {
         throw new KtaskError('KTASK_VALIDATION', 'Give --all, or a filter (--task, --error-class, --since, --until, --id)', { field: 'all' })
       }
-      const ops = createOps()
+      const connection = await connectionOptions(f)
+      const ops = createOps(connection)
       try {
         const bar = progress('redrive')
-        const result = await ops.redriveDlq(dlqTopic(f), { ...filters, to: f.to, rate: f.rate, dryRun: f.dryRun, onProgress: (d, t) => bar.update(d, t) })
+        const result = await ops.redriveDlq(dlqTopic(f, connection), { ...filters, to: f.to, rate: f.rate, dryRun: f.dryRun, onProgress: (d, t) => bar.update(d, t) })
         bar.stop()
         if (f.json) return printJson(result)
         const targets = Object.entries(result.byTarget).map(([t, n]) => `${n} → ${t}`).join(', ') || 'nothing'

@@ -1,18 +1,18 @@
 /** `ktask topics` and `ktask groups`: partitions, end offsets, committed offsets and lag. */
 import type { Command } from 'commander'
 import { createOps } from '../../replay/ops.ts'
+import { connectionOptions, withAppOption, type ConnectionFlags } from '../connection.ts'
 import { listOption } from '../options.ts'
 import { printJson, table } from '../output.ts'
 
 export function registerInspectCommands(program: Command): void {
-  program
-    .command('topics')
+  withAppOption(program.command('topics'))
     .description('topics with their partitions, offsets and message counts')
     .option('--prefix <prefix>', 'only topics starting with this (default: every topic)')
     .option('--topic <names>', 'only these topics (comma-separated)', listOption)
     .option('--json', 'print JSON')
-    .action(async (f: { prefix?: string; topic?: string[]; json?: boolean }) => {
-      const ops = createOps()
+    .action(async (f: ConnectionFlags & { prefix?: string; topic?: string[]; json?: boolean }) => {
+      const ops = createOps(await connectionOptions(f))
       try {
         const topics = await ops.describeTopics({ prefix: f.prefix, topics: f.topic })
         if (f.json) return printJson(topics)
@@ -22,14 +22,13 @@ export function registerInspectCommands(program: Command): void {
       }
     })
 
-  program
-    .command('groups')
+  withAppOption(program.command('groups'))
     .description('consumer groups: state, members, committed offsets and lag per partition')
     .option('--group <ids>', 'only these groups (comma-separated)', listOption)
     .option('--prefix <prefix>', 'only groups starting with this')
     .option('--json', 'print JSON')
-    .action(async (f: { group?: string[]; prefix?: string; json?: boolean }) => {
-      const ops = createOps()
+    .action(async (f: ConnectionFlags & { group?: string[]; prefix?: string; json?: boolean }) => {
+      const ops = createOps(await connectionOptions(f))
       try {
         const groups = await ops.describeGroups({ groups: f.group, prefix: f.prefix })
         if (f.json) return printJson(groups)

@@ -3,13 +3,13 @@
  */
 import type { Command } from 'commander'
 import { createOps } from '../../replay/ops.ts'
+import { connectionOptions, withAppOption, type ConnectionFlags } from '../connection.ts'
 import { intOption } from '../options.ts'
 import { printJson, progress, table } from '../output.ts'
 import { parseReplayFlags, type ReplayFlags } from '../replay-flags.ts'
 
 export function registerReplayCommand(program: Command): void {
-  program
-    .command('replay')
+  withAppOption(program.command('replay'))
     .description('replay a topic: move a stopped group to an offset or time, or re-publish a range with --into')
     .requiredOption('--topic <topic>', 'the topic to replay')
     .option('--group <group>', 'consumer group whose committed offsets move (without --into)')
@@ -27,9 +27,9 @@ export function registerReplayCommand(program: Command): void {
       + 'whose workers are running: that is refused even with --force — stop them first')
     .option('--create', 'with --group: allow a group that has never committed')
     .option('--json', 'print JSON')
-    .action(async (f: ReplayFlags) => {
+    .action(async (f: ReplayFlags & ConnectionFlags) => {
       const request = parseReplayFlags(f)
-      const ops = createOps()
+      const ops = createOps(await connectionOptions(f))
       try {
         if (request.mode === 'republish') {
           const into = request.options.into

@@ -6,6 +6,7 @@ import type { Command } from 'commander'
 import { createApp } from '../../app/app.ts'
 import type { TaskStatus } from '../../store/task-store.ts'
 import { FINAL_STATES } from '../../store/task-store.ts'
+import { connectionOptions, withAppOption, type ConnectionFlags } from '../connection.ts'
 
 function line(s: TaskStatus): string {
   const pct = s.progress === null ? '' : ` ${Math.round(s.progress * 100)}%`
@@ -14,14 +15,13 @@ function line(s: TaskStatus): string {
 }
 
 export function registerStatusCommand(program: Command): void {
-  program
-    .command('status')
+  withAppOption(program.command('status'))
     .description('show a tracked task (state, progress, result, error); exits 2 when it FAILED or is DEAD')
     .argument('<taskId>')
     .option('--watch', 'follow progress until the task is final')
     .option('--json', 'print JSON (with --watch: the live lines go to stderr)')
-    .action(async (taskId: string, opts: { watch?: boolean; json?: boolean }) => {
-      const app = createApp({ logLevel: 'warn' })
+    .action(async (taskId: string, opts: ConnectionFlags & { watch?: boolean; json?: boolean }) => {
+      const app = createApp(await connectionOptions(opts))
       try {
         let status = await app.status(taskId)
         if (!status) {
@@ -52,7 +52,8 @@ export function registerStatusCommand(program: Command): void {
         }
         console.log(`${status.taskId}  ${status.name} (queue ${status.queue})`)
         console.log(`  state     ${line(status)}`)
-        console.log(`  enqueued  ${status.enqueuedAt.toISOString()}${status.finishedAt ? `   finished ${status.finishedAt.toISOString()}` : ''}`)
+        const started = status.startedAt ? `   started ${status.startedAt.toISOString()}` : ''
+        console.log(`  enqueued  ${status.enqueuedAt.toISOString()}${started}${status.finishedAt ? `   finished ${status.finishedAt.toISOString()}` : ''}`)
         if (status.result !== null) console.log(`  result    ${JSON.stringify(status.result)}`)
         if (status.error) console.log(`  error     ${status.error.class}: ${status.error.message} (stage ${status.error.stage}, attempt ${status.error.attempt})`)
       } finally {

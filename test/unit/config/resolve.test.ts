@@ -40,6 +40,8 @@ describe('app options', () => {
     [{ queues: { q: { partitions: 0 } } }, {}, 'queues.q.partitions'],
     [{ queues: { q: { ordering: 'random' } } }, {}, 'queues.q.ordering'],
     [{ ledger: { retentionDays: 0 } }, {}, 'ledger.retentionDays'],
+    [{}, { KTASK_LOG_FORMAT: 'xml' }, 'KTASK_LOG_FORMAT'],
+    [{}, { KTASK_LOG_DESTINATION: 'syslog' }, 'KTASK_LOG_DESTINATION'],
   ])('rejects %j (env %j) naming %s', (options, e, field) => {
     expect(() => resolveAppOptions({ logLevel: 'silent', ...options } as never, e)).toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', field }))
   })

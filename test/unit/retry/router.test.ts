@@ -26,14 +26,14 @@ describe('retry routing decision', () => {
   })
 
   it('dead-letters after the last attempt', () => {
-    expect(decide(route, failed({ attempt: 3 }), 0)).toEqual({ kind: 'dead', topic: 'p.q.dlq' })
+    expect(decide(route, failed({ attempt: 3 }), 0)).toEqual({ kind: 'dead', topic: 'p.q.dlq', reason: 'exhausted' })
   })
 
   it('dead-letters at once: undecodable input, UnrecoverableError, an error the policy refuses', () => {
-    expect(decide(route, failed({ stage: 'decode' }), 0).kind).toBe('dead')
-    expect(decide(route, failed({ spec: undefined }), 0).kind).toBe('dead')
-    expect(decide(route, failed({ error: new UnrecoverableError('no') }), 0).kind).toBe('dead')
-    expect(decide(route, failed({ error: new RangeError('no') }), 0).kind).toBe('dead')
+    expect(decide(route, failed({ stage: 'decode' }), 0)).toMatchObject({ kind: 'dead', reason: 'decode' })
+    expect(decide(route, failed({ spec: undefined }), 0)).toMatchObject({ kind: 'dead', reason: 'decode' })
+    expect(decide(route, failed({ error: new UnrecoverableError('no') }), 0)).toMatchObject({ kind: 'dead', reason: 'unrecoverable' })
+    expect(decide(route, failed({ error: new RangeError('no') }), 0)).toMatchObject({ kind: 'dead', reason: 'not-retryable' })
   })
 
   it('retries a timeout even when the predicate would refuse its error', () => {

@@ -104,12 +104,14 @@ export class RetryRouter {
   }
 
   /**
-   * Produces every hop of a plan; resolves once all are acknowledged, with the plan as delivered (a
-   * refused hop's decision and message replaced). Throws only for an outage.
+   * Produces every hop of a plan but those in `skip` (already in the DLQ); resolves once all are
+   * acknowledged, with the plan as delivered (a refused hop's decision and message replaced). Throws only
+   * for an outage.
    */
-  async deliver(plan: RoutingPlan, now = Date.now()): Promise<RoutingPlan> {
+  async deliver(plan: RoutingPlan, skip: ReadonlySet<number> = new Set(), now = Date.now()): Promise<RoutingPlan> {
+    const send = plan.messages.filter((_, i) => !skip.has(i))
     try {
-      await this.#d.producer().send(plan.messages)
+      await this.#d.producer().send(send)
       return plan
     } catch (err) {
       if (!refusalOf(err)) throw err
@@ -118,6 +120,7 @@ export class RetryRouter {
     // record make that harmless).
     const delivered: RoutingPlan = { failures: plan.failures, decisions: [...plan.decisions], messages: [...plan.messages] }
     for (let i = 0; i < plan.failures.length; i++) {
+      if (skip.has(i)) continue
       const [decision, message] = await this.#deliverOne(plan.failures[i]!, plan.decisions[i]!, plan.messages[i]!, now)
       delivered.decisions[i] = decision
       delivered.messages[i] = message

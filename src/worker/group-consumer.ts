@@ -18,7 +18,10 @@ import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import { refusalOf } from '../kafka/produce-errors.ts'
 import type { TopicSpec } from '../kafka/topics.ts'
+import { DeadLetterLog } from '../retry/dead-letter-log.ts'
+import { headersToStrings } from '../retry/headers.ts'
 import { RetryRouter } from '../retry/router.ts'
+import { readRanges } from '../replay/read-range.ts'
 import { provisionRoute } from '../topology/provision.ts'
 import type { Deadlines } from './deadlines.ts'
 import { byTopic, fetchPlanForAssignment, type FetchPlan } from './assignment.ts'
@@ -78,6 +81,7 @@ export class GroupConsumer {
   #ownedSpecs = new Map<string, TopicSpec>()
   #recreating: Promise<void> | undefined
   #router: RetryRouter | undefined
+  #deadLetters: DeadLetterLog | undefined
   #preparer: MessagePreparer
   #executor: Executor
   #commitTimer: NodeJS.Timeout | undefined
@@ -144,6 +148,22 @@ export class GroupConsumer {
         return spec !== undefined && runtime.recreateTopic(spec)
       },
     })
+    if (runtime.hasDatabase) {
+      this.#deadLetters = new DeadLetterLog({
+        groupId: route.groupId, pool: () => runtime.pool(), logger: this.#log,
+        endOffsets: async (topic) => {
+          const offsets = await (await runtime.admin()).fetchTopicOffsets(topic)
+          return Object.fromEntries(offsets.map((o) => [String(o.partition), Number(o.high)]))
+        },
+        findCopy: async (topic, from, matches) => {
+          const offsets = await (await runtime.admin()).fetchTopicOffsets(topic)
+          const ranges = new Map(offsets.map((o) => [o.partition, { from: from[String(o.partition)] ?? Number(o.low), to: Number(o.high) }]))
+          let found = false
+          await readRanges(runtime.kafka, topic, ranges, (_p, m) => void (found ||= matches(headersToStrings(m.headers))))
+          return found
+        },
+      })
+    }
     return provisioned.tiers
   }
 
@@ -177,6 +197,7 @@ export class GroupConsumer {
       route: this.route, topic, partition,
       isRetryTier: this.#tierTopics.has(topic),
       preparer: this.#preparer, executor: this.#executor, router: this.#router!,
+      deadLetters: this.#deadLetters,
       blocking: this.route.blockingKeys ? new KeyBlocking(this.#d.runtime, this.route, this.#router!, this.#tierTopics) : undefined,
       semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats, hooks: this.#d.hooks,
       logger: this.#d.runtime.logger,

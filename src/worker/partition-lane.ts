@@ -19,6 +19,7 @@ import type { ResolvedWorkerOptions } from '../config/resolve.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import { errorLine } from '../retry/headers.ts'
+import type { DeadLetterLog } from '../retry/dead-letter-log.ts'
 import { refusedByHandler, type RetryRouter } from '../retry/router.ts'
 import type { ExecItem, ExecOutcome, ExecutionHooks, Executor } from './executor.ts'
 import type { KeyBlocking } from './key-blocking.ts'
@@ -39,6 +40,8 @@ export interface LaneDeps {
   router: RetryRouter
   /** Set when the route uses blocked-key retries. */
   blocking?: KeyBlocking
+  /** Set when the app has a database: one DLQ record per message. */
+  deadLetters?: DeadLetterLog
   hooks?: ExecutionHooks
   semaphore: Semaphore
   options: ResolvedWorkerOptions
@@ -285,7 +288,9 @@ export class PartitionLane {
     let plan
     try {
       await this.#d.blocking?.beforeHops(planned, messages)
-      plan = await this.#d.router.deliver(planned)
+      const already = (await this.#d.deadLetters?.claim(planned)) ?? new Set<number>()
+      plan = await this.#d.router.deliver(planned, already)
+      await this.#d.deadLetters?.confirm(plan, already)
       await this.#d.blocking?.afterHops(plan)
     } catch (err) {
       await this.#pauses.outage(err, 'produce')

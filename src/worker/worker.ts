@@ -74,7 +74,8 @@ export class Worker {
       if (routes.length === 0) throw new KtaskError('KTASK_INVALID_CONFIG', 'Nothing to work on: no task queues or consumers are registered', { field: 'queues' })
       if (runtime.hasDatabase) runtime.reservePoolSize(this.options.concurrency + 4)
       const specs = routes.flatMap((r) => [...r.specs.values()])
-      if (specs.some((s) => s.ledger || s.transaction || s.track || s.retry.ordering === 'key')) await runtime.ensureMigrated()
+      // With a database the DLQ record is kept there too (one DLQ record per message), whatever the specs use.
+      if (runtime.hasDatabase) await runtime.ensureMigrated()
       const semaphore = new Semaphore(this.options.concurrency)
       this.#consumers = routes.map((route) => new GroupConsumer({
         runtime, route, options: this.options, semaphore, events: this.#events, stats: this.#stats,

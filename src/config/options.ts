@@ -143,4 +143,10 @@ export interface WorkerOptions {
   fetchMaxBytes?: number
   /** How often the worker logs its counters at info level (`ktask: worker stats`); 0 = never. @defaultValue `60_000` */
   statsIntervalMs?: number
+  /**
+   * How far another worker's clock may run ahead of this one's. A retry-tier message waits at most its
+   * tier's delay (+20% jitter) plus this, from when this worker first sees it, whatever due time its
+   * `ktask-not-before` header says. @defaultValue `30_000`
+   */
+  maxClockSkewMs?: number
 }

@@ -29,6 +29,7 @@ export const workerDefaults = {
   fetchMaxBytesPerPartition: 131_072,
   fetchMaxBytes: 1_048_576,
   statsIntervalMs: 60_000,
+  maxClockSkewMs: 30_000,
 } satisfies Required<Omit<WorkerOptions, 'queues' | 'consumers'>>
 
 export const ledgerDefaults = { retentionDays: 7, pruneIntervalMs: 600_000 } satisfies Required<LedgerOptions>
@@ -192,6 +193,7 @@ export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorke
   checkInt('transactionBatchSize', o.transactionBatchSize, 1, 64)
   checkInt('fetchMaxWaitMs', o.fetchMaxWaitMs, 10, 60_000)
   checkInt('statsIntervalMs', o.statsIntervalMs, 0)
+  checkInt('maxClockSkewMs', o.maxClockSkewMs, 0, 86_400_000)
   checkInt('fetchMaxBytesPerPartition', o.fetchMaxBytesPerPartition, 1024)
   checkInt('fetchMaxBytes', o.fetchMaxBytes, 1024)
   return o

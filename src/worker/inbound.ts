@@ -23,6 +23,8 @@ export interface InboundMessage {
   done?: boolean
   /** It heads its key's blocked queue (blocked-key retries). */
   keyHead?: boolean
+  /** Retry tiers: when it may run (its not-before, bounded; see due-time.ts), fixed when first looked at. */
+  dueAt?: number
 }
 
 export interface PreparedOk {

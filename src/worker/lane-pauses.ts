@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { TypedEmitter } from '../observability/emitter.ts'
 import type { PauseReason, WorkerEvents } from '../observability/worker-events.ts'
 import { outageBackoffMs } from '../retry/backoff.ts'
+import { MAX_TIMER_MS } from './due-time.ts'
 
 export interface LanePausesDeps {
   groupId: string
@@ -25,7 +26,8 @@ export interface LanePausesDeps {
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve()
-    const timer = setTimeout(done, ms)
+    // Longer than a timer can hold would fire after 1 ms, in a loop: the caller re-checks and waits again.
+    const timer = setTimeout(done, Math.min(ms, MAX_TIMER_MS))
     function done(): void {
       clearTimeout(timer)
       signal.removeEventListener('abort', done)

@@ -25,6 +25,7 @@ import type { ExecItem, ExecOutcome, ExecutionHooks, Executor } from './executor
 import type { KeyBlocking } from './key-blocking.ts'
 import { notBeforeOf, originOfMessage, toInbound, type InboundMessage, type MessagePreparer, type PreparedOk } from './inbound.ts'
 import { Deque } from './deque.ts'
+import { effectiveDueAt } from './due-time.ts'
 import { LanePauses } from './lane-pauses.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import type { Semaphore } from './semaphore.ts'
@@ -183,7 +184,7 @@ export class PartitionLane {
         if (keys.has(k)) break
         keys.add(k)
       }
-      if (this.#d.isRetryTier && notBeforeOf(m) > Date.now()) break
+      if (this.#d.isRetryTier && this.#dueAt(m) > Date.now()) break
       let prepared
       try {
         prepared = this.#d.preparer.prepare(m)
@@ -423,10 +424,15 @@ export class PartitionLane {
 
   /** True when it waited (the caller re-checks state and head); false when the message is due. */
   async #waitUntilDue(head: InboundMessage): Promise<boolean> {
-    const wait = notBeforeOf(head) - Date.now()
+    const wait = this.#dueAt(head) - Date.now()
     if (wait <= 0) return false
     await this.#pauses.waitNotDue(wait)
     return true
+  }
+
+  #dueAt(m: InboundMessage): number {
+    m.dueAt ??= effectiveDueAt(notBeforeOf(m), Date.now(), this.#d.topic, this.#d.route.base, this.#d.options.maxClockSkewMs)
+    return m.dueAt
   }
 
   #idle(): Promise<void> {

@@ -1,6 +1,11 @@
 /**
  * The Postgres pool every ktask part shares. Session timeouts are set on every connection so that a stuck
  * statement or a transaction left idle (a handler waiting on something remote) cannot hold locks forever.
+ *
+ * A server behind a network that drops packets never answers, so the server-side timeouts cannot help:
+ * connections also use TCP keepalive, and every statement has a client-side timeout a little longer than
+ * `statement_timeout` ("Query read timeout", counted as the database being unavailable). A client whose
+ * statement timed out on the client side must be discarded, not reused (the transaction code does).
  */
 import pg from 'pg'
 import type { Logger } from 'pino'
@@ -16,12 +21,20 @@ export interface PoolSettings {
 /** How long a query waits for a connection (from the pool or a new one) before it fails. */
 export const POOL_CONNECTION_TIMEOUT_MS = 5_000
 
+/** How much longer than `statement_timeout` the client waits for an answer before giving up on the server. */
+export const QUERY_TIMEOUT_MARGIN_MS = 5_000
+
+/** The client-side timeout of every statement; 0 (none) when statements have no timeout. */
+export function queryTimeoutMs(statementTimeoutMs: number): number {
+  return statementTimeoutMs === 0 ? 0 : statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS
+}
+
 /**
- * The longest one pool query can take: waiting for a connection, then `statement_timeout`. Infinity
- * when statements have no timeout (`statementTimeoutMs: 0`).
+ * The longest one pool query can take: waiting for a connection, then the client-side statement timeout.
+ * Infinity when statements have no timeout (`statementTimeoutMs: 0`).
  */
 export function statementBudgetMs(statementTimeoutMs: number): number {
-  return statementTimeoutMs === 0 ? Infinity : POOL_CONNECTION_TIMEOUT_MS + statementTimeoutMs
+  return statementTimeoutMs === 0 ? Infinity : POOL_CONNECTION_TIMEOUT_MS + queryTimeoutMs(statementTimeoutMs)
 }
 
 export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
@@ -33,6 +46,9 @@ export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
     application_name: settings.applicationName,
     connectionTimeoutMillis: POOL_CONNECTION_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
+    query_timeout: queryTimeoutMs(settings.statementTimeoutMs) || undefined,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   })
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would kill the process.
   pool.on('error', (err) => logger.warn({ err }, 'postgres: idle connection failed'))
@@ -52,5 +68,5 @@ export function isPostgresUnavailable(err: unknown): boolean {
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true
   if (CONNECTION_ERROR_CODES.has(code)) return true
   const message = typeof e.message === 'string' ? e.message : ''
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(message)
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Query read timeout/i.test(message)
 }

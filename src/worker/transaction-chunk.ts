@@ -20,7 +20,7 @@
  * neighbours repeat.
  */
 import type pg from 'pg'
-import { KtaskError, isKtaskError } from '../errors.ts'
+import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
 import { deleteInboxRows, insertInboxRows } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { isPostgresUnavailable } from '../store/pool.ts'
@@ -291,12 +291,19 @@ class ChunkTransaction {
 
   /**
    * A timed-out handler may have left a statement running on the connection: cancel it and wait for it
-   * to end. False when it will not (the connection must go).
+   * to end. False when it will not (the connection must go); throws an outage when Postgres cannot even
+   * be asked to cancel it.
    */
   async #settle(scope: ScopedClient): Promise<boolean> {
     if (scope.pending.size === 0) return true
     const pid = (this.#client as unknown as { processID?: number }).processID
-    if (pid !== undefined) await this.#deps.runtime.pool().query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined)
+    try {
+      if (pid !== undefined) await this.#deps.runtime.pool().query('SELECT pg_cancel_backend($1)', [pid])
+    } catch (err) {
+      // Postgres does not answer even a new connection: the handler timed out waiting for the database,
+      // an outage — not an attempt of the message.
+      if (isInfrastructure(err)) throw infrastructureError('postgres', err)
+    }
     let timer: NodeJS.Timeout | undefined
     const ended = await Promise.race([
       Promise.allSettled([...scope.pending]).then(() => true),

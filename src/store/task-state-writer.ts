@@ -93,7 +93,11 @@ export class TaskStateWriter {
     this.#progress = new Map()
     try {
       const pool = this.#pool()
-      await applyStates(pool, [...states.values()])
+      const all = [...states.values()]
+      // Final states queued after a failed write must land; the rest (STARTED, RETRYING) never wait on a
+      // handler's transaction (see applyStates).
+      await applyStates(pool, all.filter((u) => u.state === 'FAILED' || u.state === 'DEAD'))
+      await applyStates(pool, all.filter((u) => u.state !== 'FAILED' && u.state !== 'DEAD'), { skipLocked: true })
       await applyProgress(pool, [...progress.values()])
       this.#failures = 0
     } catch (err) {

@@ -59,14 +59,22 @@ const phase = (column: string): string => `CASE ${column} WHEN 'PENDING' THEN 0 
 export const INSERT_PENDING = `INSERT INTO ktask.tasks (task_id, name, queue, state)
   SELECT unnest($1::text[]), $2, $3, 'PENDING' ON CONFLICT (task_id) DO NOTHING`
 
-/** Applies a batch of state changes (arrays of equal length), each only if newer than the stored one. */
-const APPLY_STATES = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, error, started_at, finished_at)
+/**
+ * Applies a batch of state changes (arrays of equal length), each only if newer than the stored one.
+ * With $9 (skip locked), a task whose row another transaction holds is left out instead of waited for:
+ * that transaction is a handler's writing SUCCEEDED, which overtakes whatever this batch would write.
+ */
+const APPLY_STATES = `WITH u AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::jsonb[], $8::float8[])
+      AS u(task_id, name, queue, state, attempt, redrives, error, started_ago_ms)),
+  held AS (SELECT t.task_id FROM ktask.tasks t WHERE $9::boolean AND t.task_id IN (SELECT task_id FROM u)
+    EXCEPT SELECT l.task_id FROM (SELECT task_id FROM ktask.tasks WHERE $9::boolean AND task_id IN (SELECT task_id FROM u) FOR UPDATE SKIP LOCKED) l)
+  INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, error, started_at, finished_at)
   SELECT u.task_id, u.name, u.queue, u.state, u.attempt, u.redrives, u.error,
          CASE WHEN u.started_ago_ms IS NOT NULL THEN clock_timestamp() - u.started_ago_ms * interval '1 millisecond'
               WHEN u.state = 'STARTED' THEN clock_timestamp() END,
          CASE WHEN u.state IN ('FAILED', 'DEAD') THEN clock_timestamp() END
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::jsonb[], $8::float8[])
-       AS u(task_id, name, queue, state, attempt, redrives, error, started_ago_ms)
+  FROM u WHERE u.task_id NOT IN (SELECT task_id FROM held)
   ON CONFLICT (task_id) DO UPDATE SET
     state = EXCLUDED.state, attempts = EXCLUDED.attempts, redrives = EXCLUDED.redrives,
     error = COALESCE(EXCLUDED.error, t.error),
@@ -78,10 +86,15 @@ const APPLY_STATES = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state,
   WHERE t.state <> 'SUCCEEDED'
     AND (t.redrives, t.attempts, ${phase('t.state')}) < (EXCLUDED.redrives, EXCLUDED.attempts, ${phase('EXCLUDED.state')})`
 
-/** Progress only moves a running task (STARTED), for the attempt that reported it. */
+/**
+ * Progress only moves a running task (STARTED), for the attempt that reported it. Rows another
+ * transaction holds are skipped, never waited for (see APPLY_STATES): progress is coalesced and moot
+ * once the task finishes.
+ */
 const APPLY_PROGRESS = `UPDATE ktask.tasks AS t SET progress = u.progress, progress_message = u.message, updated_at = clock_timestamp()
   FROM unnest($1::text[], $2::real[], $3::text[], $4::int[]) AS u(task_id, progress, message, attempt)
-  WHERE t.task_id = u.task_id AND t.state = 'STARTED' AND t.attempts = u.attempt`
+  WHERE t.task_id = u.task_id AND t.state = 'STARTED' AND t.attempts = u.attempt
+    AND t.task_id IN (SELECT task_id FROM ktask.tasks WHERE task_id = ANY($1::text[]) FOR UPDATE SKIP LOCKED)`
 
 /**
  * Written in the handler's own transaction: SUCCEEDED exactly when the effects commit. It sets started_at
@@ -106,12 +119,17 @@ export async function insertPending(db: Queryable, taskIds: string[], name: stri
   await db.query(INSERT_PENDING, [taskIds, name, queue])
 }
 
-export async function applyStates(db: Queryable, updates: TaskStateUpdate[]): Promise<void> {
+/**
+ * `skipLocked`: leave out tasks whose row another transaction holds instead of waiting for it — for
+ * coalesced writes (STARTED, RETRYING), which must never wait on a handler's transaction: two such
+ * waits in opposite orders deadlock. Final states are written without it.
+ */
+export async function applyStates(db: Queryable, updates: TaskStateUpdate[], { skipLocked = false }: { skipLocked?: boolean } = {}): Promise<void> {
   if (updates.length === 0) return
   await db.query(APPLY_STATES, [
     updates.map((u) => u.taskId), updates.map((u) => u.name), updates.map((u) => u.queue), updates.map((u) => u.state),
     updates.map((u) => u.attempt), updates.map((u) => u.redrives), updates.map((u) => (u.error ? JSON.stringify(u.error) : null)),
-    updates.map((u) => startedAgoMs(u.startedAt)),
+    updates.map((u) => startedAgoMs(u.startedAt)), skipLocked,
   ])
 }
 

@@ -5,7 +5,7 @@ export type {
   ConsumeDefinition, EventContext, HandlerContext, IdempotencyKeySource, TaskContext, TaskDefinition,
 } from './config/definitions.ts'
 export type {
-  AppOptions, BackoffOptions, DatabaseOptions, LedgerOptions, Ordering, QueueOptions, RetryOptions,
+  AppOptions, BackoffOptions, DatabaseOptions, LedgerOptions, Ordering, ProducerOptions, QueueOptions, RetryOptions,
   SchemaRegistryOptions, WorkerOptions,
 } from './config/options.ts'
 export type { AvroSchemaInput } from './codec/avro-codec.ts'

@@ -14,6 +14,7 @@ import { ensureTopics, type TopicSpec } from '../kafka/topics.ts'
 import { BatchingProducer } from '../producer/batching-producer.ts'
 import { migrate } from '../store/migrate.ts'
 import { createPool } from '../store/pool.ts'
+import { Pruner } from '../store/pruner.ts'
 
 export class AppRuntime {
   readonly config: ResolvedAppConfig
@@ -26,6 +27,8 @@ export class AppRuntime {
   #migrated: Promise<void> | undefined
   #ensuredTopics = new Set<string>()
   #closed = false
+  #pruner: Pruner | undefined
+  #prunerUsers = 0
   #poolSize = 10
 
   constructor(config: ResolvedAppConfig) {
@@ -59,7 +62,7 @@ export class AppRuntime {
 
   producer(): BatchingProducer {
     this.assertOpen()
-    this.#producer ??= new BatchingProducer(this.kafka)
+    this.#producer ??= new BatchingProducer(this.kafka, this.config.producer)
     return this.#producer
   }
 
@@ -141,9 +144,37 @@ export class AppRuntime {
     }
   }
 
+  /**
+   * Keeps ktask's tables bounded while something of this app runs (a worker, the HTTP service): one
+   * pruner per app, started by the first user and stopped when the last one releases it.
+   */
+  retainPruner(): () => Promise<void> {
+    if (!this.hasDatabase) return async () => {}
+    if (this.#prunerUsers++ === 0) {
+      const { ledger, taskRetentionDays } = this.config
+      this.#pruner = new Pruner({
+        pool: () => this.pool(), ready: () => this.ensureMigrated(), logger: this.logger,
+        ledgerRetentionDays: ledger.retentionDays, taskRetentionDays, intervalMs: ledger.pruneIntervalMs,
+        lowWatermarks: async (topic) => {
+          const admin = await this.admin()
+          if (!(await admin.listTopics()).includes(topic)) return undefined
+          return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.low)]))
+        },
+      })
+      this.#pruner.start()
+    }
+    let released = false
+    return async () => {
+      if (released) return
+      released = true
+      if (--this.#prunerUsers === 0) await this.#pruner?.stop()
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    await this.#pruner?.stop()
     await this.#producer?.disconnect()
     if (this.#admin) await (await this.#admin.catch(() => undefined))?.disconnect().catch(() => {})
     await this.#pool?.end().catch(() => {})

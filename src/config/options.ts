@@ -38,6 +38,17 @@ export interface AppOptions {
   taskRetentionDays?: number
   /** Defaults for every `app.worker()` of this app (and `ktask worker`); per-call options win. @defaultValue `{}` */
   worker?: WorkerOptions
+  /** The app's producer (enqueue, retry and DLQ hops). */
+  producer?: ProducerOptions
+}
+
+export interface ProducerOptions {
+  /**
+   * Most bytes of messages that may wait for the broker at once (queued or in flight). Beyond it a send
+   * fails at once with KTASK_INFRASTRUCTURE: during a long broker outage, enqueues fail with a clear error
+   * instead of growing memory. @defaultValue `67_108_864` (64 MiB)
+   */
+  maxQueuedBytes?: number
 }
 
 export interface SchemaRegistryOptions {

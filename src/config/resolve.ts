@@ -6,7 +6,7 @@ import type { Level, Logger } from 'pino'
 import { configError } from '../errors.ts'
 import { createDefaultLogger } from '../observability/logger.ts'
 import { kafkaSecurityFromEnv, registryAuthFromEnv } from './security-env.ts'
-import type { AppOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions } from './options.ts'
+import type { AppOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions, ProducerOptions } from './options.ts'
 
 export const DEFAULT_BROKERS = ['127.0.0.1:9092']
 export const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:8081/apis/ccompat/v7'
@@ -55,6 +55,7 @@ export interface ResolvedAppConfig {
   maxMessageBytes: number
   taskRetentionDays: number
   worker: WorkerOptions
+  producer: Required<ProducerOptions>
 }
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/
@@ -173,6 +174,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
     maxMessageBytes: checkInt('maxMessageBytes', options.maxMessageBytes ?? 1_048_576, 64),
     taskRetentionDays: checkInt('taskRetentionDays', options.taskRetentionDays ?? 7, 1),
     worker: options.worker ?? {},
+    producer: { maxQueuedBytes: checkInt('producer.maxQueuedBytes', options.producer?.maxQueuedBytes ?? 64 * 1024 * 1024, 1024 * 1024) },
   }
 }
 

@@ -53,11 +53,14 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   })
   registerTaskRoutes(server, app, resolved, streams)
   registerHealthRoutes(server, app, resolved, auth)
+  // The service creates rows too (Idempotency-Keys) and may be all an app runs: it prunes like a worker.
+  let releasePruner: (() => Promise<void>) | undefined
   return {
     server,
     options: resolved,
     listen: async () => {
       const address = await server.listen({ port: resolved.port, host: resolved.host })
+      releasePruner ??= app.runtime.retainPruner()
       if (resolved.token === undefined && !isLoopback(resolved.host)) {
         logger.warn({ host: resolved.host, port: Number(new URL(address).port) },
           'ktask: HTTP service listens on a non-loopback address without a token: anyone who can reach this port can enqueue tasks '
@@ -65,6 +68,9 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
       }
       return address
     },
-    close: () => server.close(),
+    close: async () => {
+      await server.close()
+      await releasePruner?.()
+    },
   }
 }

@@ -20,6 +20,7 @@ export interface OutgoingMessage {
 
 interface Pending {
   messages: OutgoingMessage[]
+  bytes: number
   resolve: () => void
   reject: (err: unknown) => void
 }
@@ -48,10 +49,15 @@ export class BatchingProducer {
   readonly #producer: Producer
   #connected: Promise<void> | undefined
   #queue: Pending[] = []
+  /** Bytes of messages waiting or in flight: bounded, so a broker outage cannot grow memory without end. */
+  #queuedBytes = 0
+  readonly #maxQueuedBytes: number
   #flushing = false
   #closed = false
 
-  constructor(kafka: Kafka) {
+  /** @param maxQueuedBytes see `AppOptions.producer.maxQueuedBytes` */
+  constructor(kafka: Kafka, { maxQueuedBytes = 64 * 1024 * 1024 }: { maxQueuedBytes?: number } = {}) {
+    this.#maxQueuedBytes = maxQueuedBytes
     // The Java-compatible murmur2 partitioner: a key lands on the same partition as with Java producers.
     this.#producer = kafka.producer({
       allowAutoTopicCreation: false, maxInFlightRequests: 1, idempotent: false, createPartitioner: kafkajs().Partitioners.DefaultPartitioner,
@@ -67,12 +73,27 @@ export class BatchingProducer {
     return this.#connected
   }
 
-  /** Resolves when the broker acknowledged every message (acks = all). */
+  /**
+   * Resolves when the broker acknowledged every message (acks = all). Fails at once, with nothing queued,
+   * when `maxQueuedBytes` of messages already wait for the broker (it is down or far too slow).
+   */
   send(messages: OutgoingMessage[]): Promise<void> {
     if (this.#closed) return Promise.reject(new KtaskError('KTASK_STATE', 'Producer is closed'))
     if (messages.length === 0) return Promise.resolve()
-    const sends = splitBySize(messages).map((part) => new Promise<void>((resolve, reject) => {
-      this.#queue.push({ messages: part, resolve, reject })
+    const parts = splitBySize(messages).map((part) => ({ part, bytes: part.reduce((sum, m) => sum + sizeOf(m), 0) }))
+    const bytes = parts.reduce((sum, p) => sum + p.bytes, 0)
+    if (this.#queuedBytes > 0 && this.#queuedBytes + bytes > this.#maxQueuedBytes) {
+      return Promise.reject(new KtaskError('KTASK_INFRASTRUCTURE',
+        `kafka unavailable or too slow: ${Math.round(this.#queuedBytes / 1024)} KiB of messages already wait for the broker (producer.maxQueuedBytes is ${Math.round(this.#maxQueuedBytes / 1024)} KiB)`,
+        { component: 'kafka', field: 'producer.maxQueuedBytes' }))
+    }
+    this.#queuedBytes += bytes
+    const sends = parts.map(({ part, bytes: partBytes }) => new Promise<void>((resolve, reject) => {
+      const settle = <T>(fn: (v: T) => void) => (v: T): void => {
+        this.#queuedBytes -= partBytes
+        fn(v)
+      }
+      this.#queue.push({ messages: part, bytes: partBytes, resolve: settle(resolve), reject: settle(reject) })
     }))
     void this.#flush()
     return Promise.all(sends).then(() => undefined)
@@ -132,7 +153,7 @@ export class BatchingProducer {
     let bytes = 0
     while (this.#queue.length > 0) {
       const next = this.#queue[0]!
-      const nextBytes = next.messages.reduce((sum, m) => sum + sizeOf(m), 0)
+      const nextBytes = next.bytes
       // Parts of one send were split to fit; whole small sends are merged up to the same limits.
       if (taken.length > 0 && (count + next.messages.length > MAX_MESSAGES_PER_REQUEST || bytes + nextBytes > MAX_BYTES_PER_REQUEST)) break
       taken.push(this.#queue.shift()!)

@@ -10,9 +10,6 @@ import type { WorkerOptions } from '../config/options.ts'
 import { KtaskError } from '../errors.ts'
 import { TypedEmitter, type Listener } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
-import { pruneInbox } from '../store/inbox.ts'
-import { pruneIdempotencyKeys } from '../store/idempotency-keys.ts'
-import { pruneTasks } from '../store/task-store.ts'
 import type { ExecutionHooks } from './executor.ts'
 import { Deadlines } from './deadlines.ts'
 import { GroupConsumer } from './group-consumer.ts'
@@ -34,12 +31,10 @@ export class Worker {
   readonly #host: WorkerHost
   readonly #events: TypedEmitter<WorkerEvents>
   readonly #stats = new WorkerStats()
-  /** Aborted when stopping begins: background work (pruning) gives up. */
-  readonly #shutdown = new AbortController()
   readonly #deadlines = new Deadlines()
   #consumers: GroupConsumer[] = []
   #state: WorkerState = 'idle'
-  #pruneTimer: NodeJS.Timeout | undefined
+  #releasePruner: (() => Promise<void>) | undefined
   #statsTimer: NodeJS.Timeout | undefined
   #stopped: Promise<void> | undefined
 
@@ -73,7 +68,6 @@ export class Worker {
       const routes = this.#host.routes(this.options.queues, this.options.consumers)
       if (routes.length === 0) throw new KtaskError('KTASK_INVALID_CONFIG', 'Nothing to work on: no task queues or consumers are registered', { field: 'queues' })
       if (runtime.hasDatabase) runtime.reservePoolSize(this.options.concurrency + 4)
-      const specs = routes.flatMap((r) => [...r.specs.values()])
       // With a database the DLQ record is kept there too (one DLQ record per message), whatever the specs use.
       if (runtime.hasDatabase) await runtime.ensureMigrated()
       const semaphore = new Semaphore(this.options.concurrency)
@@ -83,7 +77,7 @@ export class Worker {
       }))
       for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)
       await Promise.all(this.#consumers.map((c) => c.start()))
-      if (specs.some((s) => s.ledger || s.track)) this.#startPruner(specs.some((s) => s.ledger), specs.some((s) => s.track))
+      this.#releasePruner = runtime.retainPruner()
       if (this.options.statsIntervalMs > 0) {
         this.#statsTimer = setInterval(() => runtime.logger.info({ stats: this.stats() }, 'ktask: worker stats'), this.options.statsIntervalMs)
         this.#statsTimer.unref()
@@ -110,10 +104,9 @@ export class Worker {
       return
     }
     this.#state = 'stopping'
-    clearInterval(this.#pruneTimer)
+    await this.#releasePruner?.()
     clearInterval(this.#statsTimer)
     for (const c of this.#consumers) c.pauseAll()
-    this.#shutdown.abort(new KtaskError('KTASK_STATE', 'worker stopping'))
     const grace = setTimeout(() => {
       this.#host.runtime.logger.warn({ graceMs: this.options.shutdownGraceMs }, 'ktask: shutdown grace period over; aborting running handlers')
       this.#deadlines.abortAll()
@@ -132,25 +125,5 @@ export class Worker {
     if (this.#state === 'stopping' || this.#state === 'stopped') return
     this.#state = 'crashed'
     this.#host.runtime.logger.error({ err: error }, 'ktask: worker crashed')
-  }
-
-  #startPruner(ledger: boolean, tasks: boolean): void {
-    const { runtime } = this.#host
-    const { retentionDays, pruneIntervalMs } = runtime.config.ledger
-    const prune = async (): Promise<void> => {
-      if (ledger) {
-        const r = await pruneInbox(runtime.pool(), retentionDays, { signal: this.#shutdown.signal })
-        if (r.deleted > 0) runtime.logger.info({ deleted: r.deleted, retentionDays }, 'ktask: expired ledger rows pruned')
-      }
-      if (tasks) {
-        const deleted = await pruneTasks(runtime.pool(), runtime.config.taskRetentionDays)
-        await pruneIdempotencyKeys(runtime.pool(), runtime.config.taskRetentionDays)
-        if (deleted > 0) runtime.logger.info({ deleted, retentionDays: runtime.config.taskRetentionDays }, 'ktask: finished tasks pruned')
-      }
-    }
-    // Spread workers out so they do not all prune at the same moment.
-    const run = (): void => void prune().catch((err: unknown) => runtime.logger.warn({ err }, 'ktask: pruning failed; will try again'))
-    this.#pruneTimer = setInterval(run, pruneIntervalMs * (0.9 + Math.random() * 0.2))
-    this.#pruneTimer.unref()
   }
 }

@@ -114,7 +114,7 @@ export function registerDlqCommand(program: Command): void {
         bar.stop()
         if (f.json) return printJson(result)
         const targets = Object.entries(result.byTarget).map(([t, n]) => `${n} → ${t}`).join(', ') || 'nothing'
-        console.log(`${result.matched} matched, ${result.alreadyRedriven} already redriven, ${result.stubs} stubs (not redrivable), ${f.dryRun ? `would send ${targets}` : `sent ${result.sent} (${targets})`}`)
+        console.log(`${result.matched} matched, ${result.alreadyRedriven} already redriven, ${result.stubs > 0 ? `${result.stubs} stubs skipped (their payload is truncated), ` : ""}${f.dryRun ? `would send ${targets}` : `sent ${result.sent} (${targets})`}`)
       } finally {
         await ops.close()
       }

@@ -7,8 +7,8 @@ import { KtaskError, isKtaskError } from '../errors.ts'
 import type { OutgoingMessage } from '../producer/batching-producer.ts'
 import { newTaskId, newTraceparent } from '../producer/ids.ts'
 import { H } from '../retry/headers.ts'
-import type { AppRuntime } from './runtime.ts'
-import { taskSubject, type HandlerSpec } from './routes.ts'
+import type { AppRuntime } from '../runtime/app-runtime.ts'
+import { taskSubject, type HandlerSpec } from '../routing/routes.ts'
 
 export interface EnqueueOptions {
   /** Ordering key: tasks with the same key are handled in enqueue order. @defaultValue the task id */

@@ -4,7 +4,7 @@
  * redrive the DLQ, and describe topics and groups. Takes the same connection options as `createApp`.
  */
 import type { Admin } from 'kafkajs'
-import { AppRuntime } from '../app/runtime.ts'
+import { AppRuntime } from '../runtime/app-runtime.ts'
 import type { AppOptions } from '../config/options.ts'
 import { operationsLogLevel, resolveAppOptions } from '../config/resolve.ts'
 import { listDlq, redriveDlq, showDlqMessage, type DlqEntry, type DlqFilter, type DlqMessage, type RedriveOptions, type RedriveResult } from './dlq.ts'

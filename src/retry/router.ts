@@ -10,7 +10,7 @@
  * partition, loudly: nothing else can keep the message.
  */
 import type { Logger } from 'pino'
-import type { HandlerSpec, Route } from '../app/routes.ts'
+import type { HandlerSpec, Route } from '../routing/routes.ts'
 import { KtaskError, isKtaskError } from '../errors.ts'
 import { refusalOf, type Refusal } from '../kafka/produce-errors.ts'
 import type { OutgoingMessage } from '../producer/batching-producer.ts'

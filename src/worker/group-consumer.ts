@@ -10,8 +10,8 @@
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs'
 import type { Logger } from 'pino'
-import type { Route } from '../app/routes.ts'
-import type { AppRuntime } from '../app/runtime.ts'
+import type { Route } from '../routing/routes.ts'
+import type { AppRuntime } from '../runtime/app-runtime.ts'
 import type { ResolvedWorkerOptions } from '../config/resolve.ts'
 import { KtaskError, errorChain, infrastructureError, isKtaskError } from '../errors.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'

@@ -3,7 +3,7 @@
  * timeout (signal aborted, counts as an attempt) and shutdown (grace period over: not an attempt).
  */
 import type { Logger } from 'pino'
-import type { AppRuntime } from '../app/runtime.ts'
+import type { AppRuntime } from '../runtime/app-runtime.ts'
 import { KtaskError, readableThrown } from '../errors.ts'
 import type { Deadlines, RunningHandler } from './deadlines.ts'
 import type { ExecItem, ExecutionHooks } from './executor.ts'

@@ -4,7 +4,7 @@
  * failure (the message goes to the DLQ at once), or throws KTASK_INFRASTRUCTURE (registry down: pause).
  */
 import type { KafkaMessage } from 'kafkajs'
-import type { HandlerSpec, Route } from '../app/routes.ts'
+import type { HandlerSpec, Route } from '../routing/routes.ts'
 import type { AvroCodec } from '../codec/avro-codec.ts'
 import { KtaskError, isKtaskError } from '../errors.ts'
 import { H, headersToStrings, intHeader, originOf, type FailureStage, type MessageOrigin } from '../retry/headers.ts'

@@ -12,8 +12,8 @@
  * run in order, so by then the head's hop would have come by if it still existed. Re-parks behind an
  * overdue head wait REPARK_DELAY_MS, so even that costs a few produces, not one per round trip.
  */
-import type { Route } from '../app/routes.ts'
-import type { AppRuntime } from '../app/runtime.ts'
+import type { Route } from '../routing/routes.ts'
+import type { AppRuntime } from '../runtime/app-runtime.ts'
 import { H, parkedHeaders } from '../retry/headers.ts'
 import type { RetryRouter, RoutingPlan } from '../retry/router.ts'
 import { deleteKeyEntry, deleteOrphanedHead, keyHeads, upsertKeyEntry, type KeyHead } from '../store/key-queue.ts'

@@ -14,7 +14,7 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { Logger } from 'pino'
 import { isKtaskError } from '../errors.ts'
-import type { Route } from '../app/routes.ts'
+import type { Route } from '../routing/routes.ts'
 import type { ResolvedWorkerOptions } from '../config/resolve.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'

@@ -3,8 +3,8 @@
  * shuts down gracefully — fetch nothing more, let in-flight handlers finish within `shutdownGraceMs`
  * (then abort their signal), commit what is durable, leave the groups.
  */
-import type { Route } from '../app/routes.ts'
-import type { AppRuntime } from '../app/runtime.ts'
+import type { Route } from '../routing/routes.ts'
+import type { AppRuntime } from '../runtime/app-runtime.ts'
 import { resolveWorkerOptions, type ResolvedWorkerOptions } from '../config/resolve.ts'
 import type { WorkerOptions } from '../config/options.ts'
 import { KtaskError } from '../errors.ts'

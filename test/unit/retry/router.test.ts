@@ -1,6 +1,6 @@
 import avro from 'avsc'
 import { describe, expect, it } from 'vitest'
-import { queueRoute, taskSpec } from '../../../src/app/routes.ts'
+import { queueRoute, taskSpec } from '../../../src/routing/routes.ts'
 import { resolveAppOptions } from '../../../src/config/resolve.ts'
 import { UnrecoverableError } from '../../../src/errors.ts'
 import { decide, type FailedMessage } from '../../../src/retry/router.ts'

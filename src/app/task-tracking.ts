@@ -5,14 +5,14 @@
  * effects committed (without a transaction: right after the handler, before the offset is done).
  */
 import { KtaskError, readableThrown } from '../errors.ts'
-import { refusedByHandler, type FailedMessage, type RoutingDecision } from '../retry/router.ts'
+import { refusedByHandler, type RoutingDecision } from '../retry/classify.ts'
 import { H, intHeader } from '../retry/headers.ts'
 import { markSucceeded, type TaskErrorSummary, type TaskStateUpdate } from '../store/task-store.ts'
 import type { TaskStateWriter } from '../store/task-state-writer.ts'
-import type { ExecItem, ExecutionHooks } from '../worker/executor.ts'
-import type { InboundMessage } from '../worker/inbound.ts'
+import type { Envelope } from '../worker/envelope.ts'
+import type { ExecItem, ExecutionHooks, RoutedMessage } from '../worker/execution.ts'
 
-function redrives(headers: Record<string, string>): number {
+function redrives(headers: Readonly<Record<string, string>>): number {
   const n = intHeader(headers, H.redriveCount)
   return n === undefined || Number.isNaN(n) ? 0 : n
 }
@@ -27,7 +27,7 @@ function resultJson(result: unknown): string | null {
   }
 }
 
-function summary(f: FailedMessage): TaskErrorSummary {
+function summary(f: RoutedMessage): TaskErrorSummary {
   const e = readableThrown(f.error)
   let text: string
   try {
@@ -39,7 +39,7 @@ function summary(f: FailedMessage): TaskErrorSummary {
     class: e instanceof Error ? String(e.name) : typeof e,
     message: text.slice(0, 1000),
     stage: f.stage,
-    attempt: f.attempt,
+    attempt: f.envelope.attempt,
   }
 }
 
@@ -47,15 +47,15 @@ function summary(f: FailedMessage): TaskErrorSummary {
 export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
   // When each running message's handler started: every outcome records it, since the STARTED write is
   // coalesced and a quick task's outcome overtakes it.
-  const startedAt = new WeakMap<InboundMessage, number>()
+  const startedAt = new WeakMap<Envelope, number>()
   const base = (item: ExecItem): Pick<TaskStateUpdate, 'taskId' | 'name' | 'queue' | 'attempt' | 'redrives' | 'startedAt'> => ({
     taskId: item.prepared.messageId, name: item.prepared.spec.name, queue: item.prepared.spec.queue ?? '',
-    attempt: item.prepared.attempt, redrives: redrives(item.message.headers), startedAt: startedAt.get(item.message),
+    attempt: item.envelope.attempt, redrives: redrives(item.envelope.headers), startedAt: startedAt.get(item.envelope),
   })
   return {
     started(item) {
       if (!item.prepared.spec.track) return
-      startedAt.set(item.message, Date.now())
+      startedAt.set(item.envelope, Date.now())
       writer.state({ ...base(item), state: 'STARTED' })
     },
     async succeeded(db, item, result) {
@@ -67,12 +67,13 @@ export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
         throw new KtaskError('KTASK_VALIDATION', `ctx.progress(fraction): fraction must be a number from 0 to 1 (got ${String(fraction)})`, { field: 'fraction' })
       }
       if (!item.prepared.spec.track) return
-      writer.progress({ taskId: item.prepared.messageId, progress: fraction, message: message ?? null, attempt: item.prepared.attempt })
+      writer.progress({ taskId: item.prepared.messageId, progress: fraction, message: message ?? null, attempt: item.envelope.attempt })
     },
-    async routed(m: InboundMessage, f: FailedMessage, decision: RoutingDecision) {
+    async routed(f: RoutedMessage, decision: RoutingDecision) {
       if (!f.spec?.track) return
+      const m = f.envelope
       const update: TaskStateUpdate = {
-        taskId: f.messageId, name: f.spec.name, queue: f.spec.queue ?? '', attempt: f.attempt, redrives: redrives(m.headers),
+        taskId: f.messageId, name: f.spec.name, queue: f.spec.queue ?? '', attempt: m.attempt, redrives: redrives(m.headers),
         // FAILED: refused at once (unrecoverable or not retryable); DEAD: attempts used up, or undecodable.
         state: decision.kind === 'retry' ? 'RETRYING' : refusedByHandler(decision.reason) ? 'FAILED' : 'DEAD', error: summary(f), startedAt: startedAt.get(m),
       }

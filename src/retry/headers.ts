@@ -3,7 +3,7 @@
  * envelope and writes the headers of a retry or dead-letter hop. Provenance headers (original topic,
  * partition, offset, timestamp, first failure) are set on the first hop and carried unchanged after.
  */
-import type { IHeaders } from 'kafkajs'
+import type { RawHeaderValue } from '../kafka/messages.ts'
 
 export const H = {
   id: 'ktask-id',
@@ -42,7 +42,7 @@ export type FailureStage = 'decode' | 'handler' | 'timeout' | 'produce'
 export const MAX_ERROR_MESSAGE_BYTES = 1024
 export const MAX_ERROR_STACK_BYTES = 4096
 
-export function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
+export function headersToStrings(headers: Readonly<Record<string, RawHeaderValue>> | undefined): Record<string, string> {
   const out: Record<string, string> = {}
   if (!headers) return out
   // Runs for every message: no entries arrays, and toString() without arguments (Node's fast path).
@@ -69,8 +69,16 @@ export interface MessageOrigin {
   timestamp: string
 }
 
+/**
+ * The id of a message without a `ktask-id` header (another service's event): where it was first
+ * published, which every retry hop and redrive carries along.
+ */
+export function fallbackMessageId(origin: Pick<MessageOrigin, 'topic' | 'partition' | 'offset'>): string {
+  return `${origin.topic}/${origin.partition}/${origin.offset}`
+}
+
 /** Where the message first entered the system, read from provenance headers or the message itself. */
-export function originOf(headers: Record<string, string>, current: MessageOrigin): MessageOrigin {
+export function originOf(headers: Readonly<Record<string, string>>, current: MessageOrigin): MessageOrigin {
   if (headers[H.originalTopic] === undefined) return current
   return {
     topic: headers[H.originalTopic] ?? current.topic,
@@ -114,7 +122,7 @@ export function errorLine(error: unknown): string {
 }
 
 /** Headers shared by retry and dead-letter hops. */
-export function failureHeaders(headers: Record<string, string>, info: FailureInfo): Record<string, string> {
+export function failureHeaders(headers: Readonly<Record<string, string>>, info: FailureInfo): Record<string, string> {
   const out: Record<string, string> = { ...headers }
   out[H.id] = headers[H.id] ?? info.messageId
   out[H.group] = info.group
@@ -133,14 +141,14 @@ export function failureHeaders(headers: Record<string, string>, info: FailureInf
   return out
 }
 
-export function retryHopHeaders(headers: Record<string, string>, info: FailureInfo, nextAttempt: number, notBefore: number): Record<string, string> {
+export function retryHopHeaders(headers: Readonly<Record<string, string>>, info: FailureInfo, nextAttempt: number, notBefore: number): Record<string, string> {
   const out = failureHeaders(headers, info)
   out[H.attempt] = String(nextAttempt)
   out[H.notBefore] = String(notBefore)
   return out
 }
 
-export function deadLetterHeaders(headers: Record<string, string>, info: FailureInfo, attempt: number): Record<string, string> {
+export function deadLetterHeaders(headers: Readonly<Record<string, string>>, info: FailureInfo, attempt: number): Record<string, string> {
   const out = failureHeaders(headers, info)
   out[H.attempt] = String(attempt)
   out[H.deadAt] = String(info.now)
@@ -152,7 +160,7 @@ export function deadLetterHeaders(headers: Record<string, string>, info: Failure
  * Headers of a message parked behind its key's head in a retry tier: not a failure (no error headers,
  * attempt unchanged), but provenance is recorded like on any hop.
  */
-export function parkedHeaders(headers: Record<string, string>, p: { group: string; messageId: string; origin: MessageOrigin; headId: string; notBefore: number }): Record<string, string> {
+export function parkedHeaders(headers: Readonly<Record<string, string>>, p: { group: string; messageId: string; origin: MessageOrigin; headId: string; notBefore: number }): Record<string, string> {
   return {
     ...headers,
     [H.id]: headers[H.id] ?? p.messageId,
@@ -167,7 +175,7 @@ export function parkedHeaders(headers: Record<string, string>, p: { group: strin
 }
 
 /** Parses a positive integer header; undefined when absent, NaN when malformed. */
-export function intHeader(headers: Record<string, string>, name: string): number | undefined {
+export function intHeader(headers: Readonly<Record<string, string>>, name: string): number | undefined {
   const raw = headers[name]
   if (raw === undefined) return undefined
   return /^\d+$/.test(raw) ? Number(raw) : Number.NaN

@@ -54,19 +54,3 @@ export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   pool.on('error', (err) => logger.warn({ err }, 'postgres: idle connection failed'))
   return pool
 }
-
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'])
-
-/**
- * True when a Postgres error means "the database is unavailable" rather than "this statement is wrong":
- * connection failures (SQLSTATE class 08), shutdowns (57P01..57P03), and socket errors.
- */
-export function isPostgresUnavailable(err: unknown): boolean {
-  if (!err || typeof err !== 'object') return false
-  const e = err as { code?: unknown; message?: unknown }
-  const code = typeof e.code === 'string' ? e.code : ''
-  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true
-  if (CONNECTION_ERROR_CODES.has(code)) return true
-  const message = typeof e.message === 'string' ? e.message : ''
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Query read timeout/i.test(message)
-}

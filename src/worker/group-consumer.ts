@@ -18,17 +18,20 @@ import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import { refusalOf } from '../kafka/produce-errors.ts'
 import type { TopicSpec } from '../kafka/topics.ts'
-import { DeadLetterLog } from '../retry/dead-letter-log.ts'
 import { headersToStrings } from '../retry/headers.ts'
-import { RetryRouter } from '../retry/router.ts'
 import { readRanges } from '../replay/read-range.ts'
 import { provisionRoute } from '../topology/provision.ts'
-import type { Deadlines } from './deadlines.ts'
 import { byTopic, fetchPlanForAssignment, type FetchPlan } from './assignment.ts'
-import { Executor, type ExecutionHooks } from './executor.ts'
+import { DeadLetterLog } from './dead-letter-log.ts'
+import type { Deadlines } from './deadlines.ts'
+import type { ExecutionHooks } from './execution.ts'
+import { Executor } from './executor.ts'
+import { HopRouter } from './hop-router.ts'
 import { KeyBlocking } from './key-blocking.ts'
-import { MessagePreparer } from './inbound.ts'
-import { PartitionLane } from './partition-lane.ts'
+import { KeyedLane } from './keyed-lane.ts'
+import type { LaneCore } from './lane-core.ts'
+import { OrderedLane } from './ordered-lane.ts'
+import { Preparer } from './preparation.ts'
 import type { Semaphore } from './semaphore.ts'
 import type { WorkerStats } from './worker-stats.ts'
 
@@ -73,16 +76,16 @@ export class GroupConsumer {
   readonly #d: GroupConsumerDeps
   readonly #log: Logger
   #consumer: Consumer | undefined
-  readonly #lanes = new Map<string, PartitionLane>()
+  readonly #lanes = new Map<string, LaneCore>()
   /** Revoked lanes whose in-flight work has not finished yet (stop() waits for them too). */
-  readonly #retiring = new Set<PartitionLane>()
+  readonly #retiring = new Set<LaneCore>()
   #assigned = new Set<string>()
   #tierTopics = new Set<string>()
   #ownedSpecs = new Map<string, TopicSpec>()
   #recreating: Promise<void> | undefined
-  #router: RetryRouter | undefined
+  #router: HopRouter | undefined
   #deadLetters: DeadLetterLog | undefined
-  #preparer: MessagePreparer
+  #preparer: Preparer
   #executor: Executor
   #commitTimer: NodeJS.Timeout | undefined
   #committing: Promise<void> | undefined
@@ -94,8 +97,12 @@ export class GroupConsumer {
     this.#d = deps
     this.route = deps.route
     this.#log = deps.runtime.logger.child({ group: deps.route.groupId })
-    this.#preparer = new MessagePreparer(deps.route, deps.runtime.codec, deps.runtime.config.maxMessageBytes)
-    this.#executor = new Executor({ runtime: deps.runtime, groupId: deps.route.groupId, logger: deps.runtime.logger, deadlines: deps.deadlines, hooks: deps.hooks })
+    this.#preparer = new Preparer(deps.route, deps.runtime.codec, deps.runtime.config.maxMessageBytes)
+    const { runtime } = deps
+    this.#executor = new Executor({
+      hasDatabase: runtime.hasDatabase, pool: () => runtime.pool(), idleInTransactionTimeoutMs: runtime.config.database?.idleInTransactionTimeoutMs ?? 0,
+      topics: deps.route, groupId: deps.route.groupId, logger: this.#log, deadlines: deps.deadlines, hooks: deps.hooks,
+    })
   }
 
   /** Provisions the route's topics, joins the group and starts consuming. */
@@ -141,8 +148,8 @@ export class GroupConsumer {
     const provisioned = await provisionRoute(runtime, route)
     this.#tierTopics = new Set(provisioned.tiers)
     this.#ownedSpecs = provisioned.ownedSpecs
-    this.#router = new RetryRouter({
-      route, producer: () => runtime.producer(), partitions: provisioned.ownedPartitions, logger: this.#log,
+    this.#router = new HopRouter({
+      groupId: route.groupId, dlqTopic: route.dlqTopic, producer: () => runtime.producer(), partitions: provisioned.ownedPartitions, logger: this.#log,
       recreateTopic: async (topic) => {
         const spec = provisioned.ownedSpecs.get(topic)
         return spec !== undefined && runtime.recreateTopic(spec)
@@ -191,16 +198,23 @@ export class GroupConsumer {
     payload.resolveOffset(batch.lastOffset())
   }
 
-  #createLane(topic: string, partition: number, committed: number): PartitionLane {
+  #createLane(topic: string, partition: number, committed: number): LaneCore {
     const consumer = this.#consumer!
-    const lane = new PartitionLane({
+    const router = this.#router!
+    const Lane = this.route.ordering === 'key' ? KeyedLane : OrderedLane
+    const lane: LaneCore = new Lane({
       route: this.route, topic, partition,
       isRetryTier: this.#tierTopics.has(topic),
-      preparer: this.#preparer, executor: this.#executor, router: this.#router!,
+      preparer: this.#preparer, executor: this.#executor, router,
       deadLetters: this.#deadLetters,
-      blocking: this.route.blockingKeys ? new KeyBlocking(this.#d.runtime, this.route, this.#router!, this.#tierTopics) : undefined,
+      blocking: this.route.blockingKeys
+        ? new KeyBlocking({
+          groupId: this.route.groupId, pool: () => this.#d.runtime.pool(), producer: () => this.#d.runtime.producer(),
+          partitionFor: (t, p) => router.partitionFor(t, p), tiers: this.#tierTopics, logger: this.#log,
+        })
+        : undefined,
       semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats, hooks: this.#d.hooks,
-      logger: this.#d.runtime.logger,
+      logger: this.#log.child({ topic, partition }),
       onFatal: (error) => this.#onLaneFailure(lane, error),
       requestCommit: () => void this.#commit('threshold'),
       fetch: {
@@ -244,7 +258,7 @@ export class GroupConsumer {
   }
 
   /** The partition is no longer ours: stop its lane; handlers still running finish as zombies (the ledger decides). */
-  #retire(key: string, lane: PartitionLane): void {
+  #retire(key: string, lane: LaneCore): void {
     lane.revoke()
     this.#lanes.delete(key)
     this.#retiring.add(lane)
@@ -252,7 +266,7 @@ export class GroupConsumer {
   }
 
   /** A partition lane stopped on a bug: report it like a crash that cannot restart (the CLI exits 1). */
-  #onLaneFailure(lane: PartitionLane, error: unknown): void {
+  #onLaneFailure(lane: LaneCore, error: unknown): void {
     const key = tpKey(lane.topic, lane.partition)
     if (this.#lanes.get(key) === lane) {
       // Out of the map, so the partition is not fed to a lane that no longer runs; kafkajs already handed
@@ -299,7 +313,7 @@ export class GroupConsumer {
       // The interval can skip a beat; a rebalance or shutdown commit must include what finished since.
       return reason === 'interval' || reason === 'threshold' ? this.#committing : this.#committing.then(() => this.#commit(reason))
     }
-    const pending: { lane: PartitionLane; topic: string; partition: number; offset: number }[] = []
+    const pending: { lane: LaneCore; topic: string; partition: number; offset: number }[] = []
     for (const [key, lane] of this.#lanes) {
       if (lane.state === 'revoked' || !this.#assigned.has(key)) continue
       const offset = lane.tracker.uncommitted()

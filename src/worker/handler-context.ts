@@ -7,22 +7,10 @@
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import type { HandlerContext } from '../config/definitions.ts'
-import { KtaskError, errorChain } from '../errors.ts'
-import type { InboundMessage, PreparedOk } from './inbound.ts'
-
-const FROM_TX = Symbol.for('ktask.fromTransaction')
-
-/** True when `err` (or an error it wraps as `cause`) was rejected by a query on `ctx.tx`. */
-export function raisedByTransaction(err: unknown): boolean {
-  for (const e of errorChain(err)) if ((e as Record<symbol, unknown>)[FROM_TX] === true) return true
-  return false
-}
-
-function markFromTransaction(err: unknown): void {
-  if (err !== null && typeof err === 'object' && !Object.isFrozen(err)) {
-    Object.defineProperty(err, FROM_TX, { value: true, enumerable: false })
-  }
-}
+import { KtaskError } from '../errors.ts'
+import { markFromTransaction } from '../store/unavailable.ts'
+import type { Envelope } from './envelope.ts'
+import type { Ready } from './preparation.ts'
 
 export interface ScopedClient {
   /** The handler's `ctx.tx`: refuses use once the handler finished. */
@@ -125,8 +113,8 @@ function usedAfterEnd(): KtaskError {
 }
 
 export interface ContextParams {
-  message: InboundMessage
-  prepared: PreparedOk
+  envelope: Envelope
+  prepared: Ready
   group: string
   tx: pg.ClientBase | undefined
   /** Tells why ctx.tx is missing, for the error a handler gets when it asks anyway. */
@@ -156,31 +144,31 @@ export class Context implements HandlerContext {
   }
 
   get attempt(): number {
-    return this.#p.prepared.attempt
+    return this.#p.envelope.attempt
   }
 
   get headers(): Record<string, string> {
-    return this.#p.message.headers
+    return this.#p.envelope.headers
   }
 
   get topic(): string {
-    return this.#p.message.topic
+    return this.#p.envelope.topic
   }
 
   get partition(): number {
-    return this.#p.message.partition
+    return this.#p.envelope.partition
   }
 
   get offset(): string {
-    return this.#p.message.offset
+    return this.#p.envelope.offset
   }
 
   get timestamp(): number {
-    return Number(this.#p.message.raw.timestamp)
+    return Number(this.#p.envelope.timestamp)
   }
 
   get key(): string | null {
-    const key = this.#p.message.raw.key
+    const key = this.#p.envelope.key
     return key === null ? null : key.toString('utf8')
   }
 
@@ -193,10 +181,10 @@ export class Context implements HandlerContext {
   }
 
   get log(): Logger {
-    const { message, prepared } = this.#p
+    const { envelope, prepared } = this.#p
     this.#log ??= this.#p.logger.child({
-      group: this.#p.group, topic: message.topic, partition: message.partition, offset: message.offset,
-      taskId: prepared.messageId, task: prepared.spec.name, attempt: prepared.attempt,
+      group: this.#p.group, topic: envelope.topic, partition: envelope.partition, offset: envelope.offset,
+      taskId: prepared.messageId, task: prepared.spec.name, attempt: envelope.attempt,
     })
     return this.#log
   }

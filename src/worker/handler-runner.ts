@@ -3,10 +3,9 @@
  * timeout (signal aborted, counts as an attempt) and shutdown (grace period over: not an attempt).
  */
 import type { Logger } from 'pino'
-import type { AppRuntime } from '../runtime/app-runtime.ts'
 import { KtaskError, readableThrown } from '../errors.ts'
 import type { Deadlines, RunningHandler } from './deadlines.ts'
-import type { ExecItem, ExecutionHooks } from './executor.ts'
+import type { ExecItem, ExecutionHooks } from './execution.ts'
 import { Context, type ScopedClient } from './handler-context.ts'
 
 export type HandlerRun =
@@ -17,7 +16,8 @@ export type HandlerRun =
   | { kind: 'shutdown' }
 
 export interface HandlerRunnerDeps {
-  runtime: AppRuntime
+  /** Tells a handler asking for ctx.tx without one why it has none. */
+  hasDatabase: boolean
   groupId: string
   logger: Logger
   /** Deadlines of running handlers; aborts them all when the worker's shutdown grace period ends. */
@@ -27,11 +27,11 @@ export interface HandlerRunnerDeps {
 
 /** Runs the handler of `item`; `scoped` is its transaction (ended when the handler finishes), if it has one. */
 export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped: ScopedClient | undefined): Promise<HandlerRun> {
-  const { prepared, message } = item
+  const { prepared, envelope } = item
   const spec = prepared.spec
   const ctx = new Context({
-    message, prepared, group: deps.groupId, tx: scoped?.client,
-    hasDatabase: deps.runtime.hasDatabase,
+    envelope, prepared, group: deps.groupId, tx: scoped?.client,
+    hasDatabase: deps.hasDatabase,
     logger: deps.logger,
     progress: (fraction, text) => deps.hooks?.progress?.(item, fraction, text),
   })

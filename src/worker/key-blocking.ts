@@ -12,36 +12,40 @@
  * run in order, so by then the head's hop would have come by if it still existed. Re-parks behind an
  * overdue head wait REPARK_DELAY_MS, so even that costs a few produces, not one per round trip.
  */
-import type { Route } from '../routing/routes.ts'
-import type { AppRuntime } from '../runtime/app-runtime.ts'
+import type { Logger } from 'pino'
 import { H, parkedHeaders } from '../retry/headers.ts'
-import type { RetryRouter, RoutingPlan } from '../retry/router.ts'
 import { deleteKeyEntry, deleteOrphanedHead, keyHeads, upsertKeyEntry, type KeyHead } from '../store/key-queue.ts'
-import type { ExecItem } from './executor.ts'
-import { originOfMessage, type InboundMessage } from './inbound.ts'
+import type { Queryable } from '../store/queryable.ts'
+import type { Envelope } from './envelope.ts'
+import type { ExecItem } from './execution.ts'
+import type { HopProducer, RoutingPlan } from './hop-router.ts'
+
+export interface KeyBlockingDeps {
+  groupId: string
+  pool(): Queryable
+  producer(): HopProducer
+  /** The partition a hop to `topic` goes to (the hop router's rule). */
+  partitionFor(topic: string, partition: number): number | undefined
+  /** The retry tiers this group consumes (a head anywhere else can never come back). */
+  tiers: ReadonlySet<string>
+  logger: Logger
+}
 
 const MAX_REPARKS = 2
 const REPARK_DELAY_MS = 1000
 
 /** How many times a message was parked again behind the same head in the same tier. */
-function reparksOf(m: InboundMessage, head: KeyHead): number {
+function reparksOf(m: Envelope, head: KeyHead): number {
   if (m.topic !== head.topic || m.headers[H.parkedBehind] !== head.messageId) return -1
   const n = Number(m.headers[H.reparks] ?? '0')
   return Number.isInteger(n) && n >= 0 ? n : 0
 }
 
 export class KeyBlocking {
-  readonly #runtime: AppRuntime
-  readonly #route: Route
-  readonly #router: RetryRouter
-  readonly #tiers: ReadonlySet<string>
+  readonly #d: KeyBlockingDeps
 
-  /** @param tiers the retry tiers this group consumes (a head anywhere else can never come back) */
-  constructor(runtime: AppRuntime, route: Route, router: RetryRouter, tiers: ReadonlySet<string>) {
-    this.#runtime = runtime
-    this.#route = route
-    this.#router = router
-    this.#tiers = tiers
+  constructor(deps: KeyBlockingDeps) {
+    this.#d = deps
   }
 
   /**
@@ -49,54 +53,55 @@ export class KeyBlocking {
    * first item that must wait behind another message, with that message's queue head; -1 if none.
    */
   async firstBlocked(items: ExecItem[]): Promise<{ index: number; head?: KeyHead }> {
-    const keyed = items.filter((i) => i.message.raw.key !== null)
-    const heads = await keyHeads(this.#runtime.pool(), this.#route.groupId, keyed.map((i) => i.message.raw.key!))
+    const { groupId } = this.#d
+    const keyed = items.filter((i) => i.envelope.key !== null)
+    const heads = await keyHeads(this.#d.pool(), groupId, keyed.map((i) => i.envelope.key!))
     for (let index = 0; index < items.length; index++) {
       const item = items[index]!
-      const key = item.message.raw.key
+      const key = item.envelope.key
       let head = key ? heads.get(key.toString('latin1')) : undefined
-      while (head && head.messageId !== item.prepared.messageId && this.#orphaned(head, item.message)) {
-        await deleteOrphanedHead(this.#runtime.pool(), this.#route.groupId, key!, head)
-        this.#runtime.logger.warn({ group: this.#route.groupId, key: key!.toString('utf8'), head: head.messageId, topic: head.topic, taskId: item.prepared.messageId },
+      while (head && head.messageId !== item.prepared.messageId && this.#orphaned(head, item.envelope)) {
+        await deleteOrphanedHead(this.#d.pool(), groupId, key!, head)
+        this.#d.logger.warn({ group: groupId, key: key!.toString('utf8'), head: head.messageId, topic: head.topic, taskId: item.prepared.messageId },
           "ktask: a blocked key's head cannot come back (its retry hop is gone); released the key")
-        head = (await keyHeads(this.#runtime.pool(), this.#route.groupId, [key!])).get(key!.toString('latin1'))
+        head = (await keyHeads(this.#d.pool(), groupId, [key!])).get(key!.toString('latin1'))
       }
       if (!head) continue
       if (head.messageId !== item.prepared.messageId) return { index, head }
       item.dequeueKey = key!
-      item.message.keyHead = true
     }
     return { index: -1 }
   }
 
-  #orphaned(head: KeyHead, m: InboundMessage): boolean {
-    if (!this.#tiers.has(head.topic)) return true
+  #orphaned(head: KeyHead, m: Envelope): boolean {
+    if (!this.#d.tiers.has(head.topic)) return true
     return head.notBefore <= Date.now() && reparksOf(m, head) >= MAX_REPARKS
   }
 
   /** Parks a message behind its key's head: row first, then the hop (both idempotent). */
   async park(item: ExecItem, head: KeyHead): Promise<void> {
-    const m = item.message
+    const m = item.envelope
     const reparks = reparksOf(m, head) + 1
     // Behind an overdue head, wait a little: right away would come straight back (see the file comment).
     const notBefore = Math.max(head.notBefore, Date.now() + (reparks > 0 && head.notBefore <= Date.now() ? REPARK_DELAY_MS : 0))
-    await upsertKeyEntry(this.#runtime.pool(), this.#route.groupId, m.raw.key!, item.prepared.messageId, head.topic, notBefore)
+    await upsertKeyEntry(this.#d.pool(), this.#d.groupId, m.key!, item.prepared.messageId, head.topic, notBefore)
     const headers = parkedHeaders(m.headers, {
-      group: this.#route.groupId, messageId: item.prepared.messageId, origin: originOfMessage(m), headId: head.messageId, notBefore,
+      group: this.#d.groupId, messageId: item.prepared.messageId, origin: m.origin, headId: head.messageId, notBefore,
     })
     if (reparks > 0) headers[H.reparks] = String(reparks)
     else delete headers[H.reparks]
-    await this.#runtime.producer().send([{ topic: head.topic, partition: this.#router.partitionFor(head.topic, m.partition), key: m.raw.key, value: m.raw.value, headers }])
+    await this.#d.producer().send([{ topic: head.topic, partition: this.#d.partitionFor(head.topic, m.partition), key: m.key, value: m.value, headers }])
   }
 
   /** Before a plan is sent: failures that block their key are recorded where they will wait. */
-  async beforeHops(plan: RoutingPlan, messages: InboundMessage[]): Promise<void> {
+  async beforeHops(plan: RoutingPlan): Promise<void> {
     for (let i = 0; i < plan.failures.length; i++) {
       const f = plan.failures[i]!
       const decision = plan.decisions[i]!
-      if (decision.kind !== 'retry' || f.key === null) continue
-      const blocks = f.spec?.retry.ordering === 'key' || messages[i]!.headers[H.parkedBehind] !== undefined || messages[i]!.keyHead === true
-      if (blocks) await upsertKeyEntry(this.#runtime.pool(), this.#route.groupId, f.key, f.messageId, decision.topic, decision.notBefore)
+      const key = f.envelope.key
+      if (decision.kind !== 'retry' || key === null) continue
+      const blocks = f.spec?.retry.ordering === 'key' || f.envelope.headers[H.parkedBehind] !== undefined || f.keyHead
+      if (blocks) await upsertKeyEntry(this.#d.pool(), this.#d.groupId, key, f.messageId, decision.topic, decision.notBefore)
     }
   }
 
@@ -104,7 +109,8 @@ export class KeyBlocking {
   async afterHops(plan: RoutingPlan): Promise<void> {
     for (let i = 0; i < plan.failures.length; i++) {
       const f = plan.failures[i]!
-      if (plan.decisions[i]!.kind === 'dead' && f.key !== null) await deleteKeyEntry(this.#runtime.pool(), this.#route.groupId, f.key, f.messageId)
+      const key = f.envelope.key
+      if (plan.decisions[i]!.kind === 'dead' && key !== null) await deleteKeyEntry(this.#d.pool(), this.#d.groupId, key, f.messageId)
     }
   }
 }

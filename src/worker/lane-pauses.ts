@@ -9,13 +9,19 @@ import type { PauseReason, WorkerEvents } from '../observability/worker-events.t
 import { outageBackoffMs } from '../retry/backoff.ts'
 import { MAX_TIMER_MS } from './due-time.ts'
 
+/** Pauses / resumes fetching of one partition in the Kafka consumer. */
+export interface FetchControl {
+  pause(): void
+  resume(): void
+}
+
 export interface LanePausesDeps {
   groupId: string
   topic: string
   partition: number
-  /** Pauses / resumes fetching of this partition in the Kafka consumer. */
-  fetch: { pause(): void; resume(): void }
+  fetch: FetchControl
   events: TypedEmitter<WorkerEvents>
+  /** Bound to the lane's group, topic and partition. */
   logger: Logger
   /** False once the lane stops or is revoked: the consumer's pause state is no longer ours to change. */
   active(): boolean
@@ -79,7 +85,7 @@ export class LanePauses {
     try {
       this.#d.fetch[action]()
     } catch (err) {
-      this.#d.logger.debug({ err, group: this.#d.groupId, topic: this.#d.topic, partition: this.#d.partition }, `ktask: could not ${action} fetching; the next assignment will`)
+      this.#d.logger.debug({ err }, `ktask: could not ${action} fetching; the next assignment will`)
     }
   }
 
@@ -94,11 +100,9 @@ export class LanePauses {
   async outage(err: unknown, stage: string): Promise<void> {
     this.#outages++
     const wait = outageBackoffMs(this.#outages)
-    const { groupId: group, topic, partition } = this.#d
     const log = this.#outages === 1 || this.#outages % 10 === 0 ? 'warn' : 'debug'
-    this.#d.logger[log]({ err, group, topic, partition, stage, retryInMs: wait, failures: this.#outages },
-      'ktask: dependency unavailable; partition paused, nothing committed')
-    this.#d.events.emit('error', () => ({ group, error: err, context: `outage during ${stage}` }))
+    this.#d.logger[log]({ err, stage, retryInMs: wait, failures: this.#outages }, 'ktask: dependency unavailable; partition paused, nothing committed')
+    this.#d.events.emit('error', () => ({ group: this.#d.groupId, error: err, context: `outage during ${stage}` }))
     this.add('outage', wait)
     await sleep(wait, this.#d.signal)
     this.remove('outage')

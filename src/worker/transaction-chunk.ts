@@ -12,7 +12,8 @@
  *
  * Before each further message the transaction checks its time budget (transaction-budget.ts) and, when it
  * could outlive `idle_in_transaction_session_timeout`, commits and begins again. A lost connection stops
- * the chunk at once. An infrastructure failure stops it: later messages get no outcome, and `infra` is set.
+ * the chunk at once. An outage stops it: nothing of that transaction is applied, its first message gets a
+ * `pause` outcome and the later ones none.
  * A COMMIT that fails for a reason of the data (a deferred constraint) cannot say which message caused it:
  * the chunk runs again one message per transaction, and the one whose COMMIT fails has failed.
  * A handler that timed out with a statement still running has that statement cancelled; if it will not
@@ -21,13 +22,24 @@
  */
 import type pg from 'pg'
 import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
+import { classifyFailure, type HopTopics } from '../retry/classify.ts'
+import type { FailureStage } from '../retry/headers.ts'
 import { deleteInboxRows, insertInboxRows } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
-import { isPostgresUnavailable } from '../store/pool.ts'
-import type { ChunkResult, ExecItem, ExecOutcome } from './executor.ts'
-import { raisedByTransaction, scopeClient, type ScopedClient } from './handler-context.ts'
+import { isPostgresUnavailable } from '../store/unavailable.ts'
+import { failedOutcome, type ChunkResult, type ExecItem, type Outcome } from './execution.ts'
+import { scopeClient, type ScopedClient } from './handler-context.ts'
 import { runHandler, type HandlerRunnerDeps } from './handler-runner.ts'
 import { transactionHasRoom } from './transaction-budget.ts'
+
+/** What a chunk transaction needs besides running handlers. */
+export interface ChunkDeps extends HandlerRunnerDeps {
+  pool(): pg.Pool
+  /** `database.idleInTransactionTimeoutMs` (0 = none): the chunk's time budget follows it. */
+  idleInTransactionTimeoutMs: number
+  /** Where failures go: classifyFailure decides with them. */
+  topics: HopTopics
+}
 
 const SAVEPOINT = 'ktask_message'
 /** How long a timed-out handler's cancelled statement may take to end before the connection is dropped. */
@@ -36,16 +48,6 @@ const CANCEL_WAIT_MS = 5000
 /** An error of ktask's own statements (BEGIN, ledger, COMMIT) that is about the database being reachable. */
 export function isInfrastructure(err: unknown): boolean {
   return isPostgresUnavailable(err) || isKtaskError(err, 'KTASK_INFRASTRUCTURE')
-}
-
-/**
- * A handler's error is an outage only when its transaction's connection failed, or when the handler
- * says so by throwing KTASK_INFRASTRUCTURE. Its own calls elsewhere failing (an HTTP API refusing
- * connections) are the message's failure: they retry through the tiers instead of stalling the partition.
- */
-export function isHandlerOutage(err: unknown, connectionLost?: Error): boolean {
-  if (isKtaskError(err, 'KTASK_INFRASTRUCTURE')) return true
-  return connectionLost !== undefined || (raisedByTransaction(err) && isPostgresUnavailable(err))
 }
 
 /** A message whose transaction cannot commit because of what its handler did: its own failure, never an outage. */
@@ -78,15 +80,21 @@ async function insertLedgerRows(client: pg.ClientBase, groupId: string, ids: str
 /** One transaction over a prefix of `items`: its outcomes, or where it stopped and why. */
 type Attempt =
   /** The first `outcomes.length` items committed (fewer than given when the time budget ran out). */
-  | { kind: 'committed'; outcomes: ExecOutcome[] }
+  | { kind: 'committed'; outcomes: Outcome[] }
   /** Item `index` timed out and took the connection with it, or shutdown came: nothing was committed. */
-  | { kind: 'stopped'; index: number; outcome: ExecOutcome | undefined }
+  | { kind: 'stopped'; index: number; outcome: Outcome | undefined }
   /** COMMIT refused the data (a deferred constraint), or the session sat idle too long: nothing was committed. */
-  | { kind: 'commit-failed'; error: unknown; stage: 'handler' | 'timeout' }
+  | { kind: 'commit-failed'; error: unknown; stage: FailureStage }
   | { kind: 'infra'; error: unknown }
 
-export async function runChunkInTransaction(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<ChunkResult> {
-  const outcomes: (ExecOutcome | undefined)[] = new Array<ExecOutcome | undefined>(items.length).fill(undefined)
+/** The outcome of item's failure, as classifyFailure decides it (a pause when it was an outage). */
+function failure(deps: ChunkDeps, item: ExecItem, stage: FailureStage, error: unknown, connectionLost = false): Outcome {
+  const decision = classifyFailure({ stage, error, attempt: item.envelope.attempt }, { retry: item.prepared.spec.retry, topics: deps.topics, connectionLost })
+  return decision.kind === 'pause' ? { kind: 'pause', stage: 'execute', error } : failedOutcome(stage, error, decision)
+}
+
+export async function runChunkInTransaction(deps: ChunkDeps, items: ExecItem[]): Promise<ChunkResult> {
+  const outcomes: (Outcome | undefined)[] = new Array<Outcome | undefined>(items.length).fill(undefined)
   // Segments [start, end) still to run; the top of the stack runs next.
   const segments: [number, number][] = [[0, items.length]]
   while (segments.length > 0) {
@@ -95,13 +103,15 @@ export async function runChunkInTransaction(deps: HandlerRunnerDeps, items: Exec
     const attempt = await runOnce(deps, items.slice(start, end))
     switch (attempt.kind) {
       case 'infra':
-        return { outcomes, infra: attempt.error }
+        // Nothing of this transaction was applied: its first item carries the pause; the rest run again.
+        outcomes[start] = { kind: 'pause', stage: 'execute', error: attempt.error }
+        return { outcomes }
       case 'committed':
         attempt.outcomes.forEach((o, i) => (outcomes[start + i] = o))
         segments.push([start + attempt.outcomes.length, end])
         break
       case 'commit-failed':
-        if (end - start === 1) outcomes[start] = { type: 'failed', stage: attempt.stage, error: attempt.error }
+        if (end - start === 1) outcomes[start] = failure(deps, items[start]!, attempt.stage, attempt.error)
         else for (let i = end - 1; i >= start; i--) segments.push([i, i + 1])
         break
       case 'stopped': {
@@ -117,10 +127,10 @@ export async function runChunkInTransaction(deps: HandlerRunnerDeps, items: Exec
   return { outcomes }
 }
 
-async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Attempt> {
+async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
   let client: pg.PoolClient
   try {
-    client = await deps.runtime.pool().connect()
+    client = await deps.pool().connect()
   } catch (err) {
     return { kind: 'infra', error: err }
   }
@@ -184,19 +194,19 @@ async function runOnce(deps: HandlerRunnerDeps, items: ExecItem[]): Promise<Atte
 
 /** The statements of one chunk transaction and the outcomes of the messages it ran. */
 class ChunkTransaction {
-  readonly outcomes: ExecOutcome[] = []
-  lastOutcome: ExecOutcome | undefined
-  readonly #deps: HandlerRunnerDeps
+  readonly outcomes: Outcome[] = []
+  lastOutcome: Outcome | undefined
+  readonly #deps: ChunkDeps
   readonly #client: pg.PoolClient
   readonly #idleTimeoutMs: number
   #fresh = new Set<string>()
   #begunAt = 0
   #lastStatementAt = 0
 
-  constructor(deps: HandlerRunnerDeps, client: pg.PoolClient) {
+  constructor(deps: ChunkDeps, client: pg.PoolClient) {
     this.#deps = deps
     this.#client = client
-    this.#idleTimeoutMs = deps.runtime.config.database?.idleInTransactionTimeoutMs ?? 0
+    this.#idleTimeoutMs = deps.idleInTransactionTimeoutMs
   }
 
   async begin(items: ExecItem[]): Promise<void> {
@@ -232,36 +242,37 @@ class ChunkTransaction {
       const failed = await this.#ownStatements(scope, item, async () => {
         if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
       })
-      return this.#record(failed ?? { type: 'duplicate' })
+      return this.#record(failed ?? { kind: 'done', how: 'duplicate' })
     }
     const run = await runHandler(this.#deps, item, scope)
     this.#noteActivity(scope)
     if (run.kind === 'shutdown') return 'shutdown'
     if (run.kind === 'timeout') {
-      this.lastOutcome = { type: 'failed', stage: 'timeout', error: run.error }
+      this.lastOutcome = failure(this.#deps, item, 'timeout', run.error)
       if (!(await this.#settle(scope))) return 'connection-dropped'
       await this.#undo(scope, item)
       return this.#record(this.lastOutcome)
     }
     if (run.kind === 'error') {
-      if (isHandlerOutage(run.error, connectionLost())) throw run.error
+      const outcome = failure(this.#deps, item, 'handler', run.error, connectionLost() !== undefined)
+      if (outcome.kind === 'pause') throw run.error
       await this.#undo(scope, item)
-      return this.#record({ type: 'failed', stage: 'handler', error: run.error })
+      return this.#record(outcome)
     }
     if (run.txQueryFailed && !(await this.#transactionUsable())) {
       // The handler caught a failed statement: its part of the transaction can no longer commit. Blame
       // it, not the next message in the chunk (whose first statement would fail) nor the COMMIT.
       await this.#undo(scope, item)
-      return this.#record({ type: 'failed', stage: 'handler', error: abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)') })
+      return this.#record(failure(this.#deps, item, 'handler', abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)')))
     }
     const failed = await this.#ownStatements(scope, item, async () => {
       await this.#deps.hooks?.succeeded?.(scope.own, item, run.result)
       if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
     })
-    return this.#record(failed ?? { type: 'succeeded', result: run.result, durationMs: run.durationMs })
+    return this.#record(failed ?? { kind: 'done', how: 'succeeded', result: run.result, durationMs: run.durationMs })
   }
 
-  #record(outcome: ExecOutcome): 'ok' {
+  #record(outcome: Outcome): 'ok' {
     this.outcomes.push(outcome)
     return 'ok'
   }
@@ -270,7 +281,7 @@ class ChunkTransaction {
    * ktask's statements about a message (task state, key queue), under its savepoint. One failing for a
    * reason of the data (not an outage) means this message's effects cannot commit: its failure alone.
    */
-  async #ownStatements(scope: ScopedClient, item: ExecItem, statements: () => Promise<void>): Promise<ExecOutcome | undefined> {
+  async #ownStatements(scope: ScopedClient, item: ExecItem, statements: () => Promise<void>): Promise<Outcome | undefined> {
     try {
       await statements()
       this.#noteActivity(scope)
@@ -278,7 +289,7 @@ class ChunkTransaction {
     } catch (err) {
       if (isInfrastructure(err)) throw err
       await this.#undo(scope, item)
-      return { type: 'failed', stage: 'handler', error: abortedByHandler((err as Error).message, err) }
+      return failure(this.#deps, item, 'handler', abortedByHandler((err as Error).message, err))
     }
   }
 
@@ -298,7 +309,7 @@ class ChunkTransaction {
     if (scope.pending.size === 0) return true
     const pid = (this.#client as unknown as { processID?: number }).processID
     try {
-      if (pid !== undefined) await this.#deps.runtime.pool().query('SELECT pg_cancel_backend($1)', [pid])
+      if (pid !== undefined) await this.#deps.pool().query('SELECT pg_cancel_backend($1)', [pid])
     } catch (err) {
       // Postgres does not answer even a new connection: the handler timed out waiting for the database,
       // an outage — not an attempt of the message.

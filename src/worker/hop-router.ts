@@ -1,7 +1,8 @@
 /**
- * Where a failed message goes next: the retry tier of its next delay, or the route's DLQ. The payload is
- * copied byte for byte (it stays decodable); headers say why. The caller marks the original offset done
- * only after delivery resolves, i.e. after the broker acknowledged the hop.
+ * Sends failed messages where their decisions say: the retry tier of their next delay, or the route's
+ * DLQ. The payload is copied byte for byte (it stays decodable); headers say why. The caller marks the
+ * original offset done only after delivery resolves, i.e. after the broker acknowledged the hop. The
+ * decisions come from classifyFailure (retry/classify.ts); the router never decides again.
  *
  * A hop the broker refuses for good (too large, not authorized, a policy) is not an outage — trying it
  * again would refuse it again and stall the partition for ever: a refused retry hop is dead-lettered, a
@@ -10,51 +11,17 @@
  * partition, loudly: nothing else can keep the message.
  */
 import type { Logger } from 'pino'
-import type { HandlerSpec, Route } from '../routing/routes.ts'
-import { KtaskError, isKtaskError } from '../errors.ts'
+import { KtaskError } from '../errors.ts'
 import { refusalOf, type Refusal } from '../kafka/produce-errors.ts'
 import type { OutgoingMessage } from '../producer/batching-producer.ts'
-import { baseDelayMs, jitteredDelayMs } from './backoff.ts'
-import { H, deadLetterHeaders, retryHopHeaders, type FailureInfo, type FailureStage, type MessageOrigin } from './headers.ts'
-
-export interface FailedMessage {
-  topic: string
-  partition: number
-  offset: string
-  key: Buffer | null
-  value: Buffer | null
-  headers: Record<string, string>
-  origin: MessageOrigin
-  spec: HandlerSpec | undefined
-  messageId: string
-  attempt: number
-  stage: FailureStage
-  error: unknown
-}
+import type { RoutingDecision } from '../retry/classify.ts'
+import { H, deadLetterHeaders, retryHopHeaders, type FailureInfo } from '../retry/headers.ts'
+import type { RoutedMessage } from './execution.ts'
 
 export interface RoutingPlan {
-  failures: FailedMessage[]
+  failures: RoutedMessage[]
   decisions: RoutingDecision[]
   messages: OutgoingMessage[]
-}
-
-export type RoutingDecision =
-  | { kind: 'retry'; topic: string; nextAttempt: number; notBefore: number }
-  /**
-   * `reason`: why it is dead. `hopRefused`: the retry hop the broker refused, dead-lettered instead;
-   * `stub`: the DLQ refused the message itself and holds a stub.
-   */
-  | { kind: 'dead'; topic: string; reason: DeadReason; hopRefused?: string; stub?: string }
-
-/**
- * Why a message goes to the DLQ: attempts used up, the handler said no for good (UnrecoverableError, or
- * `retryable` refused the error), or it cannot be decoded.
- */
-export type DeadReason = 'exhausted' | 'unrecoverable' | 'not-retryable' | 'decode'
-
-/** The handler meant it: news, not a fault (tracked as FAILED rather than DEAD). */
-export function refusedByHandler(reason: DeadReason): boolean {
-  return reason === 'unrecoverable' || reason === 'not-retryable'
 }
 
 /** What the router sends with (the app's batching producer). */
@@ -62,11 +29,12 @@ export interface HopProducer {
   send(messages: OutgoingMessage[]): Promise<void>
 }
 
-export interface RouterDeps {
-  route: Route
+export interface HopRouterDeps {
+  groupId: string
+  dlqTopic: string
   producer: () => HopProducer
   /** Partition counts of the route's retry and DLQ topics (same as the source when ktask created them). */
-  partitions: Map<string, number>
+  partitions: ReadonlyMap<string, number>
   /** Creates a route-owned topic that is missing; true when it exists afterwards. @defaultValue never */
   recreateTopic?: (topic: string) => Promise<boolean>
   logger: Logger
@@ -75,32 +43,16 @@ export interface RouterDeps {
 /** How much of a payload a stub keeps: enough to recognise the message, small enough for any topic. */
 export const STUB_PAYLOAD_BYTES = 16 * 1024
 
-/** Decode failures, unrecoverable errors, errors the policy refuses, and the last attempt go to the DLQ. */
-export function decide(route: Route, failed: FailedMessage, now: number, random: () => number = Math.random): RoutingDecision {
-  const spec = failed.spec
-  const dead = (reason: DeadReason): RoutingDecision => ({ kind: 'dead', topic: route.dlqTopic, reason })
-  if (!spec || failed.stage === 'decode') return dead('decode')
-  if (isKtaskError(failed.error, 'KTASK_UNRECOVERABLE')) return dead('unrecoverable')
-  if (failed.stage === 'handler' && !spec.retry.retryable(failed.error)) return dead('not-retryable')
-  if (failed.attempt >= spec.retry.attempts) return dead('exhausted')
-  const nextAttempt = failed.attempt + 1
-  const topic = route.retryTopics.get(baseDelayMs(spec.retry.backoff, nextAttempt))
-  if (!topic) return dead('exhausted')
-  return { kind: 'retry', topic, nextAttempt, notBefore: now + jitteredDelayMs(spec.retry.backoff, nextAttempt, random) }
-}
+export class HopRouter {
+  readonly #d: HopRouterDeps
 
-export class RetryRouter {
-  readonly #d: RouterDeps
-
-  constructor(deps: RouterDeps) {
+  constructor(deps: HopRouterDeps) {
     this.#d = deps
   }
 
-  /** Decides every hop and builds its message (pure; nothing is sent). */
-  plan(failures: FailedMessage[], now = Date.now()): RoutingPlan {
-    const decisions = failures.map((f) => decide(this.#d.route, f, now))
-    const messages = failures.map((f, i) => this.#hop(f, decisions[i]!, now))
-    return { failures, decisions, messages }
+  /** Builds every hop's message from its decision (pure; nothing is sent). */
+  plan(failures: RoutedMessage[], now = Date.now()): RoutingPlan {
+    return { failures, decisions: failures.map((f) => f.decision), messages: failures.map((f) => this.#hop(f, f.decision, now)) }
   }
 
   /**
@@ -135,21 +87,22 @@ export class RetryRouter {
     return partition < count ? partition : undefined
   }
 
-  #hop(f: FailedMessage, decision: RoutingDecision, now: number): OutgoingMessage {
-    const info: FailureInfo = { stage: f.stage, error: f.error, group: this.#d.route.groupId, messageId: f.messageId, origin: f.origin, now }
+  #hop(f: RoutedMessage, decision: RoutingDecision, now: number): OutgoingMessage {
+    const m = f.envelope
+    const info: FailureInfo = { stage: f.stage, error: f.error, group: this.#d.groupId, messageId: f.messageId, origin: m.origin, now }
     const headers = decision.kind === 'retry'
-      ? retryHopHeaders(f.headers, info, decision.nextAttempt, decision.notBefore)
-      : deadLetterHeaders(f.headers, info, f.attempt)
-    return { topic: decision.topic, partition: this.partitionFor(decision.topic, f.partition), key: f.key, value: f.value, headers }
+      ? retryHopHeaders(m.headers, info, decision.nextAttempt, decision.notBefore)
+      : deadLetterHeaders(m.headers, info, m.attempt)
+    return { topic: decision.topic, partition: this.partitionFor(decision.topic, m.partition), key: m.key, value: m.value, headers }
   }
 
-  async #deliverOne(f: FailedMessage, decision: RoutingDecision, message: OutgoingMessage, now: number): Promise<[RoutingDecision, OutgoingMessage]> {
+  async #deliverOne(f: RoutedMessage, decision: RoutingDecision, message: OutgoingMessage, now: number): Promise<[RoutingDecision, OutgoingMessage]> {
     let refusal = await this.#trySend(message)
     if (!refusal) return [decision, message]
-    const log = { group: this.#d.route.groupId, taskId: f.messageId, topic: message.topic, refusal }
+    const log = { group: this.#d.groupId, taskId: f.messageId, topic: message.topic, refusal }
     if (decision.kind === 'retry') {
       const hopRefused = `${refusal.type}: the retry hop to ${message.topic} was refused (${refusal.message})`
-      const dead: RoutingDecision = { kind: 'dead', topic: this.#d.route.dlqTopic, reason: 'exhausted', hopRefused }
+      const dead: RoutingDecision = { kind: 'dead', topic: this.#d.dlqTopic, reason: 'exhausted', hopRefused }
       const deadMessage = this.#hop(f, dead, now)
       deadMessage.headers[H.hopRefused] = hopRefused
       this.#d.logger.error(log, 'ktask: the broker refused a retry hop; dead-lettering the message instead')

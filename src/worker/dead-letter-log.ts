@@ -12,8 +12,8 @@
 import type { Logger } from 'pino'
 import { claimDeadLetter, markDeadLettersDone, reoffsetDeadLetter, type DeadLetterKey } from '../store/dead-letters.ts'
 import type { Queryable } from '../store/queryable.ts'
-import { H, intHeader } from './headers.ts'
-import type { RoutingPlan } from './router.ts'
+import { H, intHeader } from '../retry/headers.ts'
+import type { RoutingPlan } from './hop-router.ts'
 
 export interface DeadLetterLogDeps {
   groupId: string
@@ -25,7 +25,7 @@ export interface DeadLetterLogDeps {
   logger: Logger
 }
 
-function redrivesOf(headers: Record<string, string>): number {
+function redrivesOf(headers: Readonly<Record<string, string>>): number {
   const n = intHeader(headers, H.redriveCount)
   return n === undefined || Number.isNaN(n) ? 0 : n
 }
@@ -45,7 +45,7 @@ export class DeadLetterLog {
       const decision = plan.decisions[i]!
       if (decision.kind !== 'dead') continue
       const f = plan.failures[i]!
-      const key: DeadLetterKey = { groupId: this.#d.groupId, messageId: f.messageId, redrives: redrivesOf(f.headers) }
+      const key: DeadLetterKey = { groupId: this.#d.groupId, messageId: f.messageId, redrives: redrivesOf(f.envelope.headers) }
       let offsets = ends.get(decision.topic)
       if (!offsets) ends.set(decision.topic, (offsets = await this.#d.endOffsets(decision.topic)))
       const existing = await claimDeadLetter(this.#d.pool(), { ...key, dlqTopic: decision.topic, dlqOffsets: offsets })
@@ -69,7 +69,7 @@ export class DeadLetterLog {
   async confirm(plan: RoutingPlan, already: ReadonlySet<number>): Promise<void> {
     const keys: Omit<DeadLetterKey, 'groupId'>[] = []
     plan.decisions.forEach((d, i) => {
-      if (d.kind === 'dead' && !already.has(i)) keys.push({ messageId: plan.failures[i]!.messageId, redrives: redrivesOf(plan.failures[i]!.headers) })
+      if (d.kind === 'dead' && !already.has(i)) keys.push({ messageId: plan.failures[i]!.messageId, redrives: redrivesOf(plan.failures[i]!.envelope.headers) })
     })
     await markDeadLettersDone(this.#d.pool(), this.#d.groupId, keys)
   }

@@ -1,0 +1,78 @@
+/**
+ * `partition` ordering: one partition's messages strictly in offset order, several of them per Postgres
+ * transaction (a chunk: consecutive ready messages with the same `transaction` setting, up to
+ * `transactionBatchSize`). A message whose hop is not acknowledged yet holds the partition until it is.
+ */
+import type { ExecItem } from './execution.ts'
+import { LaneCore, itemOf, type LaneEntry } from './lane-core.ts'
+
+export class OrderedLane extends LaneCore {
+  protected async run(): Promise<void> {
+    while (this.laneState === 'running') {
+      const head = this.buffer.at(0)
+      if (!head) {
+        await this.idle()
+        continue
+      }
+      if (this.d.isRetryTier && (await this.waitUntilDue(head))) continue
+      const chunk = await this.#buildChunk()
+      if (chunk === 'outage') continue
+      if (chunk.items.length === 0) {
+        // The head failed (decode, or a failure whose hop is not acknowledged yet): route it.
+        if (await this.routeFailures([head])) this.#removeCompleted()
+        continue
+      }
+      if (this.d.blocking && !(await this.holdBlocked(chunk.items, chunk.entries))) {
+        this.#removeCompleted()
+        continue
+      }
+      const ok = await this.execute(chunk.items, chunk.entries)
+      this.#removeCompleted()
+      if (ok) this.pauses.recovered()
+    }
+  }
+
+  /**
+   * Consecutive ready messages at the head that can share one transaction. Empty when the head itself
+   * has a failure to route; 'outage' when preparing the head hit an outage (already backed off).
+   */
+  async #buildChunk(): Promise<{ items: ExecItem[]; entries: LaneEntry[] } | 'outage'> {
+    const max = this.d.options.transactionBatchSize
+    const items: ExecItem[] = []
+    const entries: LaneEntry[] = []
+    // Blocked-key routes: one message per key per chunk, so a failure can still hold its key's next one.
+    const keys = this.d.blocking ? new Set<string>() : undefined
+    for (let i = 0; i < this.buffer.length; i++) {
+      const entry = this.buffer.at(i)!
+      if (items.length >= max || entry.failed) break
+      const key = entry.envelope.keyString
+      if (keys && key !== undefined) {
+        if (keys.has(key)) break
+        keys.add(key)
+      }
+      if (this.d.isRetryTier && this.dueAt(entry) > Date.now()) break
+      let prepared
+      try {
+        prepared = await this.prepare(entry)
+      } catch (err) {
+        if (items.length > 0) break
+        await this.pauses.outage(err, 'decode')
+        return 'outage'
+      }
+      if (!prepared.ok) break
+      const first = items[0]?.prepared.spec
+      if (first && first.transaction !== prepared.spec.transaction) break
+      items.push(itemOf(entry))
+      entries.push(entry)
+    }
+    return { items, entries }
+  }
+
+  /**
+   * Drops finished messages from the buffer. They are a prefix, except after an outage cut a chunk
+   * short (a routed failure behind re-runnable messages): those sit within one chunk of the head.
+   */
+  #removeCompleted(): void {
+    this.buffer.dropDone((e) => e.done, this.d.options.transactionBatchSize)
+  }
+}

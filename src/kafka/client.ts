@@ -3,6 +3,8 @@ import type { Kafka, LogEntry, logCreator, logLevel } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { kafkajs } from './kafkajs.ts'
+import { kafkajsTransport } from './kafkajs-transport.ts'
+import type { KafkaTransport } from './transport.ts'
 
 function kafkaLogLevel(logger: Logger): logLevel {
   const { logLevel } = kafkajs()
@@ -22,7 +24,12 @@ function kafkaLogLevel(logger: Logger): logLevel {
   }
 }
 
-export function createKafka(config: ResolvedAppConfig): Kafka {
+/** The app's Kafka transport (see transport.ts). */
+export function createTransport(config: ResolvedAppConfig): KafkaTransport {
+  return kafkajsTransport(createKafka(config))
+}
+
+function createKafka(config: ResolvedAppConfig): Kafka {
   const { Kafka, logLevel } = kafkajs()
   const toPino: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
     [logLevel.ERROR]: 'error',

@@ -1,22 +1,14 @@
 /**
- * A kafkajs producer that batches on its own: while one send is in flight, new messages queue up and go
+ * A producer that batches on its own: while one send is in flight, new messages queue up and go
  * out together in the next request. A lone enqueue is sent at once (no linger); a burst of concurrent
  * enqueues becomes one request. One request in flight keeps per-partition order. Every send waits for
  * acks from all in-sync replicas.
  */
-import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs'
-import { kafkajs } from '../kafka/kafkajs.ts'
 import { KtaskError, infrastructureError } from '../errors.ts'
 import { refusalOf } from '../kafka/produce-errors.ts'
+import type { OutgoingMessage, TransportProducer } from '../kafka/transport.ts'
 
-export interface OutgoingMessage {
-  topic: string
-  partition?: number
-  key: Buffer | string | null
-  value: Buffer | null
-  headers: Record<string, string>
-  timestamp?: string
-}
+export type { OutgoingMessage }
 
 interface Pending {
   messages: OutgoingMessage[]
@@ -31,11 +23,6 @@ interface Pending {
  */
 const MAX_MESSAGES_PER_REQUEST = 2000
 
-/**
- * Retries of one send (kafkajs' own default for a non-idempotent producer, which ignores the client's
- * `retry.retries`); the other retry settings come from `AppOptions.kafka.retry`. See enqueue-budget.ts.
- */
-export const PRODUCER_RETRIES = 5
 
 const MAX_BYTES_PER_REQUEST = 900 * 1024
 
@@ -46,7 +33,7 @@ function sizeOf(m: OutgoingMessage): number {
 }
 
 export class BatchingProducer {
-  readonly #producer: Producer
+  readonly #producer: TransportProducer
   #connected: Promise<void> | undefined
   #queue: Pending[] = []
   /** Bytes of messages waiting or in flight: bounded, so a broker outage cannot grow memory without end. */
@@ -56,13 +43,9 @@ export class BatchingProducer {
   #closed = false
 
   /** @param maxQueuedBytes see `AppOptions.producer.maxQueuedBytes` */
-  constructor(kafka: Kafka, { maxQueuedBytes = 64 * 1024 * 1024 }: { maxQueuedBytes?: number } = {}) {
+  constructor(producer: TransportProducer, { maxQueuedBytes = 64 * 1024 * 1024 }: { maxQueuedBytes?: number } = {}) {
     this.#maxQueuedBytes = maxQueuedBytes
-    // The Java-compatible murmur2 partitioner: a key lands on the same partition as with Java producers.
-    this.#producer = kafka.producer({
-      allowAutoTopicCreation: false, maxInFlightRequests: 1, idempotent: false, createPartitioner: kafkajs().Partitioners.DefaultPartitioner,
-      retry: { retries: PRODUCER_RETRIES },
-    })
+    this.#producer = producer
   }
 
   connect(): Promise<void> {
@@ -135,7 +118,7 @@ export class BatchingProducer {
   async #sendBatch(messages: OutgoingMessage[]): Promise<void> {
     try {
       await this.connect()
-      await this.#producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(messages) })
+      await this.#producer.send(messages)
     } catch (err) {
       if (err instanceof KtaskError) throw err
       const refusal = refusalOf(err)
@@ -186,14 +169,4 @@ function splitBySize(messages: OutgoingMessage[]): OutgoingMessage[][] {
   }
   if (current.length > 0) parts.push(current)
   return parts
-}
-
-function toTopicMessages(messages: OutgoingMessage[]): TopicMessages[] {
-  const byTopic = new Map<string, Message[]>()
-  for (const m of messages) {
-    let list = byTopic.get(m.topic)
-    if (!list) byTopic.set(m.topic, (list = []))
-    list.push({ key: m.key, value: m.value, headers: m.headers, partition: m.partition, timestamp: m.timestamp })
-  }
-  return [...byTopic].map(([topic, msgs]) => ({ topic, messages: msgs }))
 }

@@ -10,7 +10,7 @@
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { kafkaOperationBudgetMs } from '../kafka/request-budget.ts'
 import { statementBudgetMs } from '../store/pool.ts'
-import { PRODUCER_RETRIES } from './batching-producer.ts'
+import { PRODUCER_RETRIES } from '../kafka/kafkajs-transport.ts'
 
 /** Infinity when a step has no bound (`database.statementTimeoutMs: 0`, `kafka.enforceRequestTimeout: false`). */
 export function enqueueBudgetMs(config: Pick<ResolvedAppConfig, 'kafka' | 'database'>): number {

@@ -6,7 +6,8 @@
  * ktask.redrives after the broker acknowledged it, so running the same redrive again sends nothing; a
  * crash between the ack and the record can resend once, which the consuming group's ledger makes a no-op.
  */
-import type { Admin, Kafka, KafkaMessage } from 'kafkajs'
+import type { FetchedMessage } from '../kafka/messages.ts'
+import type { KafkaTransport, TransportAdmin } from '../kafka/transport.ts'
 import type pg from 'pg'
 import type { AvroCodec } from '../codec/avro-codec.ts'
 import { KtaskError } from '../errors.ts'
@@ -46,7 +47,7 @@ export interface DlqFilter {
   ids?: string[]
 }
 
-function entryOf(partition: number, m: KafkaMessage, headers: Record<string, string>, redriven: Set<string>): DlqEntry {
+function entryOf(partition: number, m: FetchedMessage, headers: Record<string, string>, redriven: Set<string>): DlqEntry {
   const deadAt = intHeader(headers, H.deadAt)
   return {
     partition, offset: Number(m.offset), taskId: headers[H.id] ?? `${partition}/${m.offset}`, task: headers[H.task],
@@ -66,15 +67,15 @@ function matches(e: DlqEntry, f: DlqFilter): boolean {
 }
 
 export interface DlqDeps {
-  kafka: Kafka
-  admin: Admin
+  transport: Pick<KafkaTransport, 'consumer'>
+  admin: TransportAdmin
   /** Only needed to mark redriven entries and to redrive. */
   pool?: () => pg.Pool
 }
 
-async function scan(deps: DlqDeps, dlqTopic: string, visit: (partition: number, m: KafkaMessage, headers: Record<string, string>) => Promise<void> | void): Promise<void> {
+async function scan(deps: DlqDeps, dlqTopic: string, visit: (partition: number, m: FetchedMessage, headers: Record<string, string>) => Promise<void> | void): Promise<void> {
   const bounds = await partitionBounds(deps.admin, dlqTopic)
-  await readRanges(deps.kafka, dlqTopic, new Map(bounds.map((b) => [b.partition, { from: b.low, to: b.high }])), (p, m) => visit(p, m, headersToStrings(m.headers)))
+  await readRanges(deps.transport, dlqTopic, new Map(bounds.map((b) => [b.partition, { from: b.low, to: b.high }])), (p, m) => visit(p, m, headersToStrings(m.headers)))
 }
 
 export async function listDlq(deps: DlqDeps, dlqTopic: string, filter: DlqFilter = {}): Promise<DlqEntry[]> {
@@ -102,8 +103,8 @@ export async function showDlqMessage(deps: DlqDeps, codec: AvroCodec, dlqTopic: 
   if (offset < b.low || offset >= b.high) {
     throw new KtaskError('KTASK_NOT_FOUND', `No message at ${dlqTopic}[${partition}]@${offset} (offsets ${b.low}-${b.high - 1})`, { field: 'offset' })
   }
-  let found: { m: KafkaMessage; headers: Record<string, string> } | undefined
-  await readRanges(deps.kafka, dlqTopic, new Map([[partition, { from: offset, to: offset + 1 }]]), (_p, m) => {
+  let found: { m: FetchedMessage; headers: Record<string, string> } | undefined
+  await readRanges(deps.transport, dlqTopic, new Map([[partition, { from: offset, to: offset + 1 }]]), (_p, m) => {
     found = { m, headers: headersToStrings(m.headers) }
   })
   if (!found) throw new KtaskError('KTASK_NOT_FOUND', `No message at ${dlqTopic}[${partition}]@${offset}`, { field: 'offset' })
@@ -158,7 +159,7 @@ function redriveHeaders(headers: Record<string, string>, now: number): Record<st
 }
 
 /** The group's retry tiers sorted by delay (the DLQ is `<base>.dlq`, the tiers `<base>.retry.<delay>`). */
-async function fastestTier(admin: Admin, dlqTopic: string): Promise<string | undefined> {
+async function fastestTier(admin: TransportAdmin, dlqTopic: string): Promise<string | undefined> {
   const base = `${dlqTopic.replace(/\.dlq$/, '')}.retry.`
   const ms = (label: string): number => {
     const m = /^(\d+)(ms|s|m|h)$/.exec(label)
@@ -171,7 +172,7 @@ export async function redriveDlq(deps: DlqDeps & { producer: () => BatchingProdu
   const pool = deps.pool()
   const redriven = await redrivenPositions(pool, dlqTopic)
   const eventTier = o.to ? undefined : await fastestTier(deps.admin, dlqTopic)
-  const selected: { partition: number; m: KafkaMessage; headers: Record<string, string>; target: string }[] = []
+  const selected: { partition: number; m: FetchedMessage; headers: Record<string, string>; target: string }[] = []
   let matched = 0
   let alreadyRedriven = 0
   let stubs = 0

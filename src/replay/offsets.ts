@@ -3,7 +3,7 @@
  * anything: unknown topic, unknown partition, offsets outside what the broker retains, times older than
  * the earliest retained message.
  */
-import type { Admin } from 'kafkajs'
+import type { TransportAdmin } from '../kafka/transport.ts'
 import { KtaskError } from '../errors.ts'
 
 export interface PartitionBounds {
@@ -17,11 +17,10 @@ export interface PartitionBounds {
 export type StartSpec = { fromOffset: number } | { fromTime: Date } | { earliest: true }
 export type EndSpec = { toOffset: number } | { toTime: Date } | undefined
 
-export async function partitionBounds(admin: Admin, topic: string, partition?: number): Promise<PartitionBounds[]> {
+export async function partitionBounds(admin: TransportAdmin, topic: string, partition?: number): Promise<PartitionBounds[]> {
   const topics = await admin.listTopics()
   if (!topics.includes(topic)) throw new KtaskError('KTASK_NOT_FOUND', `Topic "${topic}" does not exist`, { field: 'topic' })
-  const offsets = await admin.fetchTopicOffsets(topic)
-  const bounds = offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) })).sort((a, b) => a.partition - b.partition)
+  const bounds = (await admin.topicOffsets(topic)).sort((a, b) => a.partition - b.partition)
   if (partition === undefined) return bounds
   const one = bounds.find((b) => b.partition === partition)
   if (!one) {
@@ -31,9 +30,9 @@ export async function partitionBounds(admin: Admin, topic: string, partition?: n
 }
 
 /** Offset of the first message at or after `time` per partition (the end of the log if none). */
-async function offsetsAt(admin: Admin, topic: string, time: Date, bounds: PartitionBounds[]): Promise<Map<number, number>> {
-  const res = await admin.fetchTopicOffsetsByTimestamp(topic, time.getTime())
-  const byPartition = new Map(res.map((r) => [r.partition, Number(r.offset)]))
+async function offsetsAt(admin: TransportAdmin, topic: string, time: Date, bounds: PartitionBounds[]): Promise<Map<number, number>> {
+  const res = await admin.topicOffsetsByTime(topic, time.getTime())
+  const byPartition = new Map(res.map((r) => [r.partition, r.offset]))
   return new Map(bounds.map((b) => {
     const o = byPartition.get(b.partition)
     return [b.partition, o === undefined || o < 0 ? b.high : o]
@@ -43,7 +42,7 @@ async function offsetsAt(admin: Admin, topic: string, time: Date, bounds: Partit
 /** Timestamp of the earliest retained message of a partition, read once for the retention check. */
 export type EarliestTimestamp = (partition: number, offset: number) => Promise<number | undefined>
 
-export async function startOffsets(admin: Admin, topic: string, bounds: PartitionBounds[], spec: StartSpec, earliestTimestamp: EarliestTimestamp): Promise<Map<number, number>> {
+export async function startOffsets(admin: TransportAdmin, topic: string, bounds: PartitionBounds[], spec: StartSpec, earliestTimestamp: EarliestTimestamp): Promise<Map<number, number>> {
   if ('earliest' in spec) return new Map(bounds.map((b) => [b.partition, b.low]))
   if ('fromOffset' in spec) {
     for (const b of bounds) {
@@ -89,7 +88,7 @@ export function checkRange(start: StartSpec, end: EndSpec): void {
 }
 
 /** Exclusive end offsets (`toOffset` is the last offset included). */
-export async function endOffsets(admin: Admin, topic: string, bounds: PartitionBounds[], spec: EndSpec): Promise<Map<number, number>> {
+export async function endOffsets(admin: TransportAdmin, topic: string, bounds: PartitionBounds[], spec: EndSpec): Promise<Map<number, number>> {
   if (!spec) return new Map(bounds.map((b) => [b.partition, b.high]))
   if ('toOffset' in spec) {
     for (const b of bounds) {

@@ -3,7 +3,7 @@
  * an offset or a time (moving a stopped group, or re-publishing a range elsewhere), list / show /
  * redrive the DLQ, and describe topics and groups. Takes the same connection options as `createApp`.
  */
-import type { Admin } from 'kafkajs'
+import type { TransportAdmin } from '../kafka/transport.ts'
 import { AppRuntime } from '../runtime/app-runtime.ts'
 import type { AppOptions } from '../config/options.ts'
 import { operationsLogLevel, resolveAppOptions } from '../config/resolve.ts'
@@ -28,26 +28,26 @@ export interface Ops {
 
 export function createOps(options: AppOptions = {}): Ops {
   const runtime = new AppRuntime(resolveAppOptions({ ...operationsLogLevel(), ...options }))
-  const admin = (): Promise<Admin> => runtime.admin()
+  const admin = (): Promise<TransportAdmin> => runtime.admin()
   const pool = () => runtime.pool()
   return {
     async resetGroup(o) {
-      return resetGroupOffsets(runtime.kafka, await admin(), o)
+      return resetGroupOffsets(runtime.transport, await admin(), o)
     },
     async republish(o) {
-      return republishRange(runtime.kafka, await admin(), () => runtime.producer(), o)
+      return republishRange(runtime.transport, await admin(), () => runtime.producer(), o)
     },
     async listDlq(dlqTopic, filter) {
       if (runtime.hasDatabase) await runtime.ensureMigrated()
-      return listDlq({ kafka: runtime.kafka, admin: await admin(), pool: runtime.hasDatabase ? pool : undefined }, dlqTopic, filter)
+      return listDlq({ transport: runtime.transport, admin: await admin(), pool: runtime.hasDatabase ? pool : undefined }, dlqTopic, filter)
     },
     async showDlq(dlqTopic, partition, offset) {
       if (runtime.hasDatabase) await runtime.ensureMigrated()
-      return showDlqMessage({ kafka: runtime.kafka, admin: await admin(), pool: runtime.hasDatabase ? pool : undefined }, runtime.codec, dlqTopic, partition, offset)
+      return showDlqMessage({ transport: runtime.transport, admin: await admin(), pool: runtime.hasDatabase ? pool : undefined }, runtime.codec, dlqTopic, partition, offset)
     },
     async redriveDlq(dlqTopic, o) {
       await runtime.ensureMigrated()
-      return redriveDlq({ kafka: runtime.kafka, admin: await admin(), pool, producer: () => runtime.producer() }, dlqTopic, o)
+      return redriveDlq({ transport: runtime.transport, admin: await admin(), pool, producer: () => runtime.producer() }, dlqTopic, o)
     },
     async describeTopics(o) {
       return describeTopics(await admin(), o)

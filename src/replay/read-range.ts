@@ -10,7 +10,8 @@
  * `idleTimeoutMs` — a long read that keeps moving is never cut short.
  */
 import { randomUUID } from 'node:crypto'
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { FetchedMessage } from '../kafka/messages.ts'
+import type { KafkaTransport } from '../kafka/transport.ts'
 import { KtaskError } from '../errors.ts'
 
 /** [from, to): `to` exclusive. */
@@ -28,10 +29,10 @@ export interface ReadRangesOptions {
 }
 
 export async function readRanges(
-  kafka: Kafka,
+  transport: Pick<KafkaTransport, 'consumer'>,
   topic: string,
   ranges: OffsetRanges,
-  onMessage: (partition: number, message: KafkaMessage) => Promise<void> | void,
+  onMessage: (partition: number, message: FetchedMessage) => Promise<void> | void,
   options: ReadRangesOptions = {},
 ): Promise<number> {
   const { idleTimeoutMs = 30_000, sessionTimeoutMs = 30_000, heartbeatIntervalMs = 3_000, maxBytesPerPartition = 1_048_576 } = options
@@ -45,10 +46,6 @@ export async function readRanges(
   }
   if (next.size === 0) return 0
   const pending = new Set(next.keys())
-  const consumer = kafka.consumer({
-    groupId: `ktask-ops-${randomUUID()}`, maxWaitTimeInMs: 200, allowAutoTopicCreation: false,
-    sessionTimeout: sessionTimeoutMs, heartbeatInterval: heartbeatIntervalMs, maxBytesPerPartition,
-  })
   let read = 0
   let stopped = false
   let busy = false
@@ -73,26 +70,22 @@ export async function readRanges(
     consumer.pause([{ topic, partitions: [partition] }])
     if (pending.size === 0) finish()
   }
-  // Every (re)join starts an uncommitted group at the beginning: put each partition back where it was.
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    const unwanted = (payload.memberAssignment[topic] ?? []).filter((p) => !pending.has(p))
-    try {
-      if (unwanted.length > 0) consumer.pause([{ topic, partitions: unwanted }])
-      for (const p of pending) consumer.seek({ topic, partition: p, offset: String(next.get(p)) })
-    } catch (err) {
-      fail(err)
-    }
-  })
-  // A batch made only of transaction markers or aborted records never reaches eachBatch, but it still
-  // moves the partition forward (a range may end on such a marker).
-  consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
-    lastActivity = Date.now()
-    if (payload.batchSize === 0 && payload.topic === topic && pending.has(payload.partition)) {
-      advance(payload.partition, Number(payload.lastOffset) + 1)
-    }
-  })
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (!payload.restart) fail(new KtaskError('KTASK_INFRASTRUCTURE', `Reading ${topic} failed: ${payload.error.message}`, { cause: payload.error }))
+  const consumer = transport.consumer({
+    groupId: `ktask-ops-${randomUUID()}`, maxWaitTimeMs: 200, sessionTimeoutMs, heartbeatIntervalMs, maxBytesPerPartition,
+  }, {
+    // Every (re)join starts an uncommitted group at the beginning: put each partition back where it was.
+    onJoin: (assigned) => {
+      const unwanted = (assigned[topic] ?? []).filter((p) => !pending.has(p))
+      try {
+        if (unwanted.length > 0) consumer.pause([{ topic, partitions: unwanted }])
+        for (const p of pending) consumer.seek(topic, p, next.get(p)!)
+      } catch (err) {
+        fail(err)
+      }
+    },
+    onCrash: (error, restart) => {
+      if (!restart) fail(new KtaskError('KTASK_INFRASTRUCTURE', `Reading ${topic} failed: ${(error as Error).message}`, { cause: error }))
+    },
   })
   const idleCheck = setInterval(() => {
     if (busy || stopped || Date.now() - lastActivity < idleTimeoutMs) return
@@ -101,36 +94,36 @@ export async function readRanges(
   }, Math.min(1000, idleTimeoutMs))
   try {
     await consumer.connect()
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async (ctx) => {
-        const { batch } = ctx
-        if (stopped || !pending.has(batch.partition)) return
-        busy = true
-        // kafkajs only sends a heartbeat when its interval has passed, so ticking often costs nothing.
-        const beat = setInterval(() => void ctx.heartbeat().catch(() => {}), Math.max(100, Math.floor(heartbeatIntervalMs / 2)))
-        try {
-          const to = end.get(batch.partition)!
-          for (const m of batch.messages) {
-            if (stopped || !ctx.isRunning()) return
-            const offset = Number(m.offset)
-            if (offset < next.get(batch.partition)!) continue
-            if (offset >= to) break
-            await onMessage(batch.partition, m)
-            read++
-            lastActivity = Date.now()
-            advance(batch.partition, offset + 1)
-          }
-          if (!stopped && pending.has(batch.partition)) advance(batch.partition, Number(batch.lastOffset()) + 1)
-        } catch (err) {
-          fail(err)
-        } finally {
-          clearInterval(beat)
-          busy = false
+    await consumer.subscribe([topic], true)
+    await consumer.run(async (batch) => {
+      lastActivity = Date.now()
+      if (stopped || !pending.has(batch.partition)) return
+      // A batch of only transaction markers or aborted records arrives empty: it still moves the
+      // partition forward (a range may end on such a marker).
+      if (batch.messages.length === 0) return advance(batch.partition, batch.lastOffset + 1)
+      busy = true
+      // The client only sends a heartbeat when its interval has passed, so ticking often costs nothing.
+      const beat = setInterval(() => void batch.heartbeat().catch(() => {}), Math.max(100, Math.floor(heartbeatIntervalMs / 2)))
+      try {
+        const to = end.get(batch.partition)!
+        for (const m of batch.messages) {
+          if (stopped || !batch.isRunning()) return
+          const offset = Number(m.offset)
+          if (offset < next.get(batch.partition)!) continue
+          if (offset >= to) break
+          await onMessage(batch.partition, m)
+          read++
           lastActivity = Date.now()
+          advance(batch.partition, offset + 1)
         }
-      },
+        if (!stopped && pending.has(batch.partition)) advance(batch.partition, batch.lastOffset + 1)
+      } catch (err) {
+        fail(err)
+      } finally {
+        clearInterval(beat)
+        busy = false
+        lastActivity = Date.now()
+      }
     })
     await finished
     return read

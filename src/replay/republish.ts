@@ -2,7 +2,7 @@
  * Re-publishes a range of messages into another topic: keys, values and headers kept (so task ids and
  * provenance survive), plus `ktask-replayed-from`. Rate-limited; progress reported as it goes.
  */
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaTransport, TransportAdmin } from '../kafka/transport.ts'
 import type { BatchingProducer, OutgoingMessage } from '../producer/batching-producer.ts'
 import { ensureTopics } from '../kafka/topics.ts'
 import { headersToStrings } from '../retry/headers.ts'
@@ -49,10 +49,10 @@ const FLUSH_EVERY = 500
 // shows and little is held in memory.
 const FLUSH_AFTER_MS = 1000
 
-export async function republishRange(kafka: Kafka, admin: Admin, producer: () => BatchingProducer, o: RepublishOptions): Promise<RepublishResult> {
+export async function republishRange(transport: Pick<KafkaTransport, 'consumer'>, admin: TransportAdmin, producer: () => BatchingProducer, o: RepublishOptions): Promise<RepublishResult> {
   checkRange(o.start, o.end)
   const bounds = await partitionBounds(admin, o.topic, o.partition)
-  const starts = await startOffsets(admin, o.topic, bounds, o.start, timestampReader(kafka, o.topic))
+  const starts = await startOffsets(admin, o.topic, bounds, o.start, timestampReader(transport, o.topic))
   const ends = await endOffsets(admin, o.topic, bounds, o.end)
   const partitions = bounds.map((b) => {
     const from = starts.get(b.partition)!
@@ -80,7 +80,7 @@ export async function republishRange(kafka: Kafka, admin: Admin, producer: () =>
     published += batch.length
     o.onProgress?.(published, total)
   }
-  await readRanges(kafka, o.topic, new Map(partitions.map((p) => [p.partition, { from: p.from, to: p.to }])), async (partition, m) => {
+  await readRanges(transport, o.topic, new Map(partitions.map((p) => [p.partition, { from: p.from, to: p.to }])), async (partition, m) => {
     await limiter.take()
     pending.push({
       topic: o.into,

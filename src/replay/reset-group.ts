@@ -5,7 +5,7 @@
  * only waits for members that are already gone but not yet expired (a killed worker stays a member
  * until its session times out).
  */
-import type { Admin, Kafka } from 'kafkajs'
+import type { KafkaTransport, TransportAdmin } from '../kafka/transport.ts'
 import { KtaskError } from '../errors.ts'
 import { readRanges } from './read-range.ts'
 import { endOffsets, partitionBounds, startOffsets, type StartSpec } from './offsets.ts'
@@ -49,10 +49,10 @@ export interface ResetPlan {
 }
 
 /** Reads one message's timestamp (for the retention check). */
-export function timestampReader(kafka: Kafka, topic: string) {
+export function timestampReader(transport: Pick<KafkaTransport, 'consumer'>, topic: string) {
   return async (partition: number, offset: number): Promise<number | undefined> => {
     let ts: number | undefined
-    await readRanges(kafka, topic, new Map([[partition, { from: offset, to: offset + 1 }]]), (_p, m) => {
+    await readRanges(transport, topic, new Map([[partition, { from: offset, to: offset + 1 }]]), (_p, m) => {
       ts = Number(m.timestamp)
     })
     return ts
@@ -69,23 +69,22 @@ function activeGroup(group: string, members: number, state: string, cause?: unkn
     { field: 'group', state, members, cause })
 }
 
-async function waitUntilEmpty(admin: Admin, group: string, waitMs: number): Promise<void> {
+async function waitUntilEmpty(admin: TransportAdmin, group: string, waitMs: number): Promise<void> {
   const started = Date.now()
   for (;;) {
-    const g = (await admin.describeGroups([group])).groups[0]
+    const g = (await admin.describeGroups([group]))[0]
     if (!g || g.members.length === 0) return
     if (Date.now() - started >= waitMs) throw activeGroup(group, g.members.length, g.state, undefined, waitMs)
     await new Promise((r) => setTimeout(r, Math.min(1000, waitMs)))
   }
 }
 
-export async function resetGroupOffsets(kafka: Kafka, admin: Admin, o: ResetGroupOptions): Promise<ResetPlan> {
+export async function resetGroupOffsets(transport: Pick<KafkaTransport, 'consumer'>, admin: TransportAdmin, o: ResetGroupOptions): Promise<ResetPlan> {
   const bounds = await partitionBounds(admin, o.topic, o.partition)
-  const { groups } = await admin.describeGroups([o.group])
-  const group = groups[0]
+  const group = (await admin.describeGroups([o.group]))[0]
   const committedOffsets = async (): Promise<Map<number, number>> => {
-    const [committed] = await admin.fetchOffsets({ groupId: o.group, topics: [o.topic] })
-    return new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
+    const [committed] = await admin.groupOffsets(o.group, [o.topic])
+    return new Map((committed?.partitions ?? []).map((p) => [p.partition, p.offset]))
   }
   let committedBy = await committedOffsets()
   const known = [...committedBy.values()].some((c) => c >= 0) || (group !== undefined && group.state !== 'Dead')
@@ -101,7 +100,7 @@ export async function resetGroupOffsets(kafka: Kafka, admin: Admin, o: ResetGrou
       committedBy = await committedOffsets()
     }
   }
-  const starts = await startOffsets(admin, o.topic, bounds, o.start, timestampReader(kafka, o.topic))
+  const starts = await startOffsets(admin, o.topic, bounds, o.start, timestampReader(transport, o.topic))
   const ends = await endOffsets(admin, o.topic, bounds, undefined)
   const partitions = bounds.map((b) => {
     const before = committedBy.get(b.partition)
@@ -110,10 +109,10 @@ export async function resetGroupOffsets(kafka: Kafka, admin: Admin, o: ResetGrou
   })
   if (!o.dryRun) {
     try {
-      await admin.setOffsets({ groupId: o.group, topic: o.topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: String(p.to) })) })
+      await admin.setGroupOffsets(o.group, o.topic, partitions.map((p) => ({ partition: p.partition, offset: p.to })))
     } catch (err) {
       // A member may have joined since the check (kafkajs refuses then): say so in the same words.
-      const now = (await admin.describeGroups([o.group]).catch(() => undefined))?.groups[0]
+      const now = (await admin.describeGroups([o.group]).catch(() => undefined))?.[0]
       if (now && now.members.length > 0) throw activeGroup(o.group, now.members.length, now.state, err)
       throw new KtaskError('KTASK_REFUSED', `Kafka refused to move the offsets of group "${o.group}": ${(err as Error).message}`, { field: 'group', cause: err })
     }

@@ -1,16 +1,16 @@
 /**
  * Resources one app shares between producers, workers and the HTTP service, each created on first use:
- * the kafkajs client and admin, the batching producer, the Avro codec and the Postgres pool (migrated once).
+ * the Kafka transport and admin, the batching producer, the Avro codec and the Postgres pool (migrated once).
  */
-import type { Admin, Kafka } from 'kafkajs'
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import { AvroCodec } from '../codec/avro-codec.ts'
 import { HttpSchemaRegistryClient } from '../codec/registry-client.ts'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { KtaskError, infrastructureError } from '../errors.ts'
-import { createKafka } from '../kafka/client.ts'
+import { createTransport } from '../kafka/client.ts'
 import { ensureTopics, type TopicSpec } from '../kafka/topics.ts'
+import type { KafkaTransport, TransportAdmin } from '../kafka/transport.ts'
 import { BatchingProducer } from '../producer/batching-producer.ts'
 import { migrate } from '../store/migrate.ts'
 import { createPool } from '../store/pool.ts'
@@ -19,9 +19,9 @@ import { Pruner } from '../store/pruner.ts'
 export class AppRuntime {
   readonly config: ResolvedAppConfig
   readonly logger: Logger
-  readonly kafka: Kafka
+  readonly transport: KafkaTransport
   readonly codec: AvroCodec
-  #admin: Promise<Admin> | undefined
+  #admin: Promise<TransportAdmin> | undefined
   #producer: BatchingProducer | undefined
   #pool: pg.Pool | undefined
   #migrated: Promise<void> | undefined
@@ -34,7 +34,7 @@ export class AppRuntime {
   constructor(config: ResolvedAppConfig) {
     this.config = config
     this.logger = config.logger
-    this.kafka = createKafka(config)
+    this.transport = createTransport(config)
     this.codec = new AvroCodec(new HttpSchemaRegistryClient(config.schemaRegistry))
   }
 
@@ -46,9 +46,9 @@ export class AppRuntime {
     if (this.#closed) throw new KtaskError('KTASK_STATE', 'The app is closed')
   }
 
-  admin(): Promise<Admin> {
+  admin(): Promise<TransportAdmin> {
     this.#admin ??= (async () => {
-      const admin = this.kafka.admin()
+      const admin = this.transport.admin()
       try {
         await admin.connect()
       } catch (err) {
@@ -62,7 +62,7 @@ export class AppRuntime {
 
   producer(): BatchingProducer {
     this.assertOpen()
-    this.#producer ??= new BatchingProducer(this.kafka, this.config.producer)
+    this.#producer ??= new BatchingProducer(this.transport.producer(), this.config.producer)
     return this.#producer
   }
 
@@ -158,7 +158,7 @@ export class AppRuntime {
         lowWatermarks: async (topic) => {
           const admin = await this.admin()
           if (!(await admin.listTopics()).includes(topic)) return undefined
-          return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.low)]))
+          return new Map((await admin.topicOffsets(topic)).map((o) => [o.partition, o.low]))
         },
       })
       this.#pruner.start()

@@ -3,9 +3,9 @@
  * then the route's retry tiers and DLQ with their configs (configs.ts), the same partition count as the
  * source so a key keeps its partition number across hops.
  */
-import type { Admin } from 'kafkajs'
 import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
-import { existingTopics, partitionCounts, topicOverrides, type TopicSpec } from '../kafka/topics.ts'
+import { existingTopics, partitionCounts, type TopicSpec } from '../kafka/topics.ts'
+import type { TransportAdmin } from '../kafka/transport.ts'
 import { dlqConfigs, tierConfigs, type SourceTopicConfig } from './configs.ts'
 import { tierDelayOf, tierPrefix } from './names.ts'
 
@@ -24,7 +24,7 @@ export interface RouteTopology {
 }
 
 export interface ProvisionDeps {
-  admin(): Promise<Admin>
+  admin(): Promise<TransportAdmin>
   /** Creates the topics that are missing (idempotent). */
   ensureTopics(specs: TopicSpec[]): Promise<void>
 }
@@ -51,7 +51,7 @@ export async function provisionRoute(deps: ProvisionDeps, route: RouteTopology):
   try {
     const waitMs = route.kind === 'queue' ? TOPIC_METADATA_WAIT_MS : 0
     partitions = (await partitionCounts(admin, [route.sourceTopic], { waitMs })).get(route.sourceTopic)!
-    const overrides = await topicOverrides(admin, route.sourceTopic, ['max.message.bytes'])
+    const overrides = await admin.topicOverrides(route.sourceTopic, ['max.message.bytes'])
     source = { maxMessageBytes: overrides['max.message.bytes'] }
   } catch (err) {
     if (isKtaskError(err, 'KTASK_NOT_FOUND')) {

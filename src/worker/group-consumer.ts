@@ -8,7 +8,6 @@
  * positions (first offset not yet durable) are committed — only for partitions assigned to this member in
  * the current generation (a revoked partition is never committed; the broker fences stale generations).
  */
-import type { Consumer, EachBatchPayload } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { Route } from '../routing/routes.ts'
 import type { AppRuntime } from '../runtime/app-runtime.ts'
@@ -18,6 +17,7 @@ import type { TypedEmitter } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import { refusalOf } from '../kafka/produce-errors.ts'
 import type { TopicSpec } from '../kafka/topics.ts'
+import type { FetchedBatch, TransportConsumer } from '../kafka/transport.ts'
 import { headersToStrings } from '../retry/headers.ts'
 import { readRanges } from '../replay/read-range.ts'
 import { provisionRoute } from '../topology/provision.ts'
@@ -75,7 +75,7 @@ export class GroupConsumer {
   readonly route: Route
   readonly #d: GroupConsumerDeps
   readonly #log: Logger
-  #consumer: Consumer | undefined
+  #consumer: TransportConsumer | undefined
   readonly #lanes = new Map<string, LaneCore>()
   /** Revoked lanes whose in-flight work has not finished yet (stop() waits for them too). */
   readonly #retiring = new Set<LaneCore>()
@@ -109,31 +109,26 @@ export class GroupConsumer {
   async start(): Promise<void> {
     const { runtime, route, options } = this.#d
     const tiers = await this.#provisionTopics()
-    const consumer = runtime.kafka.consumer({
+    const consumer = runtime.transport.consumer({
       groupId: route.groupId,
-      sessionTimeout: options.sessionTimeoutMs,
-      heartbeatInterval: options.heartbeatIntervalMs,
-      rebalanceTimeout: Math.max(60_000, options.sessionTimeoutMs),
-      maxWaitTimeInMs: options.fetchMaxWaitMs,
+      sessionTimeoutMs: options.sessionTimeoutMs,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      rebalanceTimeoutMs: Math.max(60_000, options.sessionTimeoutMs),
+      maxWaitTimeMs: options.fetchMaxWaitMs,
       maxBytesPerPartition: options.fetchMaxBytesPerPartition,
       maxBytes: options.fetchMaxBytes,
-      allowAutoTopicCreation: false,
+    }, {
+      onJoin: (assigned) => this.#onAssignment(assigned),
+      onRebalancing: () => void this.#commit('rebalance'),
+      onCrash: (error, restart) => this.#onCrash(error, restart),
     })
     this.#consumer = consumer
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.#onAssignment(payload.memberAssignment))
-    consumer.on(consumer.events.REBALANCING, () => void this.#commit('rebalance'))
-    consumer.on(consumer.events.CRASH, ({ payload }) => this.#onCrash(payload.error, payload.restart))
     try {
       await consumer.connect()
-      await consumer.subscribe({ topics: [route.sourceTopic], fromBeginning: route.fromBeginning })
+      await consumer.subscribe([route.sourceTopic], route.fromBeginning)
       // A new group must not skip messages already waiting in retry tiers.
-      if (tiers.length > 0) await consumer.subscribe({ topics: tiers, fromBeginning: true })
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: async (payload) => this.#onBatch(payload),
-      })
+      if (tiers.length > 0) await consumer.subscribe(tiers, true)
+      await consumer.run((batch) => this.#onBatch(batch))
     } catch (err) {
       await consumer.disconnect().catch(() => {})
       throw isKtaskError(err) ? err : infrastructureError('kafka', err)
@@ -159,14 +154,14 @@ export class GroupConsumer {
       this.#deadLetters = new DeadLetterLog({
         groupId: route.groupId, pool: () => runtime.pool(), logger: this.#log,
         endOffsets: async (topic) => {
-          const offsets = await (await runtime.admin()).fetchTopicOffsets(topic)
-          return Object.fromEntries(offsets.map((o) => [String(o.partition), Number(o.high)]))
+          const offsets = await (await runtime.admin()).topicOffsets(topic)
+          return Object.fromEntries(offsets.map((o) => [String(o.partition), o.high]))
         },
         findCopy: async (topic, from, matches) => {
-          const offsets = await (await runtime.admin()).fetchTopicOffsets(topic)
-          const ranges = new Map(offsets.map((o) => [o.partition, { from: from[String(o.partition)] ?? Number(o.low), to: Number(o.high) }]))
+          const offsets = await (await runtime.admin()).topicOffsets(topic)
+          const ranges = new Map(offsets.map((o) => [o.partition, { from: from[String(o.partition)] ?? o.low, to: o.high }]))
           let found = false
-          await readRanges(runtime.kafka, topic, ranges, (_p, m) => void (found ||= matches(headersToStrings(m.headers))))
+          await readRanges(runtime.transport, topic, ranges, (_p, m) => void (found ||= matches(headersToStrings(m.headers))))
           return found
         },
       })
@@ -174,11 +169,10 @@ export class GroupConsumer {
     return provisioned.tiers
   }
 
-  #onBatch(payload: EachBatchPayload): void {
-    const { batch } = payload
+  #onBatch(batch: FetchedBatch): void {
     if (this.#stopping) return
     const key = tpKey(batch.topic, batch.partition)
-    const fetchedOffset = Number((batch as unknown as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset())
+    const { fetchedOffset } = batch
     let lane = this.#lanes.get(key)
     if (lane?.state === 'running' && fetchedOffset < lane.tracker.committed) {
       // The log starts over below what this lane committed: the topic was deleted and created again (kafkajs
@@ -194,8 +188,7 @@ export class GroupConsumer {
       // Offsets we never saw were skipped (retention, or another member moved on): nothing to wait for.
       lane.tracker.seenThrough(fetchedOffset - 1)
     }
-    lane.push(batch.messages, Number(batch.lastOffset()))
-    payload.resolveOffset(batch.lastOffset())
+    lane.push(batch.messages, batch.lastOffset)
   }
 
   #createLane(topic: string, partition: number, committed: number): LaneCore {
@@ -273,7 +266,7 @@ export class GroupConsumer {
       // its unfinished messages over, so fetch them again from its position for a fresh lane.
       this.#lanes.delete(key)
       try {
-        this.#consumer?.seek({ topic: lane.topic, partition: lane.partition, offset: String(lane.tracker.position()) })
+        this.#consumer?.seek(lane.topic, lane.partition, lane.tracker.position())
         this.#consumer?.resume([{ topic: lane.topic, partitions: [lane.partition] }])
       } catch (err) {
         this.#log.debug({ err }, 'ktask: could not seek a failed lane back (consumer restarting)')
@@ -324,7 +317,7 @@ export class GroupConsumer {
     if (pending.length === 0) return Promise.resolve()
     const consumer = this.#consumer
     this.#committing = consumer
-      .commitOffsets(pending.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) })))
+      .commit(pending.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset })))
       .then(() => {
         for (const p of pending) p.lane.tracker.markCommitted(p.offset)
         this.#log.debug({ reason, offsets: pending.map((p) => `${p.topic}[${p.partition}]@${p.offset}`) }, 'ktask: offsets committed')

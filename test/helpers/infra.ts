@@ -3,6 +3,8 @@ import type { Admin, Kafka, Producer } from 'kafkajs'
 import pg from 'pg'
 import { inject } from 'vitest'
 import { kafkajs } from '../../src/kafka/kafkajs.ts'
+import { kafkajsTransport } from '../../src/kafka/kafkajs-transport.ts'
+import type { KafkaTransport } from '../../src/kafka/transport.ts'
 import { registerCleanup } from './cleanup.ts'
 import type { InfraEndpoints } from './infra-endpoints.ts'
 
@@ -19,6 +21,11 @@ export function testKafka(): Kafka {
   // ktask's copy of kafkajs: test clients get the fix ktask's own clients get (src/kafka/request-queue-fix.ts).
   const { Kafka, logLevel } = kafkajs()
   return new Kafka({ clientId: 'ktask-test', brokers: infra().brokers, logLevel: logLevel.NOTHING })
+}
+
+/** ktask's transport over a test client (what ktask's own parts take). */
+export function testTransport(): KafkaTransport {
+  return kafkajsTransport(testKafka())
 }
 
 export async function testAdmin(): Promise<Admin> {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { createApp, createOps, type App } from 'ktask'
 import { readRanges } from '../../src/replay/read-range.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
-import { testAdmin, testKafka, testPool, testProducer, uniqueName } from '../helpers/infra.ts'
+import { testAdmin, testPool, testProducer, testTransport, uniqueName } from '../helpers/infra.ts'
 import { CLI, spawnNode } from '../helpers/processes.ts'
 import { readTopic, topicCount } from '../helpers/topics.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
@@ -148,7 +148,7 @@ describe('replay', () => {
     // 120 KB each: the range takes several fetches, so a rejoin in the middle would show.
     for (let n = 0; n < 20; n++) await producer.send({ topic, messages: [{ key: `k${n}`, value: Buffer.alloc(120_000, n) }] })
     const seen: number[] = []
-    const read = await readRanges(testKafka(), topic, new Map([[0, { from: 2, to: 20 }]]), async (_p, m) => {
+    const read = await readRanges(testTransport(), topic, new Map([[0, { from: 2, to: 20 }]]), async (_p, m) => {
       // Longer than the session: without heartbeats the broker evicts the member and the rejoined
       // consumer starts the uncommitted group over.
       if (seen.length === 0) await sleep(8000)

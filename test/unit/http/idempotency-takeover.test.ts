@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { resolveAppOptions } from '../../../src/config/resolve.ts'
 import { takeoverAfterMs } from '../../../src/http/idempotency.ts'
-import { PRODUCER_RETRIES } from '../../../src/producer/batching-producer.ts'
+import { PRODUCER_RETRIES } from '../../../src/kafka/kafkajs-transport.ts'
 import { enqueueBudgetMs } from '../../../src/producer/enqueue-budget.ts'
 import type { AppOptions } from '../../../src/config/options.ts'
 

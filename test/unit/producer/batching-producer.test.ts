@@ -2,25 +2,23 @@
  * The producer's queue is bounded: during a broker outage, sends beyond `maxQueuedBytes` fail at once
  * with a clear error instead of growing memory (regression: the queue grew without limit).
  */
-import type { Kafka } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
+import type { TransportProducer } from '../../../src/kafka/transport.ts'
 import { BatchingProducer, type OutgoingMessage } from '../../../src/producer/batching-producer.ts'
 
-/** A kafkajs client whose broker never answers (until `answer()`), recording what was sent. */
+/** A transport producer whose broker never answers (until `answer()`), recording what was sent. */
 function stalledKafka() {
   const sent: number[] = []
   let release: (() => void) | undefined
   let stalled = new Promise<void>((r) => (release = r))
-  const kafka = {
-    producer: () => ({
-      connect: async () => {},
-      disconnect: async () => {},
-      sendBatch: async ({ topicMessages }: { topicMessages: { messages: unknown[] }[] }) => {
-        await stalled
-        sent.push(topicMessages.reduce((n, t) => n + t.messages.length, 0))
-      },
-    }),
-  } as unknown as Kafka
+  const kafka: TransportProducer = {
+    connect: async () => {},
+    disconnect: async () => {},
+    send: async (messages) => {
+      await stalled
+      sent.push(messages.length)
+    },
+  }
   return {
     kafka, sent,
     answer: () => {

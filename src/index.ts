@@ -5,7 +5,7 @@ export type {
   ConsumeDefinition, EventContext, HandlerContext, IdempotencyKeySource, TaskContext, TaskDefinition,
 } from './config/definitions.ts'
 export type {
-  AppOptions, BackoffOptions, DatabaseOptions, LedgerOptions, Ordering, ProducerOptions, QueueOptions, RetryOptions,
+  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, LedgerOptions, Ordering, ProducerOptions, QueueOptions, RetryOptions,
   SchemaRegistryOptions, WorkerOptions,
 } from './config/options.ts'
 export type { AvroSchemaInput } from './codec/avro-codec.ts'
@@ -15,7 +15,6 @@ export type { MessageEventBase, PauseReason, WorkerEvents } from './observabilit
 export { Worker, type WorkerState } from './worker/worker.ts'
 export type { TaskErrorSummary, TaskState, TaskStatus } from './store/task-store.ts'
 export { createHttpService, type HttpService } from './http/server.ts'
-export type { HttpServiceOptions } from './http/options.ts'
 export { createOps, type Ops } from './replay/ops.ts'
 export type { DlqEntry, DlqFilter, DlqMessage, RedriveOptions, RedriveResult } from './replay/dlq.ts'
 export type { GroupInfo, TopicInfo } from './replay/inspect.ts'

@@ -161,3 +161,43 @@ export interface WorkerOptions {
    */
   maxClockSkewMs?: number
 }
+
+/** Options of the HTTP service (`createHttpService`, `ktask serve`); resolved and validated in http/options.ts. */
+export interface HttpServiceOptions {
+  /** Port to listen on; `0` picks a free one. @defaultValue env `KTASK_HTTP_PORT`, else `8080` */
+  port?: number
+  /**
+   * Interface to listen on. Any address other than loopback without a `token` logs a warning at listen
+   * time: anyone who can reach the port can enqueue tasks. @defaultValue env `KTASK_HTTP_HOST`, else `'0.0.0.0'`
+   */
+  host?: string
+  /**
+   * Bearer token every route needs except /healthz and /readyz (visible ASCII, no spaces); unset = no
+   * auth. An empty environment variable counts as unset. @defaultValue env `KTASK_HTTP_TOKEN`
+   */
+  token?: string
+  /** Largest request body; bigger ones get 413. @defaultValue `1_048_576` */
+  bodyLimitBytes?: number
+  /**
+   * How often event streams look for changes. All open streams share one Postgres statement per
+   * interval, however many there are. @defaultValue `250`
+   */
+  ssePollMs?: number
+  /**
+   * Most event streams (GET /v1/tasks/:id/events) open at once; one more gets 503 with Retry-After.
+   * @defaultValue `1000`
+   */
+  maxEventStreams?: number
+  /**
+   * Longest life of one event stream: it then ends with a `reconnect` event and the client opens a new
+   * one (EventSource does so by itself). Bounds what a forgotten client holds. @defaultValue `1_800_000` (30 min)
+   */
+  eventStreamMaxMs?: number
+  /** How long /readyz waits for each dependency. @defaultValue `2000` */
+  readyTimeoutMs?: number
+  /**
+   * How long a POST waits for an earlier request with the same Idempotency-Key that is still enqueueing
+   * before answering 409 (with Retry-After). @defaultValue `5000`
+   */
+  idempotencyWaitMs?: number
+}

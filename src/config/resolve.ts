@@ -5,6 +5,7 @@
 import type { Level, Logger } from 'pino'
 import { configError } from '../errors.ts'
 import { createDefaultLogger } from '../observability/logger.ts'
+import { WORKER_OPTION_NAMES, refuseUnknown, refuseUnknownAppOptions } from './known-options.ts'
 import { kafkaSecurityFromEnv, registryAuthFromEnv } from './security-env.ts'
 import type { AppOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions, ProducerOptions } from './options.ts'
 
@@ -123,6 +124,7 @@ export function resolvePrefix(prefix: string | undefined, env: NodeJS.ProcessEnv
 }
 
 export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedAppConfig {
+  refuseUnknownAppOptions(options)
   const brokers = parseBrokers(options.brokers ?? env.KTASK_BROKERS ?? DEFAULT_BROKERS, options.brokers ? 'brokers' : 'KTASK_BROKERS')
   const prefix = resolvePrefix(options.prefix, env)
   const registryUrl = options.schemaRegistry?.url ?? env.KTASK_SCHEMA_REGISTRY_URL ?? DEFAULT_REGISTRY_URL
@@ -181,6 +183,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
 export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queues' | 'consumers'>> & Pick<WorkerOptions, 'queues' | 'consumers'>
 
 export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorkerOptions {
+  refuseUnknown('', options, WORKER_OPTION_NAMES)
   const o = { ...workerDefaults, ...options }
   checkInt('concurrency', o.concurrency, 1, 10_000)
   checkInt('shutdownGraceMs', o.shutdownGraceMs, 0)

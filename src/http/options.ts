@@ -1,8 +1,9 @@
 /**
- * Options of the HTTP service (`createHttpService`, `ktask serve`): defaults declared once, environment
- * under code, every value validated when the service is created so a bad one fails with its name.
+ * Options of the HTTP service (`createHttpService`, `ktask serve`): defaults from config/defaults.ts,
+ * environment under code, every value validated when the service is created so a bad one fails with its name.
  */
 import { isIP } from 'node:net'
+import { httpDefaults } from '../config/defaults.ts'
 import { HTTP_OPTION_NAMES, refuseUnknown } from '../config/known-options.ts'
 import type { HttpServiceOptions } from '../config/options.ts'
 import { checkInt } from '../config/resolve.ts'
@@ -19,17 +20,6 @@ export interface ResolvedHttpOptions {
   readyTimeoutMs: number
   idempotencyWaitMs: number
 }
-
-export const httpDefaults = {
-  port: 8080,
-  host: '0.0.0.0',
-  bodyLimitBytes: 1_048_576,
-  ssePollMs: 250,
-  maxEventStreams: 1000,
-  eventStreamMaxMs: 1_800_000,
-  readyTimeoutMs: 2000,
-  idempotencyWaitMs: 5000,
-} satisfies Partial<HttpServiceOptions>
 
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/
 // What can travel in an Authorization header and be typed on a command line: visible ASCII.

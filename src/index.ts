@@ -5,8 +5,8 @@ export type {
   ConsumeDefinition, EventContext, HandlerContext, IdempotencyKeySource, TaskContext, TaskDefinition,
 } from './config/definitions.ts'
 export type {
-  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, LedgerOptions, Ordering, ProducerOptions, QueueOptions, RetryOptions,
-  SchemaRegistryOptions, WorkerOptions,
+  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, KafkaClientOptions, KafkaRetryOptions, KafkaSaslOptions, KafkaSaslPassword,
+  LedgerOptions, Ordering, ProducerOptions, QueueOptions, RetryOptions, SchemaRegistryOptions, WorkerOptions,
 } from './config/options.ts'
 export type { AvroSchemaInput } from './codec/avro-codec.ts'
 export { KtaskError, UnrecoverableError, codes, isKtaskError } from './errors.ts'

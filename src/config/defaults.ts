@@ -1,15 +1,16 @@
 /**
- * Every default value of ktask's options, declared once. resolve.ts (app and worker options), the HTTP
- * service's options and the task/consumer validation read them from here; the TSDoc `@defaultValue` of
- * options.ts and README's configuration tables are checked against them by test/unit/config/defaults.test.ts.
+ * Every default value of ktask's options, declared once. resolve.ts (app and worker options) and the HTTP
+ * service's options read them from here (retry/ and routing/ are to follow: see `retryDefaults`); the TSDoc
+ * `@defaultValue` of options.ts and README's configuration tables are checked against them by
+ * test/unit/config/defaults.test.ts.
  *
  * Environment variables come between code and these values (see resolve.ts): `brokers`, `prefix`,
  * `logLevel`, `schemaRegistry.url` and `database.connectionString` are the last resort, used when
  * neither the code nor the environment gives one.
  */
 import type {
-  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, LedgerOptions, ProducerOptions, QueueOptions, RetryOptions,
-  SchemaRegistryOptions, WorkerOptions,
+  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, KafkaClientOptions, KafkaRetryOptions, LedgerOptions, ProducerOptions,
+  QueueOptions, RetryOptions, SchemaRegistryOptions, WorkerOptions,
 } from './options.ts'
 import type { ConsumeDefinition, TaskDefinition } from './definitions.ts'
 
@@ -21,6 +22,27 @@ export const appDefaults = {
   maxMessageBytes: 1_048_576,
   taskRetentionDays: 7,
 } satisfies Required<Pick<AppOptions, 'clientId' | 'prefix' | 'logLevel' | 'maxMessageBytes' | 'taskRetentionDays'>> & { brokers: string[] }
+
+/**
+ * The Kafka client's own defaults (kafkajs 2.2: src/index.js, src/broker/index.js, src/retry/defaults.js):
+ * ktask leaves these unset, so they are what a client gets; declared for the documentation and for what
+ * derives time budgets from them.
+ */
+export const kafkaClientDefaults = {
+  connectionTimeout: 1000,
+  authenticationTimeout: 10_000,
+  reauthenticationThreshold: 10_000,
+  requestTimeout: 30_000,
+  enforceRequestTimeout: true,
+} satisfies Required<Omit<KafkaClientOptions, 'ssl' | 'sasl' | 'retry'>>
+
+export const kafkaRetryDefaults = {
+  maxRetryTime: 30_000,
+  initialRetryTime: 300,
+  factor: 0.2,
+  multiplier: 2,
+  retries: 5,
+} satisfies Required<KafkaRetryOptions>
 
 export const schemaRegistryDefaults = {
   url: 'http://127.0.0.1:8081/apis/ccompat/v7',

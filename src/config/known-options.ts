@@ -10,11 +10,9 @@
 import { configError } from '../errors.ts'
 import type { ConsumeDefinition, TaskDefinition } from './definitions.ts'
 import type {
-  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, LedgerOptions, ProducerOptions, QueueOptions, RetryOptions,
+  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, KafkaClientOptions, KafkaRetryOptions, KafkaSaslOptions, LedgerOptions, ProducerOptions, QueueOptions, RetryOptions,
   SchemaRegistryOptions, WorkerOptions,
 } from './options.ts'
-
-type KafkaOptions = NonNullable<AppOptions['kafka']>
 
 const names = <T>(all: Record<keyof T, true>): readonly (keyof T & string)[] => Object.keys(all) as (keyof T & string)[]
 
@@ -22,9 +20,16 @@ export const APP_OPTION_NAMES = names<AppOptions>({
   brokers: true, clientId: true, kafka: true, schemaRegistry: true, database: true, prefix: true, logger: true, logLevel: true,
   queues: true, ledger: true, maxMessageBytes: true, taskRetentionDays: true, worker: true, producer: true,
 })
-export const KAFKA_OPTION_NAMES = names<KafkaOptions>({
+export const KAFKA_OPTION_NAMES = names<KafkaClientOptions>({
   ssl: true, sasl: true, connectionTimeout: true, authenticationTimeout: true, reauthenticationThreshold: true, requestTimeout: true,
-  enforceRequestTimeout: true, retry: true, socketFactory: true,
+  enforceRequestTimeout: true, retry: true,
+})
+export const KAFKA_RETRY_OPTION_NAMES = names<KafkaRetryOptions>({ maxRetryTime: true, initialRetryTime: true, factor: true, multiplier: true, retries: true })
+type KafkaSaslNames = { [M in KafkaSaslOptions['mechanism']]: keyof Extract<KafkaSaslOptions, { mechanism: M }> }[KafkaSaslOptions['mechanism']]
+/** Every name some SASL mechanism uses (which ones a mechanism needs is for the broker to tell). */
+export const KAFKA_SASL_OPTION_NAMES = names<Record<KafkaSaslNames, unknown>>({
+  mechanism: true, username: true, password: true, oauthBearerProvider: true, authorizationIdentity: true, accessKeyId: true,
+  secretAccessKey: true, sessionToken: true,
 })
 export const SCHEMA_REGISTRY_OPTION_NAMES = names<SchemaRegistryOptions>({ url: true, auth: true, timeoutMs: true })
 export const DATABASE_OPTION_NAMES = names<DatabaseOptions>({
@@ -141,6 +146,8 @@ export function refuseUnknownConsumeOptions(owner: string, definition: ConsumeDe
 export function refuseUnknownAppOptions(options: AppOptions): void {
   refuseUnknown('', options, APP_OPTION_NAMES)
   refuseUnknown('kafka', options.kafka, KAFKA_OPTION_NAMES)
+  refuseUnknown('kafka.retry', options.kafka?.retry, KAFKA_RETRY_OPTION_NAMES)
+  refuseUnknown('kafka.sasl', options.kafka?.sasl, KAFKA_SASL_OPTION_NAMES)
   refuseUnknown('schemaRegistry', options.schemaRegistry, SCHEMA_REGISTRY_OPTION_NAMES)
   refuseUnknown('database', options.database, DATABASE_OPTION_NAMES)
   refuseUnknown('ledger', options.ledger, LEDGER_OPTION_NAMES)

@@ -10,7 +10,7 @@ import {
 } from './defaults.ts'
 import { WORKER_OPTION_NAMES, refuseUnknown, refuseUnknownAppOptions } from './known-options.ts'
 import { kafkaSecurityFromEnv, registryAuthFromEnv } from './security-env.ts'
-import type { AppOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions, ProducerOptions } from './options.ts'
+import type { AppOptions, KafkaClientOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions, ProducerOptions } from './options.ts'
 
 export interface ResolvedDatabase {
   connectionString: string
@@ -23,7 +23,7 @@ export interface ResolvedDatabase {
 export interface ResolvedAppConfig {
   brokers: string[]
   clientId: string
-  kafka: NonNullable<AppOptions['kafka']>
+  kafka: KafkaClientOptions
   schemaRegistry: Required<Pick<SchemaRegistryOptions, 'url' | 'timeoutMs'>> & Pick<SchemaRegistryOptions, 'auth'>
   database: ResolvedDatabase | undefined
   prefix: string
@@ -70,6 +70,39 @@ function checkUrl(option: string, value: string): string {
   } catch (err) {
     throw configError(option, `must be an http(s) URL (got ${JSON.stringify(value)})`, err)
   }
+}
+
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer', 'aws']
+
+function checkNumber(option: string, value: unknown, min: number, max: number): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max)) {
+    throw configError(option, `must be a number between ${min} and ${max} (got ${JSON.stringify(value)})`)
+  }
+}
+
+/** The Kafka client settings: the environment's TLS/SASL under the code's, timeouts and retries checked. */
+function resolveKafka(options: KafkaClientOptions = {}, env: NodeJS.ProcessEnv): KafkaClientOptions {
+  const mechanism = options.sasl?.mechanism as unknown
+  if (options.sasl !== undefined && (typeof mechanism !== 'string' || !SASL_MECHANISMS.includes(mechanism.toLowerCase()))) {
+    throw configError('kafka.sasl.mechanism', `must be one of ${SASL_MECHANISMS.join(', ')} (got ${JSON.stringify(mechanism)})`)
+  }
+  for (const name of ['connectionTimeout', 'authenticationTimeout', 'requestTimeout'] as const) {
+    if (options[name] !== undefined) checkInt(`kafka.${name}`, options[name], 1)
+  }
+  if (options.enforceRequestTimeout !== undefined && typeof options.enforceRequestTimeout !== 'boolean') {
+    throw configError('kafka.enforceRequestTimeout', `must be true or false (got ${JSON.stringify(options.enforceRequestTimeout)})`)
+  }
+  if (options.ssl !== undefined && typeof options.ssl !== 'boolean' && (options.ssl === null || typeof options.ssl !== 'object')) {
+    throw configError('kafka.ssl', 'must be true, false or TLS connection options')
+  }
+  if (options.reauthenticationThreshold !== undefined) checkInt('kafka.reauthenticationThreshold', options.reauthenticationThreshold, 0)
+  const retry = options.retry ?? {}
+  for (const name of ['maxRetryTime', 'initialRetryTime', 'retries'] as const) {
+    if (retry[name] !== undefined) checkInt(`kafka.retry.${name}`, retry[name], 0)
+  }
+  checkNumber('kafka.retry.factor', retry.factor, 0, 1)
+  checkNumber('kafka.retry.multiplier', retry.multiplier, 1, 100)
+  return { ...kafkaSecurityFromEnv(env, options), ...options }
 }
 
 function resolveQueue(name: string, options: QueueOptions | undefined): Required<QueueOptions> {
@@ -143,7 +176,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
   return {
     brokers,
     clientId: options.clientId ?? appDefaults.clientId,
-    kafka: { ...kafkaSecurityFromEnv(env, options.kafka), ...options.kafka },
+    kafka: resolveKafka(options.kafka, env),
     schemaRegistry,
     database,
     prefix,

@@ -49,6 +49,8 @@ const tags = new Map([...defaultTags('src/config/options.ts'), ...defaultTags('s
 /** Each defaults object and the interfaces whose options it gives defaults to. */
 const documentedIn: [string, Record<string, unknown>, string[]][] = [
   ['appDefaults', defaults.appDefaults, ['AppOptions']],
+  ['kafkaClientDefaults', defaults.kafkaClientDefaults, ['KafkaClientOptions']],
+  ['kafkaRetryDefaults', defaults.kafkaRetryDefaults, ['KafkaRetryOptions']],
   ['schemaRegistryDefaults', defaults.schemaRegistryDefaults, ['SchemaRegistryOptions']],
   ['databaseDefaults', defaults.databaseDefaults, ['DatabaseOptions']],
   ['queueDefaults', defaults.queueDefaults, ['QueueOptions']],

@@ -4,7 +4,7 @@
  */
 import type { Level, Logger } from 'pino'
 import { configError } from '../errors.ts'
-import { createDefaultLogger } from '../observability/logger.ts'
+import { createDefaultLogger } from './default-logger.ts'
 import {
   appDefaults, databaseDefaults, ledgerDefaults, producerDefaults, queueDefaults, schemaRegistryDefaults, withDefaults, workerDefaults,
 } from './defaults.ts'

@@ -5,8 +5,8 @@ export type {
   ConsumeDefinition, EventContext, HandlerContext, IdempotencyKeySource, TaskContext, TaskDefinition,
 } from './config/definitions.ts'
 export type {
-  AppOptions, BackoffOptions, DatabaseOptions, LedgerOptions, Ordering, ProducerOptions, QueueOptions, RetryOptions,
-  SchemaRegistryOptions, WorkerOptions,
+  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, KafkaClientOptions, KafkaRetryOptions, KafkaSaslOptions, KafkaSaslPassword,
+  LedgerOptions, Ordering, ProducerOptions, QueueOptions, RetryOptions, SchemaRegistryOptions, WorkerOptions,
 } from './config/options.ts'
 export type { AvroSchemaInput } from './codec/avro-codec.ts'
 export { KtaskError, UnrecoverableError, codes, isKtaskError } from './errors.ts'
@@ -15,10 +15,9 @@ export type { MessageEventBase, PauseReason, WorkerEvents } from './observabilit
 export { Worker, type WorkerState } from './worker/worker.ts'
 export type { TaskErrorSummary, TaskState, TaskStatus } from './store/task-store.ts'
 export { createHttpService, type HttpService } from './http/server.ts'
-export type { HttpServiceOptions } from './http/options.ts'
-export { createOps, type Ops } from './replay/ops.ts'
-export type { DlqEntry, DlqFilter, DlqMessage, RedriveOptions, RedriveResult } from './replay/dlq.ts'
-export type { GroupInfo, TopicInfo } from './replay/inspect.ts'
-export type { EndSpec, StartSpec } from './replay/offsets.ts'
-export type { RepublishOptions, RepublishResult } from './replay/republish.ts'
-export type { PartitionMove, ResetGroupOptions, ResetPlan } from './replay/reset-group.ts'
+export { createOps, type Ops } from './operations/ops.ts'
+export type { DlqEntry, DlqFilter, DlqMessage, RedriveOptions, RedriveResult } from './operations/dlq.ts'
+export type { GroupInfo, TopicInfo } from './operations/inspect.ts'
+export type { EndSpec, StartSpec } from './operations/offsets.ts'
+export type { RepublishOptions, RepublishResult } from './operations/republish.ts'
+export type { PartitionMove, ResetGroupOptions, ResetPlan } from './operations/reset-group.ts'

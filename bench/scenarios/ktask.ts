@@ -62,15 +62,16 @@ export async function benchKtaskNoop(runs: number, n: number): Promise<Record<st
   const rates: number[] = []
   const counter = counterFor()
   let app: App | undefined
+  let prefix = ''
   for (let r = 0; r < runs; r++) {
     // A fresh queue per run measures enqueue; processing reuses the last backlog.
     await app?.close()
-    const built = benchApp(uniqueName('bench-noop'), 6, 'noop', counter.tick)
+    prefix = uniqueName('bench-noop')
+    const built = benchApp(prefix, 6, 'noop', counter.tick)
     app = built.app
     await app.provision()
     enqueueRates.push(await enqueueBacklog(built.task, n))
   }
-  const prefix = app!.config.prefix
   for (let r = 0; r < runs; r++) {
     if (r > 0) await resetGroupWhenEmpty(`${prefix}.q`, `${prefix}.q`)
     rates.push(await drain(app!, n, counter))

@@ -6,6 +6,7 @@
  * stdout, where these commands print their results.
  */
 import type { Command } from 'commander'
+import { internals } from '../app/internals.ts'
 import type { AppOptions } from '../config/options.ts'
 import { operationsLogLevel } from '../config/resolve.ts'
 import { loadApp } from './load-app.ts'
@@ -22,7 +23,7 @@ export async function connectionOptions(flags: ConnectionFlags = {}): Promise<Ap
   const quiet = operationsLogLevel()
   if (!flags.app) return quiet
   const app = await loadApp(flags.app)
-  const c = app.config
+  const c = internals(app).config
   await app.close()
   return {
     ...quiet, brokers: c.brokers, clientId: c.clientId, kafka: c.kafka, schemaRegistry: c.schemaRegistry,

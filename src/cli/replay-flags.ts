@@ -3,9 +3,9 @@
  * Kafka). A flag that only means something for the other mode is refused rather than silently ignored.
  */
 import { KtaskError } from '../errors.ts'
-import type { EndSpec, StartSpec } from '../replay/offsets.ts'
-import type { RepublishOptions } from '../replay/republish.ts'
-import type { ResetGroupOptions } from '../replay/reset-group.ts'
+import type { EndSpec, StartSpec } from '../operations/offsets.ts'
+import type { RepublishOptions } from '../operations/republish.ts'
+import type { ResetGroupOptions } from '../operations/reset-group.ts'
 
 export interface ReplayFlags {
   group?: string

@@ -2,7 +2,7 @@
  * Every option a user can pass, with its default. Precedence: code > environment > defaults;
  * see resolve.ts for the environment variables and validation.
  */
-import type { KafkaConfig } from 'kafkajs'
+import type { ConnectionOptions } from 'node:tls'
 import type { Logger } from 'pino'
 
 export interface AppOptions {
@@ -10,11 +10,8 @@ export interface AppOptions {
   brokers?: string[] | string
   /** Client id sent to Kafka. @defaultValue `'ktask'` */
   clientId?: string
-  /**
-   * Extra kafkajs client settings for real clusters: `ssl`, `sasl`, `connectionTimeout`,
-   * `requestTimeout`, `retry`. @defaultValue `{}`
-   */
-  kafka?: Omit<KafkaConfig, 'brokers' | 'clientId' | 'logCreator' | 'logLevel'>
+  /** Kafka client settings for real clusters: TLS, SASL, timeouts, retries. @defaultValue `{}` */
+  kafka?: KafkaClientOptions
   /** Confluent-compatible schema registry. */
   schemaRegistry?: SchemaRegistryOptions
   /** PostgreSQL for the idempotency ledger, `ctx.tx` and task state. `false` runs without a database. */
@@ -40,6 +37,72 @@ export interface AppOptions {
   worker?: WorkerOptions
   /** The app's producer (enqueue, retry and DLQ hops). */
   producer?: ProducerOptions
+}
+
+/**
+ * How ktask's Kafka clients connect, authenticate and retry. Unset timeouts and retry settings keep the
+ * values of the Kafka client library ktask runs on (listed as defaults here).
+ */
+export interface KafkaClientOptions {
+  /**
+   * TLS to the brokers: `true` (trusting the system's CAs), or Node's `tls.connect()` options (`ca`,
+   * `cert`, `key`, `servername`, `rejectUnauthorized`, …).
+   * @defaultValue env `KTASK_KAFKA_SSL` / `KTASK_KAFKA_SSL_CA_FILE`, else off
+   */
+  ssl?: boolean | ConnectionOptions
+  /** SASL authentication. @defaultValue env `KTASK_KAFKA_SASL_MECHANISM|USERNAME|PASSWORD`, else none */
+  sasl?: KafkaSaslOptions
+  /** How long to wait for a TCP (and TLS) connection to a broker, in ms. @defaultValue `1000` */
+  connectionTimeout?: number
+  /** How long to wait for SASL authentication, in ms. @defaultValue `10_000` */
+  authenticationTimeout?: number
+  /** How long before a SASL session expires it is renewed, in ms. @defaultValue `10_000` */
+  reauthenticationThreshold?: number
+  /** How long to wait for a broker's answer to one request, in ms. @defaultValue `30_000` */
+  requestTimeout?: number
+  /**
+   * Fail a request after `requestTimeout`; `false` waits for the answer however long it takes (and the
+   * HTTP Idempotency-Key takeover then never happens). @defaultValue `true`
+   */
+  enforceRequestTimeout?: boolean
+  /** How failed requests are retried (not produce: the producer's sends have their own retries). */
+  retry?: KafkaRetryOptions
+}
+
+/** SASL mechanisms: username and password (PLAIN, SCRAM), OAUTHBEARER with a token provider, or AWS IAM. */
+export type KafkaSaslOptions =
+  | KafkaSaslPassword<'plain'>
+  | KafkaSaslPassword<'scram-sha-256'>
+  | KafkaSaslPassword<'scram-sha-512'>
+  | {
+    mechanism: 'oauthbearer'
+    /** Called for a token when connecting, and again before it expires. */
+    oauthBearerProvider: () => Promise<{ value: string }>
+  }
+  | { mechanism: 'aws'; authorizationIdentity: string; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
+
+/** A SASL mechanism that authenticates with a username and a password. */
+export interface KafkaSaslPassword<Mechanism extends 'plain' | 'scram-sha-256' | 'scram-sha-512'> {
+  mechanism: Mechanism
+  username: string
+  password: string
+}
+
+/**
+ * Retries of a failed Kafka request: exponential waits, randomised by ±`factor`, the first
+ * `initialRetryTime`, each `multiplier` times the one before, at most `maxRetryTime` in all.
+ */
+export interface KafkaRetryOptions {
+  /** Longest total time spent retrying, in ms. @defaultValue `30_000` */
+  maxRetryTime?: number
+  /** Wait before the first retry, in ms. @defaultValue `300` */
+  initialRetryTime?: number
+  /** Randomisation of each wait (0.2 = ±20%). @defaultValue `0.2` */
+  factor?: number
+  /** Growth of the wait from one retry to the next. @defaultValue `2` */
+  multiplier?: number
+  /** Retries after the first attempt. @defaultValue `5` */
+  retries?: number
 }
 
 export interface ProducerOptions {
@@ -160,4 +223,44 @@ export interface WorkerOptions {
    * `ktask-not-before` header says. @defaultValue `30_000`
    */
   maxClockSkewMs?: number
+}
+
+/** Options of the HTTP service (`createHttpService`, `ktask serve`); resolved and validated in http/options.ts. */
+export interface HttpServiceOptions {
+  /** Port to listen on; `0` picks a free one. @defaultValue env `KTASK_HTTP_PORT`, else `8080` */
+  port?: number
+  /**
+   * Interface to listen on. Any address other than loopback without a `token` logs a warning at listen
+   * time: anyone who can reach the port can enqueue tasks. @defaultValue env `KTASK_HTTP_HOST`, else `'0.0.0.0'`
+   */
+  host?: string
+  /**
+   * Bearer token every route needs except /healthz and /readyz (visible ASCII, no spaces); unset = no
+   * auth. An empty environment variable counts as unset. @defaultValue env `KTASK_HTTP_TOKEN`
+   */
+  token?: string
+  /** Largest request body; bigger ones get 413. @defaultValue `1_048_576` */
+  bodyLimitBytes?: number
+  /**
+   * How often event streams look for changes. All open streams share one Postgres statement per
+   * interval, however many there are. @defaultValue `250`
+   */
+  ssePollMs?: number
+  /**
+   * Most event streams (GET /v1/tasks/:id/events) open at once; one more gets 503 with Retry-After.
+   * @defaultValue `1000`
+   */
+  maxEventStreams?: number
+  /**
+   * Longest life of one event stream: it then ends with a `reconnect` event and the client opens a new
+   * one (EventSource does so by itself). Bounds what a forgotten client holds. @defaultValue `1_800_000` (30 min)
+   */
+  eventStreamMaxMs?: number
+  /** How long /readyz waits for each dependency. @defaultValue `2000` */
+  readyTimeoutMs?: number
+  /**
+   * How long a POST waits for an earlier request with the same Idempotency-Key that is still enqueueing
+   * before answering 409 (with Retry-After). @defaultValue `5000`
+   */
+  idempotencyWaitMs?: number
 }

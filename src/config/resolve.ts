@@ -1,38 +1,16 @@
 /**
- * Options → resolved configuration: defaults declared once, environment applied under code, and every
+ * Options → resolved configuration: defaults (from defaults.ts), environment applied under code, and every
  * value validated at construction so a bad option fails fast with its name.
  */
 import type { Level, Logger } from 'pino'
 import { configError } from '../errors.ts'
-import { createDefaultLogger } from '../observability/logger.ts'
+import { createDefaultLogger } from './default-logger.ts'
+import {
+  appDefaults, databaseDefaults, ledgerDefaults, producerDefaults, queueDefaults, schemaRegistryDefaults, withDefaults, workerDefaults,
+} from './defaults.ts'
+import { WORKER_OPTION_NAMES, refuseUnknown, refuseUnknownAppOptions } from './known-options.ts'
 import { kafkaSecurityFromEnv, registryAuthFromEnv } from './security-env.ts'
-import type { AppOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions, ProducerOptions } from './options.ts'
-
-export const DEFAULT_BROKERS = ['127.0.0.1:9092']
-export const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:8081/apis/ccompat/v7'
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test'
-
-export const queueDefaults = { partitions: 6, replicationFactor: -1, ordering: 'partition' } satisfies Required<QueueOptions>
-
-export const workerDefaults = {
-  concurrency: 16,
-  shutdownGraceMs: 30_000,
-  sessionTimeoutMs: 30_000,
-  heartbeatIntervalMs: 3_000,
-  commitIntervalMs: 500,
-  commitThreshold: 5000,
-  maxBufferedPerPartition: 1000,
-  transactionBatchSize: 50,
-  fetchMaxWaitMs: 500,
-  // kafkajs' defaults (1 MiB / 10 MiB) cost ~100 MiB of RSS in a busy worker and bought no throughput;
-  // 128 KiB / 1 MiB drained a backlog as fast as 256 KiB / 2 MiB with 70 MiB less RSS.
-  fetchMaxBytesPerPartition: 131_072,
-  fetchMaxBytes: 1_048_576,
-  statsIntervalMs: 60_000,
-  maxClockSkewMs: 30_000,
-} satisfies Required<Omit<WorkerOptions, 'queues' | 'consumers'>>
-
-export const ledgerDefaults = { retentionDays: 7, pruneIntervalMs: 600_000 } satisfies Required<LedgerOptions>
+import type { AppOptions, KafkaClientOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions, ProducerOptions } from './options.ts'
 
 export interface ResolvedDatabase {
   connectionString: string
@@ -45,7 +23,7 @@ export interface ResolvedDatabase {
 export interface ResolvedAppConfig {
   brokers: string[]
   clientId: string
-  kafka: NonNullable<AppOptions['kafka']>
+  kafka: KafkaClientOptions
   schemaRegistry: Required<Pick<SchemaRegistryOptions, 'url' | 'timeoutMs'>> & Pick<SchemaRegistryOptions, 'auth'>
   database: ResolvedDatabase | undefined
   prefix: string
@@ -94,9 +72,42 @@ function checkUrl(option: string, value: string): string {
   }
 }
 
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer', 'aws']
+
+function checkNumber(option: string, value: unknown, min: number, max: number): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max)) {
+    throw configError(option, `must be a number between ${min} and ${max} (got ${JSON.stringify(value)})`)
+  }
+}
+
+/** The Kafka client settings: the environment's TLS/SASL under the code's, timeouts and retries checked. */
+function resolveKafka(options: KafkaClientOptions = {}, env: NodeJS.ProcessEnv): KafkaClientOptions {
+  const mechanism = options.sasl?.mechanism as unknown
+  if (options.sasl !== undefined && (typeof mechanism !== 'string' || !SASL_MECHANISMS.includes(mechanism.toLowerCase()))) {
+    throw configError('kafka.sasl.mechanism', `must be one of ${SASL_MECHANISMS.join(', ')} (got ${JSON.stringify(mechanism)})`)
+  }
+  for (const name of ['connectionTimeout', 'authenticationTimeout', 'requestTimeout'] as const) {
+    if (options[name] !== undefined) checkInt(`kafka.${name}`, options[name], 1)
+  }
+  if (options.enforceRequestTimeout !== undefined && typeof options.enforceRequestTimeout !== 'boolean') {
+    throw configError('kafka.enforceRequestTimeout', `must be true or false (got ${JSON.stringify(options.enforceRequestTimeout)})`)
+  }
+  if (options.ssl !== undefined && typeof options.ssl !== 'boolean' && (options.ssl === null || typeof options.ssl !== 'object')) {
+    throw configError('kafka.ssl', 'must be true, false or TLS connection options')
+  }
+  if (options.reauthenticationThreshold !== undefined) checkInt('kafka.reauthenticationThreshold', options.reauthenticationThreshold, 0)
+  const retry = options.retry ?? {}
+  for (const name of ['maxRetryTime', 'initialRetryTime', 'retries'] as const) {
+    if (retry[name] !== undefined) checkInt(`kafka.retry.${name}`, retry[name], 0)
+  }
+  checkNumber('kafka.retry.factor', retry.factor, 0, 1)
+  checkNumber('kafka.retry.multiplier', retry.multiplier, 1, 100)
+  return { ...kafkaSecurityFromEnv(env, options), ...options }
+}
+
 function resolveQueue(name: string, options: QueueOptions | undefined): Required<QueueOptions> {
   checkName(`queues.${name}`, name)
-  const q = { ...queueDefaults, ...options }
+  const q = withDefaults(queueDefaults, options)
   checkInt(`queues.${name}.partitions`, q.partitions, 1, 10_000)
   if (q.replicationFactor !== -1) checkInt(`queues.${name}.replicationFactor`, q.replicationFactor, 1, 100)
   if (q.ordering !== 'partition' && q.ordering !== 'key') {
@@ -119,23 +130,24 @@ export function operationsLogLevel(env: NodeJS.ProcessEnv = process.env): Pick<A
 
 /** The prefix of topics and groups: the `prefix` option, else KTASK_PREFIX, else `ktask`. */
 export function resolvePrefix(prefix: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return checkName(prefix ? 'prefix' : 'KTASK_PREFIX', prefix ?? env.KTASK_PREFIX ?? 'ktask')
+  return checkName(prefix ? 'prefix' : 'KTASK_PREFIX', prefix ?? env.KTASK_PREFIX ?? appDefaults.prefix)
 }
 
 export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedAppConfig {
-  const brokers = parseBrokers(options.brokers ?? env.KTASK_BROKERS ?? DEFAULT_BROKERS, options.brokers ? 'brokers' : 'KTASK_BROKERS')
+  refuseUnknownAppOptions(options)
+  const brokers = parseBrokers(options.brokers ?? env.KTASK_BROKERS ?? appDefaults.brokers, options.brokers ? 'brokers' : 'KTASK_BROKERS')
   const prefix = resolvePrefix(options.prefix, env)
-  const registryUrl = options.schemaRegistry?.url ?? env.KTASK_SCHEMA_REGISTRY_URL ?? DEFAULT_REGISTRY_URL
+  const registryUrl = options.schemaRegistry?.url ?? env.KTASK_SCHEMA_REGISTRY_URL ?? schemaRegistryDefaults.url
   const schemaRegistry = {
     url: checkUrl(options.schemaRegistry?.url ? 'schemaRegistry.url' : 'KTASK_SCHEMA_REGISTRY_URL', registryUrl),
-    timeoutMs: checkInt('schemaRegistry.timeoutMs', options.schemaRegistry?.timeoutMs ?? 5000, 100),
+    timeoutMs: checkInt('schemaRegistry.timeoutMs', options.schemaRegistry?.timeoutMs ?? schemaRegistryDefaults.timeoutMs, 100),
     auth: options.schemaRegistry?.auth ?? registryAuthFromEnv(env),
   }
 
   let database: ResolvedDatabase | undefined
   if (options.database !== false) {
     const db = options.database ?? {}
-    const connectionString = db.connectionString ?? env.DATABASE_URL ?? DEFAULT_DATABASE_URL
+    const connectionString = db.connectionString ?? env.DATABASE_URL ?? databaseDefaults.connectionString
     if (!/^postgres(ql)?:\/\//.test(connectionString)) {
       throw configError(db.connectionString ? 'database.connectionString' : 'DATABASE_URL',
         `must be a postgres:// URL (got ${JSON.stringify(connectionString.replace(/:[^:@/]*@/, ':***@'))})`)
@@ -143,45 +155,46 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
     database = {
       connectionString,
       max: db.max === undefined ? undefined : checkInt('database.max', db.max, 1, 1000),
-      statementTimeoutMs: checkInt('database.statementTimeoutMs', db.statementTimeoutMs ?? 30_000, 0),
-      idleInTransactionTimeoutMs: checkInt('database.idleInTransactionTimeoutMs', db.idleInTransactionTimeoutMs ?? 60_000, 0),
-      migrate: db.migrate ?? true,
+      statementTimeoutMs: checkInt('database.statementTimeoutMs', db.statementTimeoutMs ?? databaseDefaults.statementTimeoutMs, 0),
+      idleInTransactionTimeoutMs: checkInt('database.idleInTransactionTimeoutMs', db.idleInTransactionTimeoutMs ?? databaseDefaults.idleInTransactionTimeoutMs, 0),
+      migrate: db.migrate ?? databaseDefaults.migrate,
     }
   }
 
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
-  const level = options.logLevel ?? env.LOG_LEVEL ?? 'info'
+  const level = options.logLevel ?? env.LOG_LEVEL ?? appDefaults.logLevel
   if (!levels.includes(level)) throw configError(options.logLevel ? 'logLevel' : 'LOG_LEVEL', `must be one of ${levels.join(', ')} (got ${JSON.stringify(level)})`)
   const logger = options.logger ?? createDefaultLogger(level as Level | 'silent', env)
 
   const queues: Record<string, Required<QueueOptions>> = {}
   for (const [name, q] of Object.entries(options.queues ?? {})) queues[name] = resolveQueue(name, q)
 
-  const ledger = { ...ledgerDefaults, ...options.ledger }
+  const ledger = withDefaults(ledgerDefaults, options.ledger)
   checkInt('ledger.retentionDays', ledger.retentionDays, 1)
   checkInt('ledger.pruneIntervalMs', ledger.pruneIntervalMs, 1000)
 
   return {
     brokers,
-    clientId: options.clientId ?? 'ktask',
-    kafka: { ...kafkaSecurityFromEnv(env, options.kafka), ...options.kafka },
+    clientId: options.clientId ?? appDefaults.clientId,
+    kafka: resolveKafka(options.kafka, env),
     schemaRegistry,
     database,
     prefix,
     logger,
     queues,
     ledger,
-    maxMessageBytes: checkInt('maxMessageBytes', options.maxMessageBytes ?? 1_048_576, 64),
-    taskRetentionDays: checkInt('taskRetentionDays', options.taskRetentionDays ?? 7, 1),
+    maxMessageBytes: checkInt('maxMessageBytes', options.maxMessageBytes ?? appDefaults.maxMessageBytes, 64),
+    taskRetentionDays: checkInt('taskRetentionDays', options.taskRetentionDays ?? appDefaults.taskRetentionDays, 1),
     worker: options.worker ?? {},
-    producer: { maxQueuedBytes: checkInt('producer.maxQueuedBytes', options.producer?.maxQueuedBytes ?? 64 * 1024 * 1024, 1024 * 1024) },
+    producer: { maxQueuedBytes: checkInt('producer.maxQueuedBytes', options.producer?.maxQueuedBytes ?? producerDefaults.maxQueuedBytes, 1024 * 1024) },
   }
 }
 
 export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queues' | 'consumers'>> & Pick<WorkerOptions, 'queues' | 'consumers'>
 
 export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorkerOptions {
-  const o = { ...workerDefaults, ...options }
+  refuseUnknown('', options, WORKER_OPTION_NAMES)
+  const o = withDefaults(workerDefaults, options)
   checkInt('concurrency', o.concurrency, 1, 10_000)
   checkInt('shutdownGraceMs', o.shutdownGraceMs, 0)
   checkInt('sessionTimeoutMs', o.sessionTimeoutMs, 1000)

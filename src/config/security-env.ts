@@ -5,11 +5,10 @@
  * instead of surfacing later as an authentication error from the broker. Secrets never enter a message.
  */
 import { readFileSync } from 'node:fs'
-import type { SASLOptions } from 'kafkajs'
 import { configError } from '../errors.ts'
-import type { AppOptions, SchemaRegistryOptions } from './options.ts'
+import type { KafkaClientOptions, KafkaSaslOptions, SchemaRegistryOptions } from './options.ts'
 
-type KafkaSecurity = Pick<NonNullable<AppOptions['kafka']>, 'ssl' | 'sasl'>
+type KafkaSecurity = Pick<KafkaClientOptions, 'ssl' | 'sasl'>
 
 /** The mechanisms that need nothing but a username and a password (OAUTHBEARER and AWS need code). */
 const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
@@ -28,7 +27,7 @@ function required(variable: string, value: string | undefined, because: string):
   return value
 }
 
-function sasl(env: NodeJS.ProcessEnv): SASLOptions | undefined {
+function sasl(env: NodeJS.ProcessEnv): KafkaSaslOptions | undefined {
   const { KTASK_KAFKA_SASL_MECHANISM: mechanism, KTASK_KAFKA_SASL_USERNAME: username, KTASK_KAFKA_SASL_PASSWORD: password } = env
   if (!set(mechanism)) {
     if (set(username) || set(password)) throw configError('KTASK_KAFKA_SASL_MECHANISM', `must be set with KTASK_KAFKA_SASL_USERNAME/PASSWORD (one of ${SASL_MECHANISMS.join(', ')})`)
@@ -59,7 +58,7 @@ function ssl(env: NodeJS.ProcessEnv): KafkaSecurity['ssl'] {
 }
 
 /**
- * `ssl` / `sasl` for kafkajs from KTASK_KAFKA_SSL, KTASK_KAFKA_SSL_CA_FILE and KTASK_KAFKA_SASL_*; a
+ * `ssl` / `sasl` of the Kafka client from KTASK_KAFKA_SSL, KTASK_KAFKA_SSL_CA_FILE and KTASK_KAFKA_SASL_*; a
  * setting the code gives (`inCode`) wins, and its variables are then not read at all.
  */
 export function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv, inCode: KafkaSecurity = {}): KafkaSecurity {

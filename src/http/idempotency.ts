@@ -7,10 +7,8 @@
  */
 import { createHash } from 'node:crypto'
 import type pg from 'pg'
-import type { ResolvedAppConfig } from '../config/resolve.ts'
-import { enqueueBudgetMs } from '../producer/enqueue-budget.ts'
+import type { HttpHost } from '../app/http-host.ts'
 import { newTaskId } from '../producer/ids.ts'
-import { statementBudgetMs } from '../store/pool.ts'
 import {
   claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey, releaseStaleIdempotencyKey,
 } from '../store/idempotency-keys.ts'
@@ -42,9 +40,8 @@ const TAKEOVER_MARGIN_MS = 60_000
  * before the claim) plus the statement marking the key done. Infinity (never taken over; the key is
  * freed when pruned) if either has no bound.
  */
-export function takeoverAfterMs(config: Pick<ResolvedAppConfig, 'kafka' | 'database'>): number {
-  const complete = config.database ? statementBudgetMs(config.database.statementTimeoutMs) : 0
-  return enqueueBudgetMs(config) + complete + TAKEOVER_MARGIN_MS
+export function takeoverAfterMs(budgets: HttpHost['budgets']): number {
+  return budgets.enqueueMs + budgets.statementMs + TAKEOVER_MARGIN_MS
 }
 
 export function bodyHash(body: unknown): string {

@@ -4,7 +4,7 @@
  * task's Avro argument schema for the enqueue route. Nothing here describes a response by hand.
  */
 import avro, { type Schema } from 'avsc'
-import type { App } from '../app/app.ts'
+import type { HttpHost } from '../app/http-host.ts'
 import { isOpenRoute } from './auth.ts'
 import { avroToJsonSchema, type JsonSchema } from './avro-json-schema.ts'
 import { namedSchemas, responseOrigin } from './schemas.ts'
@@ -50,7 +50,7 @@ function responses(schema: unknown, auth: boolean): Record<string, unknown> {
   return out
 }
 
-function enqueueOperations(app: App, route: DocumentedRoute, auth: boolean, schemas: Record<string, unknown>): Record<string, unknown> {
+function enqueueOperations(app: Pick<HttpHost, 'taskNames' | 'getTask'>, route: DocumentedRoute, auth: boolean, schemas: Record<string, unknown>): Record<string, unknown> {
   const paths: Record<string, unknown> = {}
   for (const name of app.taskNames()) {
     const task = app.getTask(name)
@@ -69,7 +69,7 @@ function enqueueOperations(app: App, route: DocumentedRoute, auth: boolean, sche
   return paths
 }
 
-export function buildOpenApi(app: App, routes: readonly DocumentedRoute[], { auth }: { auth: boolean }): JsonSchema {
+export function buildOpenApi(app: Pick<HttpHost, 'taskNames' | 'getTask'>, routes: readonly DocumentedRoute[], { auth }: { auth: boolean }): JsonSchema {
   const paths: Record<string, Record<string, unknown>> = {}
   const schemas: Record<string, unknown> = Object.fromEntries([...namedSchemas].map(([schema, name]) => [name, schema]))
   for (const route of routes) {

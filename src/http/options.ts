@@ -1,49 +1,13 @@
 /**
- * Options of the HTTP service (`createHttpService`, `ktask serve`): defaults declared once, environment
- * under code, every value validated when the service is created so a bad one fails with its name.
+ * Options of the HTTP service (`createHttpService`, `ktask serve`): defaults from config/defaults.ts,
+ * environment under code, every value validated when the service is created so a bad one fails with its name.
  */
 import { isIP } from 'node:net'
+import { httpDefaults } from '../config/defaults.ts'
+import { HTTP_OPTION_NAMES, refuseUnknown } from '../config/known-options.ts'
+import type { HttpServiceOptions } from '../config/options.ts'
 import { checkInt } from '../config/resolve.ts'
 import { configError } from '../errors.ts'
-
-export interface HttpServiceOptions {
-  /** Port to listen on; `0` picks a free one. @defaultValue env `KTASK_HTTP_PORT`, else `8080` */
-  port?: number
-  /**
-   * Interface to listen on. Any address other than loopback without a `token` logs a warning at listen
-   * time: anyone who can reach the port can enqueue tasks. @defaultValue env `KTASK_HTTP_HOST`, else `'0.0.0.0'`
-   */
-  host?: string
-  /**
-   * Bearer token every route needs except /healthz and /readyz (visible ASCII, no spaces); unset = no
-   * auth. An empty environment variable counts as unset. @defaultValue env `KTASK_HTTP_TOKEN`
-   */
-  token?: string
-  /** Largest request body; bigger ones get 413. @defaultValue `1_048_576` */
-  bodyLimitBytes?: number
-  /**
-   * How often event streams look for changes. All open streams share one Postgres statement per
-   * interval, however many there are. @defaultValue `250`
-   */
-  ssePollMs?: number
-  /**
-   * Most event streams (GET /v1/tasks/:id/events) open at once; one more gets 503 with Retry-After.
-   * @defaultValue `1000`
-   */
-  maxEventStreams?: number
-  /**
-   * Longest life of one event stream: it then ends with a `reconnect` event and the client opens a new
-   * one (EventSource does so by itself). Bounds what a forgotten client holds. @defaultValue `1_800_000` (30 min)
-   */
-  eventStreamMaxMs?: number
-  /** How long /readyz waits for each dependency. @defaultValue `2000` */
-  readyTimeoutMs?: number
-  /**
-   * How long a POST waits for an earlier request with the same Idempotency-Key that is still enqueueing
-   * before answering 409 (with Retry-After). @defaultValue `5000`
-   */
-  idempotencyWaitMs?: number
-}
 
 export interface ResolvedHttpOptions {
   port: number
@@ -56,17 +20,6 @@ export interface ResolvedHttpOptions {
   readyTimeoutMs: number
   idempotencyWaitMs: number
 }
-
-export const httpDefaults = {
-  port: 8080,
-  host: '0.0.0.0',
-  bodyLimitBytes: 1_048_576,
-  ssePollMs: 250,
-  maxEventStreams: 1000,
-  eventStreamMaxMs: 1_800_000,
-  readyTimeoutMs: 2000,
-  idempotencyWaitMs: 5000,
-} satisfies Partial<HttpServiceOptions>
 
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/
 // What can travel in an Authorization header and be typed on a command line: visible ASCII.
@@ -109,6 +62,7 @@ function checkToken({ value, name }: Picked): string | undefined {
 }
 
 export function resolveHttpOptions(o: HttpServiceOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedHttpOptions {
+  refuseUnknown('', o, HTTP_OPTION_NAMES)
   return {
     port: checkPort(pick(o.port, 'port', env.KTASK_HTTP_PORT, 'KTASK_HTTP_PORT')),
     host: checkHost(pick(o.host, 'host', env.KTASK_HTTP_HOST, 'KTASK_HTTP_HOST')),

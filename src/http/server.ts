@@ -4,12 +4,13 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { App } from '../app/app.ts'
+import { httpHost } from '../app/http-host.ts'
 import { createAuth, isLoopback } from './auth.ts'
-import { getTasks } from '../store/task-store.ts'
 import { errorHandler, sendError } from './errors.ts'
 import { EventStreams } from './event-streams.ts'
 import { buildOpenApi, type DocumentedRoute } from './openapi.ts'
-import { resolveHttpOptions, type HttpServiceOptions, type ResolvedHttpOptions } from './options.ts'
+import type { HttpServiceOptions } from '../config/options.ts'
+import { resolveHttpOptions, type ResolvedHttpOptions } from './options.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerTaskRoutes } from './routes/tasks.ts'
 import { StatusPoller } from './status-poller.ts'
@@ -24,8 +25,9 @@ export interface HttpService {
 
 export function createHttpService(app: App, options: HttpServiceOptions = {}): HttpService {
   const resolved = resolveHttpOptions(options)
+  const host = httpHost(app)
   // Fastify logs every request at info; keep that for debug runs only (errors are logged regardless).
-  const logger = app.logger.child({ component: 'http' })
+  const logger = host.logger.child({ component: 'http' })
   if (logger.level === 'info') logger.level = 'warn'
   // Typed here so Fastify's generics use its base logger type rather than pino's.
   const loggerInstance: FastifyBaseLogger = logger
@@ -39,20 +41,16 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   const routes: DocumentedRoute[] = []
   server.addHook('onRoute', (route) => void routes.push(route))
   let openApi: ReturnType<typeof buildOpenApi> | undefined
-  server.get('/v1/openapi.json', async () => (openApi ??= buildOpenApi(app, routes, { auth: resolved.token !== undefined })))
-  const poller = new StatusPoller(async (ids) => {
-    app.runtime.assertOpen()
-    await app.runtime.ensureMigrated()
-    return getTasks(app.runtime.pool(), ids)
-  }, resolved.ssePollMs)
+  server.get('/v1/openapi.json', async () => (openApi ??= buildOpenApi(host, routes, { auth: resolved.token !== undefined })))
+  const poller = new StatusPoller((ids) => host.statuses(ids), resolved.ssePollMs)
   const streams = new EventStreams(poller, { maxStreams: resolved.maxEventStreams, maxLifetimeMs: resolved.eventStreamMaxMs })
   // Open streams would keep close() waiting until their tasks finish: end them first.
   server.addHook('preClose', (done) => {
     streams.closeAll()
     done()
   })
-  registerTaskRoutes(server, app, resolved, streams)
-  registerHealthRoutes(server, app, resolved, auth)
+  registerTaskRoutes(server, host, resolved, streams)
+  registerHealthRoutes(server, host, resolved, auth)
   // The service creates rows too (Idempotency-Keys) and may be all an app runs: it prunes like a worker.
   let releasePruner: (() => Promise<void>) | undefined
   return {
@@ -60,7 +58,7 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
     options: resolved,
     listen: async () => {
       const address = await server.listen({ port: resolved.port, host: resolved.host })
-      releasePruner ??= app.runtime.retainPruner()
+      releasePruner ??= host.retainPruner()
       if (resolved.token === undefined && !isLoopback(resolved.host)) {
         logger.warn({ host: resolved.host, port: Number(new URL(address).port) },
           'ktask: HTTP service listens on a non-loopback address without a token: anyone who can reach this port can enqueue tasks '

@@ -1,6 +1,6 @@
 /** `ktask topics` and `ktask groups`: partitions, end offsets, committed offsets and lag. */
 import type { Command } from 'commander'
-import { createOps } from '../../replay/ops.ts'
+import { createOps } from '../../operations/ops.ts'
 import { connectionOptions, withAppOption, type ConnectionFlags } from '../connection.ts'
 import { listOption } from '../options.ts'
 import { printJson, table } from '../output.ts'

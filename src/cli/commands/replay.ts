@@ -2,7 +2,7 @@
  * `ktask replay` — move a stopped group to an offset or a time, or re-publish a range into another topic.
  */
 import type { Command } from 'commander'
-import { createOps } from '../../replay/ops.ts'
+import { createOps } from '../../operations/ops.ts'
 import { connectionOptions, withAppOption, type ConnectionFlags } from '../connection.ts'
 import { intOption } from '../options.ts'
 import { printJson, progress, table } from '../output.ts'

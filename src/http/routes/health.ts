@@ -5,7 +5,7 @@
  * go to the log.
  */
 import type { FastifyInstance } from 'fastify'
-import type { App } from '../../app/app.ts'
+import type { HttpHost } from '../../app/http-host.ts'
 import { HttpSchemaRegistryClient } from '../../codec/registry-client.ts'
 import { errorChain } from '../../errors.ts'
 import type { Auth } from '../auth.ts'
@@ -48,10 +48,10 @@ function redacted(checks: Checks): Checks {
   return out
 }
 
-export function registerHealthRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions, auth: Auth): void {
+export function registerHealthRoutes(server: FastifyInstance, host: HttpHost, options: ResolvedHttpOptions, auth: Auth): void {
   // Its own client, with the app's URL and credentials: a registry behind basic auth is ready only if
   // those credentials work, and readiness must not share (or poison) the codec's caches.
-  const registry = new HttpSchemaRegistryClient({ ...app.config.schemaRegistry, timeoutMs: options.readyTimeoutMs })
+  const registry = new HttpSchemaRegistryClient({ ...host.registry, timeoutMs: options.readyTimeoutMs })
   let lastLogged = ''
 
   server.get('/healthz', {
@@ -61,11 +61,10 @@ export function registerHealthRoutes(server: FastifyInstance, app: App, options:
   server.get('/readyz', {
     schema: { operationId: 'ready', summary: 'Kafka, registry and Postgres are reachable', response: { 200: responses.ready, 503: responses.notReady } },
   }, async (request, reply) => {
-    const { runtime } = app
     const [kafka, schemaRegistry, postgres] = await Promise.all([
-      check(async () => (await runtime.admin()).describeCluster(), options.readyTimeoutMs),
+      check(() => host.pingKafka(), options.readyTimeoutMs),
       check(() => registry.ping(), options.readyTimeoutMs),
-      runtime.hasDatabase ? check(() => runtime.pool().query('SELECT 1'), options.readyTimeoutMs) : Promise.resolve('not configured'),
+      host.hasDatabase ? check(() => host.pingDatabase(), options.readyTimeoutMs) : Promise.resolve('not configured'),
     ])
     const checks: Checks = { kafka, registry: schemaRegistry, postgres }
     const failing = Object.entries(checks).filter(([, c]) => !fine(c)).map(([name]) => name)

@@ -1,6 +1,6 @@
 /** POST /v1/tasks/:name, GET /v1/tasks/:id, GET /v1/tasks/:id/events (Server-Sent Events). */
 import type { FastifyInstance } from 'fastify'
-import type { App } from '../../app/app.ts'
+import type { HttpHost } from '../../app/http-host.ts'
 import { KtaskError } from '../../errors.ts'
 import { sendError } from '../errors.ts'
 import type { EventStreams } from '../event-streams.ts'
@@ -50,11 +50,11 @@ const followTaskSchema = {
 /** What a client refused for want of a stream place is told to wait, in seconds. */
 const STREAMS_FULL_RETRY_AFTER_S = 5
 
-export function registerTaskRoutes(server: FastifyInstance, app: App, options: ResolvedHttpOptions, streams: EventStreams): void {
+export function registerTaskRoutes(server: FastifyInstance, host: HttpHost, options: ResolvedHttpOptions, streams: EventStreams): void {
   // A pending claim younger than this may belong to a request that is still producing.
-  const staleMs = takeoverAfterMs(app.config)
+  const staleMs = takeoverAfterMs(host.budgets)
   server.post<{ Params: { name: string }; Body: unknown }>(ENQUEUE_URL, { schema: enqueueSchema }, async (request, reply) => {
-    const task = app.getTask(request.params.name)
+    const task = host.getTask(request.params.name)
     const body = request.body
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new KtaskError('KTASK_VALIDATION', `The body must be a JSON object with the arguments of task "${task.name}"`, { field: '(body)' })
@@ -64,16 +64,16 @@ export function registerTaskRoutes(server: FastifyInstance, app: App, options: R
     let replayed = false
     if (typeof key === 'string' && key.length > 0) {
       if (key.length > 200) throw new KtaskError('KTASK_VALIDATION', 'Idempotency-Key must be at most 200 characters', { field: 'Idempotency-Key' })
-      if (!app.runtime.hasDatabase) {
+      if (!host.hasDatabase) {
         throw new KtaskError('KTASK_VALIDATION',
           'Idempotency-Key needs a database to remember keys, and this app was created with database: false: send the request without it, or give the app a database',
           { field: 'Idempotency-Key' })
       }
-      await app.runtime.ensureMigrated()
+      const db = await host.database()
       // Registry, topic and producer connection before the claim: what runs while the key is held is then
-      // bounded by the settings takeoverAfterMs is derived from.
-      await app.prepareTask(task.name)
-      const outcome = await enqueueOnce(app.runtime.pool(), key, task.name, body, (id) => task.enqueue(body, { taskId: id }), {
+      // bounded by the budgets takeoverAfterMs is derived from.
+      await host.prepareTask(task.name)
+      const outcome = await enqueueOnce(db, key, task.name, body, (id) => task.enqueue(body, { taskId: id }), {
         waitMs: options.idempotencyWaitMs, staleMs,
         onCompleteFailed: (err) => request.log.warn({ err, key }, 'ktask: task enqueued, but its Idempotency-Key could not be marked done'),
       })
@@ -98,7 +98,7 @@ export function registerTaskRoutes(server: FastifyInstance, app: App, options: R
   })
 
   server.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId', { schema: getTaskSchema }, async (request, reply) => {
-    const status = await app.status(request.params.taskId)
+    const status = await host.status(request.params.taskId)
     if (!status) return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.taskId}"` })
     return reply.send(statusJson(status))
   })

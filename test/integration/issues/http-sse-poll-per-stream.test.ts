@@ -7,6 +7,7 @@
  */
 import { request, type IncomingMessage } from 'node:http'
 import { describe, expect, it } from 'vitest'
+import { internals } from '../../../src/app/internals.ts'
 import { registerCleanup } from '../../helpers/cleanup.ts'
 import { startHttpService } from '../../helpers/http-service.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
@@ -66,7 +67,7 @@ describe('event streams', () => {
   it('150 clients following a task share one Postgres poll: the pool is not exhausted and every stream sees the task finish', async () => {
     const { app, address, task } = await startHttpService()
     const { taskId } = await task.enqueue({ customer: 'acme', months: 1 })
-    const pool = watchPool(app.runtime.pool())
+    const pool = watchPool(internals(app).runtime.pool())
 
     const streams = await Promise.all(Array.from({ length: 150 }, () => openStream(address, `/v1/tasks/${taskId}/events`)))
     expect(streams.map((s) => s.status)).toEqual(streams.map(() => 200))

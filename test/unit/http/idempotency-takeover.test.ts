@@ -3,13 +3,16 @@
  * can no longer be enqueueing — never after a fixed 120 s that a slow but live enqueue can outlast.
  */
 import { describe, expect, it } from 'vitest'
+import { budgetsOf } from '../../../src/app/http-host.ts'
 import { resolveAppOptions } from '../../../src/config/resolve.ts'
-import { takeoverAfterMs } from '../../../src/http/idempotency.ts'
+import { takeoverAfterMs as takeoverAfterBudgetsMs } from '../../../src/http/idempotency.ts'
 import { PRODUCER_RETRIES } from '../../../src/kafka/kafkajs-transport.ts'
 import { enqueueBudgetMs } from '../../../src/producer/enqueue-budget.ts'
 import type { AppOptions } from '../../../src/config/options.ts'
 
 const config = (options: AppOptions = {}) => resolveAppOptions({ logLevel: 'silent', ...options }, {})
+/** What the HTTP service computes for an app with these settings. */
+const takeoverAfterMs = (c: ReturnType<typeof config>) => takeoverAfterBudgetsMs(budgetsOf(c))
 
 const configs: AppOptions[] = [
   {},

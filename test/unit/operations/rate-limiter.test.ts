@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { RateLimiter, type Clock } from '../../../src/replay/rate-limiter.ts'
+import { RateLimiter, type Clock } from '../../../src/operations/rate-limiter.ts'
 
 function fakeClock(): Clock & { slept: number } {
   let t = 0

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { checkRange } from '../../../src/replay/offsets.ts'
+import { checkRange } from '../../../src/operations/offsets.ts'
 
 describe('checkRange', () => {
   it('refuses a --to-offset before --from-offset, naming the field', () => {

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import avro from 'avsc'
 import { describe, expect, it } from 'vitest'
 import { createApp, createOps, type App } from 'ktask'
-import { readRanges } from '../../src/replay/read-range.ts'
+import { internals } from '../../src/app/internals.ts'
+import { readRanges } from '../../src/operations/read-range.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
 import { testAdmin, testPool, testProducer, testTransport, uniqueName } from '../helpers/infra.ts'
 import { CLI, spawnNode } from '../helpers/processes.ts'
@@ -294,8 +295,9 @@ describe('DLQ redrive', () => {
     registerCleanup(() => producerApp.close())
     // Publish like another service would: Avro in the wire format through the registry, no ktask headers.
     const type = avro.Type.forSchema(schema as never)
-    const id = await producerApp.runtime.codec.register(`${topic}-value`, type)
-    await producerApp.runtime.producer().send([0, 1, 2].map((n) => ({ topic, key: null, value: producerApp.runtime.codec.encode(id, type, { n }, 'event'), headers: {} })))
+    const { runtime } = internals(producerApp)
+    const id = await runtime.codec.register(`${topic}-value`, type)
+    await runtime.producer().send([0, 1, 2].map((n) => ({ topic, key: null, value: runtime.codec.encode(id, type, { n }, 'event'), headers: {} })))
     await waitFor(async () => (await topicCount(`${prefix}.billing.dlq`)) === 3, { message: '3 events dead-lettered by billing' })
     await waitFor(() => audit.length === 3, { message: 'audit saw the events once' })
     broken = false

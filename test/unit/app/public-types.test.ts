@@ -1,0 +1,44 @@
+/**
+ * The published types show only what users call. The declarations are emitted here as `npm run build`
+ * emits them (tsconfig.build.json), in memory, and read like a user's editor would.
+ */
+import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
+import { beforeAll, describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+const declarations = new Map<string, string>()
+
+beforeAll(() => {
+  const configFile = ts.getParsedCommandLineOfConfigFile(`${root}tsconfig.build.json`, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })
+  if (!configFile) throw new Error('tsconfig.build.json cannot be read')
+  const options = { ...configFile.options, emitDeclarationOnly: true, declarationMap: false, sourceMap: false }
+  const program = ts.createProgram({ rootNames: [`${root}src/index.ts`], options })
+  const result = program.emit(undefined, (file, text) => declarations.set(file.slice(`${root}dist/`.length), text))
+  expect(result.diagnostics).toEqual([])
+}, 60_000)
+
+/** The member names of a declared class. */
+function members(dts: string, className: string): string[] {
+  const file = ts.createSourceFile('x.d.ts', dts, ts.ScriptTarget.Latest)
+  const cls = file.statements.find((s): s is ts.ClassDeclaration => ts.isClassDeclaration(s) && s.name?.text === className)
+  if (!cls) throw new Error(`no class ${className}`)
+  return cls.members.flatMap((m) => (m.name && ts.isIdentifier(m.name) ? [m.name.text] : []))
+}
+
+describe('published types', () => {
+  it('App has only what users call: no config, runtime, routes or prepareTask', () => {
+    const app = declarations.get('app/app.d.ts')!
+    expect(members(app, 'App').sort()).toEqual([
+      'close', 'consume', 'consumerGroups', 'getTask', 'logger', 'migrate', 'provision', 'queueNames', 'status', 'task', 'taskNames', 'worker',
+    ])
+    expect(app).not.toMatch(/\b(config|runtime|routes|prepareTask)\b\s*[:(]/)
+    expect(app).not.toMatch(/from '\.\.\/(runtime|routing)\/|config\/resolve/)
+  })
+
+  it('the public options name no kafkajs type', () => {
+    for (const file of ['index.d.ts', 'config/options.d.ts', 'config/definitions.d.ts']) {
+      expect({ file, kafkajs: declarations.get(file)?.includes('kafkajs') }).toEqual({ file, kafkajs: false })
+    }
+  })
+})

@@ -1,6 +1,6 @@
 /**
  * Every default value of ktask's options, declared once. resolve.ts (app and worker options) and the HTTP
- * service's options read them from here (retry/ and routing/ are to follow: see `retryDefaults`); the TSDoc
+ * service's options, retry/ and routing/ read them from here; the TSDoc
  * `@defaultValue` of options.ts and README's configuration tables are checked against them by
  * test/unit/config/defaults.test.ts.
  *
@@ -83,9 +83,7 @@ export const workerDefaults = {
 } satisfies Required<Omit<WorkerOptions, 'queues' | 'consumers'>>
 
 /**
- * A task's or consumer's retry policy. The retry/ folder still declares its own copies (`retryDefaults`,
- * `backoffDefaults`): config/ must not import retry/, which imports config/. Until retry/ reads these,
- * defaults.test.ts pins the two to the same values.
+ * A task's or consumer's retry policy (retry/policy.ts reads these).
  */
 export const retryDefaults = { attempts: 3, ordering: 'none' } satisfies Required<Pick<RetryOptions, 'attempts' | 'ordering'>>
 

@@ -9,15 +9,11 @@
  * authenticating — and then waits at most requestTimeout; after a failed attempt the retrier waits
  * (exponential, randomised by ±factor, capped at maxRetryTime) before the next one.
  */
+import { kafkaClientDefaults, kafkaRetryDefaults } from '../config/defaults.ts'
 import type { AppOptions } from '../config/options.ts'
 
-/** kafkajs' defaults (src/index.js, src/broker/index.js, src/retry/defaults.js). */
-const KAFKAJS = {
-  connectionTimeout: 1000,
-  requestTimeout: 30_000,
-  authenticationTimeout: 10_000,
-  retry: { maxRetryTime: 30_000, initialRetryTime: 300, factor: 0.2, multiplier: 2, retries: 5 },
-}
+/** kafkajs' defaults (src/index.js, src/broker/index.js, src/retry/defaults.js), as config/defaults.ts declares them. */
+const KAFKAJS = { ...kafkaClientDefaults, retry: kafkaRetryDefaults }
 
 const REQUESTS_PER_ATTEMPT = 3
 

@@ -6,7 +6,7 @@ import type { BackoffOptions } from '../config/options.ts'
 
 export type ResolvedBackoff = Required<BackoffOptions>
 
-export const backoffDefaults = { type: 'exponential', delayMs: 1000, maxDelayMs: 600_000, jitter: true } satisfies ResolvedBackoff
+export { backoffDefaults } from '../config/defaults.ts'
 
 const JITTER_FRACTION = 0.2
 

@@ -8,6 +8,8 @@ import { toAvroType } from '../codec/avro-codec.ts'
 import type { ConsumeDefinition, HandlerContext, IdempotencyKeySource, TaskDefinition } from '../config/definitions.ts'
 import type { Ordering } from '../config/options.ts'
 import { checkInt, checkName, resolveQueueOptions, type ResolvedAppConfig, type ResolvedDatabase } from '../config/resolve.ts'
+import { handlerDefaults } from '../config/defaults.ts'
+import { refuseUnknownConsumeOptions, refuseUnknownTaskOptions } from '../config/known-options.ts'
 import { configError } from '../errors.ts'
 import { tierDelays } from '../retry/backoff.ts'
 import { resolveRetryPolicy, type ResolvedRetryPolicy } from '../retry/policy.ts'
@@ -51,12 +53,11 @@ export interface Route {
   blockingKeys: boolean
 }
 
-export const DEFAULT_TIMEOUT_MS = 30_000
 
 function commonSpec(owner: string, def: TaskDefinition | ConsumeDefinition, database: ResolvedDatabase | undefined) {
   if (typeof def.handler !== 'function') throw configError(`${owner}.handler`, 'must be a function')
   const hasDatabase = database !== undefined
-  const timeoutMs = checkInt(`${owner}.timeoutMs`, def.timeoutMs ?? DEFAULT_TIMEOUT_MS, 1)
+  const timeoutMs = checkInt(`${owner}.timeoutMs`, def.timeoutMs ?? handlerDefaults.timeoutMs, 1)
   const ledger = def.ledger ?? hasDatabase
   const transaction = def.transaction ?? hasDatabase
   const idleMs = database?.idleInTransactionTimeoutMs ?? 0
@@ -82,16 +83,18 @@ export function taskSpec(def: TaskDefinition, database: ResolvedDatabase | undef
     throw configError('task.name', `must be 1-200 letters, digits or . _ : - (got ${JSON.stringify(def.name)})`)
   }
   const owner = `task "${def.name}"`
+  refuseUnknownTaskOptions(owner, def)
   checkName(`${owner}.queue`, def.queue)
   if (def.schema === undefined) throw configError(`${owner}.schema`, 'is required (an Avro record schema)')
   const type = toAvroType(def.schema, owner)
-  const track = def.track ?? false
+  const track = def.track ?? handlerDefaults.track
   if (track && !database) throw configError(`${owner}.track`, 'needs a database, but the app was created with database: false')
   return { kind: 'task', name: def.name, queue: def.queue, type, track, ...commonSpec(owner, def, database) }
 }
 
 export function eventSpec(def: ConsumeDefinition, database: ResolvedDatabase | undefined): HandlerSpec {
   const owner = `consumer "${String(def.groupId)}"`
+  refuseUnknownConsumeOptions(owner, def)
   checkName('consume.groupId', def.groupId)
   checkName(`${owner}.topic`, def.topic)
   const type = def.schema === undefined ? undefined : toAvroType(def.schema, owner)
@@ -133,7 +136,7 @@ export function queueRoute(config: ResolvedAppConfig, queue: string, specs: Hand
 
 export function consumerRoute(config: ResolvedAppConfig, def: ConsumeDefinition, spec: HandlerSpec): Route {
   const base = consumerBase(config.prefix, def.groupId)
-  const ordering = def.ordering ?? 'partition'
+  const ordering = def.ordering ?? handlerDefaults.ordering
   if (ordering !== 'partition' && ordering !== 'key') {
     throw configError(`consumer "${def.groupId}".ordering`, `must be 'partition' or 'key' (got ${JSON.stringify(ordering)})`)
   }
@@ -148,7 +151,7 @@ export function consumerRoute(config: ResolvedAppConfig, def: ConsumeDefinition,
     ordering,
     partitions: undefined,
     replicationFactor: -1,
-    fromBeginning: def.fromBeginning ?? true,
+    fromBeginning: def.fromBeginning ?? handlerDefaults.fromBeginning,
     specs: new Map([[spec.name, spec]]),
     blockingKeys: spec.retry.ordering === 'key',
   }

@@ -8,9 +8,6 @@ import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
 import * as defaults from '../../../src/config/defaults.ts'
 import { resolveAppOptions, resolveWorkerOptions } from '../../../src/config/resolve.ts'
-import { backoffDefaults as retryFolderBackoff } from '../../../src/retry/backoff.ts'
-import { retryDefaults as retryFolderRetry } from '../../../src/retry/policy.ts'
-import { DEFAULT_TIMEOUT_MS } from '../../../src/routing/routes.ts'
 
 const root = new URL('../../../', import.meta.url)
 
@@ -94,13 +91,6 @@ describe('defaults', () => {
       const cell = rows.get(option)
       expect({ option, shown: cell === undefined ? 'no row' : writtenAs(cell).some((w) => rendered(value).includes(w)) }).toEqual({ option, shown: true })
     }
-  })
-
-  // retry/ and routing/ still declare their own (config/ must not import them: they import config/).
-  it('retry/ and routing/ use the same values until they read them from config/defaults.ts', () => {
-    expect(retryFolderBackoff).toEqual(defaults.backoffDefaults)
-    expect(retryFolderRetry.attempts).toBe(defaults.retryDefaults.attempts)
-    expect(DEFAULT_TIMEOUT_MS).toBe(defaults.handlerDefaults.timeoutMs)
   })
 
   it('an option given as undefined takes its default', () => {

@@ -182,7 +182,9 @@ describe('ordered lane', () => {
     h.lane.push([msg(0, 'ok', null, { 'ktask-not-before': String(due) })], 0)
     await until(() => h.lane.tracker.position() === 1)
     expect(Date.now()).toBeGreaterThanOrEqual(due)
-    expect(h.fetch).toEqual(['pause', 'resume'])
+    // Paused while it waited (a timer firing a millisecond early makes it wait again), resumed at the end.
+    expect(h.fetch[0]).toBe('pause')
+    expect(h.fetch.at(-1)).toBe('resume')
     await h.lane.stop()
   })
 

@@ -10,7 +10,7 @@ import { migrate, type MigrationResult } from '../store/migrate.ts'
 import { getTask, insertPending, type TaskStatus } from '../store/task-store.ts'
 import { TaskStateWriter } from '../store/task-state-writer.ts'
 import type { ExecutionHooks } from '../worker/execution.ts'
-import { Worker } from '../worker/worker.ts'
+import { AppWorker, type Worker } from '../worker/worker.ts'
 import { consumerRoute, eventSpec, queueRoute, taskSpec, type HandlerSpec, type Route } from '../routing/routes.ts'
 import { queueTopic } from '../topology/names.ts'
 import { provisionRoute } from '../topology/provision.ts'
@@ -114,7 +114,7 @@ export class App {
   /** Creates a worker for the given queues / consumers (default: all of them). Call `start()` on it. */
   worker(options: WorkerOptions = {}): Worker {
     this.#runtime.assertOpen()
-    const worker = new Worker({ runtime: this.#runtime, routes: (q, c) => this.#routes(q, c), hooks: this.#hooks }, { ...this.#config.worker, ...withoutUndefined(options) })
+    const worker = new AppWorker({ runtime: this.#runtime, routes: (q, c) => this.#routes(q, c), hooks: this.#hooks }, { ...this.#config.worker, ...withoutUndefined(options) })
     this.#workers.add(worker)
     return worker
   }

@@ -18,7 +18,28 @@ import { WorkerStats } from './worker-stats.ts'
 
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed'
 
-/** What a worker needs from its app (kept small so the worker does not depend on the App class). */
+/** Counters since start (see `worker.stats()`). */
+export type WorkerCounters = ReturnType<WorkerStats['snapshot']>
+
+/** A worker of an app (`app.worker()`): joins one consumer group per queue or consumer it works on. */
+export interface Worker {
+  /** The options in force: what was given, over the app's `worker` defaults, over ktask's. */
+  readonly options: Readonly<Required<Omit<WorkerOptions, 'queues' | 'consumers'>> & Pick<WorkerOptions, 'queues' | 'consumers'>>
+  readonly state: WorkerState
+  /** Subscribes to a worker event; returns the function that unsubscribes. */
+  on<K extends keyof WorkerEvents>(event: K, listener: Listener<WorkerEvents[K]>): () => void
+  /** Counters since start: succeeded, duplicates, failed attempts, retried, dead-lettered, parked. */
+  stats(): WorkerCounters
+  /** Resolves once every consumer group has been joined. */
+  start(): Promise<void>
+  /**
+   * Graceful stop: fetch nothing more, let in-flight handlers finish within `shutdownGraceMs` (then abort
+   * their signal), commit what is durable, leave the groups. Safe to call more than once.
+   */
+  stop(): Promise<void>
+}
+
+/** @internal What a worker needs from its app (kept small so the worker does not depend on the App class). */
 export interface WorkerHost {
   runtime: AppRuntime
   /** Routes for the selected queues / consumers; throws naming an unknown one. */
@@ -26,7 +47,8 @@ export interface WorkerHost {
   hooks?: ExecutionHooks
 }
 
-export class Worker {
+/** @internal The worker implementation; users hold it as a `Worker`. */
+export class AppWorker implements Worker {
   readonly options: ResolvedWorkerOptions
   readonly #host: WorkerHost
   readonly #events: TypedEmitter<WorkerEvents>
@@ -53,8 +75,7 @@ export class Worker {
     return this.#events.on(event, listener)
   }
 
-  /** Counters since start: succeeded, duplicates, failed attempts, retried, dead-lettered. */
-  stats(): ReturnType<WorkerStats['snapshot']> {
+  stats(): WorkerCounters {
     return this.#stats.snapshot()
   }
 

@@ -36,6 +36,17 @@ describe('published types', () => {
     expect(app).not.toMatch(/from '\.\.\/(runtime|routing)\/|config\/resolve/)
   })
 
+  it('Worker is an interface of what users call; its declarations name no internal module', () => {
+    const worker = declarations.get('worker/worker.d.ts')!
+    const file = ts.createSourceFile('w.d.ts', worker, ts.ScriptTarget.Latest)
+    const iface = file.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'Worker')!
+    expect(iface.members.flatMap((m) => (m.name && ts.isIdentifier(m.name) ? [m.name.text] : [])).sort()).toEqual(['on', 'options', 'start', 'state', 'stats', 'stop'])
+    expect(declarations.get('index.d.ts')).toMatch(/export type \{ Worker,/)
+    expect(declarations.get('index.d.ts')).not.toMatch(/AppWorker/)
+    // The implementation (and what it takes from the app) is @internal: stripped from the published types.
+    expect(worker).not.toMatch(/AppWorker|WorkerHost|AppRuntime|\bRoute\b/)
+  })
+
   it('the public options name no kafkajs type', () => {
     for (const file of ['index.d.ts', 'config/options.d.ts', 'config/definitions.d.ts']) {
       expect({ file, kafkajs: declarations.get(file)?.includes('kafkajs') }).toEqual({ file, kafkajs: false })

@@ -16,7 +16,7 @@ import { H, headersToStrings, intHeader } from '../retry/headers.ts'
 import { recordRedrives, redrivenPositions } from '../store/redrives.ts'
 import { partitionBounds } from './offsets.ts'
 import { RateLimiter } from './rate-limiter.ts'
-import { readRanges } from './read-range.ts'
+import { readRanges } from '../kafka/read-range.ts'
 
 export interface DlqEntry {
   partition: number

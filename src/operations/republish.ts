@@ -8,7 +8,7 @@ import { ensureTopics } from '../kafka/topics.ts'
 import { headersToStrings } from '../retry/headers.ts'
 import { checkRange, endOffsets, partitionBounds, startOffsets, type EndSpec, type StartSpec } from './offsets.ts'
 import { RateLimiter } from './rate-limiter.ts'
-import { readRanges } from './read-range.ts'
+import { readRanges } from '../kafka/read-range.ts'
 import { timestampReader } from './reset-group.ts'
 
 export interface RepublishOptions {

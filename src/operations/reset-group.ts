@@ -7,7 +7,7 @@
  */
 import type { KafkaTransport, TransportAdmin } from '../kafka/transport.ts'
 import { KtaskError } from '../errors.ts'
-import { readRanges } from './read-range.ts'
+import { readRanges } from '../kafka/read-range.ts'
 import { endOffsets, partitionBounds, startOffsets, type StartSpec } from './offsets.ts'
 
 export interface ResetGroupOptions {

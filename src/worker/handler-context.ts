@@ -45,13 +45,16 @@ export function scopeClient(target: pg.ClientBase, options: ScopeOptions = {}): 
   const pending = new Set<Promise<unknown>>()
   const track = <T>(res: T, fromHandler: boolean): T => {
     if (res === null || typeof res !== 'object' || typeof (res as unknown as Promise<unknown>).then !== 'function') return res
-    const settled = (res as unknown as Promise<unknown>).then(
+    // One settle handler per statement (this runs for every query a handler makes).
+    const settled: Promise<unknown> = (res as unknown as Promise<unknown>).then(
       (value) => {
         lastActivity = performance.now()
+        pending.delete(settled)
         return value
       },
       (err: unknown) => {
         lastActivity = performance.now()
+        pending.delete(settled)
         // Errors of ctx.tx queries are tagged, so that "Postgres is down" is told apart from a handler's own
         // network errors (an HTTP call failing with ECONNREFUSED is the message's failure, not an outage).
         if (fromHandler) {
@@ -62,7 +65,6 @@ export function scopeClient(target: pg.ClientBase, options: ScopeOptions = {}): 
       },
     )
     pending.add(settled)
-    void settled.then(() => pending.delete(settled), () => pending.delete(settled))
     return settled as T
   }
   const takeSavepoint = (): void => {

@@ -61,7 +61,8 @@ export class KeyedLane extends LaneCore {
     if (!entry.failed) {
       let prepared
       try {
-        prepared = await this.prepare(entry)
+        prepared = this.prepare(entry)
+        if (prepared instanceof Promise) prepared = await prepared
       } catch (err) {
         await this.pauses.outage(err, 'decode')
         return false

@@ -181,11 +181,17 @@ export abstract class LaneCore {
     })
   }
 
-  /** Prepares an entry once. Throws KTASK_INFRASTRUCTURE (registry down); the caller backs off. */
-  protected async prepare(entry: LaneEntry): Promise<Preparation> {
+  /**
+   * Prepares an entry once. Throws KTASK_INFRASTRUCTURE (registry down); the caller backs off. Returns
+   * without a promise when the schema is known — per message on the hot path, a promise would cost.
+   */
+  protected prepare(entry: LaneEntry): Preparation | Promise<Preparation> {
     if (entry.preparation) return entry.preparation
-    let p = this.d.preparer.prepare(entry.envelope)
-    if (p instanceof Promise) p = await p
+    const p = this.d.preparer.prepare(entry.envelope)
+    return p instanceof Promise ? p.then((done) => this.#prepared(entry, done)) : this.#prepared(entry, p)
+  }
+
+  #prepared(entry: LaneEntry, p: Preparation): Preparation {
     entry.preparation = p
     if (!p.ok) this.fail(entry, 'decode', p.error)
     return p

@@ -53,7 +53,8 @@ export class OrderedLane extends LaneCore {
       if (this.d.isRetryTier && this.dueAt(entry) > Date.now()) break
       let prepared
       try {
-        prepared = await this.prepare(entry)
+        prepared = this.prepare(entry)
+        if (prepared instanceof Promise) prepared = await prepared
       } catch (err) {
         if (items.length > 0) break
         await this.pauses.outage(err, 'decode')

@@ -265,10 +265,13 @@ class ChunkTransaction {
       await this.#undo(scope, item)
       return this.#record(failure(this.#deps, item, 'handler', abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)')))
     }
-    const failed = await this.#ownStatements(scope, item, async () => {
-      await this.#deps.hooks?.succeeded?.(scope.own, item, run.result)
-      if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
-    })
+    const succeeded = this.#deps.hooks?.succeeded
+    const failed = succeeded || item.dequeueKey
+      ? await this.#ownStatements(scope, item, async () => {
+        await succeeded?.(scope.own, item, run.result)
+        if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
+      })
+      : undefined
     return this.#record(failed ?? { kind: 'done', how: 'succeeded', result: run.result, durationMs: run.durationMs })
   }
 

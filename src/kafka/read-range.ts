@@ -10,8 +10,8 @@
  * `idleTimeoutMs` — a long read that keeps moving is never cut short.
  */
 import { randomUUID } from 'node:crypto'
-import type { FetchedMessage } from '../kafka/messages.ts'
-import type { KafkaTransport } from '../kafka/transport.ts'
+import type { FetchedMessage } from './messages.ts'
+import type { KafkaTransport } from './transport.ts'
 import { KtaskError } from '../errors.ts'
 
 /** [from, to): `to` exclusive. */

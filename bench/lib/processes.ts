@@ -21,7 +21,7 @@ export function startBenchWorker(env: Record<string, string>, args: string[] = [
   const running = new Promise<void>((resolve, reject) => {
     child.stderr.on('data', (chunk: Buffer) => {
       out += chunk.toString()
-      if (out.includes('ktask: worker running')) resolve()
+      if (out.includes('worker running')) resolve()
       if (out.length > 100_000) out = out.slice(-10_000)
     })
     child.once('exit', (code) => reject(new Error(`bench worker exited (${code}) before running:\n${out.slice(-2000)}`)))

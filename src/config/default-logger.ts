@@ -36,7 +36,8 @@ function colorize(fd: number, env: NodeJS.ProcessEnv): boolean {
 
 export function createDefaultLogger(level: Level | 'silent', env: NodeJS.ProcessEnv): Logger {
   const fd = logDestination(env) === 'stderr' ? 2 : 1
-  const base = { pid: process.pid }
+  // Every line says it is ktask's (`"name":"ktask"`; pretty: `(ktask/<pid>)`): no hand-written prefix.
+  const base = { pid: process.pid, name: 'ktask' }
   if (logFormat(env) === 'json') return fd === 1 ? pino({ level, base }) : pino({ level, base }, pino.destination({ dest: fd }))
   // pino-pretty runs in pino's transport thread; one line per entry — only an `err` object spreads over
   // lines, for its stack (kafkajs's `error` fields are strings: they stay inline).

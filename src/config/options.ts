@@ -215,7 +215,7 @@ export interface WorkerOptions {
   fetchMaxBytesPerPartition?: number
   /** Most bytes one fetch returns in all. @defaultValue `1_048_576` */
   fetchMaxBytes?: number
-  /** How often the worker logs its counters at info level (`ktask: worker stats`); 0 = never. @defaultValue `60_000` */
+  /** How often the worker logs its counters at info level (`worker stats`); 0 = never. @defaultValue `60_000` */
   statsIntervalMs?: number
   /**
    * How far another worker's clock may run ahead of this one's. A retry-tier message waits at most its

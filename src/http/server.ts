@@ -61,7 +61,7 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
       releasePruner ??= host.retainPruner()
       if (resolved.token === undefined && !isLoopback(resolved.host)) {
         logger.warn({ host: resolved.host, port: Number(new URL(address).port) },
-          'ktask: HTTP service listens on a non-loopback address without a token: anyone who can reach this port can enqueue tasks '
+          'HTTP service listens on a non-loopback address without a token: anyone who can reach this port can enqueue tasks '
           + 'and read their status and results. Set a token (--token, KTASK_HTTP_TOKEN) or listen on 127.0.0.1')
       }
       return address

@@ -43,6 +43,6 @@ export class TypedEmitter<Events extends object> {
   }
 
   #listenerFailed(event: keyof Events, err: unknown): void {
-    this.#logger.error({ err, event: String(event) }, 'ktask: event listener threw')
+    this.#logger.error({ err, event: String(event) }, 'event listener threw')
   }
 }

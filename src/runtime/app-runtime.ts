@@ -94,7 +94,7 @@ export class AppRuntime {
     this.#poolSize = Math.max(this.#poolSize, size)
     const fixed = this.config.database ? this.config.database.max : undefined
     if (fixed !== undefined) {
-      if (fixed < size) this.logger.warn({ 'database.max': fixed, needed: size }, 'ktask: database.max is below the worker concurrency + 4: handlers will wait for connections')
+      if (fixed < size) this.logger.warn({ 'database.max': fixed, needed: size }, 'database.max is below the worker concurrency + 4: handlers will wait for connections')
       return
     }
     if (this.#pool && this.#pool.options.max < size) this.#pool.options.max = size
@@ -105,7 +105,7 @@ export class AppRuntime {
     if (!this.config.database?.migrate) return Promise.resolve()
     this.#migrated ??= migrate(this.pool()).then(
       (res) => {
-        if (res.applied.length > 0) this.logger.info({ applied: res.applied.map((m) => m.name) }, 'ktask: migrations applied')
+        if (res.applied.length > 0) this.logger.info({ applied: res.applied.map((m) => m.name) }, 'migrations applied')
       },
       (err: unknown) => {
         this.#migrated = undefined
@@ -126,7 +126,7 @@ export class AppRuntime {
       throw err instanceof KtaskError ? err : infrastructureError('kafka', err)
     }
     for (const s of missing) this.#ensuredTopics.add(s.topic)
-    if (created.length > 0) this.logger.info({ topics: created }, 'ktask: topics created')
+    if (created.length > 0) this.logger.info({ topics: created }, 'topics created')
   }
 
   /**
@@ -136,10 +136,10 @@ export class AppRuntime {
   async recreateTopic(spec: TopicSpec): Promise<boolean> {
     try {
       const created = await ensureTopics(await this.admin(), [spec])
-      if (created.length > 0) this.logger.warn({ topic: spec.topic }, 'ktask: a topic of ours was missing (deleted while running?); created it again')
+      if (created.length > 0) this.logger.warn({ topic: spec.topic }, 'a topic of ours was missing (deleted while running?); created it again')
       return true
     } catch (err) {
-      this.logger.warn({ err, topic: spec.topic }, 'ktask: could not create a missing topic again')
+      this.logger.warn({ err, topic: spec.topic }, 'could not create a missing topic again')
       return false
     }
   }

@@ -45,7 +45,7 @@ export class Pruner {
     const run = (): void => {
       if (this.#running) return
       this.#running = this.pruneOnce()
-        .catch((err: unknown) => this.#d.logger.warn({ err }, 'ktask: pruning failed; will try again'))
+        .catch((err: unknown) => this.#d.logger.warn({ err }, 'pruning failed; will try again'))
         .finally(() => (this.#running = undefined))
     }
     this.#timer = setInterval(run, this.#d.intervalMs * (0.9 + Math.random() * 0.2))
@@ -72,7 +72,7 @@ export class Pruner {
       keyQueue: await pruneKeyQueue(pool, d.ledgerRetentionDays),
       redrives: await pruneRedrives(pool, (topic) => d.lowWatermarks(topic)),
     }
-    if (Object.values(counts).some((n) => n > 0)) d.logger.info({ pruned: counts }, 'ktask: expired rows pruned')
+    if (Object.values(counts).some((n) => n > 0)) d.logger.info({ pruned: counts }, 'expired rows pruned')
     return counts
   }
 }

@@ -58,7 +58,7 @@ export class TaskStateWriter {
     try {
       await applyStates(this.#pool(), [update])
     } catch (err) {
-      this.#logger.debug({ err, taskId: update.taskId }, 'ktask: task state write failed; queued')
+      this.#logger.debug({ err, taskId: update.taskId }, 'task state write failed; queued')
       this.state(update)
     }
   }
@@ -109,7 +109,7 @@ export class TaskStateWriter {
       for (const [id, u] of progress) if (!this.#progress.has(id)) this.#progress.set(id, u)
       this.#failures++
       const conflict = LOCK_CONFLICTS.has((err as { code?: unknown }).code as string)
-      this.#logger[this.#failures === 1 && !conflict ? 'warn' : 'debug']({ err, pending: this.#states.size }, 'ktask: task state write failed; will retry')
+      this.#logger[this.#failures === 1 && !conflict ? 'warn' : 'debug']({ err, pending: this.#states.size }, 'task state write failed; will retry')
       this.#schedule(Math.min(30_000, this.#intervalMs * 2 ** this.#failures))
     }
   }

@@ -59,7 +59,7 @@ export class DeadLetterLog {
         }
         await markDeadLettersDone(this.#d.pool(), key.groupId, [key])
       }
-      this.#d.logger.info({ group: key.groupId, taskId: key.messageId, dlq: existing.dlqTopic }, 'ktask: message already dead-lettered; not sent to the DLQ again')
+      this.#d.logger.info({ group: key.groupId, taskId: key.messageId, dlq: existing.dlqTopic }, 'message already dead-lettered; not sent to the DLQ again')
       already.add(i)
     }
     return already

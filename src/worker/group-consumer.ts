@@ -134,7 +134,7 @@ export class GroupConsumer {
       throw isKtaskError(err) ? err : infrastructureError('kafka', err)
     }
     this.#commitTimer = setInterval(() => void this.#commit('interval'), options.commitIntervalMs)
-    this.#log.info({ topics: [route.sourceTopic, ...tiers] }, 'ktask: consumer started')
+    this.#log.info({ topics: [route.sourceTopic, ...tiers] }, 'consumer started')
   }
 
   /** Creates missing retry/DLQ (and, for queues, source) topics; returns every retry tier to subscribe to. */
@@ -178,7 +178,7 @@ export class GroupConsumer {
       // The log starts over below what this lane committed: the topic was deleted and created again (kafkajs
       // reset an out-of-range offset). Its first offsets are new messages, not re-deliveries of done ones.
       this.#log.warn({ topic: batch.topic, partition: batch.partition, fetchedOffset, committed: lane.tracker.committed },
-        'ktask: the partition log went backwards (topic re-created?); starting over from the fetched offset')
+        'the partition log went backwards (topic re-created?); starting over from the fetched offset')
       this.#retire(key, lane)
       lane = undefined
     }
@@ -233,7 +233,7 @@ export class GroupConsumer {
       const lane = this.#lanes.get(tpKey(topic, partition))
       return lane?.state === 'running' ? lane.paused : undefined
     }))
-    this.#log.info({ assigned: memberAssignment }, 'ktask: partitions assigned')
+    this.#log.info({ assigned: memberAssignment }, 'partitions assigned')
     this.#d.events.emit('rebalance', () => ({ group: this.route.groupId, assigned: memberAssignment }))
   }
 
@@ -246,7 +246,7 @@ export class GroupConsumer {
       if (plan.resume.length > 0) consumer.resume(byTopic(plan.resume))
     } catch (err) {
       // Only between a crash and kafkajs' restart; the restart joins again and comes back here.
-      this.#log.debug({ err }, 'ktask: could not apply pause state after the assignment')
+      this.#log.debug({ err }, 'could not apply pause state after the assignment')
     }
   }
 
@@ -269,7 +269,7 @@ export class GroupConsumer {
         this.#consumer?.seek(lane.topic, lane.partition, lane.tracker.position())
         this.#consumer?.resume([{ topic: lane.topic, partitions: [lane.partition] }])
       } catch (err) {
-        this.#log.debug({ err }, 'ktask: could not seek a failed lane back (consumer restarting)')
+        this.#log.debug({ err }, 'could not seek a failed lane back (consumer restarting)')
       }
     }
     this.#d.events.emit('crash', () => ({ group: this.route.groupId, error, restart: false }))
@@ -277,7 +277,7 @@ export class GroupConsumer {
   }
 
   #onCrash(error: unknown, restart: boolean): void {
-    this.#log.error({ err: error, restart }, restart ? 'ktask: Kafka consumer crashed; kafkajs restarts it' : 'ktask: Kafka consumer crashed and cannot restart')
+    this.#log.error({ err: error, restart }, restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer crashed and cannot restart')
     this.#d.events.emit('crash', () => ({ group: this.route.groupId, error, restart }))
     // Whatever restarts will join again and get a fresh assignment; nothing of the old one is committed.
     for (const [key, lane] of this.#lanes) this.#retire(key, lane)
@@ -295,7 +295,7 @@ export class GroupConsumer {
       const existing = new Set(await (await runtime.admin()).listTopics())
       for (const spec of this.#ownedSpecs.values()) if (!existing.has(spec.topic)) await runtime.recreateTopic(spec)
     } catch (err) {
-      this.#log.debug({ err }, 'ktask: could not check for missing topics')
+      this.#log.debug({ err }, 'could not check for missing topics')
     }
   }
 
@@ -320,13 +320,13 @@ export class GroupConsumer {
       .commit(pending.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset })))
       .then(() => {
         for (const p of pending) p.lane.tracker.markCommitted(p.offset)
-        this.#log.debug({ reason, offsets: pending.map((p) => `${p.topic}[${p.partition}]@${p.offset}`) }, 'ktask: offsets committed')
+        this.#log.debug({ reason, offsets: pending.map((p) => `${p.topic}[${p.partition}]@${p.offset}`) }, 'offsets committed')
       })
       .catch((err: unknown) => {
         // A commit racing a rebalance is refused by the broker (stale generation); the lanes that stay
         // ours commit again after the rejoin, so that is routine, not a warning.
         const routine = REBALANCE_COMMIT_ERRORS.has(protocolErrorType(err) ?? '')
-        this.#log[routine ? 'debug' : 'warn']({ err, reason }, 'ktask: offset commit failed; will retry')
+        this.#log[routine ? 'debug' : 'warn']({ err, reason }, 'offset commit failed; will retry')
         this.#d.events.emit('error', () => ({ group: this.route.groupId, error: err, context: 'offset commit' }))
       })
       .finally(() => {
@@ -358,11 +358,11 @@ export class GroupConsumer {
     if (!this.#consumer) return
     await this.#committing
     await withTimeout(this.#commit('shutdown'), FINAL_COMMIT_TIMEOUT_MS, 'final offset commit').catch((err: unknown) => {
-      this.#log.warn({ err }, 'ktask: final offset commit failed; the next owner re-runs uncommitted messages (the ledger skips applied ones)')
+      this.#log.warn({ err }, 'final offset commit failed; the next owner re-runs uncommitted messages (the ledger skips applied ones)')
     })
     await withTimeout(this.#consumer.disconnect(), DISCONNECT_TIMEOUT_MS, 'consumer disconnect').catch((err: unknown) => {
-      this.#log.warn({ err }, 'ktask: consumer disconnect failed')
+      this.#log.warn({ err }, 'consumer disconnect failed')
     })
-    this.#log.info('ktask: consumer stopped')
+    this.#log.info('consumer stopped')
   }
 }

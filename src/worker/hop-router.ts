@@ -105,7 +105,7 @@ export class HopRouter {
       const dead: RoutingDecision = { kind: 'dead', topic: this.#d.dlqTopic, reason: 'exhausted', hopRefused }
       const deadMessage = this.#hop(f, dead, now)
       deadMessage.headers[H.hopRefused] = hopRefused
-      this.#d.logger.error(log, 'ktask: the broker refused a retry hop; dead-lettering the message instead')
+      this.#d.logger.error(log, 'the broker refused a retry hop; dead-lettering the message instead')
       refusal = await this.#trySend(deadMessage)
       if (!refusal) return [dead, deadMessage]
       decision = dead
@@ -113,10 +113,10 @@ export class HopRouter {
     }
     const stub = stubOf(message, refusal)
     const stubDecision: RoutingDecision = { ...decision, stub: stub.headers[H.dlqStub]! }
-    this.#d.logger.error({ ...log, topic: message.topic, refusal }, 'ktask: the DLQ refused a message; writing a stub (headers, coordinates, truncated payload) instead')
+    this.#d.logger.error({ ...log, topic: message.topic, refusal }, 'the DLQ refused a message; writing a stub (headers, coordinates, truncated payload) instead')
     const stubRefusal = await this.#trySend(stub)
     if (!stubRefusal) return [stubDecision, stub]
-    this.#d.logger.error({ ...log, refusal: stubRefusal }, 'ktask: the DLQ refuses even a stub; the partition stays paused until it accepts one')
+    this.#d.logger.error({ ...log, refusal: stubRefusal }, 'the DLQ refuses even a stub; the partition stays paused until it accepts one')
     throw new KtaskError('KTASK_INFRASTRUCTURE', `The DLQ ${message.topic} refuses messages: ${stubRefusal.type} (${stubRefusal.message})`, { refusal: stubRefusal })
   }
 

@@ -63,7 +63,7 @@ export class KeyBlocking {
       while (head && head.messageId !== item.prepared.messageId && this.#orphaned(head, item.envelope)) {
         await deleteOrphanedHead(this.#d.pool(), groupId, key!, head)
         this.#d.logger.warn({ group: groupId, key: key!.toString('utf8'), head: head.messageId, topic: head.topic, taskId: item.prepared.messageId },
-          "ktask: a blocked key's head cannot come back (its retry hop is gone); released the key")
+          "a blocked key's head cannot come back (its retry hop is gone); released the key")
         head = (await keyHeads(this.#d.pool(), groupId, [key!])).get(key!.toString('latin1'))
       }
       if (!head) continue

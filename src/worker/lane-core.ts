@@ -135,7 +135,7 @@ export abstract class LaneCore {
     this.#loop ??= this.run().catch((err: unknown) => {
       // A bug, not an outage: the partition cannot move any more and its offsets stay uncommitted.
       // Stalling silently would be worse than stopping: the worker reports it as fatal.
-      this.d.logger.error({ err }, 'ktask: partition lane failed')
+      this.d.logger.error({ err }, 'partition lane failed')
       this.d.onFatal(err)
     })
   }
@@ -279,7 +279,7 @@ export abstract class LaneCore {
       this.d.events.emit('task:succeeded', () => ({ ...base(), durationMs: outcome.durationMs }))
     } else {
       this.d.stats.duplicates++
-      this.d.logger.debug({ taskId: this.messageIdOf(entry), offset: entry.envelope.offset }, 'ktask: duplicate skipped')
+      this.d.logger.debug({ taskId: this.messageIdOf(entry), offset: entry.envelope.offset }, 'duplicate skipped')
       this.markDone(entry)
       this.d.events.emit('task:duplicate', base)
     }
@@ -321,7 +321,7 @@ export abstract class LaneCore {
         // DLQ headers keep it). Exhausted retries and undecodable input keep theirs.
         const why = refusedByHandler(decision.reason) ? { reason: errorLine(f.error) } : { err: f.error }
         this.d.logger.warn({ taskId: f.messageId, stage: f.stage, ...why, dlq: decision.topic, hopRefused: decision.hopRefused, stub: decision.stub },
-          'ktask: message dead-lettered')
+          'message dead-lettered')
         this.d.events.emit('task:dead', () => ({ ...base, stage: f.stage, error: f.error, dlqTopic: decision.topic }))
       }
       entry.failed = undefined

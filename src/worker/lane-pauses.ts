@@ -85,7 +85,7 @@ export class LanePauses {
     try {
       this.#d.fetch[action]()
     } catch (err) {
-      this.#d.logger.debug({ err }, `ktask: could not ${action} fetching; the next assignment will`)
+      this.#d.logger.debug({ err }, `could not ${action} fetching; the next assignment will`)
     }
   }
 
@@ -101,7 +101,7 @@ export class LanePauses {
     this.#outages++
     const wait = outageBackoffMs(this.#outages)
     const log = this.#outages === 1 || this.#outages % 10 === 0 ? 'warn' : 'debug'
-    this.#d.logger[log]({ err, stage, retryInMs: wait, failures: this.#outages }, 'ktask: dependency unavailable; partition paused, nothing committed')
+    this.#d.logger[log]({ err, stage, retryInMs: wait, failures: this.#outages }, 'dependency unavailable; partition paused, nothing committed')
     this.#d.events.emit('error', () => ({ group: this.#d.groupId, error: err, context: `outage during ${stage}` }))
     this.add('outage', wait)
     await sleep(wait, this.#d.signal)

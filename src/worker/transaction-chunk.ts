@@ -182,7 +182,7 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
       return { kind: 'commit-failed', error, stage: 'timeout' }
     }
     if (!isInfrastructure(err) && connectionLost === undefined) {
-      deps.logger.error({ err, group: deps.groupId }, 'ktask: transaction failed outside any handler (schema missing? permissions?)')
+      deps.logger.error({ err, group: deps.groupId }, 'transaction failed outside any handler (schema missing? permissions?)')
     }
     return { kind: 'infra', error: err }
   } finally {
@@ -265,10 +265,10 @@ class ChunkTransaction {
       await this.#undo(scope, item)
       return this.#record(failure(this.#deps, item, 'handler', abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)')))
     }
-    const succeeded = this.#deps.hooks?.succeeded
-    const failed = succeeded || item.dequeueKey
+    const hooks = this.#deps.hooks
+    const failed = hooks?.succeeded || item.dequeueKey
       ? await this.#ownStatements(scope, item, async () => {
-        await succeeded?.(scope.own, item, run.result)
+        await hooks?.succeeded?.(scope.own, item, run.result)
         if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
       })
       : undefined

@@ -100,7 +100,7 @@ export class AppWorker implements Worker {
       await Promise.all(this.#consumers.map((c) => c.start()))
       this.#releasePruner = runtime.retainPruner()
       if (this.options.statsIntervalMs > 0) {
-        this.#statsTimer = setInterval(() => runtime.logger.info({ stats: this.stats() }, 'ktask: worker stats'), this.options.statsIntervalMs)
+        this.#statsTimer = setInterval(() => runtime.logger.info({ stats: this.stats() }, 'worker stats'), this.options.statsIntervalMs)
         this.#statsTimer.unref()
       }
     } catch (err) {
@@ -129,7 +129,7 @@ export class AppWorker implements Worker {
     clearInterval(this.#statsTimer)
     for (const c of this.#consumers) c.pauseAll()
     const grace = setTimeout(() => {
-      this.#host.runtime.logger.warn({ graceMs: this.options.shutdownGraceMs }, 'ktask: shutdown grace period over; aborting running handlers')
+      this.#host.runtime.logger.warn({ graceMs: this.options.shutdownGraceMs }, 'shutdown grace period over; aborting running handlers')
       this.#deadlines.abortAll()
     }, this.options.shutdownGraceMs)
     try {
@@ -145,6 +145,6 @@ export class AppWorker implements Worker {
   #crashed(error: unknown): void {
     if (this.#state === 'stopping' || this.#state === 'stopped') return
     this.#state = 'crashed'
-    this.#host.runtime.logger.error({ err: error }, 'ktask: worker crashed')
+    this.#host.runtime.logger.error({ err: error }, 'worker crashed')
   }
 }

@@ -104,6 +104,6 @@ export function spawnNode(args: string[], options: SpawnOptions = {}): SpawnedPr
 /** Spawns `ktask worker <module> ...args` and waits until it reports running. */
 export async function startWorkerProcess(module: string, args: string[] = [], options: SpawnOptions = {}): Promise<SpawnedProcess> {
   const proc = spawnNode([CLI, 'worker', module, ...args], options)
-  await proc.waitForLine(/ktask: worker running/, 90_000)
+  await proc.waitForLine(/"msg":"worker running"|: worker running/, 90_000)
   return proc
 }

@@ -17,9 +17,9 @@ export function registerServeCommand(program: Command): void {
       const app = await loadApp(modulePath)
       const http = createHttpService(app, opts)
       const address = await http.listen()
-      app.logger.info({ address, tasks: app.taskNames(), auth: http.options.token !== undefined }, 'ktask: HTTP service listening')
+      app.logger.info({ address, tasks: app.taskNames(), auth: http.options.token !== undefined }, 'HTTP service listening')
       const stop = (signal: string): void => {
-        app.logger.info({ signal }, 'ktask: HTTP service stopping')
+        app.logger.info({ signal }, 'HTTP service stopping')
         void http.close().then(() => app.close()).finally(() => process.exit(0))
       }
       process.once('SIGTERM', () => stop('SIGTERM'))

@@ -32,18 +32,18 @@ export function registerWorkerCommand(program: Command): void {
       let stopping = false
       const shutdown = (signal: string): void => {
         if (stopping) {
-          app.logger.warn({ signal }, 'ktask: second signal, exiting now')
+          app.logger.warn({ signal }, 'second signal, exiting now')
           process.exit(1)
         }
         stopping = true
-        app.logger.info({ signal }, 'ktask: stopping worker')
+        app.logger.info({ signal }, 'stopping worker')
         worker.stop()
           .then(() => app.close())
           .then(() => {
-            app.logger.info({ stats: worker.stats() }, 'ktask: worker stopped')
+            app.logger.info({ stats: worker.stats() }, 'worker stopped')
             process.exit(0)
           }, (err: unknown) => {
-            app.logger.error({ err }, 'ktask: error while stopping')
+            app.logger.error({ err }, 'error while stopping')
             process.exit(1)
           })
       }
@@ -51,13 +51,13 @@ export function registerWorkerCommand(program: Command): void {
       process.on('SIGINT', () => shutdown('SIGINT'))
       worker.on('crash', ({ restart, error }) => {
         if (restart || stopping) return
-        app.logger.fatal({ err: error }, 'ktask: consumer crashed without restart; exiting')
+        app.logger.fatal({ err: error }, 'consumer crashed without restart; exiting')
         stopping = true
         // Never hang: exit even if stopping stalls.
         setTimeout(() => process.exit(1), 10_000).unref()
         void worker.stop().finally(() => process.exit(1))
       })
       await worker.start()
-      app.logger.info({ queues: app.queueNames(), consumers: app.consumerGroups(), concurrency: worker.options.concurrency, heapCapped }, 'ktask: worker running')
+      app.logger.info({ queues: app.queueNames(), consumers: app.consumerGroups(), concurrency: worker.options.concurrency, heapCapped }, 'worker running')
     })
 }

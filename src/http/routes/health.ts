@@ -74,7 +74,7 @@ export function registerHealthRoutes(server: FastifyInstance, host: HttpHost, op
     }
     // Probes repeat every few seconds: log a reason when it changes, not on every probe.
     const logged = JSON.stringify(checks)
-    if (logged !== lastLogged) request.log.warn({ failing, checks }, 'ktask: not ready')
+    if (logged !== lastLogged) request.log.warn({ failing, checks }, 'not ready')
     lastLogged = logged
     return reply.code(503).send({ status: 'not ready', failing, checks: auth.mayReadDetails(request) ? checks : redacted(checks) })
   })

@@ -75,7 +75,7 @@ export function registerTaskRoutes(server: FastifyInstance, host: HttpHost, opti
       await host.prepareTask(task.name)
       const outcome = await enqueueOnce(db, key, task.name, body, (id) => task.enqueue(body, { taskId: id }), {
         waitMs: options.idempotencyWaitMs, staleMs,
-        onCompleteFailed: (err) => request.log.warn({ err, key }, 'ktask: task enqueued, but its Idempotency-Key could not be marked done'),
+        onCompleteFailed: (err) => request.log.warn({ err, key }, 'task enqueued, but its Idempotency-Key could not be marked done'),
       })
       if (outcome.kind === 'different-body') {
         return sendError(reply, 422, { code: 'KTASK_REFUSED', message: 'This Idempotency-Key was used with a different body', field: 'Idempotency-Key' })

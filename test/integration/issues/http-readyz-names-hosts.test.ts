@@ -39,7 +39,7 @@ describe('/readyz reasons are for authorised callers only', () => {
     expect(authorised.status).toBe(503)
     expect(JSON.parse(authorised.text)).toMatchObject({ failing: ['registry'], checks: { registry: expect.stringMatching(new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${registry.port}`)) } })
     // The operator still finds the reason in the log.
-    expect(log.lines.some((l) => l.msg === 'ktask: not ready' && JSON.stringify(l).includes('ECONNREFUSED'))).toBe(true)
+    expect(log.lines.some((l) => l.msg === 'not ready' && JSON.stringify(l).includes('ECONNREFUSED'))).toBe(true)
   })
 
   it('without a token: reasons only when the service listens on loopback (every caller is local)', async () => {

@@ -107,7 +107,7 @@ describe("a new user's app module", () => {
   it('app.mts runs in that project as it is', async () => {
     writeFileSync(join(project.dir, 'app.mts'), readmeApp())
     const worker = spawnNode([ktask(), 'worker', 'app.mts'], { cwd: project.dir, sources: false, env: workerEnv() })
-    await worker.waitForLine(/ktask: worker running/)
+    await worker.waitForLine(/worker running/)
     worker.kill('SIGTERM')
     expect((await worker.exited).code).toBe(0)
   })
@@ -120,7 +120,7 @@ describe("a new user's app module", () => {
       'module.exports = app',
     ].join('\n'))
     const worker = spawnNode([ktask(), 'worker', 'app.js'], { cwd: project.dir, sources: false, env: workerEnv() })
-    await worker.waitForLine(/ktask: worker running/)
+    await worker.waitForLine(/worker running/)
     worker.kill('SIGTERM')
     expect((await worker.exited).code).toBe(0)
   })

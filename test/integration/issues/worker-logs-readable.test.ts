@@ -32,7 +32,7 @@ describe('ktask worker logs', () => {
     let stderr = ''
     worker.child.stderr!.on('data', (chunk: Buffer) => void (stderr += chunk.toString('utf8')))
     const taskId = await enqueueRefused(prefix)
-    const line = await waitFor(() => worker.json().find((l) => l.msg === 'ktask: message dead-lettered' && l.taskId === taskId), { message: 'dead-letter log line' })
+    const line = await waitFor(() => worker.json().find((l) => l.msg === 'message dead-lettered' && l.taskId === taskId), { message: 'dead-letter log line' })
     expect(line).toMatchObject({ level: 40, stage: 'handler', reason: 'UnrecoverableError: order has no amount to invoice (0)' })
     expect(JSON.stringify(line)).not.toMatch(/\n\s+at /)
     worker.kill('SIGTERM')
@@ -57,10 +57,10 @@ describe('ktask worker logs', () => {
       child.kill('SIGKILL')
       await exited
     })
-    await waitFor(() => out.includes('ktask: worker running'), { timeoutMs: 90_000, message: 'worker running' })
+    await waitFor(() => out.includes(': worker running'), { timeoutMs: 90_000, message: 'worker running' })
     const taskId = await enqueueRefused(prefix)
     const line = await waitFor(() => out.split(/\r?\n/).find((l) => l.includes('message dead-lettered') && l.includes(taskId)), { message: 'dead-letter line' })
-    expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN \(\d+\): ktask: message dead-lettered /)
+    expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN \(ktask\/\d+\): message dead-lettered /)
     expect(line).toContain('UnrecoverableError: order has no amount to invoice (0)')
     expect(out).not.toMatch(/^\{"level"/m)
     expect(out).not.toMatch(/^\s+at /m)

@@ -17,10 +17,13 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-syntax': ['error', {
-        selector: "BinaryExpression[left.object.property.name='env'][left.property.name='NODE_ENV']",
-        message: 'No NODE_ENV branches: configure the code the way users do.',
-      }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "BinaryExpression[left.object.property.name='env'][left.property.name='NODE_ENV']",
+          message: 'No NODE_ENV branches: configure the code the way users do.',
+        },
+      ],
     },
   },
   {

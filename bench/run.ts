@@ -70,7 +70,14 @@ async function main(): Promise<void> {
   }
   const date = new Date().toISOString()
   const result = {
-    machine: machine(), date, runs, quick, latencyOfferedLoad: latencyRate, scenarios, ratios, targets,
+    machine: machine(),
+    date,
+    runs,
+    quick,
+    latencyOfferedLoad: latencyRate,
+    scenarios,
+    ratios,
+    targets,
     medianOf: `${runs} run(s) per figure`,
   }
   const dir = join(root, 'bench/results')
@@ -123,7 +130,10 @@ function summary(s: Record<string, Figure>, ratios: Record<string, number | null
   ].join('\n')
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  console.error(err)
-  process.exit(1)
-})
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  },
+)

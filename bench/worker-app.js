@@ -22,7 +22,11 @@ const app = createApp({
 })
 
 app.task({
-  name: 'bench', queue: 'q', schema: fileURLToPath(new URL('./payload.avsc', import.meta.url)), ledger: false, transaction: false,
+  name: 'bench',
+  queue: 'q',
+  schema: fileURLToPath(new URL('./payload.avsc', import.meta.url)),
+  ledger: false,
+  transaction: false,
   handler: latencyFile
     ? (_args, ctx) => {
         const enqueuedAt = Number(ctx.headers['ktask-enqueued-at'])

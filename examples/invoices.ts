@@ -26,33 +26,35 @@ export function buildInvoiceApp(prefix: string): { app: App; renderInvoice: Task
     worker: { concurrency: 8, statsIntervalMs: 5000 },
   })
   const renderInvoice = app.task<InvoiceArgs, { invoiceNo: string }>({
-  name: 'invoice.render',
-  queue: 'invoices',
-  track: true,
-  schema: {
-    type: 'record', name: 'InvoiceArgs', namespace: 'example',
-    fields: [
-      { name: 'orderId', type: 'string' },
-      { name: 'customer', type: 'string' },
-      { name: 'amount', type: 'int' },
-      { name: 'lines', type: 'int', default: 1 },
-    ],
-  },
-  retry: { attempts: 4, backoff: { type: 'exponential', delayMs: 500, maxDelayMs: 5000 } },
-  timeoutMs: 10_000,
-  handler: async (args, ctx) => {
-    if (args.amount <= 0) throw new UnrecoverableError(`order ${args.orderId} has no amount to invoice`)
-    // A flaky dependency: the first attempt sometimes fails, a retry succeeds.
-    if (ctx.attempt === 1 && Math.random() < 0.03) throw new Error('PDF renderer timed out (transient)')
-    for (let line = 1; line <= args.lines; line++) ctx.progress(line / args.lines, `line ${line} of ${args.lines}`)
-    const invoiceNo = `INV-${args.orderId}`
-    await ctx.tx.query(
-      `INSERT INTO example_invoices (invoice_no, order_id, customer, amount, enqueued_at)
+    name: 'invoice.render',
+    queue: 'invoices',
+    track: true,
+    schema: {
+      type: 'record',
+      name: 'InvoiceArgs',
+      namespace: 'example',
+      fields: [
+        { name: 'orderId', type: 'string' },
+        { name: 'customer', type: 'string' },
+        { name: 'amount', type: 'int' },
+        { name: 'lines', type: 'int', default: 1 },
+      ],
+    },
+    retry: { attempts: 4, backoff: { type: 'exponential', delayMs: 500, maxDelayMs: 5000 } },
+    timeoutMs: 10_000,
+    handler: async (args, ctx) => {
+      if (args.amount <= 0) throw new UnrecoverableError(`order ${args.orderId} has no amount to invoice`)
+      // A flaky dependency: the first attempt sometimes fails, a retry succeeds.
+      if (ctx.attempt === 1 && Math.random() < 0.03) throw new Error('PDF renderer timed out (transient)')
+      for (let line = 1; line <= args.lines; line++) ctx.progress(line / args.lines, `line ${line} of ${args.lines}`)
+      const invoiceNo = `INV-${args.orderId}`
+      await ctx.tx.query(
+        `INSERT INTO example_invoices (invoice_no, order_id, customer, amount, enqueued_at)
        VALUES ($1, $2, $3, $4, to_timestamp($5::bigint / 1000.0))`,
-      [invoiceNo, args.orderId, args.customer, args.amount, ctx.headers['ktask-enqueued-at']],
-    )
-    return { invoiceNo }
-  },
+        [invoiceNo, args.orderId, args.customer, args.amount, ctx.headers['ktask-enqueued-at']],
+      )
+      return { invoiceNo }
+    },
   })
   return { app, renderInvoice }
 }

@@ -38,12 +38,15 @@ interface Display {
 }
 
 function terminalDisplay(): Display {
-  const bars = new cliProgress.MultiBar({
-    format: ' {bar} {percentage}% | {value}/{total} done | enqueued {enqueued} | retrying {retrying} | dead {dead} | {rate}/s',
-    hideCursor: true,
-    // Long log lines wrap instead of being cut at the terminal's width (one bar: nothing to miscount).
-    linewrap: true,
-  }, cliProgress.Presets.shades_classic)
+  const bars = new cliProgress.MultiBar(
+    {
+      format: ' {bar} {percentage}% | {value}/{total} done | enqueued {enqueued} | retrying {retrying} | dead {dead} | {rate}/s',
+      hideCursor: true,
+      // Long log lines wrap instead of being cut at the terminal's width (one bar: nothing to miscount).
+      linewrap: true,
+    },
+    cliProgress.Presets.shades_classic,
+  )
   let bar: cliProgress.SingleBar | undefined
   return {
     start: (payload) => void (bar = bars.create(total, 0, payload)),
@@ -63,7 +66,8 @@ function startWorker(n: number, display: Display): ChildProcess {
   // itself: KTASK_LOG_FORMAT (set above) keeps their lines readable, FORCE_COLOR their colours.
   const colours = tty ? { FORCE_COLOR: process.env.FORCE_COLOR ?? '1' } : {}
   const child = spawn(process.execPath, ['--conditions=ktask-source', 'src/cli/main.ts', 'worker', 'examples/invoices.ts'], {
-    cwd: root, env: { ...process.env, KTASK_PREFIX: prefix, ...colours },
+    cwd: root,
+    env: { ...process.env, KTASK_PREFIX: prefix, ...colours },
     stdio: ['ignore', 'inherit', tty ? 'pipe' : 'inherit'],
   })
   if (child.stderr) createInterface({ input: child.stderr }).on('line', (line) => display.log(line))
@@ -86,7 +90,9 @@ async function main(): Promise<void> {
   await app.provision()
 
   const display: Display | undefined = tty ? terminalDisplay() : undefined
-  const workers = Array.from({ length: workerCount }, (_, i) => startWorker(i + 1, display ?? { start() {}, update() {}, log: console.error, stop() {} }))
+  const workers = Array.from({ length: workerCount }, (_, i) =>
+    startWorker(i + 1, display ?? { start() {}, update() {}, log: console.error, stop() {} }),
+  )
   const started = Date.now()
   let enqueued = 0
   const taskIds: string[] = []
@@ -97,7 +103,10 @@ async function main(): Promise<void> {
       const items = Array.from({ length: n }, (_, i) => {
         const k = enqueued + i
         // Every 500th order has no amount: it is rejected for good and lands in the DLQ.
-        return { args: { orderId: `${runId}-${k}`, customer: `customer-${k % 97}`, amount: k % 500 === 499 ? 0 : 1000 + k, lines: 1 + (k % 5) }, key: `customer-${k % 97}` }
+        return {
+          args: { orderId: `${runId}-${k}`, customer: `customer-${k % 97}`, amount: k % 500 === 499 ? 0 : 1000 + k, lines: 1 + (k % 5) },
+          key: `customer-${k % 97}`,
+        }
       })
       const { taskIds: ids } = await renderInvoice.enqueueMany(items)
       taskIds.push(...ids)
@@ -109,7 +118,9 @@ async function main(): Promise<void> {
   display?.start({ enqueued: 0, retrying: 0, dead: 0, rate: 0 })
   const counts = async () => {
     const { rows } = await pool.query<{ state: string; c: number }>(
-      `SELECT state, count(*)::int AS c FROM ktask.tasks WHERE task_id = ANY($1) GROUP BY state`, [taskIds])
+      `SELECT state, count(*)::int AS c FROM ktask.tasks WHERE task_id = ANY($1) GROUP BY state`,
+      [taskIds],
+    )
     return Object.fromEntries(rows.map((r) => [r.state, r.c])) as Record<string, number>
   }
   let byState: Record<string, number>
@@ -118,7 +129,12 @@ async function main(): Promise<void> {
     byState = await counts()
     const done = (byState.SUCCEEDED ?? 0) + (byState.DEAD ?? 0) + (byState.FAILED ?? 0)
     const elapsed = (Date.now() - started) / 1000
-    const payload = { enqueued, retrying: byState.RETRYING ?? 0, dead: (byState.DEAD ?? 0) + (byState.FAILED ?? 0), rate: Math.round(done / elapsed) }
+    const payload = {
+      enqueued,
+      retrying: byState.RETRYING ?? 0,
+      dead: (byState.DEAD ?? 0) + (byState.FAILED ?? 0),
+      rate: Math.round(done / elapsed),
+    }
     if (display) display.update(done, payload)
     else if (Date.now() - lastPrint > 2000) {
       console.log(`  ${done}/${total} done, enqueued ${enqueued}, retrying ${payload.retrying}, dead ${payload.dead}, ${payload.rate}/s`)
@@ -136,12 +152,16 @@ async function main(): Promise<void> {
   await producing
   const seconds = (Date.now() - started) / 1000
 
-  const { rows: [stats] } = await pool.query<{ invoices: number; dupes: number; p50: number; p99: number }>(`
+  const {
+    rows: [stats],
+  } = await pool.query<{ invoices: number; dupes: number; p50: number; p99: number }>(`
     SELECT count(*)::int AS invoices, (count(*) - count(DISTINCT order_id))::int AS dupes,
       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - enqueued_at) * 1000) AS p50,
       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM created_at - enqueued_at) * 1000) AS p99
     FROM example_invoices`)
-  const { rows: [retried] } = await pool.query<{ c: number }>(`SELECT count(*)::int AS c FROM ktask.tasks WHERE task_id = ANY($1) AND attempts > 1`, [taskIds])
+  const {
+    rows: [retried],
+  } = await pool.query<{ c: number }>(`SELECT count(*)::int AS c FROM ktask.tasks WHERE task_id = ANY($1) AND attempts > 1`, [taskIds])
 
   for (const w of workers) w.kill('SIGTERM')
   const exits = await Promise.all(workers.map((w) => new Promise<number | null>((r) => w.once('exit', (code) => r(code)))))

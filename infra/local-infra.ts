@@ -12,8 +12,19 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  cmdline, infraDir, isOurProcess, libDir, ourJavaProcesses, pidFile, portOpen, readPid, runDir, spawnDetached, stopPid,
-  waitUntil, type Log,
+  cmdline,
+  infraDir,
+  isOurProcess,
+  libDir,
+  ourJavaProcesses,
+  pidFile,
+  portOpen,
+  readPid,
+  runDir,
+  spawnDetached,
+  stopPid,
+  waitUntil,
+  type Log,
 } from './process-control.ts'
 import { dropRegistryDatabase, ensureRegistryDatabase, registryStorage, type RegistryStorage } from './registry-storage.ts'
 
@@ -108,8 +119,9 @@ export function ensureJars(log: Log = console.log): RegistryRuntime {
   const haveKafka = existsSync(kafkaLib) && readdirSync(kafkaLib).some((f) => /^kafka_2\.13-.*\.jar$/.test(f))
   if (haveKafka && registryJar(registry.dir)) return registry
   log(`infra: resolving Kafka and Apicurio Registry ${registry.version} from Maven Central (first run only)…`)
-  const res = spawnSync('mvn', ['-q', '-B', '-f', join(infraDir, 'pom.xml'), `-Dapicurio.version=${registry.version}`, 'package'],
-    { stdio: 'inherit' })
+  const res = spawnSync('mvn', ['-q', '-B', '-f', join(infraDir, 'pom.xml'), `-Dapicurio.version=${registry.version}`, 'package'], {
+    stdio: 'inherit',
+  })
   if (res.status !== 0) throw new Error(`infra: mvn package failed (exit ${res.status ?? res.signal}); see output above`)
   return registry
 }
@@ -120,35 +132,37 @@ function kafkaJarVersion(): string {
 }
 
 function kafkaProperties(ports: LocalInfraPorts): string {
-  return [
-    'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.bootstrap.servers=127.0.0.1:${ports.controller}`,
-    `listeners=PLAINTEXT://127.0.0.1:${ports.kafka},CONTROLLER://127.0.0.1:${ports.controller}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.kafka}`,
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-    `log.dirs=${join(runDir, 'kafka-data')}`,
-    'num.partitions=1',
-    // A single node: every internal topic gets replication factor 1.
-    'offsets.topic.replication.factor=1',
-    'offsets.topic.num.partitions=10',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
-    'default.replication.factor=1',
-    'min.insync.replicas=1',
-    // Local development: rebalance at once and allow short session timeouts so crash tests stay quick.
-    'group.initial.rebalance.delay.ms=0',
-    'group.min.session.timeout.ms=1000',
-    'auto.create.topics.enable=false',
-    'log.retention.hours=168',
-    'log.segment.bytes=67108864',
-    'num.network.threads=2',
-    'num.io.threads=4',
-  ].join('\n') + '\n'
+  return (
+    [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.bootstrap.servers=127.0.0.1:${ports.controller}`,
+      `listeners=PLAINTEXT://127.0.0.1:${ports.kafka},CONTROLLER://127.0.0.1:${ports.controller}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${ports.kafka}`,
+      'controller.listener.names=CONTROLLER',
+      'inter.broker.listener.name=PLAINTEXT',
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      `log.dirs=${join(runDir, 'kafka-data')}`,
+      'num.partitions=1',
+      // A single node: every internal topic gets replication factor 1.
+      'offsets.topic.replication.factor=1',
+      'offsets.topic.num.partitions=10',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'share.coordinator.state.topic.replication.factor=1',
+      'share.coordinator.state.topic.min.isr=1',
+      'default.replication.factor=1',
+      'min.insync.replicas=1',
+      // Local development: rebalance at once and allow short session timeouts so crash tests stay quick.
+      'group.initial.rebalance.delay.ms=0',
+      'group.min.session.timeout.ms=1000',
+      'auto.create.topics.enable=false',
+      'log.retention.hours=168',
+      'log.segment.bytes=67108864',
+      'num.network.threads=2',
+      'num.io.threads=4',
+    ].join('\n') + '\n'
+  )
 }
 
 async function startKafka(ports: LocalInfraPorts, log: Log): Promise<void> {
@@ -165,21 +179,34 @@ async function startKafka(ports: LocalInfraPorts, log: Log): Promise<void> {
   const propsFile = join(runDir, 'server.properties')
   mkdirSync(runDir, { recursive: true })
   writeFileSync(propsFile, kafkaProperties(ports))
-  const jvm = ['-Xms256m', '-Xmx1g', '-XX:+UseG1GC', '-Djava.awt.headless=true',
-    `-Dlog4j2.configurationFile=${join(infraDir, 'kafka-log4j2.properties')}`, '-cp', classpath]
+  const jvm = [
+    '-Xms256m',
+    '-Xmx1g',
+    '-XX:+UseG1GC',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${join(infraDir, 'kafka-log4j2.properties')}`,
+    '-cp',
+    classpath,
+  ]
   if (!existsSync(join(runDir, 'kafka-data', 'meta.properties'))) {
     // The cluster id only has to be a base64url UUID; a random one per data folder.
     const clusterId = randomBytes(16).toString('base64url')
-    const fmt = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone',
-      '-t', clusterId, '-c', propsFile], { encoding: 'utf8' })
+    const fmt = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', propsFile], {
+      encoding: 'utf8',
+    })
     if (fmt.status !== 0) throw new Error(`infra: kafka storage format failed:\n${fmt.stdout}\n${fmt.stderr}`)
   }
   const pid = spawnDetached('kafka', 'java', [...jvm, 'kafka.Kafka', propsFile])
   log(`infra: starting Kafka ${kafkaJarVersion()} (pid ${pid}) on 127.0.0.1:${ports.kafka}…`)
-  await waitUntil('Kafka', async () => {
-    if (!isOurProcess(pid)) throw new Error(`infra: Kafka exited during start-up; see ${join(runDir, 'kafka.log')}`)
-    return kafkaAnswers(ports.kafka)
-  }, 90_000, join(runDir, 'kafka.log'))
+  await waitUntil(
+    'Kafka',
+    async () => {
+      if (!isOurProcess(pid)) throw new Error(`infra: Kafka exited during start-up; see ${join(runDir, 'kafka.log')}`)
+      return kafkaAnswers(ports.kafka)
+    },
+    90_000,
+    join(runDir, 'kafka.log'),
+  )
 }
 
 /** Ready means the broker answers a metadata request (not just that the port is open). */
@@ -214,13 +241,22 @@ const PERSISTENT_STORAGE_FLAG = '-Dapicurio.storage.sql.kind=postgresql'
 
 function registryCommand(ports: LocalInfraPorts, jar: string, storage: RegistryStorage): { args: string[]; env: NodeJS.ProcessEnv } {
   return {
-    args: ['-Xms128m', '-Xmx512m', '-XX:+UseSerialGC',
-      `-Dquarkus.http.port=${ports.registry}`, '-Dquarkus.http.host=127.0.0.1',
-      '-Dapicurio.storage.kind=sql', PERSISTENT_STORAGE_FLAG, `-Dapicurio.datasource.url=${storage.jdbcUrl}`,
+    args: [
+      '-Xms128m',
+      '-Xmx512m',
+      '-XX:+UseSerialGC',
+      `-Dquarkus.http.port=${ports.registry}`,
+      '-Dquarkus.http.host=127.0.0.1',
+      '-Dapicurio.storage.kind=sql',
+      PERSISTENT_STORAGE_FLAG,
+      `-Dapicurio.datasource.url=${storage.jdbcUrl}`,
       // Apicurio holds 20 connections open by default; ktask's workers and tests share max_connections (100).
-      '-Dapicurio.datasource.jdbc.initial-size=1', '-Dapicurio.datasource.jdbc.min-size=1',
+      '-Dapicurio.datasource.jdbc.initial-size=1',
+      '-Dapicurio.datasource.jdbc.min-size=1',
       '-Dapicurio.datasource.jdbc.max-size=8',
-      '-jar', jar],
+      '-jar',
+      jar,
+    ],
     // Credentials go through the environment so the password never shows in `ps`.
     env: { ...process.env, APICURIO_DATASOURCE_USERNAME: storage.username, APICURIO_DATASOURCE_PASSWORD: storage.password },
   }
@@ -255,12 +291,19 @@ async function startRegistryProcess(ports: LocalInfraPorts, runtime: RegistryRun
   await ensureRegistryDatabase(storage)
   const command = registryCommand(ports, jar, storage)
   const pid = spawnDetached('registry', runtime.java, command.args, command.env)
-  log(`infra: starting Apicurio Registry ${runtime.version} (pid ${pid}) on 127.0.0.1:${ports.registry}, ` +
-    `schemas in Postgres database ${storage.database} on ${storage.server}…`)
-  await waitUntil('Apicurio Registry', async () => {
-    if (!isOurProcess(pid)) throw new Error(`infra: Apicurio Registry exited during start-up; see ${logFile}`)
-    return registryAnswers(ports.registry)
-  }, 120_000, logFile)
+  log(
+    `infra: starting Apicurio Registry ${runtime.version} (pid ${pid}) on 127.0.0.1:${ports.registry}, ` +
+      `schemas in Postgres database ${storage.database} on ${storage.server}…`,
+  )
+  await waitUntil(
+    'Apicurio Registry',
+    async () => {
+      if (!isOurProcess(pid)) throw new Error(`infra: Apicurio Registry exited during start-up; see ${logFile}`)
+      return registryAnswers(ports.registry)
+    },
+    120_000,
+    logFile,
+  )
 }
 
 export interface UpOptions {
@@ -276,17 +319,21 @@ export interface UpOptions {
  */
 async function answeringElsewhere(name: 'kafka' | 'registry', ports: LocalInfraPorts, log: Log): Promise<boolean> {
   if (isOurProcess(readPid(name))) return false
-  const [label, port, answers] = name === 'kafka'
-    ? ['Kafka', ports.kafka, () => kafkaAnswers(ports.kafka)] as const
-    : ['Apicurio Registry', ports.registry, () => registryAnswers(ports.registry)] as const
+  const [label, port, answers] =
+    name === 'kafka'
+      ? (['Kafka', ports.kafka, () => kafkaAnswers(ports.kafka)] as const)
+      : (['Apicurio Registry', ports.registry, () => registryAnswers(ports.registry)] as const)
   if (!(await answers())) return false
   log(`infra: ${label} (not started from this checkout) already answering on 127.0.0.1:${port}: using it`)
   return true
 }
 
 /** Starts whatever is not running yet and waits until it answers. */
-export async function up(ports: LocalInfraPorts = localPorts(), log: Log = console.log,
-  { kafka = true, registry = true }: UpOptions = {}): Promise<LocalInfraEndpoints> {
+export async function up(
+  ports: LocalInfraPorts = localPorts(),
+  log: Log = console.log,
+  { kafka = true, registry = true }: UpOptions = {},
+): Promise<LocalInfraEndpoints> {
   const start = {
     kafka: kafka && !(await answeringElsewhere('kafka', ports, log)),
     registry: registry && !(await answeringElsewhere('registry', ports, log)),
@@ -335,8 +382,12 @@ export async function status(ports: LocalInfraPorts = localPorts()): Promise<Rec
     return `${(await answers) ? 'up' : 'down'} (${ours})`
   }
   const storage = registryStorageKind()
-  const where = storage === 'memory' ? ', schemas in memory, lost when it stops: infra:up restarts it on Postgres'
-    : storage === 'postgresql' ? `, schemas in Postgres database ${registryStorage().database}` : ''
+  const where =
+    storage === 'memory'
+      ? ', schemas in memory, lost when it stops: infra:up restarts it on Postgres'
+      : storage === 'postgresql'
+        ? `, schemas in Postgres database ${registryStorage().database}`
+        : ''
   return {
     kafka: await describe('kafka', kafkaAnswers(ports.kafka)),
     registry: (await describe('registry', registryAnswers(ports.registry))).replace(/\)$/, `${where})`),

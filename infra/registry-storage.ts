@@ -56,9 +56,11 @@ async function withAdmin<T>(storage: RegistryStorage, fn: (client: pg.Client) =>
     await client.connect()
   } catch (err) {
     await client.end().catch(() => {})
-    throw new Error(`infra: the registry keeps its schemas in Postgres (database ${storage.database} on ` +
-      `${storage.server}), which does not answer: ${(err as Error).message}. Start Postgres or set DATABASE_URL.`,
-      { cause: err })
+    throw new Error(
+      `infra: the registry keeps its schemas in Postgres (database ${storage.database} on ` +
+        `${storage.server}), which does not answer: ${(err as Error).message}. Start Postgres or set DATABASE_URL.`,
+      { cause: err },
+    )
   }
   try {
     return await fn(client)

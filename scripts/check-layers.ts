@@ -26,7 +26,9 @@ function nodeOf(file: string): string {
 
 /** Folder → folder → the "file → import" lines that make the edge. */
 const edges = new Map<string, Map<string, string[]>>()
-const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => join(root, f))
+const files = readdirSync(root, { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => join(root, f))
 for (const file of files) {
   const text = readFileSync(file, 'utf8')
   for (const match of text.matchAll(IMPORT)) {

@@ -2,11 +2,29 @@
 export { App, createApp } from './app/app.ts'
 export type { EnqueueManyItem, EnqueueOptions, Task } from './app/task-handle.ts'
 export type {
-  ConsumeDefinition, EventContext, HandlerContext, IdempotencyKeySource, TaskContext, TaskDefinition,
+  ConsumeDefinition,
+  EventContext,
+  HandlerContext,
+  IdempotencyKeySource,
+  TaskContext,
+  TaskDefinition,
 } from './config/definitions.ts'
 export type {
-  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, KafkaClientOptions, KafkaRetryOptions, KafkaSaslOptions, KafkaSaslPassword,
-  LedgerOptions, Ordering, ProducerOptions, QueueOptions, RetryOptions, SchemaRegistryOptions, WorkerOptions,
+  AppOptions,
+  BackoffOptions,
+  DatabaseOptions,
+  HttpServiceOptions,
+  KafkaClientOptions,
+  KafkaRetryOptions,
+  KafkaSaslOptions,
+  KafkaSaslPassword,
+  LedgerOptions,
+  Ordering,
+  ProducerOptions,
+  QueueOptions,
+  RetryOptions,
+  SchemaRegistryOptions,
+  WorkerOptions,
 } from './config/options.ts'
 export type { AvroSchemaInput } from './codec/avro-codec.ts'
 export { KtaskError, UnrecoverableError, codes, isKtaskError } from './errors.ts'

@@ -71,10 +71,15 @@ export async function resetGroupWhenEmpty(groupId: string, topic: string): Promi
   const admin = kafka.admin()
   await admin.connect()
   try {
-    await until(async () => {
-      const { groups } = await admin.describeGroups([groupId])
-      return groups[0]?.state === 'Empty' || groups[0]?.state === 'Dead'
-    }, 90_000, `group ${groupId} to be empty`, 250)
+    await until(
+      async () => {
+        const { groups } = await admin.describeGroups([groupId])
+        return groups[0]?.state === 'Empty' || groups[0]?.state === 'Dead'
+      },
+      90_000,
+      `group ${groupId} to be empty`,
+      250,
+    )
     await admin.resetOffsets({ groupId, topic, earliest: true })
   } finally {
     await admin.disconnect()

@@ -13,7 +13,14 @@ export function startBenchWorker(env: Record<string, string>, args: string[] = [
   // The built CLI, as users run it in production (`npm run bench` builds dist/ first).
   const child = spawn(process.execPath, ['dist/cli/main.js', 'worker', 'bench/worker-app.js', ...args], {
     cwd: root,
-    env: { ...process.env, KTASK_BROKERS: brokers.join(','), KTASK_SCHEMA_REGISTRY_URL: registryUrl, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      KTASK_BROKERS: brokers.join(','),
+      KTASK_SCHEMA_REGISTRY_URL: registryUrl,
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'inherit', 'pipe'],
   })
   // The CLI logs to stderr.

@@ -21,7 +21,11 @@ export async function benchKafkajs(runs: number, n: number): Promise<Record<stri
     const value = Buffer.from(JSON.stringify(payload(0))).subarray(0, 256)
     const t0 = performance.now()
     for (let i = 0; i < n; i += BATCH) {
-      await producer.send({ topic, acks: -1, messages: Array.from({ length: Math.min(BATCH, n - i) }, (_, k) => ({ key: String(i + k), value })) })
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: Array.from({ length: Math.min(BATCH, n - i) }, (_, k) => ({ key: String(i + k), value })),
+      })
     }
     produceRates.push(n / ((performance.now() - t0) / 1000))
     await producer.disconnect()
@@ -40,7 +44,9 @@ export async function benchKafkajs(runs: number, n: number): Promise<Record<stri
         const { batch } = each
         seen += batch.messages.length
         each.resolveOffset(batch.lastOffset())
-        await each.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition: batch.partition, offset: String(Number(batch.lastOffset()) + 1) }] }] })
+        await each.commitOffsetsIfNecessary({
+          topics: [{ topic, partitions: [{ partition: batch.partition, offset: String(Number(batch.lastOffset()) + 1) }] }],
+        })
         last = performance.now()
       },
     })
@@ -62,7 +68,10 @@ function ensureKafkaTools(): void {
 }
 
 function java(mainClass: string, args: string[]): string {
-  const res = spawnSync('java', ['-Xmx1g', '-cp', join(toolsDir, '*'), mainClass, ...args], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 })
+  const res = spawnSync('java', ['-Xmx1g', '-cp', join(toolsDir, '*'), mainClass, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+  })
   if (res.status !== 0) throw new Error(`bench: ${mainClass} failed: ${res.stderr}`)
   return res.stdout
 }
@@ -75,15 +84,34 @@ export async function benchKafkaTools(runs: number, n: number): Promise<Record<s
   for (let r = 0; r < runs; r++) {
     topic = uniqueName('bench-perf')
     await createTopic(topic, 6)
-    const out = java('org.apache.kafka.tools.ProducerPerformance', ['--topic', topic, '--num-records', String(n), '--record-size', '256',
-      '--throughput', '-1', '--command-property', `bootstrap.servers=${brokers.join(',')}`, 'acks=all'])
+    const out = java('org.apache.kafka.tools.ProducerPerformance', [
+      '--topic',
+      topic,
+      '--num-records',
+      String(n),
+      '--record-size',
+      '256',
+      '--throughput',
+      '-1',
+      '--command-property',
+      `bootstrap.servers=${brokers.join(',')}`,
+      'acks=all',
+    ])
     const m = /([\d.]+) records\/sec/.exec(out.trim().split('\n').at(-1) ?? '')
     if (!m) throw new Error(`bench: unexpected ProducerPerformance output: ${out}`)
     producer.push(Number(m[1]))
   }
   for (let r = 0; r < runs; r++) {
-    const out = java('org.apache.kafka.tools.ConsumerPerformance', ['--bootstrap-server', brokers.join(','), '--topic', topic,
-      '--num-records', String(n), '--group', uniqueName('bench-perf-group')])
+    const out = java('org.apache.kafka.tools.ConsumerPerformance', [
+      '--bootstrap-server',
+      brokers.join(','),
+      '--topic',
+      topic,
+      '--num-records',
+      String(n),
+      '--group',
+      uniqueName('bench-perf-group'),
+    ])
     const [header, values] = out.trim().split('\n').slice(-2)
     const cols = header!.split(',').map((s) => s.trim())
     const rate = Number(values!.split(',')[cols.indexOf('nMsg.sec')])

@@ -13,14 +13,18 @@ type Args = { id: string; body: string }
 function benchApp(prefix: string, partitions: number, mode: 'noop' | 'ledger', onHandled: () => void): { app: App; task: Task<Args> } {
   const app = createApp({ prefix, logLevel: 'warn', queues: { q: { partitions } } })
   const task = app.task<Args>({
-    name: 'bench', queue: 'q', schema: payloadSchema,
-    ledger: mode === 'ledger', transaction: mode === 'ledger',
-    handler: mode === 'ledger'
-      ? async (_args, ctx) => {
-          await ctx.tx.query('INSERT INTO bench_effects (task_id) VALUES ($1)', [ctx.taskId])
-          onHandled()
-        }
-      : () => onHandled(),
+    name: 'bench',
+    queue: 'q',
+    schema: payloadSchema,
+    ledger: mode === 'ledger',
+    transaction: mode === 'ledger',
+    handler:
+      mode === 'ledger'
+        ? async (_args, ctx) => {
+            await ctx.tx.query('INSERT INTO bench_effects (task_id) VALUES ($1)', [ctx.taskId])
+            onHandled()
+          }
+        : () => onHandled(),
   })
   return { app, task }
 }
@@ -32,7 +36,6 @@ export async function enqueueBacklog(task: Task<Args>, n: number, slice = 5000):
   }
   return n / ((performance.now() - t0) / 1000)
 }
-
 
 /** Drains the backlog with an in-process worker; timed from "joined the group" to the last task handled. */
 async function drain(app: App, n: number, counter: { handled: number; last: number }): Promise<number> {
@@ -48,7 +51,8 @@ async function drain(app: App, n: number, counter: { handled: number; last: numb
 
 function counterFor(): { handled: number; last: number; tick: () => void } {
   const c = {
-    handled: 0, last: 0,
+    handled: 0,
+    last: 0,
     tick: () => {
       c.handled++
       c.last = performance.now()

@@ -24,7 +24,13 @@ function producerApp(prefix: string, partitions: number): { app: App; task: Task
  * while one worker process handles them; the worker records handler start minus the ktask-enqueued-at
  * header. Tasks enqueued during the warm-up (connections, JIT) are not counted.
  */
-export async function benchLatency(runs: number, rate: number, seconds: number, label = 'latency', warmupSeconds = 2): Promise<Record<string, Figure>> {
+export async function benchLatency(
+  runs: number,
+  rate: number,
+  seconds: number,
+  label = 'latency',
+  warmupSeconds = 2,
+): Promise<Record<string, Figure>> {
   const p50: number[] = []
   const p95: number[] = []
   const p99: number[] = []
@@ -61,13 +67,26 @@ export async function benchLatency(runs: number, rate: number, seconds: number, 
     p50.push(percentile(samples, 50))
     p95.push(percentile(samples, 95))
     p99.push(percentile(samples, 99))
-    p99Produce.push(percentile(measured.map(([, produce]) => produce), 99))
-    p99Deliver.push(percentile(measured.map(([, , deliver]) => deliver), 99))
+    p99Produce.push(
+      percentile(
+        measured.map(([, produce]) => produce),
+        99,
+      ),
+    )
+    p99Deliver.push(
+      percentile(
+        measured.map(([, , deliver]) => deliver),
+        99,
+      ),
+    )
     await app.close()
   }
   return {
-    [`${label}.p50`]: figure(p50, 'ms', 1), [`${label}.p95`]: figure(p95, 'ms', 1), [`${label}.p99`]: figure(p99, 'ms', 1),
-    [`${label}.p99-enqueue-to-broker`]: figure(p99Produce, 'ms', 1), [`${label}.p99-broker-to-start`]: figure(p99Deliver, 'ms', 1),
+    [`${label}.p50`]: figure(p50, 'ms', 1),
+    [`${label}.p95`]: figure(p95, 'ms', 1),
+    [`${label}.p99`]: figure(p99, 'ms', 1),
+    [`${label}.p99-enqueue-to-broker`]: figure(p99Produce, 'ms', 1),
+    [`${label}.p99-broker-to-start`]: figure(p99Deliver, 'ms', 1),
   }
 }
 
@@ -82,7 +101,6 @@ async function drainRate(group: string, topic: string, n: number): Promise<numbe
     await sleep(100)
   }
 }
-
 
 export async function benchScale(runs: number, n: number, counts: number[]): Promise<Record<string, Figure>> {
   const prefix = uniqueName('bench-scale')
@@ -117,7 +135,10 @@ export async function benchMemory(runs: number, n: number): Promise<Record<strin
   await app.provision()
   await enqueueBacklog(task, n, 10_000)
   const out: Record<string, Figure> = {}
-  for (const [label, args] of [['', []], ['-no-heap-cap', ['--no-heap-cap']]] as const) {
+  for (const [label, args] of [
+    ['', []],
+    ['-no-heap-cap', ['--no-heap-cap']],
+  ] as const) {
     Object.assign(out, await drainForMemory(runs, n, prefix, label, [...args]))
   }
   await app.close()

@@ -59,18 +59,25 @@ export class App {
     if (this.#tasks.has(spec.name)) throw configError('task.name', `task "${spec.name}" is already defined`)
     const queue = this.#config.queues[definition.queue] ?? resolveQueueOptions(definition.queue)
     const { handle, prepare } = createTaskHandle<unknown>({
-      runtime: this.#runtime, config: this.#config, spec, queue: definition.queue,
-      topic: queueTopic(this.#config.prefix, definition.queue), partitions: queue.partitions, replicationFactor: queue.replicationFactor,
-      ...(spec.track ? {
-        // Visible as PENDING before the broker has it: the caller can poll its status at once.
-        beforeProduce: async (ids: string[]) => {
-          await this.#runtime.ensureMigrated()
-          await insertPending(this.#runtime.pool(), ids, spec.name, definition.queue)
-        },
-        produceFailed: async (ids: string[]) => {
-          await this.#runtime.pool().query(`DELETE FROM ktask.tasks WHERE task_id = ANY($1) AND state = 'PENDING'`, [ids])
-        },
-      } : {}),
+      runtime: this.#runtime,
+      config: this.#config,
+      spec,
+      queue: definition.queue,
+      topic: queueTopic(this.#config.prefix, definition.queue),
+      partitions: queue.partitions,
+      replicationFactor: queue.replicationFactor,
+      ...(spec.track
+        ? {
+            // Visible as PENDING before the broker has it: the caller can poll its status at once.
+            beforeProduce: async (ids: string[]) => {
+              await this.#runtime.ensureMigrated()
+              await insertPending(this.#runtime.pool(), ids, spec.name, definition.queue)
+            },
+            produceFailed: async (ids: string[]) => {
+              await this.#runtime.pool().query(`DELETE FROM ktask.tasks WHERE task_id = ANY($1) AND state = 'PENDING'`, [ids])
+            },
+          }
+        : {}),
     })
     this.#tasks.set(spec.name, { spec, queue: definition.queue, handle, prepare })
     return handle
@@ -79,7 +86,8 @@ export class App {
   /** Consumes domain events another service publishes to `topic`, in consumer group `groupId`. */
   consume<Event = unknown>(definition: ConsumeDefinition<Event>): void {
     const spec = eventSpec(definition as ConsumeDefinition, this.#config.database)
-    if (this.#consumers.has(definition.groupId)) throw configError('consume.groupId', `a consumer with group "${definition.groupId}" is already registered`)
+    if (this.#consumers.has(definition.groupId))
+      throw configError('consume.groupId', `a consumer with group "${definition.groupId}" is already registered`)
     this.#consumers.set(definition.groupId, { def: definition as ConsumeDefinition, spec })
   }
 
@@ -114,7 +122,10 @@ export class App {
   /** Creates a worker for the given queues / consumers (default: all of them). Call `start()` on it. */
   worker(options: WorkerOptions = {}): Worker {
     this.#runtime.assertOpen()
-    const worker = new AppWorker({ runtime: this.#runtime, routes: (q, c) => this.#routes(q, c), hooks: this.#hooks }, { ...this.#config.worker, ...withoutUndefined(options) })
+    const worker = new AppWorker(
+      { runtime: this.#runtime, routes: (q, c) => this.#routes(q, c), hooks: this.#hooks },
+      { ...this.#config.worker, ...withoutUndefined(options) },
+    )
     this.#workers.add(worker)
     return worker
   }

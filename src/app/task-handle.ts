@@ -84,7 +84,8 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): CreatedTaskHandle<
     const value = runtime.codec.encode(id, spec.type!, args, what)
     const extra = options.headers ?? {}
     for (const [name, v] of Object.entries(extra)) {
-      if (typeof v !== 'string') throw new KtaskError('KTASK_VALIDATION', `${what}: header "${name}" must be a string`, { field: `headers.${name}` })
+      if (typeof v !== 'string')
+        throw new KtaskError('KTASK_VALIDATION', `${what}: header "${name}" must be a string`, { field: `headers.${name}` })
     }
     return {
       topic,
@@ -101,7 +102,8 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): CreatedTaskHandle<
     }
   }
 
-  const ensureTopic = (): Promise<void> => runtime.ensureTopics([{ topic, partitions: deps.partitions, replicationFactor: deps.replicationFactor }])
+  const ensureTopic = (): Promise<void> =>
+    runtime.ensureTopics([{ topic, partitions: deps.partitions, replicationFactor: deps.replicationFactor }])
 
   const produce = async (messages: OutgoingMessage[]): Promise<void> => {
     await ensureTopic()

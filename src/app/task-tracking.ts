@@ -43,14 +43,17 @@ function summary(f: RoutedMessage): TaskErrorSummary {
   }
 }
 
-
 export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
   // When each running message's handler started: every outcome records it, since the STARTED write is
   // coalesced and a quick task's outcome overtakes it.
   const startedAt = new WeakMap<Envelope, number>()
   const base = (item: ExecItem): Pick<TaskStateUpdate, 'taskId' | 'name' | 'queue' | 'attempt' | 'redrives' | 'startedAt'> => ({
-    taskId: item.prepared.messageId, name: item.prepared.spec.name, queue: item.prepared.spec.queue ?? '',
-    attempt: item.envelope.attempt, redrives: redrives(item.envelope.headers), startedAt: startedAt.get(item.envelope),
+    taskId: item.prepared.messageId,
+    name: item.prepared.spec.name,
+    queue: item.prepared.spec.queue ?? '',
+    attempt: item.envelope.attempt,
+    redrives: redrives(item.envelope.headers),
+    startedAt: startedAt.get(item.envelope),
   })
   return {
     started(item) {
@@ -64,7 +67,11 @@ export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
     },
     progress(item, fraction, message) {
       if (typeof fraction !== 'number' || !Number.isFinite(fraction) || fraction < 0 || fraction > 1) {
-        throw new KtaskError('KTASK_VALIDATION', `ctx.progress(fraction): fraction must be a number from 0 to 1 (got ${String(fraction)})`, { field: 'fraction' })
+        throw new KtaskError(
+          'KTASK_VALIDATION',
+          `ctx.progress(fraction): fraction must be a number from 0 to 1 (got ${String(fraction)})`,
+          { field: 'fraction' },
+        )
       }
       if (!item.prepared.spec.track) return
       writer.progress({ taskId: item.prepared.messageId, progress: fraction, message: message ?? null, attempt: item.envelope.attempt })
@@ -73,9 +80,15 @@ export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
       if (!f.spec?.track) return
       const m = f.envelope
       const update: TaskStateUpdate = {
-        taskId: f.messageId, name: f.spec.name, queue: f.spec.queue ?? '', attempt: m.attempt, redrives: redrives(m.headers),
+        taskId: f.messageId,
+        name: f.spec.name,
+        queue: f.spec.queue ?? '',
+        attempt: m.attempt,
+        redrives: redrives(m.headers),
         // FAILED: refused at once (unrecoverable or not retryable); DEAD: attempts used up, or undecodable.
-        state: decision.kind === 'retry' ? 'RETRYING' : refusedByHandler(decision.reason) ? 'FAILED' : 'DEAD', error: summary(f), startedAt: startedAt.get(m),
+        state: decision.kind === 'retry' ? 'RETRYING' : refusedByHandler(decision.reason) ? 'FAILED' : 'DEAD',
+        error: summary(f),
+        startedAt: startedAt.get(m),
       }
       // RETRYING is followed by the next attempt's own writes: coalesce it. A final state must not be lost
       // to a crash right after the offset commit, so it is written before the offset is marked done

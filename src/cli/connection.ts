@@ -16,7 +16,10 @@ export interface ConnectionFlags {
 }
 
 export function withAppOption(cmd: Command): Command {
-  return cmd.option('--app <module>', 'connect with the options of the app this module exports (brokers, SASL/TLS, registry, database, prefix)')
+  return cmd.option(
+    '--app <module>',
+    'connect with the options of the app this module exports (brokers, SASL/TLS, registry, database, prefix)',
+  )
 }
 
 export async function connectionOptions(flags: ConnectionFlags = {}): Promise<AppOptions> {
@@ -26,7 +29,12 @@ export async function connectionOptions(flags: ConnectionFlags = {}): Promise<Ap
   const c = internals(app).config
   await app.close()
   return {
-    ...quiet, brokers: c.brokers, clientId: c.clientId, kafka: c.kafka, schemaRegistry: c.schemaRegistry,
-    database: c.database ?? false, prefix: c.prefix,
+    ...quiet,
+    brokers: c.brokers,
+    clientId: c.clientId,
+    kafka: c.kafka,
+    schemaRegistry: c.schemaRegistry,
+    database: c.database ?? false,
+    prefix: c.prefix,
   }
 }

@@ -13,7 +13,9 @@ import { KtaskError } from '../errors.ts'
 function looksLikeApp(value: unknown): value is App {
   // Duck-typed: the module may import a different copy of ktask (dist vs. source) than the CLI.
   const v = value as Partial<App> | null
-  return typeof v === 'object' && v !== null && typeof v.worker === 'function' && typeof v.task === 'function' && typeof v.close === 'function'
+  return (
+    typeof v === 'object' && v !== null && typeof v.worker === 'function' && typeof v.task === 'function' && typeof v.close === 'function'
+  )
 }
 
 /** The module's app: its default export, or the `default` of a CommonJS module's exports. */
@@ -37,7 +39,9 @@ export async function loadApp(modulePath: string): Promise<App> {
   const file = resolve(modulePath)
   if (!existsSync(file)) throw new KtaskError('KTASK_NOT_FOUND', `Module not found: ${file}`, { field: 'module' })
   if (/\.[cm]?ts$/.test(file) && !process.features.typescript) {
-    throw invalidModule(`${modulePath} is TypeScript, which Node ${process.version} does not run: use Node 22.18 or newer, or compile it to JavaScript`)
+    throw invalidModule(
+      `${modulePath} is TypeScript, which Node ${process.version} does not run: use Node 22.18 or newer, or compile it to JavaScript`,
+    )
   }
   let mod: { default?: unknown }
   try {
@@ -47,13 +51,18 @@ export async function loadApp(modulePath: string): Promise<App> {
     // The file at fault may be one the module imports: the stack's first line names it.
     const culprit = /^(\/[^\n]*?):\d+\n/.exec(err.stack ?? '')?.[1] ?? file
     const name = relative(process.cwd(), culprit) || basename(culprit)
-    throw invalidModule(`${name} uses import/export, but Node loads it as CommonJS: its package.json says "type": "commonjs" ` +
-      `(what npm init writes). Add "type": "module" to that package.json, or rename the file to ${name.replace(/\.[cm]?[jt]s$/, '')}.mts ` +
-      '(.mjs for JavaScript)', err)
+    throw invalidModule(
+      `${name} uses import/export, but Node loads it as CommonJS: its package.json says "type": "commonjs" ` +
+        `(what npm init writes). Add "type": "module" to that package.json, or rename the file to ${name.replace(/\.[cm]?[jt]s$/, '')}.mts ` +
+        '(.mjs for JavaScript)',
+      err,
+    )
   }
   const app = appOf(mod)
   if (!looksLikeApp(app)) {
-    throw invalidModule(`${modulePath} must export a ktask app as its default export (export default createApp(...), or module.exports = app)`)
+    throw invalidModule(
+      `${modulePath} must export a ktask app as its default export (export default createApp(...), or module.exports = app)`,
+    )
   }
   return app
 }

@@ -2,7 +2,10 @@
 import { InvalidArgumentError } from 'commander'
 
 export function listOption(value: string): string[] {
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean)
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (list.length === 0) throw new InvalidArgumentError('expected a comma-separated list')
   return list
 }

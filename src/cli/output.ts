@@ -4,7 +4,14 @@ import cliProgress from 'cli-progress'
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))))]
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]?.length ?? 0)))
-  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')
+  return cells
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 export function printJson(value: unknown): void {
@@ -14,8 +21,10 @@ export function printJson(value: unknown): void {
 /** A progress reporter: a bar on a terminal, a line every few seconds otherwise. */
 export function progress(label: string): { update(done: number, total: number): void; stop(): void } {
   if (process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar({ format: ` ${label} {bar} {value}/{total} ({percentage}%)`, stream: process.stderr, hideCursor: true },
-      cliProgress.Presets.shades_classic)
+    const bar = new cliProgress.SingleBar(
+      { format: ` ${label} {bar} {value}/{total} ({percentage}%)`, stream: process.stderr, hideCursor: true },
+      cliProgress.Presets.shades_classic,
+    )
     let started = false
     return {
       update(done, total) {

@@ -25,8 +25,7 @@ export interface ReplayFlags {
 }
 
 export type ReplayRequest =
-  | { mode: 'republish'; options: Omit<RepublishOptions, 'onProgress'> }
-  | { mode: 'reset'; options: ResetGroupOptions }
+  { mode: 'republish'; options: Omit<RepublishOptions, 'onProgress'> } | { mode: 'reset'; options: ResetGroupOptions }
 
 function usage(message: string, field: string): KtaskError {
   return new KtaskError('KTASK_VALIDATION', message, { field })
@@ -56,13 +55,22 @@ function endSpec(f: ReplayFlags): EndSpec {
 export function parseReplayFlags(f: ReplayFlags): ReplayRequest {
   const start = startSpec(f)
   if (f.into !== undefined) {
-    if (f.group !== undefined) throw usage('--group and --into exclude each other: --group moves a group\'s offsets, --into re-publishes into another topic', 'group')
+    if (f.group !== undefined)
+      throw usage("--group and --into exclude each other: --group moves a group's offsets, --into re-publishes into another topic", 'group')
     if (f.force) throw usage('--force only applies to a group reset (--group), not to --into', 'force')
     if (f.create) throw usage('--create only applies to a group reset (--group), not to --into', 'create')
-    return { mode: 'republish', options: { topic: f.topic, partition: f.partition, start, end: endSpec(f), into: f.into, rate: f.rate, dryRun: f.dryRun } }
+    return {
+      mode: 'republish',
+      options: { topic: f.topic, partition: f.partition, start, end: endSpec(f), into: f.into, rate: f.rate, dryRun: f.dryRun },
+    }
   }
   if (f.group === undefined) throw usage('Give --group (to move its offsets) or --into (to re-publish)', 'group')
-  if (f.toOffset !== undefined || f.toTime !== undefined) throw usage('--to-offset / --to-time only apply with --into: a group reset moves where the group starts, it has no end', 'to')
-  if (f.rate !== undefined) throw usage('--rate only applies with --into: a group reset moves offsets and sends nothing (limit the workers instead)', 'rate')
-  return { mode: 'reset', options: { group: f.group, topic: f.topic, partition: f.partition, start, dryRun: f.dryRun, force: f.force, createGroup: f.create } }
+  if (f.toOffset !== undefined || f.toTime !== undefined)
+    throw usage('--to-offset / --to-time only apply with --into: a group reset moves where the group starts, it has no end', 'to')
+  if (f.rate !== undefined)
+    throw usage('--rate only applies with --into: a group reset moves offsets and sends nothing (limit the workers instead)', 'rate')
+  return {
+    mode: 'reset',
+    options: { group: f.group, topic: f.topic, partition: f.partition, start, dryRun: f.dryRun, force: f.force, createGroup: f.create },
+  }
 }

@@ -26,8 +26,10 @@ export function toAvroType(input: AvroSchemaInput, what: string): Type {
     }
     return avro.Type.forSchema(input as Schema)
   } catch (err) {
-    throw new KtaskError('KTASK_INVALID_CONFIG', `Invalid Avro schema for ${what}: ${(err as Error).message}`,
-      { field: 'schema', cause: err })
+    throw new KtaskError('KTASK_INVALID_CONFIG', `Invalid Avro schema for ${what}: ${(err as Error).message}`, {
+      field: 'schema',
+      cause: err,
+    })
   }
 }
 
@@ -60,9 +62,11 @@ export function validateAvro(type: Type, value: unknown, what: string): void {
   })
   if (!ok && first) {
     const field = first.path.join('.') || '(root)'
-    throw new KtaskError('KTASK_VALIDATION',
+    throw new KtaskError(
+      'KTASK_VALIDATION',
       `${what}: field "${field}" must be ${describeType(first.type)}, got ${describeValue(first.val)}`,
-      { field, expected: describeType(first.type) })
+      { field, expected: describeType(first.type) },
+    )
   }
   const extra = findUndeclaredField(type, value, [])
   if (extra) {
@@ -71,7 +75,13 @@ export function validateAvro(type: Type, value: unknown, what: string): void {
 }
 
 function findUndeclaredField(type: Type, value: unknown, path: string[]): string | undefined {
-  const t = type as Type & { typeName?: string; fields?: { name: string; type: Type }[]; itemsType?: Type; valuesType?: Type; types?: Type[] }
+  const t = type as Type & {
+    typeName?: string
+    fields?: { name: string; type: Type }[]
+    itemsType?: Type
+    valuesType?: Type
+    types?: Type[]
+  }
   if (value === null || typeof value !== 'object') return undefined
   if ((t.typeName === 'record' || t.typeName === 'error') && t.fields) {
     const declared = new Map(t.fields.map((f) => [f.name, f.type]))
@@ -164,8 +174,12 @@ export class AvroCodec {
     try {
       return { value: (reader ?? writer).fromBuffer(body, resolver), schemaId }
     } catch (err) {
-      throw new KtaskError('KTASK_DECODE', `Avro body does not match schema id ${schemaId}: ${(err as Error).message}`,
-        { field: 'value', reason: 'malformed-body', schemaId, cause: err })
+      throw new KtaskError('KTASK_DECODE', `Avro body does not match schema id ${schemaId}: ${(err as Error).message}`, {
+        field: 'value',
+        reason: 'malformed-body',
+        schemaId,
+        cause: err,
+      })
     }
   }
 
@@ -195,10 +209,18 @@ export class AvroCodec {
     let since = this.#unknownSince.get(schemaId)
     if (since === undefined || now - since > UNKNOWN_SCHEMA_MEMORY_MS) this.#unknownSince.set(schemaId, (since = now))
     if (now - since < UNKNOWN_SCHEMA_GRACE_MS) {
-      return new KtaskError('KTASK_INFRASTRUCTURE', `registry does not know schema id ${schemaId} yet; asking again`, { component: 'registry', schemaId, cause })
+      return new KtaskError('KTASK_INFRASTRUCTURE', `registry does not know schema id ${schemaId} yet; asking again`, {
+        component: 'registry',
+        schemaId,
+        cause,
+      })
     }
-    return new KtaskError('KTASK_DECODE', `Unknown schema id ${schemaId} (not in the registry after ${UNKNOWN_SCHEMA_GRACE_MS / 1000} s)`,
-      { field: 'value', reason: 'unknown-schema-id', schemaId, cause })
+    return new KtaskError('KTASK_DECODE', `Unknown schema id ${schemaId} (not in the registry after ${UNKNOWN_SCHEMA_GRACE_MS / 1000} s)`, {
+      field: 'value',
+      reason: 'unknown-schema-id',
+      schemaId,
+      cause,
+    })
   }
 
   #resolver(reader: Type, writer: Type, schemaId: number): Resolver {
@@ -213,8 +235,12 @@ export class AvroCodec {
         resolver = reader.createResolver(writer)
       } catch (err) {
         const name = (reader as Type & { name?: string }).name ?? 'the expected schema'
-        throw new KtaskError('KTASK_DECODE', `Schema id ${schemaId} cannot be read as ${name}: ${(err as Error).message}`,
-          { field: 'value', reason: 'schema-not-accepted', schemaId, cause: err })
+        throw new KtaskError('KTASK_DECODE', `Schema id ${schemaId} cannot be read as ${name}: ${(err as Error).message}`, {
+          field: 'value',
+          reason: 'schema-not-accepted',
+          schemaId,
+          cause: err,
+        })
       }
       byId.set(schemaId, resolver)
     }

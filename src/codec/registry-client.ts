@@ -50,8 +50,9 @@ export class HttpSchemaRegistryClient implements SchemaRegistryClient {
     const key = `${subject}\n${schema}`
     let pending = this.#registered.get(key)
     if (!pending) {
-      pending = this.#request('POST', `/subjects/${encodeURIComponent(subject)}/versions`, { schema })
-        .then((body) => Number((body as { id: number }).id))
+      pending = this.#request('POST', `/subjects/${encodeURIComponent(subject)}/versions`, { schema }).then((body) =>
+        Number((body as { id: number }).id),
+      )
       // A failed attempt must not poison the cache: the next call tries again.
       pending.catch(() => this.#registered.delete(key))
       this.#registered.set(key, pending)
@@ -110,12 +111,18 @@ export class HttpSchemaRegistryClient implements SchemaRegistryClient {
       if (typeof registryCode === 'number' && registryCode >= 40400 && registryCode < 40500) {
         throw new KtaskError('KTASK_NOT_FOUND', `Schema registry: ${message}`, { status: 404, registryCode, path })
       }
-      throw infrastructureError('registry', new Error(`${method} ${path}: 404 without a registry error code (wrong URL, or a proxy answering?): ${message.slice(0, 200)}`))
+      throw infrastructureError(
+        'registry',
+        new Error(`${method} ${path}: 404 without a registry error code (wrong URL, or a proxy answering?): ${message.slice(0, 200)}`),
+      )
     }
     if (res.status === 401 || res.status === 403) {
       throw infrastructureError('registry', new Error(`${method} ${path}: ${res.status} ${message} (check credentials)`))
     }
-    throw new KtaskError('KTASK_VALIDATION', `Schema registry refused ${method} ${path}: ${message}`,
-      { status: res.status, registryCode, path })
+    throw new KtaskError('KTASK_VALIDATION', `Schema registry refused ${method} ${path}: ${message}`, {
+      status: res.status,
+      registryCode,
+      path,
+    })
   }
 }

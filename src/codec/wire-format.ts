@@ -25,13 +25,17 @@ export function parseWire(value: Buffer | null): WireMessage {
     throw new KtaskError('KTASK_DECODE', 'Message has no value (null or empty payload)', { field: 'value', reason: 'empty' })
   }
   if (value.length < WIRE_HEADER_SIZE) {
-    throw new KtaskError('KTASK_DECODE', `Message value is ${value.length} bytes, shorter than the 5-byte wire header`,
-      { field: 'value', reason: 'truncated' })
+    throw new KtaskError('KTASK_DECODE', `Message value is ${value.length} bytes, shorter than the 5-byte wire header`, {
+      field: 'value',
+      reason: 'truncated',
+    })
   }
   const magic = value.readUInt8(0)
   if (magic !== MAGIC_BYTE) {
-    throw new KtaskError('KTASK_DECODE', `Message value starts with magic byte ${magic}, expected ${MAGIC_BYTE} (Confluent wire format)`,
-      { field: 'value', reason: 'bad-magic-byte' })
+    throw new KtaskError('KTASK_DECODE', `Message value starts with magic byte ${magic}, expected ${MAGIC_BYTE} (Confluent wire format)`, {
+      field: 'value',
+      reason: 'bad-magic-byte',
+    })
   }
   return { schemaId: value.readUInt32BE(1), body: value.subarray(WIRE_HEADER_SIZE) }
 }

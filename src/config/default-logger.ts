@@ -41,11 +41,18 @@ export function createDefaultLogger(level: Level | 'silent', env: NodeJS.Process
   if (logFormat(env) === 'json') return fd === 1 ? pino({ level, base }) : pino({ level, base }, pino.destination({ dest: fd }))
   // pino-pretty runs in pino's transport thread; one line per entry — only an `err` object spreads over
   // lines, for its stack (kafkajs's `error` fields are strings: they stay inline).
-  return pino({ level, base }, pino.transport({
-    target: 'pino-pretty',
-    options: {
-      destination: fd, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname', errorLikeObjectKeys: ['err'],
-      colorize: colorize(fd, env),
-    },
-  }))
+  return pino(
+    { level, base },
+    pino.transport({
+      target: 'pino-pretty',
+      options: {
+        destination: fd,
+        singleLine: true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'hostname',
+        errorLikeObjectKeys: ['err'],
+        colorize: colorize(fd, env),
+      },
+    }),
+  )
 }

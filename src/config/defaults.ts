@@ -9,8 +9,18 @@
  * neither the code nor the environment gives one.
  */
 import type {
-  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, KafkaClientOptions, KafkaRetryOptions, LedgerOptions, ProducerOptions,
-  QueueOptions, RetryOptions, SchemaRegistryOptions, WorkerOptions,
+  AppOptions,
+  BackoffOptions,
+  DatabaseOptions,
+  HttpServiceOptions,
+  KafkaClientOptions,
+  KafkaRetryOptions,
+  LedgerOptions,
+  ProducerOptions,
+  QueueOptions,
+  RetryOptions,
+  SchemaRegistryOptions,
+  WorkerOptions,
 } from './options.ts'
 import type { ConsumeDefinition, TaskDefinition } from './definitions.ts'
 

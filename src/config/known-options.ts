@@ -10,51 +10,134 @@
 import { configError } from '../errors.ts'
 import type { ConsumeDefinition, TaskDefinition } from './definitions.ts'
 import type {
-  AppOptions, BackoffOptions, DatabaseOptions, HttpServiceOptions, KafkaClientOptions, KafkaRetryOptions, KafkaSaslOptions, LedgerOptions, ProducerOptions, QueueOptions, RetryOptions,
-  SchemaRegistryOptions, WorkerOptions,
+  AppOptions,
+  BackoffOptions,
+  DatabaseOptions,
+  HttpServiceOptions,
+  KafkaClientOptions,
+  KafkaRetryOptions,
+  KafkaSaslOptions,
+  LedgerOptions,
+  ProducerOptions,
+  QueueOptions,
+  RetryOptions,
+  SchemaRegistryOptions,
+  WorkerOptions,
 } from './options.ts'
 
 const names = <T>(all: Record<keyof T, true>): readonly (keyof T & string)[] => Object.keys(all) as (keyof T & string)[]
 
 export const APP_OPTION_NAMES = names<AppOptions>({
-  brokers: true, clientId: true, kafka: true, schemaRegistry: true, database: true, prefix: true, logger: true, logLevel: true,
-  queues: true, ledger: true, maxMessageBytes: true, taskRetentionDays: true, worker: true, producer: true,
+  brokers: true,
+  clientId: true,
+  kafka: true,
+  schemaRegistry: true,
+  database: true,
+  prefix: true,
+  logger: true,
+  logLevel: true,
+  queues: true,
+  ledger: true,
+  maxMessageBytes: true,
+  taskRetentionDays: true,
+  worker: true,
+  producer: true,
 })
 export const KAFKA_OPTION_NAMES = names<KafkaClientOptions>({
-  ssl: true, sasl: true, connectionTimeout: true, authenticationTimeout: true, reauthenticationThreshold: true, requestTimeout: true,
-  enforceRequestTimeout: true, retry: true,
+  ssl: true,
+  sasl: true,
+  connectionTimeout: true,
+  authenticationTimeout: true,
+  reauthenticationThreshold: true,
+  requestTimeout: true,
+  enforceRequestTimeout: true,
+  retry: true,
 })
-export const KAFKA_RETRY_OPTION_NAMES = names<KafkaRetryOptions>({ maxRetryTime: true, initialRetryTime: true, factor: true, multiplier: true, retries: true })
-type KafkaSaslNames = { [M in KafkaSaslOptions['mechanism']]: keyof Extract<KafkaSaslOptions, { mechanism: M }> }[KafkaSaslOptions['mechanism']]
+export const KAFKA_RETRY_OPTION_NAMES = names<KafkaRetryOptions>({
+  maxRetryTime: true,
+  initialRetryTime: true,
+  factor: true,
+  multiplier: true,
+  retries: true,
+})
+type KafkaSaslNames = {
+  [M in KafkaSaslOptions['mechanism']]: keyof Extract<KafkaSaslOptions, { mechanism: M }>
+}[KafkaSaslOptions['mechanism']]
 /** Every name some SASL mechanism uses (which ones a mechanism needs is for the broker to tell). */
 export const KAFKA_SASL_OPTION_NAMES = names<Record<KafkaSaslNames, unknown>>({
-  mechanism: true, username: true, password: true, oauthBearerProvider: true, authorizationIdentity: true, accessKeyId: true,
-  secretAccessKey: true, sessionToken: true,
+  mechanism: true,
+  username: true,
+  password: true,
+  oauthBearerProvider: true,
+  authorizationIdentity: true,
+  accessKeyId: true,
+  secretAccessKey: true,
+  sessionToken: true,
 })
 export const SCHEMA_REGISTRY_OPTION_NAMES = names<SchemaRegistryOptions>({ url: true, auth: true, timeoutMs: true })
 export const DATABASE_OPTION_NAMES = names<DatabaseOptions>({
-  connectionString: true, max: true, statementTimeoutMs: true, idleInTransactionTimeoutMs: true, migrate: true,
+  connectionString: true,
+  max: true,
+  statementTimeoutMs: true,
+  idleInTransactionTimeoutMs: true,
+  migrate: true,
 })
 export const QUEUE_OPTION_NAMES = names<QueueOptions>({ partitions: true, replicationFactor: true, ordering: true })
 export const LEDGER_OPTION_NAMES = names<LedgerOptions>({ retentionDays: true, pruneIntervalMs: true })
 export const PRODUCER_OPTION_NAMES = names<ProducerOptions>({ maxQueuedBytes: true })
 export const WORKER_OPTION_NAMES = names<WorkerOptions>({
-  queues: true, consumers: true, concurrency: true, shutdownGraceMs: true, sessionTimeoutMs: true, heartbeatIntervalMs: true,
-  commitIntervalMs: true, commitThreshold: true, maxBufferedPerPartition: true, transactionBatchSize: true, fetchMaxWaitMs: true,
-  fetchMaxBytesPerPartition: true, fetchMaxBytes: true, statsIntervalMs: true, maxClockSkewMs: true,
+  queues: true,
+  consumers: true,
+  concurrency: true,
+  shutdownGraceMs: true,
+  sessionTimeoutMs: true,
+  heartbeatIntervalMs: true,
+  commitIntervalMs: true,
+  commitThreshold: true,
+  maxBufferedPerPartition: true,
+  transactionBatchSize: true,
+  fetchMaxWaitMs: true,
+  fetchMaxBytesPerPartition: true,
+  fetchMaxBytes: true,
+  statsIntervalMs: true,
+  maxClockSkewMs: true,
 })
 export const RETRY_OPTION_NAMES = names<RetryOptions>({ attempts: true, backoff: true, retryable: true, ordering: true })
 export const BACKOFF_OPTION_NAMES = names<BackoffOptions>({ type: true, delayMs: true, maxDelayMs: true, jitter: true })
 export const TASK_OPTION_NAMES = names<TaskDefinition>({
-  name: true, queue: true, schema: true, handler: true, track: true, retry: true, timeoutMs: true, ledger: true, transaction: true,
+  name: true,
+  queue: true,
+  schema: true,
+  handler: true,
+  track: true,
+  retry: true,
+  timeoutMs: true,
+  ledger: true,
+  transaction: true,
 })
 export const CONSUME_OPTION_NAMES = names<ConsumeDefinition>({
-  topic: true, groupId: true, schema: true, handler: true, idempotencyKey: true, ordering: true, fromBeginning: true,
-  retry: true, timeoutMs: true, ledger: true, transaction: true,
+  topic: true,
+  groupId: true,
+  schema: true,
+  handler: true,
+  idempotencyKey: true,
+  ordering: true,
+  fromBeginning: true,
+  retry: true,
+  timeoutMs: true,
+  ledger: true,
+  transaction: true,
 })
 export const HTTP_OPTION_NAMES = names<HttpServiceOptions>({
-  port: true, host: true, token: true, bodyLimitBytes: true, ssePollMs: true, maxEventStreams: true, eventStreamMaxMs: true,
-  readyTimeoutMs: true, idempotencyWaitMs: true,
+  port: true,
+  host: true,
+  token: true,
+  bodyLimitBytes: true,
+  ssePollMs: true,
+  maxEventStreams: true,
+  eventStreamMaxMs: true,
+  readyTimeoutMs: true,
+  idempotencyWaitMs: true,
 })
 
 /** Names users write for an option that ktask calls otherwise (offered only where the target exists). */

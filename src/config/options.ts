@@ -75,10 +75,10 @@ export type KafkaSaslOptions =
   | KafkaSaslPassword<'scram-sha-256'>
   | KafkaSaslPassword<'scram-sha-512'>
   | {
-    mechanism: 'oauthbearer'
-    /** Called for a token when connecting, and again before it expires. */
-    oauthBearerProvider: () => Promise<{ value: string }>
-  }
+      mechanism: 'oauthbearer'
+      /** Called for a token when connecting, and again before it expires. */
+      oauthBearerProvider: () => Promise<{ value: string }>
+    }
   | { mechanism: 'aws'; authorizationIdentity: string; accessKeyId: string; secretAccessKey: string; sessionToken?: string }
 
 /** A SASL mechanism that authenticates with a username and a password. */

@@ -6,11 +6,26 @@ import type { Level, Logger } from 'pino'
 import { configError } from '../errors.ts'
 import { createDefaultLogger } from './default-logger.ts'
 import {
-  appDefaults, databaseDefaults, ledgerDefaults, producerDefaults, queueDefaults, schemaRegistryDefaults, withDefaults, workerDefaults,
+  appDefaults,
+  databaseDefaults,
+  ledgerDefaults,
+  producerDefaults,
+  queueDefaults,
+  schemaRegistryDefaults,
+  withDefaults,
+  workerDefaults,
 } from './defaults.ts'
 import { WORKER_OPTION_NAMES, refuseUnknown, refuseUnknownAppOptions } from './known-options.ts'
 import { kafkaSecurityFromEnv, registryAuthFromEnv } from './security-env.ts'
-import type { AppOptions, KafkaClientOptions, LedgerOptions, QueueOptions, SchemaRegistryOptions, WorkerOptions, ProducerOptions } from './options.ts'
+import type {
+  AppOptions,
+  KafkaClientOptions,
+  LedgerOptions,
+  QueueOptions,
+  SchemaRegistryOptions,
+  WorkerOptions,
+  ProducerOptions,
+} from './options.ts'
 
 export interface ResolvedDatabase {
   connectionString: string
@@ -149,21 +164,28 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
     const db = options.database ?? {}
     const connectionString = db.connectionString ?? env.DATABASE_URL ?? databaseDefaults.connectionString
     if (!/^postgres(ql)?:\/\//.test(connectionString)) {
-      throw configError(db.connectionString ? 'database.connectionString' : 'DATABASE_URL',
-        `must be a postgres:// URL (got ${JSON.stringify(connectionString.replace(/:[^:@/]*@/, ':***@'))})`)
+      throw configError(
+        db.connectionString ? 'database.connectionString' : 'DATABASE_URL',
+        `must be a postgres:// URL (got ${JSON.stringify(connectionString.replace(/:[^:@/]*@/, ':***@'))})`,
+      )
     }
     database = {
       connectionString,
       max: db.max === undefined ? undefined : checkInt('database.max', db.max, 1, 1000),
       statementTimeoutMs: checkInt('database.statementTimeoutMs', db.statementTimeoutMs ?? databaseDefaults.statementTimeoutMs, 0),
-      idleInTransactionTimeoutMs: checkInt('database.idleInTransactionTimeoutMs', db.idleInTransactionTimeoutMs ?? databaseDefaults.idleInTransactionTimeoutMs, 0),
+      idleInTransactionTimeoutMs: checkInt(
+        'database.idleInTransactionTimeoutMs',
+        db.idleInTransactionTimeoutMs ?? databaseDefaults.idleInTransactionTimeoutMs,
+        0,
+      ),
       migrate: db.migrate ?? databaseDefaults.migrate,
     }
   }
 
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
   const level = options.logLevel ?? env.LOG_LEVEL ?? appDefaults.logLevel
-  if (!levels.includes(level)) throw configError(options.logLevel ? 'logLevel' : 'LOG_LEVEL', `must be one of ${levels.join(', ')} (got ${JSON.stringify(level)})`)
+  if (!levels.includes(level))
+    throw configError(options.logLevel ? 'logLevel' : 'LOG_LEVEL', `must be one of ${levels.join(', ')} (got ${JSON.stringify(level)})`)
   const logger = options.logger ?? createDefaultLogger(level as Level | 'silent', env)
 
   const queues: Record<string, Required<QueueOptions>> = {}
@@ -186,7 +208,9 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
     maxMessageBytes: checkInt('maxMessageBytes', options.maxMessageBytes ?? appDefaults.maxMessageBytes, 64),
     taskRetentionDays: checkInt('taskRetentionDays', options.taskRetentionDays ?? appDefaults.taskRetentionDays, 1),
     worker: options.worker ?? {},
-    producer: { maxQueuedBytes: checkInt('producer.maxQueuedBytes', options.producer?.maxQueuedBytes ?? producerDefaults.maxQueuedBytes, 1024 * 1024) },
+    producer: {
+      maxQueuedBytes: checkInt('producer.maxQueuedBytes', options.producer?.maxQueuedBytes ?? producerDefaults.maxQueuedBytes, 1024 * 1024),
+    },
   }
 }
 

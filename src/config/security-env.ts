@@ -30,7 +30,11 @@ function required(variable: string, value: string | undefined, because: string):
 function sasl(env: NodeJS.ProcessEnv): KafkaSaslOptions | undefined {
   const { KTASK_KAFKA_SASL_MECHANISM: mechanism, KTASK_KAFKA_SASL_USERNAME: username, KTASK_KAFKA_SASL_PASSWORD: password } = env
   if (!set(mechanism)) {
-    if (set(username) || set(password)) throw configError('KTASK_KAFKA_SASL_MECHANISM', `must be set with KTASK_KAFKA_SASL_USERNAME/PASSWORD (one of ${SASL_MECHANISMS.join(', ')})`)
+    if (set(username) || set(password))
+      throw configError(
+        'KTASK_KAFKA_SASL_MECHANISM',
+        `must be set with KTASK_KAFKA_SASL_USERNAME/PASSWORD (one of ${SASL_MECHANISMS.join(', ')})`,
+      )
     return undefined
   }
   const m = mechanism.toLowerCase()

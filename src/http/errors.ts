@@ -25,7 +25,16 @@ export interface ErrorBody {
 }
 
 export function sendError(reply: FastifyReply, status: number, body: Omit<ErrorBody, 'error'>): FastifyReply {
-  const error = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 422: 'Unprocessable Entity', 503: 'Service Unavailable' }[status] ?? 'Internal Server Error'
+  const error =
+    {
+      400: 'Bad Request',
+      401: 'Unauthorized',
+      404: 'Not Found',
+      409: 'Conflict',
+      413: 'Payload Too Large',
+      422: 'Unprocessable Entity',
+      503: 'Service Unavailable',
+    }[status] ?? 'Internal Server Error'
   return reply.code(status).send({ error, ...body } satisfies ErrorBody)
 }
 

@@ -74,14 +74,25 @@ export class EventStreams {
   }
 
   #start(first: TaskStatus, req: IncomingMessage, res: ServerResponse, release: () => void): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    })
     let unsubscribe = (): void => {}
     const lifetime = setTimeout(() => {
-      write(res, 'reconnect', { taskId: first.taskId, message: 'This stream reached its time limit: open a new one to keep following the task' })
+      write(res, 'reconnect', {
+        taskId: first.taskId,
+        message: 'This stream reached its time limit: open a new one to keep following the task',
+      })
       stream.end()
     }, this.#limits.maxLifetimeMs)
     const stream: Stream = {
-      res, last: first, errorSent: false, ended: false,
+      res,
+      last: first,
+      errorSent: false,
+      ended: false,
       end: () => {
         if (stream.ended) return
         stream.ended = true

@@ -10,7 +10,10 @@ import type pg from 'pg'
 import type { HttpHost } from '../app/http-host.ts'
 import { newTaskId } from '../producer/ids.ts'
 import {
-  claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey, releaseStaleIdempotencyKey,
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  releaseIdempotencyKey,
+  releaseStaleIdempotencyKey,
 } from '../store/idempotency-keys.ts'
 
 export type IdempotentOutcome =
@@ -49,7 +52,12 @@ export function bodyHash(body: unknown): string {
 }
 
 export async function enqueueOnce(
-  db: pg.Pool, key: string, taskName: string, body: unknown, enqueue: (taskId: string) => Promise<unknown>, o: IdempotencyOptions,
+  db: pg.Pool,
+  key: string,
+  taskName: string,
+  body: unknown,
+  enqueue: (taskId: string) => Promise<unknown>,
+  o: IdempotencyOptions,
 ): Promise<IdempotentOutcome> {
   const hash = bodyHash(body)
   const deadline = Date.now() + o.waitMs

@@ -29,9 +29,15 @@ type Properties = { properties?: Record<string, JsonSchema & { description?: str
 
 function parameters(where: 'path' | 'header', schema: unknown, skip: string[] = []): JsonSchema[] {
   const s = (schema ?? {}) as Properties
-  return Object.entries(s.properties ?? {}).filter(([name]) => !skip.includes(name)).map(([name, { description, ...rest }]) => ({
-    name, in: where, required: where === 'path' || (s.required ?? []).includes(name), schema: rest, ...(description ? { description } : {}),
-  }))
+  return Object.entries(s.properties ?? {})
+    .filter(([name]) => !skip.includes(name))
+    .map(([name, { description, ...rest }]) => ({
+      name,
+      in: where,
+      required: where === 'path' || (s.required ?? []).includes(name),
+      schema: rest,
+      ...(description ? { description } : {}),
+    }))
 }
 
 function responses(schema: unknown, auth: boolean): Record<string, unknown> {
@@ -50,7 +56,12 @@ function responses(schema: unknown, auth: boolean): Record<string, unknown> {
   return out
 }
 
-function enqueueOperations(app: Pick<HttpHost, 'taskNames' | 'getTask'>, route: DocumentedRoute, auth: boolean, schemas: Record<string, unknown>): Record<string, unknown> {
+function enqueueOperations(
+  app: Pick<HttpHost, 'taskNames' | 'getTask'>,
+  route: DocumentedRoute,
+  auth: boolean,
+  schemas: Record<string, unknown>,
+): Record<string, unknown> {
   const paths: Record<string, unknown> = {}
   for (const name of app.taskNames()) {
     const task = app.getTask(name)
@@ -69,7 +80,11 @@ function enqueueOperations(app: Pick<HttpHost, 'taskNames' | 'getTask'>, route: 
   return paths
 }
 
-export function buildOpenApi(app: Pick<HttpHost, 'taskNames' | 'getTask'>, routes: readonly DocumentedRoute[], { auth }: { auth: boolean }): JsonSchema {
+export function buildOpenApi(
+  app: Pick<HttpHost, 'taskNames' | 'getTask'>,
+  routes: readonly DocumentedRoute[],
+  { auth }: { auth: boolean },
+): JsonSchema {
   const paths: Record<string, Record<string, unknown>> = {}
   const schemas: Record<string, unknown> = Object.fromEntries([...namedSchemas].map(([schema, name]) => [name, schema]))
   for (const route of routes) {

@@ -14,7 +14,10 @@ export type ResponseSchema = JsonSchema & { description: string }
 const STATES: Record<TaskState, true> = { PENDING: true, STARTED: true, RETRYING: true, SUCCEEDED: true, FAILED: true, DEAD: true }
 
 const taskErrorFields: Record<keyof TaskErrorSummary, JsonSchema> = {
-  class: { type: 'string' }, message: { type: 'string' }, stage: { type: 'string' }, attempt: { type: 'integer' },
+  class: { type: 'string' },
+  message: { type: 'string' },
+  stage: { type: 'string' },
+  attempt: { type: 'integer' },
 }
 
 const nullableDateTime = { type: ['string', 'null'], format: 'date-time' }
@@ -38,8 +41,10 @@ const taskStatusFields: Record<keyof TaskStatus, JsonSchema> = {
 export function statusJson(s: TaskStatus): Record<string, unknown> {
   return {
     ...s,
-    enqueuedAt: s.enqueuedAt.toISOString(), startedAt: s.startedAt?.toISOString() ?? null,
-    finishedAt: s.finishedAt?.toISOString() ?? null, updatedAt: s.updatedAt.toISOString(),
+    enqueuedAt: s.enqueuedAt.toISOString(),
+    startedAt: s.startedAt?.toISOString() ?? null,
+    finishedAt: s.finishedAt?.toISOString() ?? null,
+    updatedAt: s.updatedAt.toISOString(),
   }
 }
 
@@ -50,7 +55,9 @@ export const errorSchema: JsonSchema = {
 }
 
 export const taskStatusSchema: JsonSchema = {
-  type: 'object', properties: taskStatusFields, required: Object.keys(taskStatusFields).filter((k) => k !== 'result'),
+  type: 'object',
+  properties: taskStatusFields,
+  required: Object.keys(taskStatusFields).filter((k) => k !== 'result'),
 }
 
 export const acceptedSchema: JsonSchema = {
@@ -68,11 +75,16 @@ const checks = {
   type: 'object',
   properties: { kafka: { type: 'string' }, registry: { type: 'string' }, postgres: { type: 'string' } },
   required: ['kafka', 'registry', 'postgres'],
-  description: "'ok', 'not configured', or why the dependency is not reachable — the reason (it may name hosts) only to a caller with the token, or on a loopback-only service without one; anyone else sees 'failing'",
+  description:
+    "'ok', 'not configured', or why the dependency is not reachable — the reason (it may name hosts) only to a caller with the token, or on a loopback-only service without one; anyone else sees 'failing'",
 }
 
 /** Named schemas: the document refers to them by name (`#/components/schemas/<name>`). */
-export const namedSchemas = new Map<JsonSchema, string>([[errorSchema, 'Error'], [taskStatusSchema, 'TaskStatus'], [acceptedSchema, 'Accepted']])
+export const namedSchemas = new Map<JsonSchema, string>([
+  [errorSchema, 'Error'],
+  [taskStatusSchema, 'TaskStatus'],
+  [acceptedSchema, 'Accepted'],
+])
 
 /** Which named schema a response schema was made from (openapi.ts refers to it instead of inlining it). */
 export const responseOrigin = new WeakMap<object, string>()
@@ -86,16 +98,30 @@ export function described(schema: JsonSchema, description: string): ResponseSche
 }
 
 export const responses = {
-  healthy: described({ type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] }, 'The process is up'),
-  ready: described({ type: 'object', properties: { status: { type: 'string', enum: ['ready'] }, checks }, required: ['status', 'checks'] }, 'Kafka, the registry and Postgres answer'),
-  notReady: described({
-    type: 'object',
-    properties: { status: { type: 'string', enum: ['not ready'] }, failing: { type: 'array', items: { type: 'string', enum: ['kafka', 'registry', 'postgres'] } }, checks },
-    required: ['status', 'failing', 'checks'],
-  }, 'A dependency is not reachable: `failing` names it, `checks` says why (to an authorised caller)'),
+  healthy: described(
+    { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] },
+    'The process is up',
+  ),
+  ready: described(
+    { type: 'object', properties: { status: { type: 'string', enum: ['ready'] }, checks }, required: ['status', 'checks'] },
+    'Kafka, the registry and Postgres answer',
+  ),
+  notReady: described(
+    {
+      type: 'object',
+      properties: {
+        status: { type: 'string', enum: ['not ready'] },
+        failing: { type: 'array', items: { type: 'string', enum: ['kafka', 'registry', 'postgres'] } },
+        checks,
+      },
+      required: ['status', 'failing', 'checks'],
+    },
+    'A dependency is not reachable: `failing` names it, `checks` says why (to an authorised caller)',
+  ),
   eventStream: {
-    description: 'Server-Sent Events: `state` (a TaskStatus) and `progress` events until the task is final; `error` while the '
-      + 'status cannot be read; `reconnect` when the stream reached its time limit (open a new one)',
+    description:
+      'Server-Sent Events: `state` (a TaskStatus) and `progress` events until the task is final; `error` while the ' +
+      'status cannot be read; `reconnect` when the stream reached its time limit (open a new one)',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   } satisfies ResponseSchema,
   unauthorized: described(errorSchema, 'Missing or wrong bearer token (when the service has a token)'),

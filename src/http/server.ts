@@ -60,9 +60,11 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
       const address = await server.listen({ port: resolved.port, host: resolved.host })
       releasePruner ??= host.retainPruner()
       if (resolved.token === undefined && !isLoopback(resolved.host)) {
-        logger.warn({ host: resolved.host, port: Number(new URL(address).port) },
-          'HTTP service listens on a non-loopback address without a token: anyone who can reach this port can enqueue tasks '
-          + 'and read their status and results. Set a token (--token, KTASK_HTTP_TOKEN) or listen on 127.0.0.1')
+        logger.warn(
+          { host: resolved.host, port: Number(new URL(address).port) },
+          'HTTP service listens on a non-loopback address without a token: anyone who can reach this port can enqueue tasks ' +
+            'and read their status and results. Set a token (--token, KTASK_HTTP_TOKEN) or listen on 127.0.0.1',
+        )
       }
       return address
     },

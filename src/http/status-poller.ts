@@ -80,19 +80,21 @@ export class StatusPoller {
     const ids = [...new Set([...waiters.keys(), ...polled])]
     if (ids.length === 0) return
     this.#reading = true
-    this.#read(ids).then(
-      (found) => {
-        for (const [id, list] of waiters) for (const w of list) w.resolve(found.get(id) ?? null)
-        this.#notify(polled, (id) => ({ status: found.get(id) ?? null }))
-      },
-      (err: unknown) => {
-        for (const list of waiters.values()) for (const w of list) w.reject(err)
-        this.#notify(polled, () => ({ error: err }))
-      },
-    ).finally(() => {
-      this.#reading = false
-      this.#next()
-    })
+    this.#read(ids)
+      .then(
+        (found) => {
+          for (const [id, list] of waiters) for (const w of list) w.resolve(found.get(id) ?? null)
+          this.#notify(polled, (id) => ({ status: found.get(id) ?? null }))
+        },
+        (err: unknown) => {
+          for (const list of waiters.values()) for (const w of list) w.reject(err)
+          this.#notify(polled, () => ({ error: err }))
+        },
+      )
+      .finally(() => {
+        this.#reading = false
+        this.#next()
+      })
   }
 
   #notify(ids: string[], update: (id: string) => StatusUpdate): void {

@@ -38,14 +38,16 @@ function createKafka(config: ResolvedAppConfig): Kafka {
     [logLevel.DEBUG]: 'debug',
   }
   const logger = config.logger.child({ component: 'kafkajs' })
-  const creator: logCreator = () => ({ level, log }: LogEntry) => {
-    const { message, ...extra } = log
-    // kafkajs logs every protocol error response at ERROR ("Response Heartbeat(...)": rebalancing,
-    // not coordinator, …) although it retries them itself; an operation that really fails is logged
-    // again by kafkajs and by ktask. Those per-response lines are debug information.
-    const pinoLevel = level === logLevel.ERROR && message.startsWith('Response ') ? 'debug' : toPino[level] ?? 'info'
-    logger[pinoLevel](extra, message)
-  }
+  const creator: logCreator =
+    () =>
+    ({ level, log }: LogEntry) => {
+      const { message, ...extra } = log
+      // kafkajs logs every protocol error response at ERROR ("Response Heartbeat(...)": rebalancing,
+      // not coordinator, …) although it retries them itself; an operation that really fails is logged
+      // again by kafkajs and by ktask. Those per-response lines are debug information.
+      const pinoLevel = level === logLevel.ERROR && message.startsWith('Response ') ? 'debug' : (toPino[level] ?? 'info')
+      logger[pinoLevel](extra, message)
+    }
   return new Kafka({
     ...config.kafka,
     clientId: config.clientId,

@@ -5,7 +5,14 @@
 import type { Admin, Consumer, Kafka, Message, Producer, TopicMessages } from 'kafkajs'
 import { kafkajs } from './kafkajs.ts'
 import type {
-  ConsumerEvents, ConsumerSettings, FetchedBatch, KafkaTransport, OutgoingMessage, TransportAdmin, TransportConsumer, TransportProducer,
+  ConsumerEvents,
+  ConsumerSettings,
+  FetchedBatch,
+  KafkaTransport,
+  OutgoingMessage,
+  TransportAdmin,
+  TransportConsumer,
+  TransportProducer,
 } from './transport.ts'
 
 /**
@@ -24,9 +31,14 @@ export function kafkajsTransport(kafka: Kafka): KafkaTransport {
 
 function consumerOf(kafka: Kafka, s: ConsumerSettings, events: ConsumerEvents): TransportConsumer {
   const c: Consumer = kafka.consumer({
-    groupId: s.groupId, sessionTimeout: s.sessionTimeoutMs, heartbeatInterval: s.heartbeatIntervalMs,
-    rebalanceTimeout: s.rebalanceTimeoutMs, maxWaitTimeInMs: s.maxWaitTimeMs, maxBytesPerPartition: s.maxBytesPerPartition,
-    maxBytes: s.maxBytes, allowAutoTopicCreation: false,
+    groupId: s.groupId,
+    sessionTimeout: s.sessionTimeoutMs,
+    heartbeatInterval: s.heartbeatIntervalMs,
+    rebalanceTimeout: s.rebalanceTimeoutMs,
+    maxWaitTimeInMs: s.maxWaitTimeMs,
+    maxBytesPerPartition: s.maxBytesPerPartition,
+    maxBytes: s.maxBytes,
+    allowAutoTopicCreation: false,
   })
   if (events.onJoin) c.on(c.events.GROUP_JOIN, ({ payload }) => events.onJoin!(payload.memberAssignment))
   if (events.onRebalancing) c.on(c.events.REBALANCING, () => events.onRebalancing!())
@@ -41,8 +53,13 @@ function consumerOf(kafka: Kafka, s: ConsumerSettings, events: ConsumerEvents): 
         if (payload.batchSize !== 0) return
         const lastOffset = Number(payload.lastOffset)
         void onBatch({
-          topic: payload.topic, partition: payload.partition, messages: [], fetchedOffset: lastOffset + 1, lastOffset,
-          heartbeat: async () => {}, isRunning: () => true,
+          topic: payload.topic,
+          partition: payload.partition,
+          messages: [],
+          fetchedOffset: lastOffset + 1,
+          lastOffset,
+          heartbeat: async () => {},
+          isRunning: () => true,
         })
       })
       await c.run({
@@ -52,7 +69,9 @@ function consumerOf(kafka: Kafka, s: ConsumerSettings, events: ConsumerEvents): 
         eachBatch: async (payload) => {
           const { batch } = payload
           const fetched: FetchedBatch = {
-            topic: batch.topic, partition: batch.partition, messages: batch.messages,
+            topic: batch.topic,
+            partition: batch.partition,
+            messages: batch.messages,
             fetchedOffset: Number((batch as unknown as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset()),
             lastOffset: Number(batch.lastOffset()),
             heartbeat: () => payload.heartbeat(),
@@ -74,7 +93,10 @@ function consumerOf(kafka: Kafka, s: ConsumerSettings, events: ConsumerEvents): 
 function producerOf(kafka: Kafka): TransportProducer {
   // The Java-compatible murmur2 partitioner: a key lands on the same partition as with Java producers.
   const p: Producer = kafka.producer({
-    allowAutoTopicCreation: false, maxInFlightRequests: 1, idempotent: false, createPartitioner: kafkajs().Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+    maxInFlightRequests: 1,
+    idempotent: false,
+    createPartitioner: kafkajs().Partitioners.DefaultPartitioner,
     retry: { retries: PRODUCER_RETRIES },
   })
   return {
@@ -103,7 +125,9 @@ function adminOf(a: Admin): TransportAdmin {
       await a.createTopics({
         waitForLeaders: true,
         topics: topics.map((t) => ({
-          topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replicationFactor,
+          topic: t.topic,
+          numPartitions: t.partitions,
+          replicationFactor: t.replicationFactor,
           configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
         })),
       })
@@ -121,19 +145,28 @@ function adminOf(a: Admin): TransportAdmin {
     },
     async groupOffsets(groupId, topics) {
       const offsets = await (topics ? a.fetchOffsets({ groupId, topics }) : a.fetchOffsets({ groupId }))
-      return offsets.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ partition: p.partition, offset: Number(p.offset) })) }))
+      return offsets.map((t) => ({
+        topic: t.topic,
+        partitions: t.partitions.map((p) => ({ partition: p.partition, offset: Number(p.offset) })),
+      }))
     },
-    setGroupOffsets: (groupId, topic, partitions) => a.setOffsets({ groupId, topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })) }),
+    setGroupOffsets: (groupId, topic, partitions) =>
+      a.setOffsets({ groupId, topic, partitions: partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })) }),
     async listGroups() {
       return (await a.listGroups()).groups.map((g) => g.groupId)
     },
     async describeGroups(groupIds) {
       const { groups } = await a.describeGroups(groupIds)
-      return groups.map((g) => ({ groupId: g.groupId, state: g.state, members: g.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId, clientHost: m.clientHost })) }))
+      return groups.map((g) => ({
+        groupId: g.groupId,
+        state: g.state,
+        members: g.members.map((m) => ({ memberId: m.memberId, clientId: m.clientId, clientHost: m.clientHost })),
+      }))
     },
     async topicOverrides(topic, names) {
       const { resources } = await a.describeConfigs({
-        resources: [{ type: kafkajs().ConfigResourceTypes.TOPIC, name: topic, configNames: names }], includeSynonyms: false,
+        resources: [{ type: kafkajs().ConfigResourceTypes.TOPIC, name: topic, configNames: names }],
+        includeSynonyms: false,
       })
       const out: Record<string, string> = {}
       for (const e of resources[0]?.configEntries ?? []) if (!e.isDefault) out[e.configName] = e.configValue

@@ -60,7 +60,11 @@ function adopt(root: string, modules: Map<string, CjsModule>, m: CjsModule): voi
   modules.set(m.filename, m)
   const loaded = new Map<string, unknown>()
   m.require = (id: string): unknown => {
-    if (!loaded.has(id)) loaded.set(id, inPrivateCache(root, modules, () => sharedRequire.call(m, id)))
+    if (!loaded.has(id))
+      loaded.set(
+        id,
+        inPrivateCache(root, modules, () => sharedRequire.call(m, id)),
+      )
     return loaded.get(id)
   }
 }

@@ -70,28 +70,42 @@ export async function readRanges(
     consumer.pause([{ topic, partitions: [partition] }])
     if (pending.size === 0) finish()
   }
-  const consumer = transport.consumer({
-    groupId: `ktask-ops-${randomUUID()}`, maxWaitTimeMs: 200, sessionTimeoutMs, heartbeatIntervalMs, maxBytesPerPartition,
-  }, {
-    // Every (re)join starts an uncommitted group at the beginning: put each partition back where it was.
-    onJoin: (assigned) => {
-      const unwanted = (assigned[topic] ?? []).filter((p) => !pending.has(p))
-      try {
-        if (unwanted.length > 0) consumer.pause([{ topic, partitions: unwanted }])
-        for (const p of pending) consumer.seek(topic, p, next.get(p)!)
-      } catch (err) {
-        fail(err)
-      }
+  const consumer = transport.consumer(
+    {
+      groupId: `ktask-ops-${randomUUID()}`,
+      maxWaitTimeMs: 200,
+      sessionTimeoutMs,
+      heartbeatIntervalMs,
+      maxBytesPerPartition,
     },
-    onCrash: (error, restart) => {
-      if (!restart) fail(new KtaskError('KTASK_INFRASTRUCTURE', `Reading ${topic} failed: ${(error as Error).message}`, { cause: error }))
+    {
+      // Every (re)join starts an uncommitted group at the beginning: put each partition back where it was.
+      onJoin: (assigned) => {
+        const unwanted = (assigned[topic] ?? []).filter((p) => !pending.has(p))
+        try {
+          if (unwanted.length > 0) consumer.pause([{ topic, partitions: unwanted }])
+          for (const p of pending) consumer.seek(topic, p, next.get(p)!)
+        } catch (err) {
+          fail(err)
+        }
+      },
+      onCrash: (error, restart) => {
+        if (!restart) fail(new KtaskError('KTASK_INFRASTRUCTURE', `Reading ${topic} failed: ${(error as Error).message}`, { cause: error }))
+      },
     },
-  })
-  const idleCheck = setInterval(() => {
-    if (busy || stopped || Date.now() - lastActivity < idleTimeoutMs) return
-    const where = [...pending].map((p) => `[${p}] at ${next.get(p)} of ${end.get(p)}`).join(', ')
-    fail(new KtaskError('KTASK_INFRASTRUCTURE', `Reading ${topic} made no progress for ${idleTimeoutMs} ms (still wanted: ${where})`, { field: 'topic' }))
-  }, Math.min(1000, idleTimeoutMs))
+  )
+  const idleCheck = setInterval(
+    () => {
+      if (busy || stopped || Date.now() - lastActivity < idleTimeoutMs) return
+      const where = [...pending].map((p) => `[${p}] at ${next.get(p)} of ${end.get(p)}`).join(', ')
+      fail(
+        new KtaskError('KTASK_INFRASTRUCTURE', `Reading ${topic} made no progress for ${idleTimeoutMs} ms (still wanted: ${where})`, {
+          field: 'topic',
+        }),
+      )
+    },
+    Math.min(1000, idleTimeoutMs),
+  )
   try {
     await consumer.connect()
     await consumer.subscribe([topic], true)

@@ -49,7 +49,11 @@ async function createMissing(admin: TransportAdmin, specs: TopicSpec[]): Promise
  * while — in KRaft the brokers learn of it after the controller — so absent topics are looked up again
  * for up to `waitMs`.
  */
-export async function partitionCounts(admin: Pick<TransportAdmin, 'listTopics' | 'partitionCounts'>, topics: string[], { waitMs = 0 }: { waitMs?: number } = {}): Promise<Map<string, number>> {
+export async function partitionCounts(
+  admin: Pick<TransportAdmin, 'listTopics' | 'partitionCounts'>,
+  topics: string[],
+  { waitMs = 0 }: { waitMs?: number } = {},
+): Promise<Map<string, number>> {
   const deadline = Date.now() + waitMs
   for (;;) {
     const existing = await existingTopics(admin)

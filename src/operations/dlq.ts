@@ -50,10 +50,18 @@ export interface DlqFilter {
 function entryOf(partition: number, m: FetchedMessage, headers: Record<string, string>, redriven: Set<string>): DlqEntry {
   const deadAt = intHeader(headers, H.deadAt)
   return {
-    partition, offset: Number(m.offset), taskId: headers[H.id] ?? `${partition}/${m.offset}`, task: headers[H.task],
-    attempt: intHeader(headers, H.attempt) ?? 1, stage: headers[H.failureStage], errorClass: headers[H.errorClass],
-    errorMessage: headers[H.errorMessage], deadAt: deadAt === undefined || Number.isNaN(deadAt) ? undefined : new Date(deadAt),
-    originalTopic: headers[H.originalTopic], redriven: redriven.has(`${partition}/${m.offset}`), stub: headers[H.dlqStub],
+    partition,
+    offset: Number(m.offset),
+    taskId: headers[H.id] ?? `${partition}/${m.offset}`,
+    task: headers[H.task],
+    attempt: intHeader(headers, H.attempt) ?? 1,
+    stage: headers[H.failureStage],
+    errorClass: headers[H.errorClass],
+    errorMessage: headers[H.errorMessage],
+    deadAt: deadAt === undefined || Number.isNaN(deadAt) ? undefined : new Date(deadAt),
+    originalTopic: headers[H.originalTopic],
+    redriven: redriven.has(`${partition}/${m.offset}`),
+    stub: headers[H.dlqStub],
   }
 }
 
@@ -73,9 +81,15 @@ export interface DlqDeps {
   pool?: () => pg.Pool
 }
 
-async function scan(deps: DlqDeps, dlqTopic: string, visit: (partition: number, m: FetchedMessage, headers: Record<string, string>) => Promise<void> | void): Promise<void> {
+async function scan(
+  deps: DlqDeps,
+  dlqTopic: string,
+  visit: (partition: number, m: FetchedMessage, headers: Record<string, string>) => Promise<void> | void,
+): Promise<void> {
   const bounds = await partitionBounds(deps.admin, dlqTopic)
-  await readRanges(deps.transport, dlqTopic, new Map(bounds.map((b) => [b.partition, { from: b.low, to: b.high }])), (p, m) => visit(p, m, headersToStrings(m.headers)))
+  await readRanges(deps.transport, dlqTopic, new Map(bounds.map((b) => [b.partition, { from: b.low, to: b.high }])), (p, m) =>
+    visit(p, m, headersToStrings(m.headers)),
+  )
 }
 
 export async function listDlq(deps: DlqDeps, dlqTopic: string, filter: DlqFilter = {}): Promise<DlqEntry[]> {
@@ -97,11 +111,19 @@ export interface DlqMessage {
   decodeError?: string
 }
 
-export async function showDlqMessage(deps: DlqDeps, codec: AvroCodec, dlqTopic: string, partition: number, offset: number): Promise<DlqMessage> {
+export async function showDlqMessage(
+  deps: DlqDeps,
+  codec: AvroCodec,
+  dlqTopic: string,
+  partition: number,
+  offset: number,
+): Promise<DlqMessage> {
   const bounds = await partitionBounds(deps.admin, dlqTopic, partition)
   const b = bounds[0]!
   if (offset < b.low || offset >= b.high) {
-    throw new KtaskError('KTASK_NOT_FOUND', `No message at ${dlqTopic}[${partition}]@${offset} (offsets ${b.low}-${b.high - 1})`, { field: 'offset' })
+    throw new KtaskError('KTASK_NOT_FOUND', `No message at ${dlqTopic}[${partition}]@${offset} (offsets ${b.low}-${b.high - 1})`, {
+      field: 'offset',
+    })
   }
   let found: { m: FetchedMessage; headers: Record<string, string> } | undefined
   await readRanges(deps.transport, dlqTopic, new Map([[partition, { from: offset, to: offset + 1 }]]), (_p, m) => {
@@ -168,7 +190,11 @@ async function fastestTier(admin: TransportAdmin, dlqTopic: string): Promise<str
   return (await admin.listTopics()).filter((t) => t.startsWith(base)).sort((a, b) => ms(a.slice(base.length)) - ms(b.slice(base.length)))[0]
 }
 
-export async function redriveDlq(deps: DlqDeps & { producer: () => BatchingProducer; pool: () => pg.Pool }, dlqTopic: string, o: RedriveOptions = {}): Promise<RedriveResult> {
+export async function redriveDlq(
+  deps: DlqDeps & { producer: () => BatchingProducer; pool: () => pg.Pool },
+  dlqTopic: string,
+  o: RedriveOptions = {},
+): Promise<RedriveResult> {
   const pool = deps.pool()
   const redriven = await redrivenPositions(pool, dlqTopic)
   const eventTier = o.to ? undefined : await fastestTier(deps.admin, dlqTopic)
@@ -190,9 +216,13 @@ export async function redriveDlq(deps: DlqDeps & { producer: () => BatchingProdu
     }
     const target = o.to ?? (e.task !== undefined ? e.originalTopic : eventTier)
     if (!target) {
-      throw new KtaskError('KTASK_VALIDATION', e.task !== undefined
-        ? `${dlqTopic}[${p}]@${m.offset} has no ktask-original-topic header: give a target topic`
-        : `${dlqTopic}[${p}]@${m.offset} is an event and its group has no retry tier to send it back through: give a target topic (not the shared source topic unless every group on it should see the event again)`, { field: 'to' })
+      throw new KtaskError(
+        'KTASK_VALIDATION',
+        e.task !== undefined
+          ? `${dlqTopic}[${p}]@${m.offset} has no ktask-original-topic header: give a target topic`
+          : `${dlqTopic}[${p}]@${m.offset} is an event and its group has no retry tier to send it back through: give a target topic (not the shared source topic unless every group on it should see the event again)`,
+        { field: 'to' },
+      )
     }
     selected.push({ partition: p, m, headers, target })
   })
@@ -215,11 +245,22 @@ export async function redriveDlq(deps: DlqDeps & { producer: () => BatchingProdu
         topic: s.target,
         // Back to the partition it came from (its key's partition) when the target has it.
         partition: original !== undefined && !Number.isNaN(original) && original < count ? original : undefined,
-        key: s.m.key, value: s.m.value, headers: redriveHeaders(s.headers, now),
+        key: s.m.key,
+        value: s.m.value,
+        headers: redriveHeaders(s.headers, now),
       }
     })
     await deps.producer().send(messages)
-    await recordRedrives(pool, dlqTopic, chunk.map((s) => ({ partition: s.partition, offset: Number(s.m.offset), messageId: s.headers[H.id] ?? `${s.partition}/${s.m.offset}`, target: s.target })))
+    await recordRedrives(
+      pool,
+      dlqTopic,
+      chunk.map((s) => ({
+        partition: s.partition,
+        offset: Number(s.m.offset),
+        messageId: s.headers[H.id] ?? `${s.partition}/${s.m.offset}`,
+        target: s.target,
+      })),
+    )
     sent += chunk.length
     o.onProgress?.(sent, selected.length)
   }

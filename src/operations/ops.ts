@@ -7,7 +7,16 @@ import type { TransportAdmin } from '../kafka/transport.ts'
 import { AppRuntime } from '../runtime/app-runtime.ts'
 import type { AppOptions } from '../config/options.ts'
 import { operationsLogLevel, resolveAppOptions } from '../config/resolve.ts'
-import { listDlq, redriveDlq, showDlqMessage, type DlqEntry, type DlqFilter, type DlqMessage, type RedriveOptions, type RedriveResult } from './dlq.ts'
+import {
+  listDlq,
+  redriveDlq,
+  showDlqMessage,
+  type DlqEntry,
+  type DlqFilter,
+  type DlqMessage,
+  type RedriveOptions,
+  type RedriveResult,
+} from './dlq.ts'
 import { describeGroups, describeTopics, type GroupInfo, type TopicInfo } from './inspect.ts'
 import { republishRange, type RepublishOptions, type RepublishResult } from './republish.ts'
 import { resetGroupOffsets, type ResetGroupOptions, type ResetPlan } from './reset-group.ts'
@@ -43,7 +52,13 @@ export function createOps(options: AppOptions = {}): Ops {
     },
     async showDlq(dlqTopic, partition, offset) {
       if (runtime.hasDatabase) await runtime.ensureMigrated()
-      return showDlqMessage({ transport: runtime.transport, admin: await admin(), pool: runtime.hasDatabase ? pool : undefined }, runtime.codec, dlqTopic, partition, offset)
+      return showDlqMessage(
+        { transport: runtime.transport, admin: await admin(), pool: runtime.hasDatabase ? pool : undefined },
+        runtime.codec,
+        dlqTopic,
+        partition,
+        offset,
+      )
     },
     async redriveDlq(dlqTopic, o) {
       await runtime.ensureMigrated()

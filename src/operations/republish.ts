@@ -49,7 +49,12 @@ const FLUSH_EVERY = 500
 // shows and little is held in memory.
 const FLUSH_AFTER_MS = 1000
 
-export async function republishRange(transport: Pick<KafkaTransport, 'consumer'>, admin: TransportAdmin, producer: () => BatchingProducer, o: RepublishOptions): Promise<RepublishResult> {
+export async function republishRange(
+  transport: Pick<KafkaTransport, 'consumer'>,
+  admin: TransportAdmin,
+  producer: () => BatchingProducer,
+  o: RepublishOptions,
+): Promise<RepublishResult> {
   checkRange(o.start, o.end)
   const bounds = await partitionBounds(admin, o.topic, o.partition)
   const starts = await startOffsets(admin, o.topic, bounds, o.start, timestampReader(transport, o.topic))

@@ -61,12 +61,15 @@ export function timestampReader(transport: Pick<KafkaTransport, 'consumer'>, top
 
 function activeGroup(group: string, members: number, state: string, cause?: unknown, waitedMs?: number): KtaskError {
   const waited = waitedMs === undefined ? '' : ` after waiting ${Math.round(waitedMs / 1000)} s`
-  const advice = waitedMs === undefined
-    ? 'If they were just stopped or killed, force (--force) waits for their sessions to end.'
-    : 'Kafka never moves the offsets of a group with live members, even with --force.'
-  return new KtaskError('KTASK_REFUSED',
+  const advice =
+    waitedMs === undefined
+      ? 'If they were just stopped or killed, force (--force) waits for their sessions to end.'
+      : 'Kafka never moves the offsets of a group with live members, even with --force.'
+  return new KtaskError(
+    'KTASK_REFUSED',
     `Group "${group}" ${waitedMs === undefined ? 'has' : 'still has'} ${members} active member(s)${waited} (state ${state}): stop its workers first, then run the reset again. ${advice}`,
-    { field: 'group', state, members, cause })
+    { field: 'group', state, members, cause },
+  )
 }
 
 async function waitUntilEmpty(admin: TransportAdmin, group: string, waitMs: number): Promise<void> {
@@ -79,7 +82,11 @@ async function waitUntilEmpty(admin: TransportAdmin, group: string, waitMs: numb
   }
 }
 
-export async function resetGroupOffsets(transport: Pick<KafkaTransport, 'consumer'>, admin: TransportAdmin, o: ResetGroupOptions): Promise<ResetPlan> {
+export async function resetGroupOffsets(
+  transport: Pick<KafkaTransport, 'consumer'>,
+  admin: TransportAdmin,
+  o: ResetGroupOptions,
+): Promise<ResetPlan> {
   const bounds = await partitionBounds(admin, o.topic, o.partition)
   const group = (await admin.describeGroups([o.group]))[0]
   const committedOffsets = async (): Promise<Map<number, number>> => {
@@ -89,7 +96,11 @@ export async function resetGroupOffsets(transport: Pick<KafkaTransport, 'consume
   let committedBy = await committedOffsets()
   const known = [...committedBy.values()].some((c) => c >= 0) || (group !== undefined && group.state !== 'Dead')
   if (!known && !o.createGroup) {
-    throw new KtaskError('KTASK_NOT_FOUND', `Group "${o.group}" has no committed offsets on "${o.topic}" and no members (unknown group; pass createGroup / --create to start it here)`, { field: 'group' })
+    throw new KtaskError(
+      'KTASK_NOT_FOUND',
+      `Group "${o.group}" has no committed offsets on "${o.topic}" and no members (unknown group; pass createGroup / --create to start it here)`,
+      { field: 'group' },
+    )
   }
   if (group && group.members.length > 0) {
     if (!o.force) throw activeGroup(o.group, group.members.length, group.state)
@@ -109,12 +120,19 @@ export async function resetGroupOffsets(transport: Pick<KafkaTransport, 'consume
   })
   if (!o.dryRun) {
     try {
-      await admin.setGroupOffsets(o.group, o.topic, partitions.map((p) => ({ partition: p.partition, offset: p.to })))
+      await admin.setGroupOffsets(
+        o.group,
+        o.topic,
+        partitions.map((p) => ({ partition: p.partition, offset: p.to })),
+      )
     } catch (err) {
       // A member may have joined since the check (kafkajs refuses then): say so in the same words.
       const now = (await admin.describeGroups([o.group]).catch(() => undefined))?.[0]
       if (now && now.members.length > 0) throw activeGroup(o.group, now.members.length, now.state, err)
-      throw new KtaskError('KTASK_REFUSED', `Kafka refused to move the offsets of group "${o.group}": ${(err as Error).message}`, { field: 'group', cause: err })
+      throw new KtaskError('KTASK_REFUSED', `Kafka refused to move the offsets of group "${o.group}": ${(err as Error).message}`, {
+        field: 'group',
+        cause: err,
+      })
     }
   }
   return { group: o.group, topic: o.topic, applied: !o.dryRun, partitions }

@@ -23,7 +23,6 @@ interface Pending {
  */
 const MAX_MESSAGES_PER_REQUEST = 2000
 
-
 const MAX_BYTES_PER_REQUEST = 900 * 1024
 
 function sizeOf(m: OutgoingMessage): number {
@@ -66,18 +65,27 @@ export class BatchingProducer {
     const parts = splitBySize(messages).map((part) => ({ part, bytes: part.reduce((sum, m) => sum + sizeOf(m), 0) }))
     const bytes = parts.reduce((sum, p) => sum + p.bytes, 0)
     if (this.#queuedBytes > 0 && this.#queuedBytes + bytes > this.#maxQueuedBytes) {
-      return Promise.reject(new KtaskError('KTASK_INFRASTRUCTURE',
-        `kafka unavailable or too slow: ${Math.round(this.#queuedBytes / 1024)} KiB of messages already wait for the broker (producer.maxQueuedBytes is ${Math.round(this.#maxQueuedBytes / 1024)} KiB)`,
-        { component: 'kafka', field: 'producer.maxQueuedBytes' }))
+      return Promise.reject(
+        new KtaskError(
+          'KTASK_INFRASTRUCTURE',
+          `kafka unavailable or too slow: ${Math.round(this.#queuedBytes / 1024)} KiB of messages already wait for the broker (producer.maxQueuedBytes is ${Math.round(this.#maxQueuedBytes / 1024)} KiB)`,
+          { component: 'kafka', field: 'producer.maxQueuedBytes' },
+        ),
+      )
     }
     this.#queuedBytes += bytes
-    const sends = parts.map(({ part, bytes: partBytes }) => new Promise<void>((resolve, reject) => {
-      const settle = <T>(fn: (v: T) => void) => (v: T): void => {
-        this.#queuedBytes -= partBytes
-        fn(v)
-      }
-      this.#queue.push({ messages: part, bytes: partBytes, resolve: settle(resolve), reject: settle(reject) })
-    }))
+    const sends = parts.map(
+      ({ part, bytes: partBytes }) =>
+        new Promise<void>((resolve, reject) => {
+          const settle =
+            <T>(fn: (v: T) => void) =>
+            (v: T): void => {
+              this.#queuedBytes -= partBytes
+              fn(v)
+            }
+          this.#queue.push({ messages: part, bytes: partBytes, resolve: settle(resolve), reject: settle(reject) })
+        }),
+    )
     void this.#flush()
     return Promise.all(sends).then(() => undefined)
   }
@@ -124,8 +132,11 @@ export class BatchingProducer {
       const refusal = refusalOf(err)
       if (!refusal) throw infrastructureError('kafka', err)
       const topics = [...new Set(messages.map((m) => m.topic))]
-      throw new KtaskError('KTASK_REFUSED', `Kafka refused to store the message(s) on ${topics.join(', ')}: ${refusal.type} (${refusal.message})`,
-        { reason: refusal.reason, refusal, topics, cause: err })
+      throw new KtaskError(
+        'KTASK_REFUSED',
+        `Kafka refused to store the message(s) on ${topics.join(', ')}: ${refusal.type} (${refusal.message})`,
+        { reason: refusal.reason, refusal, topics, cause: err },
+      )
     }
   }
 

@@ -59,7 +59,12 @@ export function truncateUtf8(text: string, maxBytes: number): string {
   const buf = Buffer.from(text, 'utf8')
   if (buf.length <= maxBytes) return text
   // Cut on a character boundary: decoding a partial sequence yields U+FFFD, which we drop.
-  return buf.subarray(0, maxBytes - 3).toString('utf8').replace(/\uFFFD+$/, '') + '...'
+  return (
+    buf
+      .subarray(0, maxBytes - 3)
+      .toString('utf8')
+      .replace(/\uFFFD+$/, '') + '...'
+  )
 }
 
 export interface MessageOrigin {
@@ -141,7 +146,12 @@ export function failureHeaders(headers: Readonly<Record<string, string>>, info: 
   return out
 }
 
-export function retryHopHeaders(headers: Readonly<Record<string, string>>, info: FailureInfo, nextAttempt: number, notBefore: number): Record<string, string> {
+export function retryHopHeaders(
+  headers: Readonly<Record<string, string>>,
+  info: FailureInfo,
+  nextAttempt: number,
+  notBefore: number,
+): Record<string, string> {
   const out = failureHeaders(headers, info)
   out[H.attempt] = String(nextAttempt)
   out[H.notBefore] = String(notBefore)
@@ -160,7 +170,10 @@ export function deadLetterHeaders(headers: Readonly<Record<string, string>>, inf
  * Headers of a message parked behind its key's head in a retry tier: not a failure (no error headers,
  * attempt unchanged), but provenance is recorded like on any hop.
  */
-export function parkedHeaders(headers: Readonly<Record<string, string>>, p: { group: string; messageId: string; origin: MessageOrigin; headId: string; notBefore: number }): Record<string, string> {
+export function parkedHeaders(
+  headers: Readonly<Record<string, string>>,
+  p: { group: string; messageId: string; origin: MessageOrigin; headId: string; notBefore: number },
+): Record<string, string> {
   return {
     ...headers,
     [H.id]: headers[H.id] ?? p.messageId,

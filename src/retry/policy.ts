@@ -11,7 +11,6 @@ export interface ResolvedRetryPolicy {
   ordering: 'none' | 'key'
 }
 
-
 export function resolveRetryPolicy(options: RetryOptions | undefined, owner: string): ResolvedRetryPolicy {
   const attempts = options?.attempts ?? retryDefaults.attempts
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > 1000) {

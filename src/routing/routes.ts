@@ -53,7 +53,6 @@ export interface Route {
   blockingKeys: boolean
 }
 
-
 function commonSpec(owner: string, def: TaskDefinition | ConsumeDefinition, database: ResolvedDatabase | undefined) {
   if (typeof def.handler !== 'function') throw configError(`${owner}.handler`, 'must be a function')
   const hasDatabase = database !== undefined
@@ -63,7 +62,10 @@ function commonSpec(owner: string, def: TaskDefinition | ConsumeDefinition, data
   const idleMs = database?.idleInTransactionTimeoutMs ?? 0
   if (transaction && idleMs > 0 && timeoutMs >= idleMs) {
     // A handler that runs this long without touching ctx.tx would have its transaction ended by Postgres.
-    throw configError(`${owner}.timeoutMs`, `must be lower than database.idleInTransactionTimeoutMs (${idleMs} ms) when the handler runs in a transaction (got ${timeoutMs}): lower timeoutMs or raise the idle timeout`)
+    throw configError(
+      `${owner}.timeoutMs`,
+      `must be lower than database.idleInTransactionTimeoutMs (${idleMs} ms) when the handler runs in a transaction (got ${timeoutMs}): lower timeoutMs or raise the idle timeout`,
+    )
   }
   if ((ledger || transaction) && !hasDatabase) {
     throw configError(`${owner}.${ledger ? 'ledger' : 'transaction'}`, 'needs a database, but the app was created with database: false')

@@ -74,14 +74,20 @@ export class AppRuntime {
   pool(): pg.Pool {
     this.assertOpen()
     const db = this.config.database
-    if (!db) throw new KtaskError('KTASK_INVALID_CONFIG', 'This feature needs a database, but the app was created with database: false', { field: 'database' })
-    this.#pool ??= createPool({
-      connectionString: db.connectionString,
-      max: db.max ?? this.#poolSize,
-      statementTimeoutMs: db.statementTimeoutMs,
-      idleInTransactionTimeoutMs: db.idleInTransactionTimeoutMs,
-      applicationName: this.config.clientId,
-    }, this.logger)
+    if (!db)
+      throw new KtaskError('KTASK_INVALID_CONFIG', 'This feature needs a database, but the app was created with database: false', {
+        field: 'database',
+      })
+    this.#pool ??= createPool(
+      {
+        connectionString: db.connectionString,
+        max: db.max ?? this.#poolSize,
+        statementTimeoutMs: db.statementTimeoutMs,
+        idleInTransactionTimeoutMs: db.idleInTransactionTimeoutMs,
+        applicationName: this.config.clientId,
+      },
+      this.logger,
+    )
     return this.#pool
   }
 
@@ -94,7 +100,11 @@ export class AppRuntime {
     this.#poolSize = Math.max(this.#poolSize, size)
     const fixed = this.config.database ? this.config.database.max : undefined
     if (fixed !== undefined) {
-      if (fixed < size) this.logger.warn({ 'database.max': fixed, needed: size }, 'database.max is below the worker concurrency + 4: handlers will wait for connections')
+      if (fixed < size)
+        this.logger.warn(
+          { 'database.max': fixed, needed: size },
+          'database.max is below the worker concurrency + 4: handlers will wait for connections',
+        )
       return
     }
     if (this.#pool && this.#pool.options.max < size) this.#pool.options.max = size
@@ -136,7 +146,8 @@ export class AppRuntime {
   async recreateTopic(spec: TopicSpec): Promise<boolean> {
     try {
       const created = await ensureTopics(await this.admin(), [spec])
-      if (created.length > 0) this.logger.warn({ topic: spec.topic }, 'a topic of ours was missing (deleted while running?); created it again')
+      if (created.length > 0)
+        this.logger.warn({ topic: spec.topic }, 'a topic of ours was missing (deleted while running?); created it again')
       return true
     } catch (err) {
       this.logger.warn({ err, topic: spec.topic }, 'could not create a missing topic again')
@@ -153,8 +164,12 @@ export class AppRuntime {
     if (this.#prunerUsers++ === 0) {
       const { ledger, taskRetentionDays } = this.config
       this.#pruner = new Pruner({
-        pool: () => this.pool(), ready: () => this.ensureMigrated(), logger: this.logger,
-        ledgerRetentionDays: ledger.retentionDays, taskRetentionDays, intervalMs: ledger.pruneIntervalMs,
+        pool: () => this.pool(),
+        ready: () => this.ensureMigrated(),
+        logger: this.logger,
+        ledgerRetentionDays: ledger.retentionDays,
+        taskRetentionDays,
+        intervalMs: ledger.pruneIntervalMs,
         lowWatermarks: async (topic) => {
           const admin = await this.admin()
           if (!(await admin.listTopics()).includes(topic)) return undefined

@@ -27,7 +27,11 @@ const PRUNE = 'DELETE FROM ktask.dead_letters WHERE created_at < $1'
 export async function claimDeadLetter(db: Queryable, r: Omit<DeadLetterRecord, 'state'>): Promise<DeadLetterRecord | undefined> {
   const inserted = await db.query(CLAIM, [r.groupId, r.messageId, r.redrives, r.dlqTopic, JSON.stringify(r.dlqOffsets)])
   if (inserted.rowCount === 1) return undefined
-  const { rows } = await db.query<{ dlq_topic: string; dlq_offsets: Record<string, number>; state: 'pending' | 'done' }>(EXISTING, [r.groupId, r.messageId, r.redrives])
+  const { rows } = await db.query<{ dlq_topic: string; dlq_offsets: Record<string, number>; state: 'pending' | 'done' }>(EXISTING, [
+    r.groupId,
+    r.messageId,
+    r.redrives,
+  ])
   const row = rows[0]
   // Gone between the two statements (pruned): claim again next time; producing now is the safe side.
   if (!row) return undefined

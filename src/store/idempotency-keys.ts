@@ -26,16 +26,27 @@ const RELEASE_PENDING = `DELETE FROM ktask.idempotency_keys
 const PRUNE = 'DELETE FROM ktask.idempotency_keys WHERE created_at < $1'
 
 /** Claims `key` (pending) for a new task id; if another request holds it, says whose it is and in what state. */
-export async function claimIdempotencyKey(db: pg.Pool, key: string, taskName: string, taskId: string, bodySha256: string): Promise<ClaimResult> {
+export async function claimIdempotencyKey(
+  db: pg.Pool,
+  key: string,
+  taskName: string,
+  taskId: string,
+  bodySha256: string,
+): Promise<ClaimResult> {
   // Bounded: a row can vanish between the insert and the select (its request failed) only so often.
   for (let attempt = 0; ; attempt++) {
     const inserted = await db.query(CLAIM, [key, taskName, taskId, bodySha256])
     if (inserted.rowCount === 1) return { state: 'claimed' }
-    const { rows } = await db.query<{ task_id: string; body_sha256: string; state: 'pending' | 'done'; age_ms: number }>(EXISTING, [key, taskName])
+    const { rows } = await db.query<{ task_id: string; body_sha256: string; state: 'pending' | 'done'; age_ms: number }>(EXISTING, [
+      key,
+      taskName,
+    ])
     const row = rows[0]
     if (row) return { state: row.state, taskId: row.task_id, sameBody: row.body_sha256 === bodySha256, ageMs: row.age_ms }
     if (attempt >= 5) {
-      throw new KtaskError('KTASK_REFUSED', `Idempotency-Key "${key}" keeps being claimed and released by other requests: retry later`, { field: 'Idempotency-Key' })
+      throw new KtaskError('KTASK_REFUSED', `Idempotency-Key "${key}" keeps being claimed and released by other requests: retry later`, {
+        field: 'Idempotency-Key',
+      })
     }
   }
 }

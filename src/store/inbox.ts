@@ -17,7 +17,11 @@ export interface PruneResult {
  * Deletes ledger rows older than the retention window, batch by batch (each its own short transaction),
  * stopping early when `signal` aborts. Processing never waits on it: no batch locks more than `batchSize` rows.
  */
-export async function pruneInbox(pool: pg.Pool, retentionDays: number, { batchSize = 5000, signal }: { batchSize?: number; signal?: AbortSignal } = {}): Promise<PruneResult> {
+export async function pruneInbox(
+  pool: pg.Pool,
+  retentionDays: number,
+  { batchSize = 5000, signal }: { batchSize?: number; signal?: AbortSignal } = {},
+): Promise<PruneResult> {
   const cutoff = new Date(Date.now() - retentionDays * 86_400_000)
   let deleted = 0
   let batches = 0

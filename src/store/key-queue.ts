@@ -25,11 +25,19 @@ export async function keyHeads(db: Queryable, groupId: string, keys: Buffer[]): 
   const heads = new Map<string, KeyHead>()
   if (keys.length === 0) return heads
   const { rows } = await db.query<{ msg_key: Buffer; message_id: string; topic: string; not_before: string }>(HEADS, [groupId, keys])
-  for (const r of rows) heads.set(r.msg_key.toString('latin1'), { messageId: r.message_id, topic: r.topic, notBefore: Number(r.not_before) })
+  for (const r of rows)
+    heads.set(r.msg_key.toString('latin1'), { messageId: r.message_id, topic: r.topic, notBefore: Number(r.not_before) })
   return heads
 }
 
-export async function upsertKeyEntry(db: Queryable, groupId: string, key: Buffer, messageId: string, topic: string, notBefore: number): Promise<void> {
+export async function upsertKeyEntry(
+  db: Queryable,
+  groupId: string,
+  key: Buffer,
+  messageId: string,
+  topic: string,
+  notBefore: number,
+): Promise<void> {
   await db.query(UPSERT, [groupId, key, messageId, topic, notBefore])
 }
 
@@ -39,8 +47,10 @@ export async function deleteKeyEntry(db: Queryable, groupId: string, key: Buffer
 
 /** Drops a head found orphaned, unless it moved meanwhile (a new hop, a new due time). */
 export async function deleteOrphanedHead(db: Queryable, groupId: string, key: Buffer, head: KeyHead): Promise<void> {
-  await db.query('DELETE FROM ktask.key_queue WHERE group_id = $1 AND msg_key = $2 AND message_id = $3 AND topic = $4 AND not_before = $5',
-    [groupId, key, head.messageId, head.topic, head.notBefore])
+  await db.query(
+    'DELETE FROM ktask.key_queue WHERE group_id = $1 AND msg_key = $2 AND message_id = $3 AND topic = $4 AND not_before = $5',
+    [groupId, key, head.messageId, head.topic, head.notBefore],
+  )
 }
 
 /** Rows due longer ago than the retention window: heads that will never come back. */

@@ -96,8 +96,15 @@ export class TaskStateWriter {
       const all = [...states.values()]
       // Final states queued after a failed write must land; the rest (STARTED, RETRYING) never wait on a
       // handler's transaction (see applyStates).
-      await applyStates(pool, all.filter((u) => u.state === 'FAILED' || u.state === 'DEAD'))
-      await applyStates(pool, all.filter((u) => u.state !== 'FAILED' && u.state !== 'DEAD'), { skipLocked: true })
+      await applyStates(
+        pool,
+        all.filter((u) => u.state === 'FAILED' || u.state === 'DEAD'),
+      )
+      await applyStates(
+        pool,
+        all.filter((u) => u.state !== 'FAILED' && u.state !== 'DEAD'),
+        { skipLocked: true },
+      )
       await applyProgress(pool, [...progress.values()])
       this.#failures = 0
     } catch (err) {
@@ -109,7 +116,10 @@ export class TaskStateWriter {
       for (const [id, u] of progress) if (!this.#progress.has(id)) this.#progress.set(id, u)
       this.#failures++
       const conflict = LOCK_CONFLICTS.has((err as { code?: unknown }).code as string)
-      this.#logger[this.#failures === 1 && !conflict ? 'warn' : 'debug']({ err, pending: this.#states.size }, 'task state write failed; will retry')
+      this.#logger[this.#failures === 1 && !conflict ? 'warn' : 'debug'](
+        { err, pending: this.#states.size },
+        'task state write failed; will retry',
+      )
       this.#schedule(Math.min(30_000, this.#intervalMs * 2 ** this.#failures))
     }
   }

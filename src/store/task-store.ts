@@ -52,7 +52,8 @@ export interface TaskStateUpdate {
  * worker's clock never meets the database's (finished_at) and a write that waited in a coalescing
  * buffer still records when the handler began, not when the write arrived.
  */
-const startedAgoMs = (startedAt: number | undefined): number | null => (startedAt === undefined ? null : Math.max(0, Date.now() - startedAt))
+const startedAgoMs = (startedAt: number | undefined): number | null =>
+  startedAt === undefined ? null : Math.max(0, Date.now() - startedAt)
 
 const phase = (column: string): string => `CASE ${column} WHEN 'PENDING' THEN 0 WHEN 'STARTED' THEN 1 ELSE 2 END`
 
@@ -124,12 +125,22 @@ export async function insertPending(db: Queryable, taskIds: string[], name: stri
  * coalesced writes (STARTED, RETRYING), which must never wait on a handler's transaction: two such
  * waits in opposite orders deadlock. Final states are written without it.
  */
-export async function applyStates(db: Queryable, updates: TaskStateUpdate[], { skipLocked = false }: { skipLocked?: boolean } = {}): Promise<void> {
+export async function applyStates(
+  db: Queryable,
+  updates: TaskStateUpdate[],
+  { skipLocked = false }: { skipLocked?: boolean } = {},
+): Promise<void> {
   if (updates.length === 0) return
   await db.query(APPLY_STATES, [
-    updates.map((u) => u.taskId), updates.map((u) => u.name), updates.map((u) => u.queue), updates.map((u) => u.state),
-    updates.map((u) => u.attempt), updates.map((u) => u.redrives), updates.map((u) => (u.error ? JSON.stringify(u.error) : null)),
-    updates.map((u) => startedAgoMs(u.startedAt)), skipLocked,
+    updates.map((u) => u.taskId),
+    updates.map((u) => u.name),
+    updates.map((u) => u.queue),
+    updates.map((u) => u.state),
+    updates.map((u) => u.attempt),
+    updates.map((u) => u.redrives),
+    updates.map((u) => (u.error ? JSON.stringify(u.error) : null)),
+    updates.map((u) => startedAgoMs(u.startedAt)),
+    skipLocked,
   ])
 }
 
@@ -142,7 +153,12 @@ export interface ProgressUpdate {
 
 export async function applyProgress(db: Queryable, updates: ProgressUpdate[]): Promise<void> {
   if (updates.length === 0) return
-  await db.query(APPLY_PROGRESS, [updates.map((u) => u.taskId), updates.map((u) => u.progress), updates.map((u) => u.message), updates.map((u) => u.attempt)])
+  await db.query(APPLY_PROGRESS, [
+    updates.map((u) => u.taskId),
+    updates.map((u) => u.progress),
+    updates.map((u) => u.message),
+    updates.map((u) => u.attempt),
+  ])
 }
 
 export interface SucceededUpdate {
@@ -162,10 +178,18 @@ export async function markSucceeded(client: Queryable, u: SucceededUpdate): Prom
 
 function toStatus(r: Record<string, unknown>): TaskStatus {
   return {
-    taskId: r.task_id as string, name: r.name as string, queue: r.queue as string, state: r.state as TaskState,
-    attempts: r.attempts as number, progress: r.progress as number | null, progressMessage: r.progress_message as string | null,
-    result: r.result ?? null, error: (r.error as TaskErrorSummary | null) ?? null,
-    enqueuedAt: r.enqueued_at as Date, startedAt: r.started_at as Date | null, finishedAt: r.finished_at as Date | null,
+    taskId: r.task_id as string,
+    name: r.name as string,
+    queue: r.queue as string,
+    state: r.state as TaskState,
+    attempts: r.attempts as number,
+    progress: r.progress as number | null,
+    progressMessage: r.progress_message as string | null,
+    result: r.result ?? null,
+    error: (r.error as TaskErrorSummary | null) ?? null,
+    enqueuedAt: r.enqueued_at as Date,
+    startedAt: r.started_at as Date | null,
+    finishedAt: r.finished_at as Date | null,
     updatedAt: r.updated_at as Date,
   }
 }

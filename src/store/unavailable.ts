@@ -17,7 +17,9 @@ export function isPostgresUnavailable(err: unknown): boolean {
   if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true
   if (CONNECTION_ERROR_CODES.has(code)) return true
   const message = typeof e.message === 'string' ? e.message : ''
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Query read timeout/i.test(message)
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Query read timeout/i.test(
+    message,
+  )
 }
 
 const FROM_TX = Symbol.for('ktask.fromTransaction')

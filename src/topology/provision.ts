@@ -55,7 +55,10 @@ export async function provisionRoute(deps: ProvisionDeps, route: RouteTopology):
     source = { maxMessageBytes: overrides['max.message.bytes'] }
   } catch (err) {
     if (isKtaskError(err, 'KTASK_NOT_FOUND')) {
-      throw new KtaskError('KTASK_NOT_FOUND', `Consumer "${route.groupId}": topic "${route.sourceTopic}" does not exist`, { field: 'topic', cause: err })
+      throw new KtaskError('KTASK_NOT_FOUND', `Consumer "${route.groupId}": topic "${route.sourceTopic}" does not exist`, {
+        field: 'topic',
+        cause: err,
+      })
     }
     throw infrastructureError('kafka', err)
   }
@@ -63,7 +66,12 @@ export async function provisionRoute(deps: ProvisionDeps, route: RouteTopology):
   for (const [delay, topic] of route.retryTopics) {
     ownedSpecs.set(topic, { topic, partitions, replicationFactor: route.replicationFactor, configs: tierConfigs(delay, source) })
   }
-  ownedSpecs.set(route.dlqTopic, { topic: route.dlqTopic, partitions, replicationFactor: route.replicationFactor, configs: dlqConfigs(source) })
+  ownedSpecs.set(route.dlqTopic, {
+    topic: route.dlqTopic,
+    partitions,
+    replicationFactor: route.replicationFactor,
+    configs: dlqConfigs(source),
+  })
   await deps.ensureTopics([...ownedSpecs.values()])
   const prefix = tierPrefix(route.base)
   const all = await existingTopics(admin)
@@ -72,10 +80,16 @@ export async function provisionRoute(deps: ProvisionDeps, route: RouteTopology):
   // (kafkajs cannot drop a topic from a running subscription, and a missing one crashes it in a loop).
   for (const topic of tiers) {
     if (!ownedSpecs.has(topic)) {
-      ownedSpecs.set(topic, { topic, partitions, replicationFactor: route.replicationFactor, configs: tierConfigs(tierDelayOf(topic, route.base) ?? 0, source) })
+      ownedSpecs.set(topic, {
+        topic,
+        partitions,
+        replicationFactor: route.replicationFactor,
+        configs: tierConfigs(tierDelayOf(topic, route.base) ?? 0, source),
+      })
     }
   }
-  if (route.kind === 'queue') ownedSpecs.set(route.sourceTopic, { topic: route.sourceTopic, partitions, replicationFactor: route.replicationFactor })
+  if (route.kind === 'queue')
+    ownedSpecs.set(route.sourceTopic, { topic: route.sourceTopic, partitions, replicationFactor: route.replicationFactor })
   const ownedPartitions = await partitionCounts(admin, [...route.retryTopics.values(), route.dlqTopic], { waitMs: TOPIC_METADATA_WAIT_MS })
   return { tiers, ownedSpecs, ownedPartitions }
 }

@@ -17,7 +17,10 @@ export interface FetchPlan {
 }
 
 /** @param lanePaused whether the running lane of a partition has a pause reason; undefined when it has no running lane */
-export function fetchPlanForAssignment(assigned: Record<string, number[]>, lanePaused: (tp: TopicPartition) => boolean | undefined): FetchPlan {
+export function fetchPlanForAssignment(
+  assigned: Record<string, number[]>,
+  lanePaused: (tp: TopicPartition) => boolean | undefined,
+): FetchPlan {
   const plan: FetchPlan = { pause: [], resume: [] }
   for (const [topic, partitions] of Object.entries(assigned)) {
     for (const partition of partitions) {

@@ -51,15 +51,21 @@ export class DeadLetterLog {
       const existing = await claimDeadLetter(this.#d.pool(), { ...key, dlqTopic: decision.topic, dlqOffsets: offsets })
       if (!existing) continue
       if (existing.state === 'pending') {
-        const found = await this.#d.findCopy(existing.dlqTopic, existing.dlqOffsets,
-          (h) => h[H.id] === key.messageId && h[H.group] === key.groupId && redrivesOf(h) === key.redrives)
+        const found = await this.#d.findCopy(
+          existing.dlqTopic,
+          existing.dlqOffsets,
+          (h) => h[H.id] === key.messageId && h[H.group] === key.groupId && redrivesOf(h) === key.redrives,
+        )
         if (!found) {
           await reoffsetDeadLetter(this.#d.pool(), key, offsets)
           continue
         }
         await markDeadLettersDone(this.#d.pool(), key.groupId, [key])
       }
-      this.#d.logger.info({ group: key.groupId, taskId: key.messageId, dlq: existing.dlqTopic }, 'message already dead-lettered; not sent to the DLQ again')
+      this.#d.logger.info(
+        { group: key.groupId, taskId: key.messageId, dlq: existing.dlqTopic },
+        'message already dead-lettered; not sent to the DLQ again',
+      )
       already.add(i)
     }
     return already
@@ -69,7 +75,8 @@ export class DeadLetterLog {
   async confirm(plan: RoutingPlan, already: ReadonlySet<number>): Promise<void> {
     const keys: Omit<DeadLetterKey, 'groupId'>[] = []
     plan.decisions.forEach((d, i) => {
-      if (d.kind === 'dead' && !already.has(i)) keys.push({ messageId: plan.failures[i]!.messageId, redrives: redrivesOf(plan.failures[i]!.envelope.headers) })
+      if (d.kind === 'dead' && !already.has(i))
+        keys.push({ messageId: plan.failures[i]!.messageId, redrives: redrivesOf(plan.failures[i]!.envelope.headers) })
     })
     await markDeadLettersDone(this.#d.pool(), this.#d.groupId, keys)
   }

@@ -31,7 +31,12 @@ export class Envelope {
 
   /** Where the message first entered the system (kept across retry hops and redrives). Read when needed. */
   get origin(): MessageOrigin {
-    this.#origin ??= originOf(this.headers, { topic: this.topic, partition: this.partition, offset: this.offset, timestamp: this.timestamp })
+    this.#origin ??= originOf(this.headers, {
+      topic: this.topic,
+      partition: this.partition,
+      offset: this.offset,
+      timestamp: this.timestamp,
+    })
     return this.#origin
   }
 

@@ -32,7 +32,10 @@ export class Executor implements ChunkRunner {
       if (run.kind === 'shutdown') return { outcomes }
       if (run.kind === 'timeout' || run.kind === 'error') {
         const stage = run.kind === 'timeout' ? 'timeout' : 'handler'
-        const decision = classifyFailure({ stage, error: run.error, attempt: item.envelope.attempt }, { retry: item.prepared.spec.retry, topics: this.#deps.topics })
+        const decision = classifyFailure(
+          { stage, error: run.error, attempt: item.envelope.attempt },
+          { retry: item.prepared.spec.retry, topics: this.#deps.topics },
+        )
         if (decision.kind === 'pause') {
           outcomes.push({ kind: 'pause', stage: 'execute', error: run.error })
           return { outcomes }

@@ -100,8 +100,14 @@ export class GroupConsumer {
     this.#preparer = new Preparer(deps.route, deps.runtime.codec, deps.runtime.config.maxMessageBytes)
     const { runtime } = deps
     this.#executor = new Executor({
-      hasDatabase: runtime.hasDatabase, pool: () => runtime.pool(), idleInTransactionTimeoutMs: runtime.config.database?.idleInTransactionTimeoutMs ?? 0,
-      topics: deps.route, groupId: deps.route.groupId, logger: this.#log, deadlines: deps.deadlines, hooks: deps.hooks,
+      hasDatabase: runtime.hasDatabase,
+      pool: () => runtime.pool(),
+      idleInTransactionTimeoutMs: runtime.config.database?.idleInTransactionTimeoutMs ?? 0,
+      topics: deps.route,
+      groupId: deps.route.groupId,
+      logger: this.#log,
+      deadlines: deps.deadlines,
+      hooks: deps.hooks,
     })
   }
 
@@ -109,19 +115,22 @@ export class GroupConsumer {
   async start(): Promise<void> {
     const { runtime, route, options } = this.#d
     const tiers = await this.#provisionTopics()
-    const consumer = runtime.transport.consumer({
-      groupId: route.groupId,
-      sessionTimeoutMs: options.sessionTimeoutMs,
-      heartbeatIntervalMs: options.heartbeatIntervalMs,
-      rebalanceTimeoutMs: Math.max(60_000, options.sessionTimeoutMs),
-      maxWaitTimeMs: options.fetchMaxWaitMs,
-      maxBytesPerPartition: options.fetchMaxBytesPerPartition,
-      maxBytes: options.fetchMaxBytes,
-    }, {
-      onJoin: (assigned) => this.#onAssignment(assigned),
-      onRebalancing: () => void this.#commit('rebalance'),
-      onCrash: (error, restart) => this.#onCrash(error, restart),
-    })
+    const consumer = runtime.transport.consumer(
+      {
+        groupId: route.groupId,
+        sessionTimeoutMs: options.sessionTimeoutMs,
+        heartbeatIntervalMs: options.heartbeatIntervalMs,
+        rebalanceTimeoutMs: Math.max(60_000, options.sessionTimeoutMs),
+        maxWaitTimeMs: options.fetchMaxWaitMs,
+        maxBytesPerPartition: options.fetchMaxBytesPerPartition,
+        maxBytes: options.fetchMaxBytes,
+      },
+      {
+        onJoin: (assigned) => this.#onAssignment(assigned),
+        onRebalancing: () => void this.#commit('rebalance'),
+        onCrash: (error, restart) => this.#onCrash(error, restart),
+      },
+    )
     this.#consumer = consumer
     try {
       await consumer.connect()
@@ -144,7 +153,11 @@ export class GroupConsumer {
     this.#tierTopics = new Set(provisioned.tiers)
     this.#ownedSpecs = provisioned.ownedSpecs
     this.#router = new HopRouter({
-      groupId: route.groupId, dlqTopic: route.dlqTopic, producer: () => runtime.producer(), partitions: provisioned.ownedPartitions, logger: this.#log,
+      groupId: route.groupId,
+      dlqTopic: route.dlqTopic,
+      producer: () => runtime.producer(),
+      partitions: provisioned.ownedPartitions,
+      logger: this.#log,
       recreateTopic: async (topic) => {
         const spec = provisioned.ownedSpecs.get(topic)
         return spec !== undefined && runtime.recreateTopic(spec)
@@ -152,7 +165,9 @@ export class GroupConsumer {
     })
     if (runtime.hasDatabase) {
       this.#deadLetters = new DeadLetterLog({
-        groupId: route.groupId, pool: () => runtime.pool(), logger: this.#log,
+        groupId: route.groupId,
+        pool: () => runtime.pool(),
+        logger: this.#log,
         endOffsets: async (topic) => {
           const offsets = await (await runtime.admin()).topicOffsets(topic)
           return Object.fromEntries(offsets.map((o) => [String(o.partition), o.high]))
@@ -177,8 +192,10 @@ export class GroupConsumer {
     if (lane?.state === 'running' && fetchedOffset < lane.tracker.committed) {
       // The log starts over below what this lane committed: the topic was deleted and created again (kafkajs
       // reset an out-of-range offset). Its first offsets are new messages, not re-deliveries of done ones.
-      this.#log.warn({ topic: batch.topic, partition: batch.partition, fetchedOffset, committed: lane.tracker.committed },
-        'the partition log went backwards (topic re-created?); starting over from the fetched offset')
+      this.#log.warn(
+        { topic: batch.topic, partition: batch.partition, fetchedOffset, committed: lane.tracker.committed },
+        'the partition log went backwards (topic re-created?); starting over from the fetched offset',
+      )
       this.#retire(key, lane)
       lane = undefined
     }
@@ -195,26 +212,41 @@ export class GroupConsumer {
     const consumer = this.#consumer!
     const router = this.#router!
     const Lane = this.route.ordering === 'key' ? KeyedLane : OrderedLane
-    const lane: LaneCore = new Lane({
-      route: this.route, topic, partition,
-      isRetryTier: this.#tierTopics.has(topic),
-      preparer: this.#preparer, executor: this.#executor, router,
-      deadLetters: this.#deadLetters,
-      blocking: this.route.blockingKeys
-        ? new KeyBlocking({
-          groupId: this.route.groupId, pool: () => this.#d.runtime.pool(), producer: () => this.#d.runtime.producer(),
-          partitionFor: (t, p) => router.partitionFor(t, p), tiers: this.#tierTopics, logger: this.#log,
-        })
-        : undefined,
-      semaphore: this.#d.semaphore, options: this.#d.options, events: this.#d.events, stats: this.#d.stats, hooks: this.#d.hooks,
-      logger: this.#log.child({ topic, partition }),
-      onFatal: (error) => this.#onLaneFailure(lane, error),
-      requestCommit: () => void this.#commit('threshold'),
-      fetch: {
-        pause: () => consumer.pause([{ topic, partitions: [partition] }]),
-        resume: () => consumer.resume([{ topic, partitions: [partition] }]),
+    const lane: LaneCore = new Lane(
+      {
+        route: this.route,
+        topic,
+        partition,
+        isRetryTier: this.#tierTopics.has(topic),
+        preparer: this.#preparer,
+        executor: this.#executor,
+        router,
+        deadLetters: this.#deadLetters,
+        blocking: this.route.blockingKeys
+          ? new KeyBlocking({
+              groupId: this.route.groupId,
+              pool: () => this.#d.runtime.pool(),
+              producer: () => this.#d.runtime.producer(),
+              partitionFor: (t, p) => router.partitionFor(t, p),
+              tiers: this.#tierTopics,
+              logger: this.#log,
+            })
+          : undefined,
+        semaphore: this.#d.semaphore,
+        options: this.#d.options,
+        events: this.#d.events,
+        stats: this.#d.stats,
+        hooks: this.#d.hooks,
+        logger: this.#log.child({ topic, partition }),
+        onFatal: (error) => this.#onLaneFailure(lane, error),
+        requestCommit: () => void this.#commit('threshold'),
+        fetch: {
+          pause: () => consumer.pause([{ topic, partitions: [partition] }]),
+          resume: () => consumer.resume([{ topic, partitions: [partition] }]),
+        },
       },
-    }, committed)
+      committed,
+    )
     this.#lanes.set(tpKey(topic, partition), lane)
     lane.start()
     return lane
@@ -229,10 +261,12 @@ export class GroupConsumer {
       if (!assigned.has(key)) this.#retire(key, lane)
     }
     this.#assigned = assigned
-    this.#applyFetchPlan(fetchPlanForAssignment(memberAssignment, ({ topic, partition }) => {
-      const lane = this.#lanes.get(tpKey(topic, partition))
-      return lane?.state === 'running' ? lane.paused : undefined
-    }))
+    this.#applyFetchPlan(
+      fetchPlanForAssignment(memberAssignment, ({ topic, partition }) => {
+        const lane = this.#lanes.get(tpKey(topic, partition))
+        return lane?.state === 'running' ? lane.paused : undefined
+      }),
+    )
     this.#log.info({ assigned: memberAssignment }, 'partitions assigned')
     this.#d.events.emit('rebalance', () => ({ group: this.route.groupId, assigned: memberAssignment }))
   }
@@ -277,7 +311,10 @@ export class GroupConsumer {
   }
 
   #onCrash(error: unknown, restart: boolean): void {
-    this.#log.error({ err: error, restart }, restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer crashed and cannot restart')
+    this.#log.error(
+      { err: error, restart },
+      restart ? 'Kafka consumer crashed; kafkajs restarts it' : 'Kafka consumer crashed and cannot restart',
+    )
     this.#d.events.emit('crash', () => ({ group: this.route.groupId, error, restart }))
     // Whatever restarts will join again and get a fresh assignment; nothing of the old one is committed.
     for (const [key, lane] of this.#lanes) this.#retire(key, lane)

@@ -74,10 +74,12 @@ export function scopeClient(target: pg.ClientBase, options: ScopeOptions = {}): 
       /* the statement queued behind it fails the same way and says why */
     })
   }
-  const run = (fromHandler: boolean) => (...args: unknown[]): unknown => {
-    takeSavepoint()
-    return track((target.query as (...a: unknown[]) => unknown)(...args), fromHandler)
-  }
+  const run =
+    (fromHandler: boolean) =>
+    (...args: unknown[]): unknown => {
+      takeSavepoint()
+      return track((target.query as (...a: unknown[]) => unknown)(...args), fromHandler)
+    }
   const ownQuery = run(false)
   const handlerQuery = run(true)
   const guardedQuery = (...args: unknown[]): unknown => {
@@ -185,8 +187,13 @@ export class Context implements HandlerContext {
   get log(): Logger {
     const { envelope, prepared } = this.#p
     this.#log ??= this.#p.logger.child({
-      group: this.#p.group, topic: envelope.topic, partition: envelope.partition, offset: envelope.offset,
-      taskId: prepared.messageId, task: prepared.spec.name, attempt: envelope.attempt,
+      group: this.#p.group,
+      topic: envelope.topic,
+      partition: envelope.partition,
+      offset: envelope.offset,
+      taskId: prepared.messageId,
+      task: prepared.spec.name,
+      attempt: envelope.attempt,
     })
     return this.#log
   }

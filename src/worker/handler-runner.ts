@@ -30,7 +30,10 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
   const { prepared, envelope } = item
   const spec = prepared.spec
   const ctx = new Context({
-    envelope, prepared, group: deps.groupId, tx: scoped?.client,
+    envelope,
+    prepared,
+    group: deps.groupId,
+    tx: scoped?.client,
     hasDatabase: deps.hasDatabase,
     logger: deps.logger,
     progress: (fraction, text) => deps.hooks?.progress?.(item, fraction, text),
@@ -59,9 +62,10 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
         deadline: started + spec.timeoutMs,
         abort: (reason) => {
           stopped = reason
-          const error = reason === 'timeout'
-            ? new KtaskError('KTASK_TIMEOUT', `Handler exceeded timeoutMs (${spec.timeoutMs} ms)`, { timeoutMs: spec.timeoutMs })
-            : new KtaskError('KTASK_STATE', 'worker shutdown grace period ended')
+          const error =
+            reason === 'timeout'
+              ? new KtaskError('KTASK_TIMEOUT', `Handler exceeded timeoutMs (${spec.timeoutMs} ms)`, { timeoutMs: spec.timeoutMs })
+              : new KtaskError('KTASK_STATE', 'worker shutdown grace period ended')
           ctx.abort(error)
           reject(error)
         },

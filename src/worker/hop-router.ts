@@ -90,13 +90,19 @@ export class HopRouter {
   #hop(f: RoutedMessage, decision: RoutingDecision, now: number): OutgoingMessage {
     const m = f.envelope
     const info: FailureInfo = { stage: f.stage, error: f.error, group: this.#d.groupId, messageId: f.messageId, origin: m.origin, now }
-    const headers = decision.kind === 'retry'
-      ? retryHopHeaders(m.headers, info, decision.nextAttempt, decision.notBefore)
-      : deadLetterHeaders(m.headers, info, m.attempt)
+    const headers =
+      decision.kind === 'retry'
+        ? retryHopHeaders(m.headers, info, decision.nextAttempt, decision.notBefore)
+        : deadLetterHeaders(m.headers, info, m.attempt)
     return { topic: decision.topic, partition: this.partitionFor(decision.topic, m.partition), key: m.key, value: m.value, headers }
   }
 
-  async #deliverOne(f: RoutedMessage, decision: RoutingDecision, message: OutgoingMessage, now: number): Promise<[RoutingDecision, OutgoingMessage]> {
+  async #deliverOne(
+    f: RoutedMessage,
+    decision: RoutingDecision,
+    message: OutgoingMessage,
+    now: number,
+  ): Promise<[RoutingDecision, OutgoingMessage]> {
     let refusal = await this.#trySend(message)
     if (!refusal) return [decision, message]
     const log = { group: this.#d.groupId, taskId: f.messageId, topic: message.topic, refusal }
@@ -113,11 +119,18 @@ export class HopRouter {
     }
     const stub = stubOf(message, refusal)
     const stubDecision: RoutingDecision = { ...decision, stub: stub.headers[H.dlqStub]! }
-    this.#d.logger.error({ ...log, topic: message.topic, refusal }, 'the DLQ refused a message; writing a stub (headers, coordinates, truncated payload) instead')
+    this.#d.logger.error(
+      { ...log, topic: message.topic, refusal },
+      'the DLQ refused a message; writing a stub (headers, coordinates, truncated payload) instead',
+    )
     const stubRefusal = await this.#trySend(stub)
     if (!stubRefusal) return [stubDecision, stub]
     this.#d.logger.error({ ...log, refusal: stubRefusal }, 'the DLQ refuses even a stub; the partition stays paused until it accepts one')
-    throw new KtaskError('KTASK_INFRASTRUCTURE', `The DLQ ${message.topic} refuses messages: ${stubRefusal.type} (${stubRefusal.message})`, { refusal: stubRefusal })
+    throw new KtaskError(
+      'KTASK_INFRASTRUCTURE',
+      `The DLQ ${message.topic} refuses messages: ${stubRefusal.type} (${stubRefusal.message})`,
+      { refusal: stubRefusal },
+    )
   }
 
   /** Undefined when sent; the refusal when the broker refused it (after creating a missing topic of ours again). */

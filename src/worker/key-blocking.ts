@@ -55,15 +55,21 @@ export class KeyBlocking {
   async firstBlocked(items: ExecItem[]): Promise<{ index: number; head?: KeyHead }> {
     const { groupId } = this.#d
     const keyed = items.filter((i) => i.envelope.key !== null)
-    const heads = await keyHeads(this.#d.pool(), groupId, keyed.map((i) => i.envelope.key!))
+    const heads = await keyHeads(
+      this.#d.pool(),
+      groupId,
+      keyed.map((i) => i.envelope.key!),
+    )
     for (let index = 0; index < items.length; index++) {
       const item = items[index]!
       const key = item.envelope.key
       let head = key ? heads.get(key.toString('latin1')) : undefined
       while (head && head.messageId !== item.prepared.messageId && this.#orphaned(head, item.envelope)) {
         await deleteOrphanedHead(this.#d.pool(), groupId, key!, head)
-        this.#d.logger.warn({ group: groupId, key: key!.toString('utf8'), head: head.messageId, topic: head.topic, taskId: item.prepared.messageId },
-          "a blocked key's head cannot come back (its retry hop is gone); released the key")
+        this.#d.logger.warn(
+          { group: groupId, key: key!.toString('utf8'), head: head.messageId, topic: head.topic, taskId: item.prepared.messageId },
+          "a blocked key's head cannot come back (its retry hop is gone); released the key",
+        )
         head = (await keyHeads(this.#d.pool(), groupId, [key!])).get(key!.toString('latin1'))
       }
       if (!head) continue
@@ -86,11 +92,17 @@ export class KeyBlocking {
     const notBefore = Math.max(head.notBefore, Date.now() + (reparks > 0 && head.notBefore <= Date.now() ? REPARK_DELAY_MS : 0))
     await upsertKeyEntry(this.#d.pool(), this.#d.groupId, m.key!, item.prepared.messageId, head.topic, notBefore)
     const headers = parkedHeaders(m.headers, {
-      group: this.#d.groupId, messageId: item.prepared.messageId, origin: m.origin, headId: head.messageId, notBefore,
+      group: this.#d.groupId,
+      messageId: item.prepared.messageId,
+      origin: m.origin,
+      headId: head.messageId,
+      notBefore,
     })
     if (reparks > 0) headers[H.reparks] = String(reparks)
     else delete headers[H.reparks]
-    await this.#d.producer().send([{ topic: head.topic, partition: this.#d.partitionFor(head.topic, m.partition), key: m.key, value: m.value, headers }])
+    await this.#d
+      .producer()
+      .send([{ topic: head.topic, partition: this.#d.partitionFor(head.topic, m.partition), key: m.key, value: m.value, headers }])
   }
 
   /** Before a plan is sent: failures that block their key are recorded where they will wait. */

@@ -106,8 +106,14 @@ export abstract class LaneCore {
     this.d = deps
     this.tracker = new OffsetTracker(committed)
     this.pauses = new LanePauses({
-      fetch: deps.fetch, events: deps.events, logger: deps.logger, groupId: deps.route.groupId, topic: deps.topic, partition: deps.partition,
-      active: () => this.laneState === 'running', signal: this.#interrupt.signal,
+      fetch: deps.fetch,
+      events: deps.events,
+      logger: deps.logger,
+      groupId: deps.route.groupId,
+      topic: deps.topic,
+      partition: deps.partition,
+      active: () => this.laneState === 'running',
+      signal: this.#interrupt.signal,
     })
   }
 
@@ -199,9 +205,16 @@ export abstract class LaneCore {
 
   /** Records a failure outside a handler (decode, a refused park) with the decision classifyFailure makes. */
   protected fail(entry: LaneEntry, stage: FailureStage, error: unknown): void {
-    const decision = classifyFailure({ stage, error, attempt: entry.envelope.attempt }, { retry: entry.preparation?.spec?.retry, topics: this.d.route })
+    const decision = classifyFailure(
+      { stage, error, attempt: entry.envelope.attempt },
+      { retry: entry.preparation?.spec?.retry, topics: this.d.route },
+    )
     // A pause here would be an infrastructure error, which preparing throws instead of returning.
-    entry.failed = { stage, error, decision: decision.kind === 'pause' ? { kind: 'dead', topic: this.d.route.dlqTopic, reason: 'decode' } : decision }
+    entry.failed = {
+      stage,
+      error,
+      decision: decision.kind === 'pause' ? { kind: 'dead', topic: this.d.route.dlqTopic, reason: 'decode' } : decision,
+    }
   }
 
   /** True when it waited (the caller re-checks state and head); false when the message is due. */
@@ -235,7 +248,11 @@ export abstract class LaneCore {
       await this.d.blocking!.park(item, blocked.head!)
       this.d.stats.parked++
       this.markDone(entries[0]!)
-      this.d.events.emit('task:parked', () => ({ ...this.eventBase(entries[0]!), behind: blocked.head!.messageId, retryTopic: blocked.head!.topic }))
+      this.d.events.emit('task:parked', () => ({
+        ...this.eventBase(entries[0]!),
+        behind: blocked.head!.messageId,
+        retryTopic: blocked.head!.topic,
+      }))
       return false
     } catch (err) {
       if (isKtaskError(err, 'KTASK_REFUSED')) {
@@ -290,7 +307,11 @@ export abstract class LaneCore {
     // A revoked partition's failures are the new owner's to retry: producing a hop here would duplicate it.
     if (this.laneState === 'revoked') return false
     const routed: RoutedMessage[] = entries.map((e) => ({
-      envelope: e.envelope, spec: e.preparation?.spec, messageId: this.messageIdOf(e), keyHead: e.keyHead, ...e.failed!,
+      envelope: e.envelope,
+      spec: e.preparation?.spec,
+      messageId: this.messageIdOf(e),
+      keyHead: e.keyHead,
+      ...e.failed!,
     }))
     const planned = this.d.router.plan(routed)
     let plan
@@ -312,7 +333,13 @@ export abstract class LaneCore {
       const base = this.eventBase(entry)
       const willRetry = decision.kind === 'retry'
       this.d.stats.failed++
-      this.d.events.emit('task:failed', () => ({ ...base, stage: f.stage, error: f.error, willRetry, retryTopic: willRetry ? decision.topic : undefined }))
+      this.d.events.emit('task:failed', () => ({
+        ...base,
+        stage: f.stage,
+        error: f.error,
+        willRetry,
+        retryTopic: willRetry ? decision.topic : undefined,
+      }))
       if (willRetry) {
         this.d.stats.retried++
       } else {
@@ -320,8 +347,10 @@ export abstract class LaneCore {
         // A refusal the handler meant (UnrecoverableError) is news, not a fault: one line, no stack (the
         // DLQ headers keep it). Exhausted retries and undecodable input keep theirs.
         const why = refusedByHandler(decision.reason) ? { reason: errorLine(f.error) } : { err: f.error }
-        this.d.logger.warn({ taskId: f.messageId, stage: f.stage, ...why, dlq: decision.topic, hopRefused: decision.hopRefused, stub: decision.stub },
-          'message dead-lettered')
+        this.d.logger.warn(
+          { taskId: f.messageId, stage: f.stage, ...why, dlq: decision.topic, hopRefused: decision.hopRefused, stub: decision.stub },
+          'message dead-lettered',
+        )
         this.d.events.emit('task:dead', () => ({ ...base, stage: f.stage, error: f.error, dlqTopic: decision.topic }))
       }
       entry.failed = undefined
@@ -354,8 +383,13 @@ export abstract class LaneCore {
   protected eventBase(entry: LaneEntry) {
     const m = entry.envelope
     return {
-      group: this.d.route.groupId, topic: m.topic, partition: m.partition, offset: m.offset,
-      taskId: this.messageIdOf(entry), name: entry.preparation?.spec?.name ?? m.headers[H.task] ?? '', attempt: m.attempt,
+      group: this.d.route.groupId,
+      topic: m.topic,
+      partition: m.partition,
+      offset: m.offset,
+      taskId: this.messageIdOf(entry),
+      name: entry.preparation?.spec?.name ?? m.headers[H.task] ?? '',
+      attempt: m.attempt,
     }
   }
 }
@@ -365,4 +399,3 @@ export function itemOf(entry: LaneEntry): ExecItem {
   if (!entry.preparation?.ok) throw new Error('itemOf: the entry is not ready to run')
   return { envelope: entry.envelope, prepared: entry.preparation }
 }
-

@@ -101,7 +101,10 @@ export class LanePauses {
     this.#outages++
     const wait = outageBackoffMs(this.#outages)
     const log = this.#outages === 1 || this.#outages % 10 === 0 ? 'warn' : 'debug'
-    this.#d.logger[log]({ err, stage, retryInMs: wait, failures: this.#outages }, 'dependency unavailable; partition paused, nothing committed')
+    this.#d.logger[log](
+      { err, stage, retryInMs: wait, failures: this.#outages },
+      'dependency unavailable; partition paused, nothing committed',
+    )
     this.#d.events.emit('error', () => ({ group: this.#d.groupId, error: err, context: `outage during ${stage}` }))
     this.add('outage', wait)
     await sleep(wait, this.#d.signal)

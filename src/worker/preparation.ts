@@ -102,24 +102,43 @@ export class Preparer {
     const taskName = m.headers[H.task]
     const spec = route.kind === 'queue' ? route.specs.get(taskName ?? '') : this.#eventSpec
     if (route.kind === 'queue') {
-      if (taskName === undefined) return this.#failed(m, decodeError(`Missing header ${H.task}: not a ktask task message`, H.task, 'missing-header'))
+      if (taskName === undefined)
+        return this.#failed(m, decodeError(`Missing header ${H.task}: not a ktask task message`, H.task, 'missing-header'))
       if (!spec) {
-        return this.#failed(m, new KtaskError('KTASK_UNKNOWN_TASK', `Unknown task "${taskName}" on queue "${route.name}"`, { field: H.task, reason: 'unknown-task' }))
+        return this.#failed(
+          m,
+          new KtaskError('KTASK_UNKNOWN_TASK', `Unknown task "${taskName}" on queue "${route.name}"`, {
+            field: H.task,
+            reason: 'unknown-task',
+          }),
+        )
       }
       if (!m.headers[H.id]) return this.#failed(m, decodeError(`Missing header ${H.id}`, H.id, 'missing-header'), spec)
     }
     if (!spec) return this.#failed(m, decodeError('No handler for this route', 'route', 'no-handler'))
     const attempt = m.attemptHeader
     if (attempt !== undefined && (Number.isNaN(attempt) || attempt < 1)) {
-      return this.#failed(m, decodeError(`Malformed header ${H.attempt}: ${JSON.stringify(m.headers[H.attempt])}`, H.attempt, 'malformed-header'), spec)
+      return this.#failed(
+        m,
+        decodeError(`Malformed header ${H.attempt}: ${JSON.stringify(m.headers[H.attempt])}`, H.attempt, 'malformed-header'),
+        spec,
+      )
     }
     const notBefore = m.headers[H.notBefore]
     if (notBefore !== undefined && !/^\d+$/.test(notBefore)) {
-      return this.#failed(m, decodeError(`Malformed header ${H.notBefore}: ${JSON.stringify(notBefore)}`, H.notBefore, 'malformed-header'), spec)
+      return this.#failed(
+        m,
+        decodeError(`Malformed header ${H.notBefore}: ${JSON.stringify(notBefore)}`, H.notBefore, 'malformed-header'),
+        spec,
+      )
     }
     const size = m.value?.length ?? 0
     if (size > this.#maxBytes) {
-      return this.#failed(m, decodeError(`Payload is ${size} bytes, over the ${this.#maxBytes}-byte limit (maxMessageBytes)`, 'value', 'too-large'), spec)
+      return this.#failed(
+        m,
+        decodeError(`Payload is ${size} bytes, over the ${this.#maxBytes}-byte limit (maxMessageBytes)`, 'value', 'too-large'),
+        spec,
+      )
     }
     return { ok: true, spec }
   }
@@ -154,7 +173,11 @@ export class Preparer {
       return decodeError(`idempotencyKey function threw: ${(err as Error).message}`, 'idempotencyKey', 'bad-idempotency-key', err)
     }
     if ((typeof value !== 'string' && typeof value !== 'number') || value === '') {
-      return decodeError(`Cannot derive the message id: ${field} is ${value === undefined ? 'missing' : JSON.stringify(value)}`, field, 'bad-idempotency-key')
+      return decodeError(
+        `Cannot derive the message id: ${field} is ${value === undefined ? 'missing' : JSON.stringify(value)}`,
+        field,
+        'bad-idempotency-key',
+      )
     }
     return String(value)
   }

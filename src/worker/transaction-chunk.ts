@@ -52,7 +52,11 @@ export function isInfrastructure(err: unknown): boolean {
 
 /** A message whose transaction cannot commit because of what its handler did: its own failure, never an outage. */
 function abortedByHandler(detail: string, cause?: unknown): KtaskError {
-  return new KtaskError('KTASK_VALIDATION', `The handler returned, but its transaction cannot commit: ${detail}`, cause === undefined ? {} : { cause })
+  return new KtaskError(
+    'KTASK_VALIDATION',
+    `The handler returned, but its transaction cannot commit: ${detail}`,
+    cause === undefined ? {} : { cause },
+  )
 }
 
 /** Postgres ended the session for sitting idle in its transaction: the chunk's doing, not an outage. */
@@ -71,9 +75,11 @@ async function insertLedgerRows(client: pg.ClientBase, groupId: string, ids: str
     if (typeof code !== 'string' || !LEDGER_CONTENTION.has(code)) throw err
     // Another transaction holds uncommitted ledger rows of these messages: an earlier owner of the
     // partition (a paused or slow zombie) still running them. Its commit or rollback decides; wait.
-    throw new KtaskError('KTASK_INFRASTRUCTURE',
+    throw new KtaskError(
+      'KTASK_INFRASTRUCTURE',
       'ledger rows of these messages are held by another transaction (an earlier owner of the partition still running them); waiting for it to finish',
-      { cause: err })
+      { cause: err },
+    )
   }
 }
 
@@ -89,7 +95,10 @@ type Attempt =
 
 /** The outcome of item's failure, as classifyFailure decides it (a pause when it was an outage). */
 function failure(deps: ChunkDeps, item: ExecItem, stage: FailureStage, error: unknown, connectionLost = false): Outcome {
-  const decision = classifyFailure({ stage, error, attempt: item.envelope.attempt }, { retry: item.prepared.spec.retry, topics: deps.topics, connectionLost })
+  const decision = classifyFailure(
+    { stage, error, attempt: item.envelope.attempt },
+    { retry: item.prepared.spec.retry, topics: deps.topics, connectionLost },
+  )
   return decision.kind === 'pause' ? { kind: 'pause', stage: 'execute', error } : failedOutcome(stage, error, decision)
 }
 
@@ -172,13 +181,21 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
     }
     // COMMIT of an aborted transaction "succeeds" as ROLLBACK: nothing was applied.
     if (commit.command === 'ROLLBACK') {
-      return { kind: 'commit-failed', error: abortedByHandler('COMMIT rolled it back (a statement failed and the error was caught)'), stage: 'handler' }
+      return {
+        kind: 'commit-failed',
+        error: abortedByHandler('COMMIT rolled it back (a statement failed and the error was caught)'),
+        stage: 'handler',
+      }
     }
     return { kind: 'committed', outcomes: tx.outcomes }
   } catch (err) {
     discard = err instanceof Error ? err : new Error(String(err))
     if (idleSessionTimeout(connectionLost) || idleSessionTimeout(err)) {
-      const error = new KtaskError('KTASK_TIMEOUT', 'Postgres ended the transaction: it sat idle longer than idle_in_transaction_session_timeout', { cause: connectionLost ?? err })
+      const error = new KtaskError(
+        'KTASK_TIMEOUT',
+        'Postgres ended the transaction: it sat idle longer than idle_in_transaction_session_timeout',
+        { cause: connectionLost ?? err },
+      )
       return { kind: 'commit-failed', error, stage: 'timeout' }
     }
     if (!isInfrastructure(err) && connectionLost === undefined) {
@@ -220,8 +237,11 @@ class ChunkTransaction {
   }
 
   hasRoomFor(item: ExecItem): boolean {
-    return transactionHasRoom({ now: performance.now(), lastStatementAt: this.#lastStatementAt, begunAt: this.#begunAt },
-      item.prepared.spec.timeoutMs, this.#idleTimeoutMs)
+    return transactionHasRoom(
+      { now: performance.now(), lastStatementAt: this.#lastStatementAt, begunAt: this.#begunAt },
+      item.prepared.spec.timeoutMs,
+      this.#idleTimeoutMs,
+    )
   }
 
   /** The budget ran out: the ledger rows of messages that did not run here must not commit. */
@@ -263,15 +283,23 @@ class ChunkTransaction {
       // The handler caught a failed statement: its part of the transaction can no longer commit. Blame
       // it, not the next message in the chunk (whose first statement would fail) nor the COMMIT.
       await this.#undo(scope, item)
-      return this.#record(failure(this.#deps, item, 'handler', abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)')))
+      return this.#record(
+        failure(
+          this.#deps,
+          item,
+          'handler',
+          abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)'),
+        ),
+      )
     }
     const hooks = this.#deps.hooks
-    const failed = hooks?.succeeded || item.dequeueKey
-      ? await this.#ownStatements(scope, item, async () => {
-        await hooks?.succeeded?.(scope.own, item, run.result)
-        if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
-      })
-      : undefined
+    const failed =
+      hooks?.succeeded || item.dequeueKey
+        ? await this.#ownStatements(scope, item, async () => {
+            await hooks?.succeeded?.(scope.own, item, run.result)
+            if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
+          })
+        : undefined
     return this.#record(failed ?? { kind: 'done', how: 'succeeded', result: run.result, durationMs: run.durationMs })
   }
 

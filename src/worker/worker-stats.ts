@@ -10,6 +10,13 @@ export class WorkerStats {
   parked = 0
 
   snapshot(): { succeeded: number; duplicates: number; failed: number; retried: number; deadLettered: number; parked: number } {
-    return { succeeded: this.succeeded, duplicates: this.duplicates, failed: this.failed, retried: this.retried, deadLettered: this.deadLettered, parked: this.parked }
+    return {
+      succeeded: this.succeeded,
+      duplicates: this.duplicates,
+      failed: this.failed,
+      retried: this.retried,
+      deadLettered: this.deadLettered,
+      parked: this.parked,
+    }
   }
 }

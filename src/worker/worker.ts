@@ -87,15 +87,25 @@ export class AppWorker implements Worker {
     runtime.assertOpen()
     try {
       const routes = this.#host.routes(this.options.queues, this.options.consumers)
-      if (routes.length === 0) throw new KtaskError('KTASK_INVALID_CONFIG', 'Nothing to work on: no task queues or consumers are registered', { field: 'queues' })
+      if (routes.length === 0)
+        throw new KtaskError('KTASK_INVALID_CONFIG', 'Nothing to work on: no task queues or consumers are registered', { field: 'queues' })
       if (runtime.hasDatabase) runtime.reservePoolSize(this.options.concurrency + 4)
       // With a database the DLQ record is kept there too (one DLQ record per message), whatever the specs use.
       if (runtime.hasDatabase) await runtime.ensureMigrated()
       const semaphore = new Semaphore(this.options.concurrency)
-      this.#consumers = routes.map((route) => new GroupConsumer({
-        runtime, route, options: this.options, semaphore, events: this.#events, stats: this.#stats,
-        deadlines: this.#deadlines, hooks: this.#host.hooks,
-      }))
+      this.#consumers = routes.map(
+        (route) =>
+          new GroupConsumer({
+            runtime,
+            route,
+            options: this.options,
+            semaphore,
+            events: this.#events,
+            stats: this.#stats,
+            deadlines: this.#deadlines,
+            hooks: this.#host.hooks,
+          }),
+      )
       for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)
       await Promise.all(this.#consumers.map((c) => c.start()))
       this.#releasePruner = runtime.retainPruner()

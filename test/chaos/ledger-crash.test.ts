@@ -29,7 +29,10 @@ describe('exactly-once effects', () => {
     const total = 20_000
     await s.enqueue(total)
     for (const fraction of [0.15, 0.4, 0.65]) {
-      await waitFor(async () => (await s.distinctHandled()) >= total * fraction, { timeoutMs: 120_000, message: `${fraction * 100}% handled` })
+      await waitFor(async () => (await s.distinctHandled()) >= total * fraction, {
+        timeoutMs: 120_000,
+        message: `${fraction * 100}% handled`,
+      })
       await sleep(Math.floor(Math.random() * 400))
       victim.kill('SIGKILL')
       await victim.exited
@@ -59,26 +62,39 @@ describe('exactly-once effects', () => {
     const peer = await s.startWorker()
     const total = 600
     await s.enqueue(total)
-    await waitFor(async () => {
-      const { rows } = await s.pool.query<{ c: number }>(`SELECT count(*)::int AS c FROM ${s.table} WHERE pid = $1`, [zombie.pid])
-      return rows[0]!.c > 20
-    }, { timeoutMs: 60_000, message: 'the zombie-to-be is working' })
+    await waitFor(
+      async () => {
+        const { rows } = await s.pool.query<{ c: number }>(`SELECT count(*)::int AS c FROM ${s.table} WHERE pid = $1`, [zombie.pid])
+        return rows[0]!.c > 20
+      },
+      { timeoutMs: 60_000, message: 'the zombie-to-be is working' },
+    )
     zombie.kill('SIGSTOP')
     const admin = await testAdmin()
-    await waitFor(async () => {
-      const { groups } = await admin.describeGroups([s.group])
-      return groups[0]!.state === 'Stable' && groups[0]!.members.length === 1
-    }, { timeoutMs: 30_000, message: 'the group moved the stopped worker’s partitions' })
+    await waitFor(
+      async () => {
+        const { groups } = await admin.describeGroups([s.group])
+        return groups[0]!.state === 'Stable' && groups[0]!.members.length === 1
+      },
+      { timeoutMs: 30_000, message: 'the group moved the stopped worker’s partitions' },
+    )
     // The peer now owns the zombie's partition, but its ledger insert waits on the zombie's open rows.
     await sleep(2000)
-    const { rows: [resumedAt] } = await s.pool.query<{ t: Date }>('SELECT clock_timestamp() AS t')
+    const {
+      rows: [resumedAt],
+    } = await s.pool.query<{ t: Date }>('SELECT clock_timestamp() AS t')
     zombie.kill('SIGCONT')
     await s.waitForHandled(total, 120_000)
     await sleep(3000)
     expect(await s.distinctHandled()).toBe(total)
     expect(await s.rows()).toBe(total)
     // The zombie really came back to work: its late chunk committed, or one side found the other's rows.
-    const { rows: [late] } = await s.pool.query<{ c: number }>(`SELECT count(*)::int AS c FROM ${s.table} WHERE pid = $1 AND at > $2`, [zombie.pid, resumedAt!.t])
+    const {
+      rows: [late],
+    } = await s.pool.query<{ c: number }>(`SELECT count(*)::int AS c FROM ${s.table} WHERE pid = $1 AND at > $2`, [
+      zombie.pid,
+      resumedAt!.t,
+    ])
     zombie.kill('SIGTERM')
     peer.kill('SIGTERM')
     await Promise.all([zombie.exited, peer.exited])

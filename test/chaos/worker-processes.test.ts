@@ -103,12 +103,16 @@ async function sigtermOnBusyWorker(ordering: Ordering): Promise<void> {
   // Each task running at SIGTERM finished in the stopping worker (one row, its pid): an abandoned one
   // would have no row from it, and the peer would have handled it.
   const { rows: finished } = await s.pool.query<{ task_id: string; pid: number }>(
-    `SELECT task_id, pid FROM ${s.table} WHERE task_id = ANY($1)`, [inFlight])
+    `SELECT task_id, pid FROM ${s.table} WHERE task_id = ANY($1)`,
+    [inFlight],
+  )
   expect(finished.map((r) => r.task_id).sort()).toEqual([...inFlight].sort())
   expect(finished.every((r) => r.pid === a.pid)).toBe(true)
   // Nothing the stopping worker finished was handled again by the peer.
   const { rows } = await s.pool.query<{ c: number }>(
-    `SELECT count(*)::int AS c FROM ${s.table} x JOIN ${s.table} y ON x.task_id = y.task_id AND x.id <> y.id WHERE x.pid = $1`, [a.pid])
+    `SELECT count(*)::int AS c FROM ${s.table} x JOIN ${s.table} y ON x.task_id = y.task_id AND x.id <> y.id WHERE x.pid = $1`,
+    [a.pid],
+  )
   expect(rows[0]!.c).toBe(0)
   expect(await s.rows()).toBe(total)
   b.kill('SIGTERM')

@@ -16,7 +16,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = await startInfra((line) => console.log(line))
   project.provide('infra', started.endpoints)
   const { brokers, schemaRegistryUrl, databaseUrl, sources } = started.endpoints
-  console.log(`test infra: brokers=${brokers.join(',')} (${sources.kafka}) registry=${schemaRegistryUrl} (${sources.registry}) ` +
-    `database=${databaseUrl} (${sources.database})`)
+  console.log(
+    `test infra: brokers=${brokers.join(',')} (${sources.kafka}) registry=${schemaRegistryUrl} (${sources.registry}) ` +
+      `database=${databaseUrl} (${sources.database})`,
+  )
   return () => started.stop()
 }

@@ -9,8 +9,13 @@ import { registerCleanup } from './cleanup.ts'
 import { uniqueName } from './infra.ts'
 
 export const reportSchema = {
-  type: 'record', name: 'ReportArgs', namespace: 'ktask.test',
-  fields: [{ name: 'customer', type: 'string' }, { name: 'months', type: 'int' }],
+  type: 'record',
+  name: 'ReportArgs',
+  namespace: 'ktask.test',
+  fields: [
+    { name: 'customer', type: 'string' },
+    { name: 'months', type: 'int' },
+  ],
 }
 
 export interface ServiceUnderTest {
@@ -21,14 +26,19 @@ export interface ServiceUnderTest {
   task: Task<{ customer: string; months: number }>
 }
 
-export async function startHttpService(
-  { app: appOptions = {}, http: httpOptions = {} }: { app?: AppOptions; http?: HttpServiceOptions } = {},
-): Promise<ServiceUnderTest> {
+export async function startHttpService({
+  app: appOptions = {},
+  http: httpOptions = {},
+}: { app?: AppOptions; http?: HttpServiceOptions } = {}): Promise<ServiceUnderTest> {
   const prefix = uniqueName('http')
   const app = createApp({ prefix, logLevel: 'silent', queues: { reports: { partitions: 1 } }, ...appOptions })
   registerCleanup(() => app.close())
   const task = app.task<{ customer: string; months: number }>({
-    name: 'report.build', queue: 'reports', schema: reportSchema, track: appOptions.database !== false, handler: () => {},
+    name: 'report.build',
+    queue: 'reports',
+    schema: reportSchema,
+    track: appOptions.database !== false,
+    handler: () => {},
   })
   const http = createHttpService(app, { port: 0, host: '127.0.0.1', ...httpOptions })
   const address = await http.listen()
@@ -47,7 +57,10 @@ export interface RawResponse {
  * its body is empty. No answer within 10 s is status 0.
  */
 export function rawRequest(
-  address: string, method: string, path: string, { headers = {}, body }: { headers?: Record<string, string>; body?: string } = {},
+  address: string,
+  method: string,
+  path: string,
+  { headers = {}, body }: { headers?: Record<string, string>; body?: string } = {},
 ): Promise<RawResponse> {
   const url = new URL(address)
   return new Promise((resolve, reject) => {

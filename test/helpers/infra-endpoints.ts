@@ -9,9 +9,7 @@
  * 5432 answers (a container otherwise, with Docker).
  */
 import { existsSync } from 'node:fs'
-import {
-  down as localDown, endpointsFor, localPorts, portOpen, stopService, up as localUp,
-} from '../../infra/local-infra.ts'
+import { down as localDown, endpointsFor, localPorts, portOpen, stopService, up as localUp } from '../../infra/local-infra.ts'
 import { registryOutageInProgress, waitForRegistryOutageToEnd } from './registry-outage.ts'
 
 export type EndpointSource = 'environment' | 'testcontainers' | 'local'
@@ -51,7 +49,11 @@ interface Given {
 
 /** An empty variable counts as unset; one that is set but names no broker is a mistake worth stopping for. */
 function fromEnvironment(env: NodeJS.ProcessEnv): Given {
-  const brokers = env.KTASK_BROKERS ? env.KTASK_BROKERS.split(',').map((b) => b.trim()).filter(Boolean) : undefined
+  const brokers = env.KTASK_BROKERS
+    ? env.KTASK_BROKERS.split(',')
+        .map((b) => b.trim())
+        .filter(Boolean)
+    : undefined
   if (brokers?.length === 0) throw new Error(`KTASK_BROKERS is set but names no broker: "${env.KTASK_BROKERS}"`)
   return {
     brokers,
@@ -64,7 +66,9 @@ async function withContainers(given: Given, log: (line: string) => void): Promis
   const { startContainers } = await import('./containers.ts')
   const localPg = !given.databaseUrl && (await portOpen(5432))
   const started = await startContainers({
-    withKafka: !given.brokers, withRegistry: !given.schemaRegistryUrl, withPostgres: !given.databaseUrl && !localPg,
+    withKafka: !given.brokers,
+    withRegistry: !given.schemaRegistryUrl,
+    withPostgres: !given.databaseUrl && !localPg,
   })
   log(`test infra: testcontainers (${started.names.join(', ')})`)
   return {

@@ -32,7 +32,10 @@ export function packedProject(packageJson: Record<string, unknown>, extraPackage
   execFileSync('tar', ['-xzf', tarball, '-C', unpacked])
   const dir = join(base, 'project')
   mkdirSync(dir)
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'new-user-project', version: '1.0.0', private: true, ...packageJson }, null, 2))
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'new-user-project', version: '1.0.0', private: true, ...packageJson }, null, 2),
+  )
   npm(['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, ...extraPackages], dir)
   return { dir, unpacked: join(unpacked, 'package'), remove: () => rmSync(base, { recursive: true, force: true }) }
 }

@@ -89,15 +89,20 @@ export function spawnNode(args: string[], options: SpawnOptions = {}): SpawnedPr
       if (running) child.kill(signal)
     },
     waitForLine: (pattern, timeoutMs = 60_000) =>
-      waitFor(() => lines.find((l) => pattern.test(l)) ?? (running ? undefined : Promise.reject(new Error(`${name} exited:\n${lines.slice(-30).join('\n')}`))),
-        { timeoutMs, message: `${name} to print ${pattern}` }),
-    json: () => lines.flatMap((l) => {
-      try {
-        return [JSON.parse(l) as Record<string, unknown>]
-      } catch {
-        return []
-      }
-    }),
+      waitFor(
+        () =>
+          lines.find((l) => pattern.test(l)) ??
+          (running ? undefined : Promise.reject(new Error(`${name} exited:\n${lines.slice(-30).join('\n')}`))),
+        { timeoutMs, message: `${name} to print ${pattern}` },
+      ),
+    json: () =>
+      lines.flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>]
+        } catch {
+          return []
+        }
+      }),
   }
 }
 

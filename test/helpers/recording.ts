@@ -53,7 +53,14 @@ export async function recordingSetup(options: Omit<RecordingAppOptions, 'table' 
   const topic = `${prefix}.work`
   const count = async (sql: string): Promise<number> => (await pool.query<{ c: number }>(sql)).rows[0]!.c
   const setup: RecordingSetup = {
-    pool, table, prefix, topic, group: topic, app, record, env,
+    pool,
+    table,
+    prefix,
+    topic,
+    group: topic,
+    app,
+    record,
+    env,
     startWorker: (extraEnv = {}, args = []) => startWorkerProcess(RECORDING_APP, args, { env: { ...env, ...extraEnv } }),
     async enqueue(n, keys = 16) {
       const items = Array.from({ length: n }, (_, i) => ({ args: { n: i, key: `k${i % keys}`, seq: i }, key: `k${i % keys}` }))
@@ -64,7 +71,11 @@ export async function recordingSetup(options: Omit<RecordingAppOptions, 'table' 
     distinctHandled: () => count(`SELECT count(DISTINCT task_id)::int AS c FROM ${table}`),
     rows: () => count(`SELECT count(*)::int AS c FROM ${table}`),
     async waitForHandled(n, timeoutMs = 120_000) {
-      await waitFor(async () => (await setup.distinctHandled()) >= n, { timeoutMs, intervalMs: 250, message: `${n} distinct tasks handled` })
+      await waitFor(async () => (await setup.distinctHandled()) >= n, {
+        timeoutMs,
+        intervalMs: 250,
+        message: `${n} distinct tasks handled`,
+      })
     },
     async committedAtEnd() {
       const admin = await testAdmin()

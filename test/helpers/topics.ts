@@ -38,7 +38,14 @@ export async function readTopic(topic: string): Promise<ReadMessage[]> {
   const out: ReadMessage[] = []
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
-      out.push({ partition, offset: message.offset, key: message.key, value: message.value, headers: strings(message.headers), timestamp: message.timestamp })
+      out.push({
+        partition,
+        offset: message.offset,
+        key: message.key,
+        value: message.value,
+        headers: strings(message.headers),
+        timestamp: message.timestamp,
+      })
     },
   })
   const deadline = Date.now() + 30_000

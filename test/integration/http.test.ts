@@ -13,8 +13,14 @@ import { readTopic, topicCount } from '../helpers/topics.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const reportSchema = {
-  type: 'record', name: 'ReportArgs', namespace: 'ktask.test',
-  fields: [{ name: 'customer', type: 'string' }, { name: 'months', type: 'int' }, { name: 'format', type: { type: 'enum', name: 'Format', symbols: ['pdf', 'csv'] }, default: 'pdf' }],
+  type: 'record',
+  name: 'ReportArgs',
+  namespace: 'ktask.test',
+  fields: [
+    { name: 'customer', type: 'string' },
+    { name: 'months', type: 'int' },
+    { name: 'format', type: { type: 'enum', name: 'Format', symbols: ['pdf', 'csv'] }, default: 'pdf' },
+  ],
 }
 
 interface SseEvent {
@@ -27,18 +33,28 @@ async function readEvents(url: string, init: RequestInit = {}): Promise<SseEvent
   expect(res.status).toBe(200)
   expect(res.headers.get('content-type')).toBe('text/event-stream')
   const text = await res.text()
-  return text.split('\n\n').filter((block) => block.startsWith('event:')).map((block) => {
-    const [eventLine, dataLine] = block.split('\n')
-    return { event: eventLine!.slice('event: '.length), data: JSON.parse(dataLine!.slice('data: '.length)) as Record<string, unknown> }
-  })
+  return text
+    .split('\n\n')
+    .filter((block) => block.startsWith('event:'))
+    .map((block) => {
+      const [eventLine, dataLine] = block.split('\n')
+      return { event: eventLine!.slice('event: '.length), data: JSON.parse(dataLine!.slice('data: '.length)) as Record<string, unknown> }
+    })
 }
 
-async function startService({ token, http: httpOptions = {}, startWorker = true }: { token?: string; http?: HttpServiceOptions; startWorker?: boolean } = {}) {
+async function startService({
+  token,
+  http: httpOptions = {},
+  startWorker = true,
+}: { token?: string; http?: HttpServiceOptions; startWorker?: boolean } = {}) {
   const prefix = uniqueName('http')
   const app = createApp({ prefix, logLevel: 'silent', queues: { reports: { partitions: 2 } } })
   registerCleanup(() => app.close())
   app.task<{ customer: string; months: number; format: string }, { url: string; rows: number }>({
-    name: 'report.build', queue: 'reports', schema: reportSchema, track: true,
+    name: 'report.build',
+    queue: 'reports',
+    schema: reportSchema,
+    track: true,
     handler: async (args, ctx) => {
       for (const step of [0.25, 0.5, 0.75]) {
         ctx.progress(step, `month ${Math.round(step * args.months)} of ${args.months}`)
@@ -48,7 +64,10 @@ async function startService({ token, http: httpOptions = {}, startWorker = true 
     },
   })
   app.task<{ customer: string; months: number; format: string }>({
-    name: 'report.broken', queue: 'reports', schema: reportSchema, track: true,
+    name: 'report.broken',
+    queue: 'reports',
+    schema: reportSchema,
+    track: true,
     retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 300 } },
     handler: async () => {
       throw new RangeError('no data for that period')
@@ -61,10 +80,13 @@ async function startService({ token, http: httpOptions = {}, startWorker = true 
   registerCleanup(() => http.close())
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
   const post = (name: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${address}/v1/tasks/${name}`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+    fetch(`${address}/v1/tasks/${name}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth, ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    })
   return { app, address, post, auth, prefix, worker }
 }
-
 
 async function listening(server: ReturnType<typeof createServer>): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -142,7 +164,14 @@ describe('HTTP service', () => {
     expect(events.some((e) => e.event === 'progress')).toBe(true)
 
     const status = (await (await fetch(`${address}${accepted.statusUrl}`)).json()) as Record<string, unknown>
-    expect(status).toMatchObject({ taskId: accepted.taskId, name: 'report.build', queue: 'reports', state: 'SUCCEEDED', attempts: 1, progress: 1 })
+    expect(status).toMatchObject({
+      taskId: accepted.taskId,
+      name: 'report.build',
+      queue: 'reports',
+      state: 'SUCCEEDED',
+      attempts: 1,
+      progress: 1,
+    })
     expect(status.result).toEqual({ url: 'https://files.example/acme.pdf', rows: 120 })
     expect(Date.parse(status.finishedAt as string)).toBeGreaterThanOrEqual(Date.parse(status.startedAt as string))
   })
@@ -150,10 +179,13 @@ describe('HTTP service', () => {
   it('a task that fails every attempt shows DEAD with its error summary', async () => {
     const { address, post } = await startService()
     const { taskId } = (await (await post('report.broken', { customer: 'acme', months: 1, format: 'csv' })).json()) as { taskId: string }
-    const status = await waitFor(async () => {
-      const s = (await (await fetch(`${address}/v1/tasks/${taskId}`)).json()) as Record<string, unknown>
-      return s.state === 'DEAD' ? s : undefined
-    }, { timeoutMs: 30_000, message: 'DEAD' })
+    const status = await waitFor(
+      async () => {
+        const s = (await (await fetch(`${address}/v1/tasks/${taskId}`)).json()) as Record<string, unknown>
+        return s.state === 'DEAD' ? s : undefined
+      },
+      { timeoutMs: 30_000, message: 'DEAD' },
+    )
     expect(status.attempts).toBe(2)
     expect(status.error).toEqual({ class: 'RangeError', message: 'no data for that period', stage: 'handler', attempt: 2 })
   })
@@ -246,18 +278,28 @@ describe('HTTP service', () => {
     const http = createHttpService(app, { port: 0, host: '127.0.0.1' })
     const address = await http.listen()
     registerCleanup(() => http.close())
-    const post = (headers: Record<string, string>) => fetch(`${address}/v1/tasks/report.build`, {
-      method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ customer: 'acme', months: 1 }),
-    })
+    const post = (headers: Record<string, string>) =>
+      fetch(`${address}/v1/tasks/report.build`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ customer: 'acme', months: 1 }),
+      })
     const keyed = await post({ 'idempotency-key': 'k1' })
     expect(keyed.status).toBe(400)
-    expect(await keyed.json()).toMatchObject({ code: 'KTASK_VALIDATION', field: 'Idempotency-Key', message: expect.stringMatching(/needs a database/) })
+    expect(await keyed.json()).toMatchObject({
+      code: 'KTASK_VALIDATION',
+      field: 'Idempotency-Key',
+      message: expect.stringMatching(/needs a database/),
+    })
     expect((await post({})).status).toBe(202)
   })
 
   it('with a token, /v1 routes need it (401) while /healthz and /readyz stay open', async () => {
     const { address, post } = await startService({ token: 's3cret-token' })
-    expect((await fetch(`${address}/v1/tasks/report.build`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401)
+    expect(
+      (await fetch(`${address}/v1/tasks/report.build`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }))
+        .status,
+    ).toBe(401)
     expect((await fetch(`${address}/v1/tasks/x`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
     expect((await post('report.build', { customer: 'acme', months: 1 })).status).toBe(202)
     expect((await fetch(`${address}/healthz`)).status).toBe(200)
@@ -270,31 +312,60 @@ describe('HTTP service', () => {
     const closed = await readiness({ schemaRegistry: { url: `http://127.0.0.1:${await closedPort()}` } })
     expect(closed.status).toBe(503)
     expect(closed.body).toMatchObject({
-      status: 'not ready', failing: ['registry'],
+      status: 'not ready',
+      failing: ['registry'],
       checks: { kafka: 'ok', postgres: 'ok', registry: expect.stringMatching(/registry unavailable.*ECONNREFUSED/) },
     })
     const url = await registryWithAuth('ktask', 's3cret')
-    expect(await readiness({ schemaRegistry: { url, auth: { username: 'ktask', password: 's3cret' } } }))
-      .toEqual({ status: 200, body: { status: 'ready', checks: { kafka: 'ok', registry: 'ok', postgres: 'ok' } } })
+    expect(await readiness({ schemaRegistry: { url, auth: { username: 'ktask', password: 's3cret' } } })).toEqual({
+      status: 200,
+      body: { status: 'ready', checks: { kafka: 'ok', registry: 'ok', postgres: 'ok' } },
+    })
     expect(await readiness({ schemaRegistry: { url, auth: { username: 'ktask', password: 'wrong' } } })).toMatchObject({
-      status: 503, body: { failing: ['registry'], checks: { registry: expect.stringMatching(/401.*check credentials/) } },
+      status: 503,
+      body: { failing: ['registry'], checks: { registry: expect.stringMatching(/401.*check credentials/) } },
     })
   })
 
-  it('serves an OpenAPI document generated from the task schemas and the routes\' own response schemas', async () => {
+  it("serves an OpenAPI document generated from the task schemas and the routes' own response schemas", async () => {
     const { address, post } = await startService()
-    const doc = (await (await fetch(`${address}/v1/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } }
+    const doc = (await (await fetch(`${address}/v1/openapi.json`)).json()) as {
+      openapi: string
+      paths: Record<string, unknown>
+      components: { schemas: Record<string, unknown> }
+    }
     expect(doc.openapi).toBe('3.1.0')
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/tasks/report.build', '/v1/tasks/{taskId}', '/v1/tasks/{taskId}/events', '/healthz', '/readyz']))
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/tasks/report.build', '/v1/tasks/{taskId}', '/v1/tasks/{taskId}/events', '/healthz', '/readyz']),
+    )
     expect(doc.components.schemas['report.build.args']).toEqual({
-      type: 'object', title: 'ktask.test.ReportArgs', additionalProperties: false, required: ['customer', 'months'],
-      properties: { customer: { type: 'string' }, months: { type: 'integer', minimum: -2147483648, maximum: 2147483647 }, format: { type: 'string', enum: ['pdf', 'csv'] } },
+      type: 'object',
+      title: 'ktask.test.ReportArgs',
+      additionalProperties: false,
+      required: ['customer', 'months'],
+      properties: {
+        customer: { type: 'string' },
+        months: { type: 'integer', minimum: -2147483648, maximum: 2147483647 },
+        format: { type: 'string', enum: ['pdf', 'csv'] },
+      },
     })
-    const at = (value: unknown, ...path: string[]): unknown => path.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], value)
-    const json = (path: string, method: string, status: string): unknown => at(doc.paths, path, method, 'responses', status, 'content', 'application/json', 'schema')
+    const at = (value: unknown, ...path: string[]): unknown =>
+      path.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], value)
+    const json = (path: string, method: string, status: string): unknown =>
+      at(doc.paths, path, method, 'responses', status, 'content', 'application/json', 'schema')
     expect(json('/v1/tasks/report.build', 'post', '202')).toEqual({ $ref: '#/components/schemas/Accepted' })
-    expect(Object.keys(at(doc.paths, '/v1/tasks/report.build', 'post', 'responses') as object).sort()).toEqual(['202', '400', '404', '409', '413', '422', '503'])
-    expect(at(doc.paths, '/v1/tasks/report.build', 'post', 'parameters')).toEqual([expect.objectContaining({ name: 'idempotency-key', in: 'header', required: false })])
+    expect(Object.keys(at(doc.paths, '/v1/tasks/report.build', 'post', 'responses') as object).sort()).toEqual([
+      '202',
+      '400',
+      '404',
+      '409',
+      '413',
+      '422',
+      '503',
+    ])
+    expect(at(doc.paths, '/v1/tasks/report.build', 'post', 'parameters')).toEqual([
+      expect.objectContaining({ name: 'idempotency-key', in: 'header', required: false }),
+    ])
     expect(json('/v1/tasks/{taskId}', 'get', '200')).toEqual({ $ref: '#/components/schemas/TaskStatus' })
     expect(at(doc.paths, '/v1/tasks/{taskId}/events', 'get', 'responses', '200', 'content')).toHaveProperty('text/event-stream')
     expect(at(json('/readyz', 'get', '503'), 'required')).toEqual(['status', 'failing', 'checks'])
@@ -334,7 +405,11 @@ describe('HTTP service', () => {
     const proc = spawnNode([CLI, 'serve', RECORDING_APP, '--port', String(port), '--host', '127.0.0.1'], { env: s.env })
     await proc.waitForLine(/HTTP service listening/)
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200)
-    const res = await fetch(`http://127.0.0.1:${port}/v1/tasks/record`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: 1, key: 'k', seq: 1 }) })
+    const res = await fetch(`http://127.0.0.1:${port}/v1/tasks/record`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ n: 1, key: 'k', seq: 1 }),
+    })
     expect(res.status).toBe(202)
     expect(await topicCount(s.topic)).toBe(1)
     proc.kill('SIGTERM')

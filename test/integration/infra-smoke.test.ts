@@ -41,7 +41,14 @@ describe('infrastructure', () => {
     const topic = uniqueName('smoke')
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true })
     const producer = await testProducer()
-    await producer.send({ topic, acks: -1, messages: [{ key: 'a', value: 'one' }, { key: 'b', value: 'two' }] })
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [
+        { key: 'a', value: 'one' },
+        { key: 'b', value: 'two' },
+      ],
+    })
 
     const consumer = testKafka().consumer({ groupId: uniqueName('smoke-group') })
     registerCleanup(() => consumer.disconnect())
@@ -56,8 +63,13 @@ describe('infrastructure', () => {
   it('registers an Avro schema and round-trips a record through the registry', async () => {
     const codec = new AvroCodec(new HttpSchemaRegistryClient({ url: infra().schemaRegistryUrl }))
     const type = avro.Type.forSchema({
-      type: 'record', name: 'Smoke', namespace: 'ktask.test',
-      fields: [{ name: 'to', type: 'string' }, { name: 'count', type: 'int' }],
+      type: 'record',
+      name: 'Smoke',
+      namespace: 'ktask.test',
+      fields: [
+        { name: 'to', type: 'string' },
+        { name: 'count', type: 'int' },
+      ],
     })
     const id = await codec.register(uniqueName('smoke-value'), type)
     const bytes = codec.encode(id, type, { to: 'a@example.com', count: 3 }, 'smoke')

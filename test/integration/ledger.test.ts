@@ -21,7 +21,10 @@ async function effectTable(pool: pg.Pool, name: string): Promise<string> {
 }
 
 async function inboxRows(pool: pg.Pool, group: string, ids: string[]): Promise<number> {
-  const { rows } = await pool.query<{ c: number }>('SELECT count(*)::int AS c FROM ktask.inbox WHERE group_id = $1 AND message_id = ANY($2)', [group, ids])
+  const { rows } = await pool.query<{ c: number }>(
+    'SELECT count(*)::int AS c FROM ktask.inbox WHERE group_id = $1 AND message_id = ANY($2)',
+    [group, ids],
+  )
   return rows[0]!.c
 }
 
@@ -53,7 +56,10 @@ describe('ledger', () => {
     registerCleanup(() => app.close())
     const runs = new Map<number, number>()
     const task = app.task<{ n: number }>({
-      name: 'effect', queue: 'q', schema: argsSchema, retry: { attempts: 1 },
+      name: 'effect',
+      queue: 'q',
+      schema: argsSchema,
+      retry: { attempts: 1 },
       handler: async (args, ctx) => {
         runs.set(args.n, (runs.get(args.n) ?? 0) + 1)
         await ctx.tx.query(`INSERT INTO ${table} (task_id, n) VALUES ($1, $2)`, [ctx.taskId, args.n])
@@ -76,7 +82,7 @@ describe('ledger', () => {
     for (const [n, count] of runs) expect(count, `n=${n}`).toBe(n % 10 === 3 ? 1 : count <= 2 ? count : -1)
   })
 
-  it("a failing message is undone alone: its chunk neighbours run once, and every effect lands once", async () => {
+  it('a failing message is undone alone: its chunk neighbours run once, and every effect lands once', async () => {
     const pool = testPool()
     const table = await effectTable(pool, 'nested')
     const prefix = uniqueName('nested')
@@ -84,7 +90,10 @@ describe('ledger', () => {
     registerCleanup(() => app.close())
     const runs = new Map<number, number>()
     const task = app.task<{ n: number }>({
-      name: 'flaky', queue: 'q', schema: argsSchema, retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 100 } },
+      name: 'flaky',
+      queue: 'q',
+      schema: argsSchema,
+      retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 100 } },
       handler: async (args, ctx) => {
         runs.set(args.n, (runs.get(args.n) ?? 0) + 1)
         await ctx.tx.query(`INSERT INTO ${table} (task_id, n) VALUES ($1, $2)`, [ctx.taskId, args.n])
@@ -109,13 +118,19 @@ describe('ledger', () => {
     registerCleanup(() => app.close())
     let sawAbort = false
     const task = app.task<{ n: number }>({
-      name: 'slow', queue: 'q', schema: argsSchema, timeoutMs: 300, retry: { attempts: 1 },
+      name: 'slow',
+      queue: 'q',
+      schema: argsSchema,
+      timeoutMs: 300,
+      retry: { attempts: 1 },
       handler: async (args, ctx) => {
         await ctx.tx.query(`INSERT INTO ${table} (task_id, n) VALUES ($1, $2)`, [ctx.taskId, args.n])
-        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => {
-          sawAbort = true
-          resolve()
-        }))
+        await new Promise<void>((resolve) =>
+          ctx.signal.addEventListener('abort', () => {
+            sawAbort = true
+            resolve()
+          }),
+        )
         await sleep(200)
       },
     })
@@ -139,7 +154,10 @@ describe('ledger', () => {
     const app = createApp({ prefix, logLevel: 'silent', queues: { q: { partitions: 1 } } })
     registerCleanup(() => app.close())
     const task = app.task<{ n: number }>({
-      name: 'plain', queue: 'q', schema: argsSchema, ledger: false,
+      name: 'plain',
+      queue: 'q',
+      schema: argsSchema,
+      ledger: false,
       handler: async (args, ctx) => void (await ctx.tx.query(`INSERT INTO ${table} (task_id, n) VALUES ($1, $2)`, [ctx.taskId, args.n])),
     })
     const { taskId } = await task.enqueue({ n: 7 })
@@ -163,10 +181,16 @@ describe('ledger', () => {
     const pool = testPool()
     await migrate(pool)
     const group = uniqueName('prune')
-    await pool.query(`INSERT INTO ktask.inbox (group_id, message_id, processed_at)
-      SELECT $1, 'old-' || i, now() - interval '8 days' FROM generate_series(1, 25) i`, [group])
-    await pool.query(`INSERT INTO ktask.inbox (group_id, message_id, processed_at)
-      SELECT $1, 'new-' || i, now() - interval '6 days' FROM generate_series(1, 5) i`, [group])
+    await pool.query(
+      `INSERT INTO ktask.inbox (group_id, message_id, processed_at)
+      SELECT $1, 'old-' || i, now() - interval '8 days' FROM generate_series(1, 25) i`,
+      [group],
+    )
+    await pool.query(
+      `INSERT INTO ktask.inbox (group_id, message_id, processed_at)
+      SELECT $1, 'new-' || i, now() - interval '6 days' FROM generate_series(1, 5) i`,
+      [group],
+    )
     const result = await pruneInbox(pool, 7, { batchSize: 10 })
     expect(result.batches).toBeGreaterThanOrEqual(3)
     const { rows } = await pool.query<{ message_id: string }>('SELECT message_id FROM ktask.inbox WHERE group_id = $1', [group])

@@ -47,7 +47,14 @@ describe('replay', () => {
     const prefix = uniqueName('reset')
     const a = app(prefix, 3)
     const seen: { n: number; partition: number; offset: number }[] = []
-    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, ledger: false, transaction: false, handler: (args, ctx) => void seen.push({ n: args.n, partition: ctx.partition, offset: Number(ctx.offset) }) })
+    const task = a.task<{ n: number }>({
+      name: 'item',
+      queue: 'q',
+      schema,
+      ledger: false,
+      transaction: false,
+      handler: (args, ctx) => void seen.push({ n: args.n, partition: ctx.partition, offset: Number(ctx.offset) }),
+    })
     await task.enqueueMany(Array.from({ length: 60 }, (_, n) => ({ args: { n } })))
     await sleep(1200)
     const resetTo = new Date()
@@ -105,7 +112,15 @@ describe('replay', () => {
   it('re-publishes a rate-limited range spanning several fetches: exactly the expected messages, once each', async () => {
     const prefix = uniqueName('ratelimited')
     const a = app(prefix, 2)
-    const padded = { type: 'record', name: 'Padded', namespace: 'ktask.test', fields: [{ name: 'n', type: 'int' }, { name: 'pad', type: 'string' }] }
+    const padded = {
+      type: 'record',
+      name: 'Padded',
+      namespace: 'ktask.test',
+      fields: [
+        { name: 'n', type: 'int' },
+        { name: 'pad', type: 'string' },
+      ],
+    }
     const task = a.task<{ n: number; pad: string }>({ name: 'padded', queue: 'q', schema: padded, handler: () => {} })
     // 16 KiB per message, ~2.4 MiB per partition: several 1 MiB fetches each.
     const items = Array.from({ length: 300 }, (_, n) => ({ args: { n, pad: randomBytes(8192).toString('hex') }, key: `k${n % 7}` }))
@@ -117,7 +132,13 @@ describe('replay', () => {
     const into = uniqueName('ratelimited-into')
     const updates: number[] = []
     const started = Date.now()
-    const result = await ops().republish({ topic: `${prefix}.q`, start: { fromOffset: 3 }, into, rate: 60, onProgress: (done) => void updates.push(done) })
+    const result = await ops().republish({
+      topic: `${prefix}.q`,
+      start: { fromOffset: 3 },
+      into,
+      rate: 60,
+      onProgress: (done) => void updates.push(done),
+    })
     const elapsed = Date.now() - started
     expect(result.published).toBe(wanted.length)
     // 60 messages of burst, then 60 per second.
@@ -149,12 +170,18 @@ describe('replay', () => {
     // 120 KB each: the range takes several fetches, so a rejoin in the middle would show.
     for (let n = 0; n < 20; n++) await producer.send({ topic, messages: [{ key: `k${n}`, value: Buffer.alloc(120_000, n) }] })
     const seen: number[] = []
-    const read = await readRanges(testTransport(), topic, new Map([[0, { from: 2, to: 20 }]]), async (_p, m) => {
-      // Longer than the session: without heartbeats the broker evicts the member and the rejoined
-      // consumer starts the uncommitted group over.
-      if (seen.length === 0) await sleep(8000)
-      seen.push(Number(m.offset))
-    }, { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500 })
+    const read = await readRanges(
+      testTransport(),
+      topic,
+      new Map([[0, { from: 2, to: 20 }]]),
+      async (_p, m) => {
+        // Longer than the session: without heartbeats the broker evicts the member and the rejoined
+        // consumer starts the uncommitted group over.
+        if (seen.length === 0) await sleep(8000)
+        seen.push(Number(m.offset))
+      },
+      { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500 },
+    )
     expect(read).toBe(18)
     expect(seen).toEqual(Array.from({ length: 18 }, (_, i) => i + 2))
   })
@@ -163,7 +190,14 @@ describe('replay', () => {
     const prefix = uniqueName('dry')
     const a = app(prefix, 2)
     let handled = 0
-    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, ledger: false, transaction: false, handler: () => void handled++ })
+    const task = a.task<{ n: number }>({
+      name: 'item',
+      queue: 'q',
+      schema,
+      ledger: false,
+      transaction: false,
+      handler: () => void handled++,
+    })
     await task.enqueueMany(Array.from({ length: 20 }, (_, n) => ({ args: { n } })))
     const w = a.worker()
     await w.start()
@@ -188,29 +222,55 @@ describe('replay', () => {
     await task.enqueueMany(Array.from({ length: 30 }, (_, n) => ({ args: { n } })))
     const o = ops()
     const topic = `${prefix}.q`
-    await expect(o.resetGroup({ group: `${prefix}.q`, topic: 'no-such-topic', start: { earliest: true } })).rejects.toMatchObject({ code: 'KTASK_NOT_FOUND', field: 'topic' })
-    await expect(o.resetGroup({ group: uniqueName('nobody'), topic, start: { earliest: true } })).rejects.toMatchObject({ code: 'KTASK_NOT_FOUND', field: 'group' })
-    await expect(o.republish({ topic, start: { fromOffset: 31 }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_VALIDATION', field: 'fromOffset', message: expect.stringMatching(/retained offsets are 0-30/) })
-    await expect(o.republish({ topic, partition: 3, start: { earliest: true }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_NOT_FOUND', field: 'partition' })
-    await expect(o.republish({ topic, start: { fromOffset: 20 }, end: { toOffset: 10 }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_VALIDATION', field: 'toOffset', message: expect.stringMatching(/before --from-offset 20/) })
+    await expect(o.resetGroup({ group: `${prefix}.q`, topic: 'no-such-topic', start: { earliest: true } })).rejects.toMatchObject({
+      code: 'KTASK_NOT_FOUND',
+      field: 'topic',
+    })
+    await expect(o.resetGroup({ group: uniqueName('nobody'), topic, start: { earliest: true } })).rejects.toMatchObject({
+      code: 'KTASK_NOT_FOUND',
+      field: 'group',
+    })
+    await expect(o.republish({ topic, start: { fromOffset: 31 }, into: uniqueName('x') })).rejects.toMatchObject({
+      code: 'KTASK_VALIDATION',
+      field: 'fromOffset',
+      message: expect.stringMatching(/retained offsets are 0-30/),
+    })
+    await expect(o.republish({ topic, partition: 3, start: { earliest: true }, into: uniqueName('x') })).rejects.toMatchObject({
+      code: 'KTASK_NOT_FOUND',
+      field: 'partition',
+    })
+    await expect(o.republish({ topic, start: { fromOffset: 20 }, end: { toOffset: 10 }, into: uniqueName('x') })).rejects.toMatchObject({
+      code: 'KTASK_VALIDATION',
+      field: 'toOffset',
+      message: expect.stringMatching(/before --from-offset 20/),
+    })
     // Delete the oldest records, as retention would: a time before what is left is refused.
     const admin = await testAdmin()
     const before = new Date(Date.now() - 60_000)
     await admin.fetchTopicMetadata({ topics: [topic] })
     await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '10' }] })
-    await expect(o.republish({ topic, start: { fromTime: before }, into: uniqueName('x') })).rejects.toMatchObject({ code: 'KTASK_VALIDATION', field: 'fromTime', message: expect.stringMatching(/before the retention/) })
+    await expect(o.republish({ topic, start: { fromTime: before }, into: uniqueName('x') })).rejects.toMatchObject({
+      code: 'KTASK_VALIDATION',
+      field: 'fromTime',
+      message: expect.stringMatching(/before the retention/),
+    })
     await expect(o.republish({ topic, start: { fromOffset: 5 }, into: uniqueName('x') })).rejects.toMatchObject({ field: 'fromOffset' })
 
     const w = a.worker()
     await w.start()
     await waitFor(async () => (await committed(`${prefix}.q`, topic))[0] === 30, { message: 'worker caught up' })
     await expect(o.resetGroup({ group: `${prefix}.q`, topic, start: { earliest: true } })).rejects.toMatchObject({
-      code: 'KTASK_REFUSED', field: 'group', members: 1,
+      code: 'KTASK_REFUSED',
+      field: 'group',
+      members: 1,
       message: expect.stringMatching(new RegExp(`Group "${prefix}\\.q" has 1 active member\\(s\\).*stop its workers first`)),
     })
     // force does not override Kafka: a group whose worker keeps running is still refused, after the wait.
-    await expect(o.resetGroup({ group: `${prefix}.q`, topic, start: { earliest: true }, force: true, forceWaitMs: 2000 })).rejects.toMatchObject({
-      code: 'KTASK_REFUSED', message: expect.stringMatching(/still has 1 active member\(s\) after waiting 2 s.*even with --force/),
+    await expect(
+      o.resetGroup({ group: `${prefix}.q`, topic, start: { earliest: true }, force: true, forceWaitMs: 2000 }),
+    ).rejects.toMatchObject({
+      code: 'KTASK_REFUSED',
+      message: expect.stringMatching(/still has 1 active member\(s\) after waiting 2 s.*even with --force/),
     })
     expect((await committed(`${prefix}.q`, topic))[0]).toBe(30)
     // force waits for members on their way out: the worker stops during the wait, then the offsets move.
@@ -233,7 +293,11 @@ describe('DLQ redrive', () => {
     let broken = true
     let runsAfterFix = 0
     const task = a.task<{ n: number }>({
-      name: 'item', queue: 'q', schema, retry: { attempts: 1 }, track: true,
+      name: 'item',
+      queue: 'q',
+      schema,
+      retry: { attempts: 1 },
+      track: true,
       handler: async (args, ctx) => {
         if (broken) throw new TypeError(`cannot handle ${args.n} yet`)
         runsAfterFix++
@@ -282,12 +346,18 @@ describe('DLQ redrive', () => {
     let broken = true
     const billing: number[] = []
     const audit: number[] = []
-    a.consume<{ n: number }>({ topic, groupId: 'billing', schema, ledger: false, transaction: false,
+    a.consume<{ n: number }>({
+      topic,
+      groupId: 'billing',
+      schema,
+      ledger: false,
+      transaction: false,
       retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 100 } },
       handler: (e) => {
         if (broken) throw new Error('billing is down')
         billing.push(e.n)
-      } })
+      },
+    })
     a.consume<{ n: number }>({ topic, groupId: 'audit', schema, ledger: false, transaction: false, handler: (e) => void audit.push(e.n) })
     const w = a.worker()
     await w.start()
@@ -297,7 +367,9 @@ describe('DLQ redrive', () => {
     const type = avro.Type.forSchema(schema as never)
     const { runtime } = internals(producerApp)
     const id = await runtime.codec.register(`${topic}-value`, type)
-    await runtime.producer().send([0, 1, 2].map((n) => ({ topic, key: null, value: runtime.codec.encode(id, type, { n }, 'event'), headers: {} })))
+    await runtime
+      .producer()
+      .send([0, 1, 2].map((n) => ({ topic, key: null, value: runtime.codec.encode(id, type, { n }, 'event'), headers: {} })))
     await waitFor(async () => (await topicCount(`${prefix}.billing.dlq`)) === 3, { message: '3 events dead-lettered by billing' })
     await waitFor(() => audit.length === 3, { message: 'audit saw the events once' })
     broken = false
@@ -313,7 +385,15 @@ describe('DLQ redrive', () => {
   it('the CLI: ktask dlq list, ktask replay --dry-run, ktask topics and ktask groups', async () => {
     const prefix = uniqueName('cli')
     const a = app(prefix, 2)
-    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, retry: { attempts: 1 }, handler: () => { throw new Error('no') } })
+    const task = a.task<{ n: number }>({
+      name: 'item',
+      queue: 'q',
+      schema,
+      retry: { attempts: 1 },
+      handler: () => {
+        throw new Error('no')
+      },
+    })
     await task.enqueueMany(Array.from({ length: 4 }, (_, n) => ({ args: { n } })))
     const w = a.worker()
     await w.start()
@@ -347,7 +427,15 @@ describe('DLQ redrive', () => {
   it('the CLI: ktask dlq show and ktask dlq redrive (a dry run changes nothing; redriving again sends nothing)', async () => {
     const prefix = uniqueName('clidlq')
     const a = app(prefix, 2)
-    const task = a.task<{ n: number }>({ name: 'item', queue: 'q', schema, retry: { attempts: 1 }, handler: () => { throw new RangeError('not yet') } })
+    const task = a.task<{ n: number }>({
+      name: 'item',
+      queue: 'q',
+      schema,
+      retry: { attempts: 1 },
+      handler: () => {
+        throw new RangeError('not yet')
+      },
+    })
     const { taskIds } = await task.enqueueMany(Array.from({ length: 3 }, (_, n) => ({ args: { n: 10 + n }, key: `key-${n}` })))
     const w = a.worker()
     await w.start()
@@ -357,12 +445,30 @@ describe('DLQ redrive', () => {
     const entries = await ops().listDlq(dlq)
     const first = entries[0]!
 
-    const show = await cli(prefix, 'dlq', 'show', '--queue', 'q', '--partition', String(first.partition), '--offset', String(first.offset), '--json')
+    const show = await cli(
+      prefix,
+      'dlq',
+      'show',
+      '--queue',
+      'q',
+      '--partition',
+      String(first.partition),
+      '--offset',
+      String(first.offset),
+      '--json',
+    )
     expect(show.code).toBe(0)
     const shown = JSON.parse(show.stdout)
-    expect(shown).toMatchObject({ entry: { taskId: first.taskId, task: 'item', stage: 'handler', errorClass: 'RangeError', redriven: false }, payload: { n: expect.any(Number) } })
+    expect(shown).toMatchObject({
+      entry: { taskId: first.taskId, task: 'item', stage: 'handler', errorClass: 'RangeError', redriven: false },
+      payload: { n: expect.any(Number) },
+    })
     expect(shown.key).toBe(`key-${shown.payload.n - 10}`)
-    expect(shown.headers).toMatchObject({ 'ktask-id': first.taskId, 'ktask-error-message': 'not yet', 'ktask-original-topic': `${prefix}.q` })
+    expect(shown.headers).toMatchObject({
+      'ktask-id': first.taskId,
+      'ktask-error-message': 'not yet',
+      'ktask-original-topic': `${prefix}.q`,
+    })
     const missing = await cli(prefix, 'dlq', 'show', '--queue', 'q', '--partition', String(first.partition), '--offset', '999')
     expect(missing.code).toBe(1)
     expect(missing.out).toMatch(/No message at .*\.dlq\[\d\]@999/)

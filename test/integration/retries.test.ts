@@ -11,7 +11,15 @@ import { infra, testPool, testProducer, uniqueName } from '../helpers/infra.ts'
 import { readTopic, topicCount } from '../helpers/topics.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const jobSchema = { type: 'record', name: 'Job', namespace: 'ktask.test', fields: [{ name: 'n', type: 'int' }, { name: 'label', type: 'string' }] }
+const jobSchema = {
+  type: 'record',
+  name: 'Job',
+  namespace: 'ktask.test',
+  fields: [
+    { name: 'n', type: 'int' },
+    { name: 'label', type: 'string' },
+  ],
+}
 
 function testApp(prefix: string, extra: Parameters<typeof createApp>[0] = {}) {
   const app = createApp({ prefix, logLevel: 'silent', queues: { jobs: { partitions: 1 } }, ...extra })
@@ -28,7 +36,9 @@ describe('retries', () => {
     const app = testApp(prefix)
     const runs: { attempt: number; at: number }[] = []
     const task = app.task<{ n: number; label: string }>({
-      name: 'flaky', queue: 'jobs', schema: jobSchema,
+      name: 'flaky',
+      queue: 'jobs',
+      schema: jobSchema,
       retry: { attempts: 5, backoff: { type: 'exponential', delayMs: 400, jitter: true } },
       handler: async (_args, ctx) => {
         runs.push({ attempt: ctx.attempt, at: Date.now() })
@@ -66,7 +76,9 @@ describe('retries', () => {
     const app = testApp(prefix)
     const order: string[] = []
     const task = app.task<{ n: number; label: string }>({
-      name: 'poison', queue: 'jobs', schema: jobSchema,
+      name: 'poison',
+      queue: 'jobs',
+      schema: jobSchema,
       retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 300 } },
       handler: async (args) => {
         if (args.label === 'poison') throw new TypeError(`cannot handle ${args.n}`)
@@ -112,7 +124,9 @@ describe('retries', () => {
     const app = testApp(prefix)
     let runs = 0
     const task = app.task<{ n: number; label: string }>({
-      name: 'strict', queue: 'jobs', schema: jobSchema,
+      name: 'strict',
+      queue: 'jobs',
+      schema: jobSchema,
       retry: { attempts: 5, retryable: (err) => !(err instanceof RangeError) },
       handler: async (args) => {
         runs++
@@ -138,7 +152,9 @@ describe('blocked-key retries', () => {
     const app = testApp(prefix)
     const order: string[] = []
     const task = app.task<{ n: number; label: string }>({
-      name: 'step', queue: 'jobs', schema: jobSchema,
+      name: 'step',
+      queue: 'jobs',
+      schema: jobSchema,
       retry: { attempts: 4, backoff: { type: 'exponential', delayMs: 500 }, ordering },
       handler: async (args, ctx) => {
         if (args.label === 'A1' && ctx.attempt <= failures) throw new Error(`A1 fails (attempt ${ctx.attempt})`)
@@ -182,7 +198,12 @@ describe('bad input', () => {
     const prefix = uniqueName('bad-input')
     const app = testApp(prefix, { maxMessageBytes: 512 })
     const handled: number[] = []
-    const task = app.task<{ n: number; label: string }>({ name: 'job', queue: 'jobs', schema: jobSchema, handler: (args) => void handled.push(args.n) })
+    const task = app.task<{ n: number; label: string }>({
+      name: 'job',
+      queue: 'jobs',
+      schema: jobSchema,
+      handler: (args) => void handled.push(args.n),
+    })
     const worker = app.worker()
     await worker.start()
     await task.enqueue({ n: 1, label: 'before' })
@@ -194,7 +215,12 @@ describe('bad input', () => {
     const good = codec.encode(jobId, jobType, { n: 9, label: 'x' }, 'test')
     const otherType = avro.Type.forSchema({ type: 'record', name: 'Other', fields: [{ name: 'blob', type: 'bytes' }] })
     const otherId = await codec.register(uniqueName('other-value'), otherType)
-    const headers = (extra: Record<string, string> = {}) => ({ 'ktask-id': uniqueName('id'), 'ktask-task': 'job', 'ktask-attempt': '1', ...extra })
+    const headers = (extra: Record<string, string> = {}) => ({
+      'ktask-id': uniqueName('id'),
+      'ktask-task': 'job',
+      'ktask-attempt': '1',
+      ...extra,
+    })
     const bad = [
       { kind: 'bad magic byte', value: Buffer.concat([Buffer.from([1]), good.subarray(1)]), headers: headers() },
       { kind: 'unknown schema id', value: Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xfe]), good.subarray(5)]), headers: headers() },
@@ -235,8 +261,14 @@ describe('bad input', () => {
     const prefix = uniqueName('validate')
     const app = testApp(prefix)
     const task = app.task<{ n: number; label: string }>({ name: 'job', queue: 'jobs', schema: jobSchema, handler: () => {} })
-    await expect(task.enqueue({ n: 'one' as unknown as number, label: 'x' })).rejects.toMatchObject({ code: 'KTASK_VALIDATION', field: 'n' })
-    await expect(task.enqueueMany([{ args: { n: 1, label: 'ok' } }, { args: { n: 2 } as never }])).rejects.toMatchObject({ code: 'KTASK_VALIDATION', field: 'items[1].label' })
+    await expect(task.enqueue({ n: 'one' as unknown as number, label: 'x' })).rejects.toMatchObject({
+      code: 'KTASK_VALIDATION',
+      field: 'n',
+    })
+    await expect(task.enqueueMany([{ args: { n: 1, label: 'ok' } }, { args: { n: 2 } as never }])).rejects.toMatchObject({
+      code: 'KTASK_VALIDATION',
+      field: 'items[1].label',
+    })
     expect(await readTopic(`${prefix}.jobs`)).toHaveLength(0)
   })
 })

@@ -42,7 +42,10 @@ describe('task state', () => {
     registerCleanup(() => app.close())
     const seen: string[] = []
     const task = app.task<{ fail: string }>({
-      name: 'picky', queue: 'q', track: true, schema: { type: 'record', name: 'Picky', fields: [{ name: 'fail', type: 'string' }] },
+      name: 'picky',
+      queue: 'q',
+      track: true,
+      schema: { type: 'record', name: 'Picky', fields: [{ name: 'fail', type: 'string' }] },
       retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 1500 } },
       handler: async (args, ctx) => {
         if (args.fail === 'unrecoverable') throw new UnrecoverableError('not today')
@@ -53,11 +56,14 @@ describe('task state', () => {
     await app.worker().start()
     const { taskId: retried } = await task.enqueue({ fail: 'once' })
     const { taskId: failed } = await task.enqueue({ fail: 'unrecoverable' })
-    await waitFor(async () => {
-      const s = await app.status(retried)
-      if (s && !seen.includes(s.state)) seen.push(s.state)
-      return s?.state === 'SUCCEEDED'
-    }, { intervalMs: 50, message: 'SUCCEEDED after a retry' })
+    await waitFor(
+      async () => {
+        const s = await app.status(retried)
+        if (s && !seen.includes(s.state)) seen.push(s.state)
+        return s?.state === 'SUCCEEDED'
+      },
+      { intervalMs: 50, message: 'SUCCEEDED after a retry' },
+    )
     expect(seen).toContain('RETRYING')
     expect(await app.status(retried)).toMatchObject({ attempts: 2, result: { attempt: 2 }, error: null })
     await waitFor(async () => (await app.status(failed))?.state === 'FAILED', { message: 'FAILED' })

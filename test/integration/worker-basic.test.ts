@@ -31,10 +31,13 @@ describe('worker', () => {
     expect(rows[0].c).toBe(300)
     expect(new Set(taskIds).size).toBe(300)
 
-    await waitFor(async () => {
-      const { committed, ends } = await committedOffsets(`${prefix}.work`, `${prefix}.work`)
-      return ends.every((e) => committed.find((c) => c.partition === e.partition)?.offset === Number(e.high))
-    }, { message: 'offsets committed to the end' })
+    await waitFor(
+      async () => {
+        const { committed, ends } = await committedOffsets(`${prefix}.work`, `${prefix}.work`)
+        return ends.every((e) => committed.find((c) => c.partition === e.partition)?.offset === Number(e.high))
+      },
+      { message: 'offsets committed to the end' },
+    )
     expect(worker.stats().succeeded).toBe(300)
     await worker.stop()
   })

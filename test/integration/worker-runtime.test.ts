@@ -10,8 +10,13 @@ import { infra, testAdmin, testPool, testProducer, uniqueName } from '../helpers
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const seqSchema = {
-  type: 'record', name: 'Seq', namespace: 'ktask.test',
-  fields: [{ name: 'key', type: 'string' }, { name: 'seq', type: 'int' }],
+  type: 'record',
+  name: 'Seq',
+  namespace: 'ktask.test',
+  fields: [
+    { name: 'key', type: 'string' },
+    { name: 'seq', type: 'int' },
+  ],
 } as const
 
 function app(prefix: string, extra: Parameters<typeof createApp>[0] = {}) {
@@ -31,7 +36,9 @@ describe('ordering', () => {
     let maxActive = 0
     let maxPerKey = 0
     const task = a.task<{ key: string; seq: number }>({
-      name: 'seq', queue: 'keyed', schema: JSON.stringify(seqSchema),
+      name: 'seq',
+      queue: 'keyed',
+      schema: JSON.stringify(seqSchema),
       handler: async (args, ctx) => {
         active++
         activeByKey.set(args.key, (activeByKey.get(args.key) ?? 0) + 1)
@@ -63,7 +70,9 @@ describe('ordering', () => {
     let active = 0
     let maxActive = 0
     const task = a.task<{ key: string; seq: number }>({
-      name: 'seq', queue: 'ordered', schema: JSON.stringify(seqSchema),
+      name: 'seq',
+      queue: 'ordered',
+      schema: JSON.stringify(seqSchema),
       handler: async (args) => {
         maxActive = Math.max(maxActive, ++active)
         await sleep(args.seq % 3)
@@ -85,7 +94,10 @@ describe('liveness', () => {
     const a = app(uniqueName('long'), { database: false, queues: { long: { partitions: 1 } } })
     let runs = 0
     const task = a.task<{ key: string; seq: number }>({
-      name: 'long', queue: 'long', schema: JSON.stringify(seqSchema), timeoutMs: 60_000,
+      name: 'long',
+      queue: 'long',
+      schema: JSON.stringify(seqSchema),
+      timeoutMs: 60_000,
       handler: async () => {
         runs++
         await sleep(10_000)
@@ -108,7 +120,9 @@ describe('liveness', () => {
     const a = app(uniqueName('bp'), { database: false, queues: { bp: { partitions: 1 } } })
     let handled = 0
     const task = a.task<{ key: string; seq: number }>({
-      name: 'bp', queue: 'bp', schema: JSON.stringify(seqSchema),
+      name: 'bp',
+      queue: 'bp',
+      schema: JSON.stringify(seqSchema),
       handler: async () => {
         await sleep(1)
         handled++
@@ -134,28 +148,46 @@ describe('domain events from other services', () => {
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true })
     // The publishing service: its own registry client, subject <topic>-value, plain kafkajs.
     const writerSchema = {
-      type: 'record', name: 'OrderPlaced', namespace: 'shop',
-      fields: [{ name: 'orderId', type: 'string' }, { name: 'amount', type: 'double' }],
+      type: 'record',
+      name: 'OrderPlaced',
+      namespace: 'shop',
+      fields: [
+        { name: 'orderId', type: 'string' },
+        { name: 'amount', type: 'double' },
+      ],
     }
     const registry = new SchemaRegistry({ host: infra().schemaRegistryUrl })
     const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(writerSchema) }, { subject: `${topic}-value` })
     const producer = await testProducer()
-    const orders = [{ orderId: 'o-1', amount: 10.5 }, { orderId: 'o-2', amount: 20 }, { orderId: 'o-3', amount: 7.25 }]
-    await producer.send({ topic, messages: await Promise.all(orders.map(async (o) => ({ key: o.orderId, value: await registry.encode(id, o) }))) })
+    const orders = [
+      { orderId: 'o-1', amount: 10.5 },
+      { orderId: 'o-2', amount: 20 },
+      { orderId: 'o-3', amount: 7.25 },
+    ]
+    await producer.send({
+      topic,
+      messages: await Promise.all(orders.map(async (o) => ({ key: o.orderId, value: await registry.encode(id, o) }))),
+    })
 
     const a = app(uniqueName('events'))
     const received: { event: unknown; ctx: Pick<HandlerContext, 'taskId' | 'topic' | 'partition' | 'offset' | 'key'> }[] = []
     a.consume<{ orderId: string; amount: number; currency: string }>({
-      topic, groupId: uniqueName('billing'),
+      topic,
+      groupId: uniqueName('billing'),
       // The reader adds a field with a default: schema evolution through the registry's writer schema.
       schema: { ...writerSchema, fields: [...writerSchema.fields, { name: 'currency', type: 'string', default: 'EUR' }] },
-      handler: (event, ctx) => void received.push({ event, ctx: { taskId: ctx.taskId, topic: ctx.topic, partition: ctx.partition, offset: ctx.offset, key: ctx.key } }),
+      handler: (event, ctx) =>
+        void received.push({
+          event,
+          ctx: { taskId: ctx.taskId, topic: ctx.topic, partition: ctx.partition, offset: ctx.offset, key: ctx.key },
+        }),
     })
     const worker = a.worker()
     await worker.start()
     await waitFor(() => received.length === 3, { message: '3 events' })
-    expect(received.map((r) => r.event).sort((x, y) => (x as { orderId: string }).orderId.localeCompare((y as { orderId: string }).orderId)))
-      .toEqual(orders.map((o) => ({ ...o, currency: 'EUR' })))
+    expect(
+      received.map((r) => r.event).sort((x, y) => (x as { orderId: string }).orderId.localeCompare((y as { orderId: string }).orderId)),
+    ).toEqual(orders.map((o) => ({ ...o, currency: 'EUR' })))
     for (const r of received) {
       expect(r.ctx.taskId).toBe(`${topic}/${r.ctx.partition}/${r.ctx.offset}`)
       expect(r.ctx.key).toBe((r.event as { orderId: string }).orderId)
@@ -173,7 +205,13 @@ describe('domain events from other services', () => {
     await producer.send({ topic, messages: [{ value: await registry.encode(id, { paymentId: 'pay-42' }) }] })
     const a = app(uniqueName('events'))
     const ids: string[] = []
-    a.consume<{ paymentId: string }>({ topic, groupId: uniqueName('ledger'), schema, idempotencyKey: 'paymentId', handler: (_e, ctx) => void ids.push(ctx.idempotencyKey) })
+    a.consume<{ paymentId: string }>({
+      topic,
+      groupId: uniqueName('ledger'),
+      schema,
+      idempotencyKey: 'paymentId',
+      handler: (_e, ctx) => void ids.push(ctx.idempotencyKey),
+    })
     await a.worker().start()
     await waitFor(() => ids.length === 1, { message: 'one event' })
     expect(ids).toEqual(['pay-42'])

@@ -44,7 +44,11 @@ describe('readableThrown', () => {
     expect(readableThrown(plain)).toBe(plain)
     expect(readableThrown('text')).toBe('text')
     const hostile = new Error('hidden')
-    Object.defineProperty(hostile, 'message', { get: () => { throw new Error('no') } })
+    Object.defineProperty(hostile, 'message', {
+      get: () => {
+        throw new Error('no')
+      },
+    })
     expect(readableThrown(hostile)).toMatchObject({ name: 'UnreadableThrownValue' })
     expect(readableThrown(Object.create(null))).toMatchObject({ name: 'UnreadableThrownValue' })
     expect(readableThrown({ big: 1n })).toMatchObject({ name: 'UnreadableThrownValue' })

@@ -38,7 +38,8 @@ function filter(f: DlqFlags): DlqFilter {
   const date = (flag: string, v?: string): Date | undefined => {
     if (v === undefined) return undefined
     const d = new Date(v)
-    if (Number.isNaN(d.getTime())) throw new KtaskError('KTASK_VALIDATION', `${flag} must be an ISO date-time (got ${JSON.stringify(v)})`, { field: flag })
+    if (Number.isNaN(d.getTime()))
+      throw new KtaskError('KTASK_VALIDATION', `${flag} must be an ISO date-time (got ${JSON.stringify(v)})`, { field: flag })
     return d
   }
   return { task: f.task, errorClass: f.errorClass, since: date('--since', f.since), until: date('--until', f.until), ids: f.id }
@@ -72,8 +73,22 @@ export function registerDlqCommand(program: Command): void {
       try {
         const entries = await ops.listDlq(dlqTopic(f, connection), filter(f))
         if (f.json) return printJson(entries)
-        console.log(table(['partition', 'offset', 'task id', 'task', 'attempt', 'stage', 'error', 'dead at', 'redriven'],
-          entries.map((e) => [e.partition, e.offset, e.taskId, e.task, e.attempt, e.stage, `${e.errorClass ?? ''}: ${(e.errorMessage ?? '').slice(0, 60)}`, e.deadAt?.toISOString(), e.redriven ? 'yes' : ''])))
+        console.log(
+          table(
+            ['partition', 'offset', 'task id', 'task', 'attempt', 'stage', 'error', 'dead at', 'redriven'],
+            entries.map((e) => [
+              e.partition,
+              e.offset,
+              e.taskId,
+              e.task,
+              e.attempt,
+              e.stage,
+              `${e.errorClass ?? ''}: ${(e.errorMessage ?? '').slice(0, 60)}`,
+              e.deadAt?.toISOString(),
+              e.redriven ? 'yes' : '',
+            ]),
+          ),
+        )
         console.log(`${entries.length} message(s)`)
       } finally {
         await ops.close()
@@ -95,7 +110,9 @@ export function registerDlqCommand(program: Command): void {
       }
     })
 
-  withFilters(withDlqOptions(dlq.command('redrive').description('resend messages (all, or those matching the filters) — never the same one twice')))
+  withFilters(
+    withDlqOptions(dlq.command('redrive').description('resend messages (all, or those matching the filters) — never the same one twice')),
+  )
     .option('--all', 'every message not redriven yet (required when no filter is given)')
     .option('--to <topic>', 'target topic (default: the task queue; for events, the group’s retry tier)')
     .option('--rate <n>', 'messages per second', intOption('--rate', 1))
@@ -104,17 +121,30 @@ export function registerDlqCommand(program: Command): void {
     .action(async (f: DlqFlags & { all?: boolean; to?: string; rate?: number; dryRun?: boolean }) => {
       const filters = filter(f)
       if (!f.all && Object.values(filters).every((v) => v === undefined)) {
-        throw new KtaskError('KTASK_VALIDATION', 'Give --all, or a filter (--task, --error-class, --since, --until, --id)', { field: 'all' })
+        throw new KtaskError('KTASK_VALIDATION', 'Give --all, or a filter (--task, --error-class, --since, --until, --id)', {
+          field: 'all',
+        })
       }
       const connection = await connectionOptions(f)
       const ops = createOps(connection)
       try {
         const bar = progress('redrive')
-        const result = await ops.redriveDlq(dlqTopic(f, connection), { ...filters, to: f.to, rate: f.rate, dryRun: f.dryRun, onProgress: (d, t) => bar.update(d, t) })
+        const result = await ops.redriveDlq(dlqTopic(f, connection), {
+          ...filters,
+          to: f.to,
+          rate: f.rate,
+          dryRun: f.dryRun,
+          onProgress: (d, t) => bar.update(d, t),
+        })
         bar.stop()
         if (f.json) return printJson(result)
-        const targets = Object.entries(result.byTarget).map(([t, n]) => `${n} → ${t}`).join(', ') || 'nothing'
-        console.log(`${result.matched} matched, ${result.alreadyRedriven} already redriven, ${result.stubs > 0 ? `${result.stubs} stubs skipped (their payload is truncated), ` : ""}${f.dryRun ? `would send ${targets}` : `sent ${result.sent} (${targets})`}`)
+        const targets =
+          Object.entries(result.byTarget)
+            .map(([t, n]) => `${n} → ${t}`)
+            .join(', ') || 'nothing'
+        console.log(
+          `${result.matched} matched, ${result.alreadyRedriven} already redriven, ${result.stubs > 0 ? `${result.stubs} stubs skipped (their payload is truncated), ` : ''}${f.dryRun ? `would send ${targets}` : `sent ${result.sent} (${targets})`}`,
+        )
       } finally {
         await ops.close()
       }

@@ -16,7 +16,12 @@ export function registerInspectCommands(program: Command): void {
       try {
         const topics = await ops.describeTopics({ prefix: f.prefix, topics: f.topic })
         if (f.json) return printJson(topics)
-        console.log(table(['topic', 'partitions', 'messages', 'end offsets'], topics.map((t) => [t.topic, t.partitions.length, t.messages, t.partitions.map((p) => p.high).join(' ')])))
+        console.log(
+          table(
+            ['topic', 'partitions', 'messages', 'end offsets'],
+            topics.map((t) => [t.topic, t.partitions.length, t.messages, t.partitions.map((p) => p.high).join(' ')]),
+          ),
+        )
       } finally {
         await ops.close()
       }
@@ -32,9 +37,13 @@ export function registerInspectCommands(program: Command): void {
       try {
         const groups = await ops.describeGroups({ groups: f.group, prefix: f.prefix })
         if (f.json) return printJson(groups)
-        const rows = groups.flatMap((g) => g.topics.length === 0
-          ? [[g.group, g.state, g.members, '-', '-', '-', '-', 0]]
-          : g.topics.flatMap((t) => t.partitions.map((p) => [g.group, g.state, g.members, t.topic, p.partition, p.committed, p.end, p.lag])))
+        const rows = groups.flatMap((g) =>
+          g.topics.length === 0
+            ? [[g.group, g.state, g.members, '-', '-', '-', '-', 0]]
+            : g.topics.flatMap((t) =>
+                t.partitions.map((p) => [g.group, g.state, g.members, t.topic, p.partition, p.committed, p.end, p.lag]),
+              ),
+        )
         console.log(table(['group', 'state', 'members', 'topic', 'partition', 'committed', 'end', 'lag'], rows))
       } finally {
         await ops.close()

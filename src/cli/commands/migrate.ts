@@ -17,7 +17,8 @@ export function registerMigrateCommand(program: Command): void {
       const pool = createPool({ ...db, max: 1, applicationName: 'ktask-migrate' }, config.logger)
       try {
         const result = await migrate(pool)
-        if (opts.json) return printJson({ current: result.current, applied: result.applied.map((m) => ({ version: m.version, name: m.name })) })
+        if (opts.json)
+          return printJson({ current: result.current, applied: result.applied.map((m) => ({ version: m.version, name: m.name })) })
         if (result.applied.length === 0) console.log(`ktask: schema is up to date (version ${result.current})`)
         for (const m of result.applied) console.log(`ktask: applied ${String(m.version).padStart(4, '0')}_${m.name}`)
       } finally {

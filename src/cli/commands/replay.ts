@@ -22,9 +22,12 @@ export function registerReplayCommand(program: Command): void {
     .option('--into <topic>', 're-publish the range into this topic (created if missing) instead of moving a group')
     .option('--rate <n>', 'with --into: messages per second', intOption('--rate', 1))
     .option('--dry-run', 'print what would move, per partition; change nothing')
-    .option('--force', 'with --group: if the group still has members (workers just stopped or killed whose sessions '
-      + 'have not expired), wait up to 60 s for them to leave, then move. Kafka never moves the offsets of a group '
-      + 'whose workers are running: that is refused even with --force — stop them first')
+    .option(
+      '--force',
+      'with --group: if the group still has members (workers just stopped or killed whose sessions ' +
+        'have not expired), wait up to 60 s for them to leave, then move. Kafka never moves the offsets of a group ' +
+        'whose workers are running: that is refused even with --force — stop them first',
+    )
     .option('--create', 'with --group: allow a group that has never committed')
     .option('--json', 'print JSON')
     .action(async (f: ReplayFlags & ConnectionFlags) => {
@@ -37,13 +40,27 @@ export function registerReplayCommand(program: Command): void {
           const result = await ops.republish({ ...request.options, onProgress: (d, t) => bar.update(d, t) })
           bar.stop()
           if (f.json) return printJson(result)
-          console.log(table(['partition', 'from', 'to (excl.)', 'messages'], result.partitions.map((p) => [p.partition, p.from, p.to, p.messages])))
-          console.log(f.dryRun ? `dry run: nothing published (${result.partitions.reduce((s, p) => s + p.messages, 0)} messages would be)` : `published ${result.published} messages into ${into}`)
+          console.log(
+            table(
+              ['partition', 'from', 'to (excl.)', 'messages'],
+              result.partitions.map((p) => [p.partition, p.from, p.to, p.messages]),
+            ),
+          )
+          console.log(
+            f.dryRun
+              ? `dry run: nothing published (${result.partitions.reduce((s, p) => s + p.messages, 0)} messages would be)`
+              : `published ${result.published} messages into ${into}`,
+          )
           return
         }
         const plan = await ops.resetGroup(request.options)
         if (f.json) return printJson(plan)
-        console.log(table(['partition', 'committed', 'new', 'messages to (re)process'], plan.partitions.map((p) => [p.partition, p.from, p.to, p.messages])))
+        console.log(
+          table(
+            ['partition', 'committed', 'new', 'messages to (re)process'],
+            plan.partitions.map((p) => [p.partition, p.from, p.to, p.messages]),
+          ),
+        )
         console.log(plan.applied ? `moved group ${plan.group} on ${plan.topic}` : 'dry run: nothing changed')
       } finally {
         await ops.close()

@@ -11,7 +11,10 @@ export function registerServeCommand(program: Command): void {
     .description('serve the HTTP API (enqueue, status, events, health) for an app module')
     .argument('<module>', 'module whose default export is a ktask app')
     .option('--port <n>', `port (default: KTASK_HTTP_PORT or ${httpDefaults.port})`, intOption('--port'))
-    .option('--host <host>', `interface to listen on (default: KTASK_HTTP_HOST or ${httpDefaults.host}; without a token, anything but loopback logs a warning)`)
+    .option(
+      '--host <host>',
+      `interface to listen on (default: KTASK_HTTP_HOST or ${httpDefaults.host}; without a token, anything but loopback logs a warning)`,
+    )
     .option('--token <token>', 'bearer token required on every route but /healthz and /readyz (default: KTASK_HTTP_TOKEN)')
     .action(async (modulePath: string, opts: { port?: number; host?: string; token?: string }) => {
       const app = await loadApp(modulePath)
@@ -20,7 +23,10 @@ export function registerServeCommand(program: Command): void {
       app.logger.info({ address, tasks: app.taskNames(), auth: http.options.token !== undefined }, 'HTTP service listening')
       const stop = (signal: string): void => {
         app.logger.info({ signal }, 'HTTP service stopping')
-        void http.close().then(() => app.close()).finally(() => process.exit(0))
+        void http
+          .close()
+          .then(() => app.close())
+          .finally(() => process.exit(0))
       }
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))

@@ -53,9 +53,14 @@ export function registerStatusCommand(program: Command): void {
         console.log(`${status.taskId}  ${status.name} (queue ${status.queue})`)
         console.log(`  state     ${line(status)}`)
         const started = status.startedAt ? `   started ${status.startedAt.toISOString()}` : ''
-        console.log(`  enqueued  ${status.enqueuedAt.toISOString()}${started}${status.finishedAt ? `   finished ${status.finishedAt.toISOString()}` : ''}`)
+        console.log(
+          `  enqueued  ${status.enqueuedAt.toISOString()}${started}${status.finishedAt ? `   finished ${status.finishedAt.toISOString()}` : ''}`,
+        )
         if (status.result !== null) console.log(`  result    ${JSON.stringify(status.result)}`)
-        if (status.error) console.log(`  error     ${status.error.class}: ${status.error.message} (stage ${status.error.stage}, attempt ${status.error.attempt})`)
+        if (status.error)
+          console.log(
+            `  error     ${status.error.class}: ${status.error.message} (stage ${status.error.stage}, attempt ${status.error.attempt})`,
+          )
       } finally {
         await app.close()
       }

@@ -18,46 +18,58 @@ export function registerWorkerCommand(program: Command): void {
     .option('--concurrency <n>', 'handlers running at once', intOption('--concurrency'))
     .option('--shutdown-grace <ms>', 'time in-flight handlers get on SIGTERM', intOption('--shutdown-grace'))
     .option('--no-heap-cap', "let V8 size the heap for throughput (Node's default: more no-op throughput, ~150 MiB more memory)")
-    .action(async (modulePath: string, opts: { queues?: string[]; consumers?: string[]; concurrency?: number; shutdownGrace?: number; heapCap: boolean }) => {
-      const heapCapped = opts.heapCap && capHeapGrowth()
-      const app = await loadApp(modulePath)
-      const selectOnlyConsumers = opts.consumers !== undefined && opts.queues === undefined
-      const selectOnlyQueues = opts.queues !== undefined && opts.consumers === undefined
-      const worker = app.worker({
-        queues: selectOnlyConsumers ? [] : opts.queues,
-        consumers: selectOnlyQueues ? [] : opts.consumers,
-        concurrency: opts.concurrency,
-        shutdownGraceMs: opts.shutdownGrace,
-      })
-      let stopping = false
-      const shutdown = (signal: string): void => {
-        if (stopping) {
-          app.logger.warn({ signal }, 'second signal, exiting now')
-          process.exit(1)
-        }
-        stopping = true
-        app.logger.info({ signal }, 'stopping worker')
-        worker.stop()
-          .then(() => app.close())
-          .then(() => {
-            app.logger.info({ stats: worker.stats() }, 'worker stopped')
-            process.exit(0)
-          }, (err: unknown) => {
-            app.logger.error({ err }, 'error while stopping')
+    .action(
+      async (
+        modulePath: string,
+        opts: { queues?: string[]; consumers?: string[]; concurrency?: number; shutdownGrace?: number; heapCap: boolean },
+      ) => {
+        const heapCapped = opts.heapCap && capHeapGrowth()
+        const app = await loadApp(modulePath)
+        const selectOnlyConsumers = opts.consumers !== undefined && opts.queues === undefined
+        const selectOnlyQueues = opts.queues !== undefined && opts.consumers === undefined
+        const worker = app.worker({
+          queues: selectOnlyConsumers ? [] : opts.queues,
+          consumers: selectOnlyQueues ? [] : opts.consumers,
+          concurrency: opts.concurrency,
+          shutdownGraceMs: opts.shutdownGrace,
+        })
+        let stopping = false
+        const shutdown = (signal: string): void => {
+          if (stopping) {
+            app.logger.warn({ signal }, 'second signal, exiting now')
             process.exit(1)
-          })
-      }
-      process.on('SIGTERM', () => shutdown('SIGTERM'))
-      process.on('SIGINT', () => shutdown('SIGINT'))
-      worker.on('crash', ({ restart, error }) => {
-        if (restart || stopping) return
-        app.logger.fatal({ err: error }, 'consumer crashed without restart; exiting')
-        stopping = true
-        // Never hang: exit even if stopping stalls.
-        setTimeout(() => process.exit(1), 10_000).unref()
-        void worker.stop().finally(() => process.exit(1))
-      })
-      await worker.start()
-      app.logger.info({ queues: app.queueNames(), consumers: app.consumerGroups(), concurrency: worker.options.concurrency, heapCapped }, 'worker running')
-    })
+          }
+          stopping = true
+          app.logger.info({ signal }, 'stopping worker')
+          worker
+            .stop()
+            .then(() => app.close())
+            .then(
+              () => {
+                app.logger.info({ stats: worker.stats() }, 'worker stopped')
+                process.exit(0)
+              },
+              (err: unknown) => {
+                app.logger.error({ err }, 'error while stopping')
+                process.exit(1)
+              },
+            )
+        }
+        process.on('SIGTERM', () => shutdown('SIGTERM'))
+        process.on('SIGINT', () => shutdown('SIGINT'))
+        worker.on('crash', ({ restart, error }) => {
+          if (restart || stopping) return
+          app.logger.fatal({ err: error }, 'consumer crashed without restart; exiting')
+          stopping = true
+          // Never hang: exit even if stopping stalls.
+          setTimeout(() => process.exit(1), 10_000).unref()
+          void worker.stop().finally(() => process.exit(1))
+        })
+        await worker.start()
+        app.logger.info(
+          { queues: app.queueNames(), consumers: app.consumerGroups(), concurrency: worker.options.concurrency, heapCapped },
+          'worker running',
+        )
+      },
+    )
 }

@@ -26,9 +26,12 @@ function reason(err: unknown): string {
 async function check(what: () => Promise<unknown>, timeoutMs: number): Promise<string> {
   let timer: NodeJS.Timeout | undefined
   try {
-    await Promise.race([what(), new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-    })])
+    await Promise.race([
+      what(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+      }),
+    ])
     return 'ok'
   } catch (err) {
     return reason(err)
@@ -54,28 +57,42 @@ export function registerHealthRoutes(server: FastifyInstance, host: HttpHost, op
   const registry = new HttpSchemaRegistryClient({ ...host.registry, timeoutMs: options.readyTimeoutMs })
   let lastLogged = ''
 
-  server.get('/healthz', {
-    schema: { operationId: 'health', summary: 'The process is up', response: { 200: responses.healthy } },
-  }, async () => ({ status: 'ok' }))
+  server.get(
+    '/healthz',
+    {
+      schema: { operationId: 'health', summary: 'The process is up', response: { 200: responses.healthy } },
+    },
+    async () => ({ status: 'ok' }),
+  )
 
-  server.get('/readyz', {
-    schema: { operationId: 'ready', summary: 'Kafka, registry and Postgres are reachable', response: { 200: responses.ready, 503: responses.notReady } },
-  }, async (request, reply) => {
-    const [kafka, schemaRegistry, postgres] = await Promise.all([
-      check(() => host.pingKafka(), options.readyTimeoutMs),
-      check(() => registry.ping(), options.readyTimeoutMs),
-      host.hasDatabase ? check(() => host.pingDatabase(), options.readyTimeoutMs) : Promise.resolve('not configured'),
-    ])
-    const checks: Checks = { kafka, registry: schemaRegistry, postgres }
-    const failing = Object.entries(checks).filter(([, c]) => !fine(c)).map(([name]) => name)
-    if (failing.length === 0) {
-      lastLogged = ''
-      return reply.code(200).send({ status: 'ready', checks })
-    }
-    // Probes repeat every few seconds: log a reason when it changes, not on every probe.
-    const logged = JSON.stringify(checks)
-    if (logged !== lastLogged) request.log.warn({ failing, checks }, 'not ready')
-    lastLogged = logged
-    return reply.code(503).send({ status: 'not ready', failing, checks: auth.mayReadDetails(request) ? checks : redacted(checks) })
-  })
+  server.get(
+    '/readyz',
+    {
+      schema: {
+        operationId: 'ready',
+        summary: 'Kafka, registry and Postgres are reachable',
+        response: { 200: responses.ready, 503: responses.notReady },
+      },
+    },
+    async (request, reply) => {
+      const [kafka, schemaRegistry, postgres] = await Promise.all([
+        check(() => host.pingKafka(), options.readyTimeoutMs),
+        check(() => registry.ping(), options.readyTimeoutMs),
+        host.hasDatabase ? check(() => host.pingDatabase(), options.readyTimeoutMs) : Promise.resolve('not configured'),
+      ])
+      const checks: Checks = { kafka, registry: schemaRegistry, postgres }
+      const failing = Object.entries(checks)
+        .filter(([, c]) => !fine(c))
+        .map(([name]) => name)
+      if (failing.length === 0) {
+        lastLogged = ''
+        return reply.code(200).send({ status: 'ready', checks })
+      }
+      // Probes repeat every few seconds: log a reason when it changes, not on every probe.
+      const logged = JSON.stringify(checks)
+      if (logged !== lastLogged) request.log.warn({ failing, checks }, 'not ready')
+      lastLogged = logged
+      return reply.code(503).send({ status: 'not ready', failing, checks: auth.mayReadDetails(request) ? checks : redacted(checks) })
+    },
+  )
 }

@@ -10,7 +10,9 @@ import { acceptedSchema, described, errorSchema, responses, statusJson, taskStat
 import type { ResolvedHttpOptions } from '../options.ts'
 
 const taskIdParams = {
-  type: 'object', properties: { taskId: { type: 'string', description: 'The id the enqueue answered with' } }, required: ['taskId'],
+  type: 'object',
+  properties: { taskId: { type: 'string', description: 'The id the enqueue answered with' } },
+  required: ['taskId'],
 }
 const unknownTaskId = described(errorSchema, 'No tracked task with that id')
 
@@ -19,11 +21,19 @@ const enqueueSchema = {
   params: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
   headers: {
     type: 'object',
-    properties: { 'idempotency-key': { type: 'string', description: 'At most 200 characters. The same key again returns the task the first request created.' } },
+    properties: {
+      'idempotency-key': {
+        type: 'string',
+        description: 'At most 200 characters. The same key again returns the task the first request created.',
+      },
+    },
   },
   response: {
     202: described(acceptedSchema, 'Accepted: the task is on its queue'),
-    400: described(errorSchema, 'The body does not match the task schema (`field` names the first bad field), or the Idempotency-Key is unusable'),
+    400: described(
+      errorSchema,
+      'The body does not match the task schema (`field` names the first bad field), or the Idempotency-Key is unusable',
+    ),
     401: responses.unauthorized,
     404: described(errorSchema, 'Unknown task'),
     409: described(errorSchema, 'A request with the same Idempotency-Key is still being enqueued: retry after Retry-After seconds'),
@@ -35,14 +45,20 @@ const enqueueSchema = {
 
 // operationId and summary are not Fastify's; it ignores them and openapi.ts reads them.
 const getTaskSchema = {
-  operationId: 'getTask', summary: 'State, progress, result and error of a tracked task', params: taskIdParams,
+  operationId: 'getTask',
+  summary: 'State, progress, result and error of a tracked task',
+  params: taskIdParams,
   response: { 200: described(taskStatusSchema, 'The task'), 401: responses.unauthorized, 404: unknownTaskId },
 }
 
 const followTaskSchema = {
-  operationId: 'followTask', summary: 'Follow a tracked task until it is final', params: taskIdParams,
+  operationId: 'followTask',
+  summary: 'Follow a tracked task until it is final',
+  params: taskIdParams,
   response: {
-    200: responses.eventStream, 401: responses.unauthorized, 404: unknownTaskId,
+    200: responses.eventStream,
+    401: responses.unauthorized,
+    404: unknownTaskId,
     503: described(errorSchema, 'maxEventStreams streams are open: retry after Retry-After seconds'),
   },
 }
@@ -57,32 +73,44 @@ export function registerTaskRoutes(server: FastifyInstance, host: HttpHost, opti
     const task = host.getTask(request.params.name)
     const body = request.body
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      throw new KtaskError('KTASK_VALIDATION', `The body must be a JSON object with the arguments of task "${task.name}"`, { field: '(body)' })
+      throw new KtaskError('KTASK_VALIDATION', `The body must be a JSON object with the arguments of task "${task.name}"`, {
+        field: '(body)',
+      })
     }
     const key = request.headers['idempotency-key']
     let taskId: string
     let replayed = false
     if (typeof key === 'string' && key.length > 0) {
-      if (key.length > 200) throw new KtaskError('KTASK_VALIDATION', 'Idempotency-Key must be at most 200 characters', { field: 'Idempotency-Key' })
+      if (key.length > 200)
+        throw new KtaskError('KTASK_VALIDATION', 'Idempotency-Key must be at most 200 characters', { field: 'Idempotency-Key' })
       if (!host.hasDatabase) {
-        throw new KtaskError('KTASK_VALIDATION',
+        throw new KtaskError(
+          'KTASK_VALIDATION',
           'Idempotency-Key needs a database to remember keys, and this app was created with database: false: send the request without it, or give the app a database',
-          { field: 'Idempotency-Key' })
+          { field: 'Idempotency-Key' },
+        )
       }
       const db = await host.database()
       // Registry, topic and producer connection before the claim: what runs while the key is held is then
       // bounded by the budgets takeoverAfterMs is derived from.
       await host.prepareTask(task.name)
       const outcome = await enqueueOnce(db, key, task.name, body, (id) => task.enqueue(body, { taskId: id }), {
-        waitMs: options.idempotencyWaitMs, staleMs,
+        waitMs: options.idempotencyWaitMs,
+        staleMs,
         onCompleteFailed: (err) => request.log.warn({ err, key }, 'task enqueued, but its Idempotency-Key could not be marked done'),
       })
       if (outcome.kind === 'different-body') {
-        return sendError(reply, 422, { code: 'KTASK_REFUSED', message: 'This Idempotency-Key was used with a different body', field: 'Idempotency-Key' })
+        return sendError(reply, 422, {
+          code: 'KTASK_REFUSED',
+          message: 'This Idempotency-Key was used with a different body',
+          field: 'Idempotency-Key',
+        })
       }
       if (outcome.kind === 'in-flight') {
         return sendError(reply.header('retry-after', '1'), 409, {
-          code: 'KTASK_REFUSED', message: 'A request with this Idempotency-Key is still being enqueued: retry shortly', field: 'Idempotency-Key',
+          code: 'KTASK_REFUSED',
+          message: 'A request with this Idempotency-Key is still being enqueued: retry shortly',
+          field: 'Idempotency-Key',
         })
       }
       taskId = outcome.taskId
@@ -104,25 +132,30 @@ export function registerTaskRoutes(server: FastifyInstance, host: HttpHost, opti
   })
 
   // No HEAD: a HEAD of an event stream would hold a place and never end.
-  server.get<{ Params: { taskId: string } }>('/v1/tasks/:taskId/events', { schema: followTaskSchema, exposeHeadRoute: false }, async (request, reply) => {
-    const place = streams.reserve()
-    if (!place) {
-      return sendError(reply.header('retry-after', String(STREAMS_FULL_RETRY_AFTER_S)), 503, {
-        code: 'KTASK_REFUSED', message: `Too many open event streams (maxEventStreams = ${streams.maxStreams}): retry shortly`,
-      })
-    }
-    let first
-    try {
-      first = await streams.load(request.params.taskId)
-    } catch (err) {
-      place.release()
-      throw err
-    }
-    if (!first) {
-      place.release()
-      return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.taskId}"` })
-    }
-    reply.hijack()
-    place.start(first, request.raw, reply.raw)
-  })
+  server.get<{ Params: { taskId: string } }>(
+    '/v1/tasks/:taskId/events',
+    { schema: followTaskSchema, exposeHeadRoute: false },
+    async (request, reply) => {
+      const place = streams.reserve()
+      if (!place) {
+        return sendError(reply.header('retry-after', String(STREAMS_FULL_RETRY_AFTER_S)), 503, {
+          code: 'KTASK_REFUSED',
+          message: `Too many open event streams (maxEventStreams = ${streams.maxStreams}): retry shortly`,
+        })
+      }
+      let first
+      try {
+        first = await streams.load(request.params.taskId)
+      } catch (err) {
+        place.release()
+        throw err
+      }
+      if (!first) {
+        place.release()
+        return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.taskId}"` })
+      }
+      reply.hijack()
+      place.start(first, request.raw, reply.raw)
+    },
+  )
 }

@@ -18,16 +18,34 @@ async function seed(tag: string): Promise<() => Promise<Record<string, number>>>
   const pool = testPool()
   const old = new Date(Date.now() - 30 * DAY)
   const fresh = new Date()
-  for (const [id, at] of [[`${tag}-old`, old], [`${tag}-new`, fresh]] as const) {
+  for (const [id, at] of [
+    [`${tag}-old`, old],
+    [`${tag}-new`, fresh],
+  ] as const) {
     await pool.query('INSERT INTO ktask.inbox (group_id, message_id, processed_at) VALUES ($1, $2, $3)', [tag, id, at])
-    await pool.query(`INSERT INTO ktask.dead_letters (group_id, message_id, redrives, dlq_topic, dlq_offsets, state, created_at)
-      VALUES ($1, $2, 0, 'x', '{}', 'done', $3)`, [tag, id, at])
+    await pool.query(
+      `INSERT INTO ktask.dead_letters (group_id, message_id, redrives, dlq_topic, dlq_offsets, state, created_at)
+      VALUES ($1, $2, 0, 'x', '{}', 'done', $3)`,
+      [tag, id, at],
+    )
     await pool.query(`INSERT INTO ktask.tasks (task_id, name, queue, state, finished_at) VALUES ($1, 'n', 'q', 'SUCCEEDED', $2)`, [id, at])
-    await pool.query(`INSERT INTO ktask.idempotency_keys (idempotency_key, task_name, task_id, body_sha256, created_at) VALUES ($1, 'n', $1, 'h', $2)`, [id, at])
-    await pool.query('INSERT INTO ktask.key_queue (group_id, msg_key, message_id, topic, not_before) VALUES ($1, $2, $3, $4, $5)', [tag, Buffer.from(id), id, 't', at.getTime()])
+    await pool.query(
+      `INSERT INTO ktask.idempotency_keys (idempotency_key, task_name, task_id, body_sha256, created_at) VALUES ($1, 'n', $1, 'h', $2)`,
+      [id, at],
+    )
+    await pool.query('INSERT INTO ktask.key_queue (group_id, msg_key, message_id, topic, not_before) VALUES ($1, $2, $3, $4, $5)', [
+      tag,
+      Buffer.from(id),
+      id,
+      't',
+      at.getTime(),
+    ])
   }
   // A redrive of a DLQ message whose topic is gone, and one whose DLQ still exists (kept).
-  await pool.query(`INSERT INTO ktask.redrives (dlq_topic, dlq_partition, dlq_offset, message_id, target_topic) VALUES ($1, 0, 0, $2, 't')`, [`${tag}.gone.dlq`, `${tag}-old`])
+  await pool.query(
+    `INSERT INTO ktask.redrives (dlq_topic, dlq_partition, dlq_offset, message_id, target_topic) VALUES ($1, 0, 0, $2, 't')`,
+    [`${tag}.gone.dlq`, `${tag}-old`],
+  )
   return async () => {
     const count = async (sql: string, args: unknown[]): Promise<number> => (await pool.query<{ c: number }>(sql, args)).rows[0]!.c
     return {
@@ -53,7 +71,10 @@ describe('bounded growth', () => {
     const counts = await seed(uniqueName('prune-w'))
     const worker = app.worker()
     await worker.start()
-    await waitFor(async () => JSON.stringify(await counts()) === JSON.stringify(prunedState), { timeoutMs: 20_000, message: 'old rows pruned, new ones kept' })
+    await waitFor(async () => JSON.stringify(await counts()) === JSON.stringify(prunedState), {
+      timeoutMs: 20_000,
+      message: 'old rows pruned, new ones kept',
+    })
     expect(await counts()).toEqual(prunedState)
   })
 
@@ -67,6 +88,9 @@ describe('bounded growth', () => {
     const http = createHttpService(app, { port: 0, host: '127.0.0.1' })
     registerCleanup(() => http.close())
     await http.listen()
-    await waitFor(async () => JSON.stringify(await counts()) === JSON.stringify(prunedState), { timeoutMs: 20_000, message: 'old rows pruned, new ones kept' })
+    await waitFor(async () => JSON.stringify(await counts()) === JSON.stringify(prunedState), {
+      timeoutMs: 20_000,
+      message: 'old rows pruned, new ones kept',
+    })
   })
 })

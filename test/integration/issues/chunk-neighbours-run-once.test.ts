@@ -28,7 +28,9 @@ describe('chunk neighbours of a failing message', () => {
     // The effect outside Postgres: what a mail server would have received.
     const sent = new Map<number, number>()
     const task = app.task<{ n: number }>({
-      name: 'mail', queue: 'q', schema: argsSchema,
+      name: 'mail',
+      queue: 'q',
+      schema: argsSchema,
       retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 200, jitter: false } },
       handler: async (args, ctx) => {
         if (args.n % 5 === 4) {
@@ -46,7 +48,10 @@ describe('chunk neighbours of a failing message', () => {
     await task.enqueueMany(Array.from({ length: 200 }, (_, n) => ({ args: { n }, key: `k${n % 7}` })))
     const worker = app.worker()
     await worker.start()
-    await waitFor(() => worker.stats().succeeded === 160 && worker.stats().deadLettered === 40, { timeoutMs: 60_000, message: '160 succeeded, 40 dead' })
+    await waitFor(() => worker.stats().succeeded === 160 && worker.stats().deadLettered === 40, {
+      timeoutMs: 60_000,
+      message: '160 succeeded, 40 dead',
+    })
     const twice = [...sent].filter(([, count]) => count !== 1).map(([n]) => n)
     expect(twice, 'successful tasks that ran more than once').toEqual([])
     expect(sent.size).toBe(160)

@@ -36,7 +36,10 @@ describe('a chunk and the idle-in-transaction timeout', () => {
     const { app, prefix } = appWith('idle-budget', 3000)
     const runs = new Map<number, number>()
     const task = app.task<{ n: number }>({
-      name: 'slow', queue: 'q', schema: argsSchema, timeoutMs: 2000,
+      name: 'slow',
+      queue: 'q',
+      schema: argsSchema,
+      timeoutMs: 2000,
       handler: async (args) => {
         runs.set(args.n, (runs.get(args.n) ?? 0) + 1)
         await sleep(250)
@@ -59,7 +62,9 @@ describe('a chunk and the idle-in-transaction timeout', () => {
     const appName = uniqueName('conn-lost-app')
     let killed = false
     const task = app.task<{ n: number }>({
-      name: 'slow', queue: 'q', schema: argsSchema,
+      name: 'slow',
+      queue: 'q',
+      schema: argsSchema,
       handler: async (args, ctx) => {
         runs.set(args.n, (runs.get(args.n) ?? 0) + 1)
         if (args.n === 0) await ctx.tx.query(`SET LOCAL application_name = '${appName}'`)
@@ -82,11 +87,15 @@ describe('a chunk and the idle-in-transaction timeout', () => {
 
   it('a task whose timeoutMs does not fit in the idle-in-transaction timeout is refused when it is defined', () => {
     const { app } = appWith('refused', 10_000)
-    expect(() => app.task({ name: 'long', queue: 'q', schema: argsSchema, timeoutMs: 10_000, handler: () => {} }))
-      .toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', field: 'task "long".timeoutMs' }))
-    expect(() => app.task({ name: 'default-timeout', queue: 'q', schema: argsSchema, handler: () => {} }))
-      .toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', field: 'task "default-timeout".timeoutMs' }))
+    expect(() => app.task({ name: 'long', queue: 'q', schema: argsSchema, timeoutMs: 10_000, handler: () => {} })).toThrow(
+      expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', field: 'task "long".timeoutMs' }),
+    )
+    expect(() => app.task({ name: 'default-timeout', queue: 'q', schema: argsSchema, handler: () => {} })).toThrow(
+      expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', field: 'task "default-timeout".timeoutMs' }),
+    )
     // Without a transaction the idle timeout does not apply.
-    expect(() => app.task({ name: 'no-tx', queue: 'q', schema: argsSchema, timeoutMs: 20_000, transaction: false, ledger: false, handler: () => {} })).not.toThrow()
+    expect(() =>
+      app.task({ name: 'no-tx', queue: 'q', schema: argsSchema, timeoutMs: 20_000, transaction: false, ledger: false, handler: () => {} }),
+    ).not.toThrow()
   })
 })

@@ -49,10 +49,16 @@ describe('one DLQ record per message', () => {
     // What a worker leaves behind when it dies after the DLQ's ack, before marking the hop done.
     await app.migrate()
     const pool = testPool()
-    await pool.query(`INSERT INTO ktask.dead_letters (group_id, message_id, redrives, dlq_topic, dlq_offsets, state)
-      VALUES ($1, $2, 0, $3, '{}'::jsonb, 'pending')`, [group, taskId, `${group}.dlq`])
+    await pool.query(
+      `INSERT INTO ktask.dead_letters (group_id, message_id, redrives, dlq_topic, dlq_offsets, state)
+      VALUES ($1, $2, 0, $3, '{}'::jsonb, 'pending')`,
+      [group, taskId, `${group}.dlq`],
+    )
     const producer = await testProducer()
-    await producer.send({ topic: `${group}.dlq`, messages: [{ key: 'k', value: Buffer.from('copy'), headers: { 'ktask-id': taskId, 'ktask-group': group } }] })
+    await producer.send({
+      topic: `${group}.dlq`,
+      messages: [{ key: 'k', value: Buffer.from('copy'), headers: { 'ktask-id': taskId, 'ktask-group': group } }],
+    })
     const worker = app.worker()
     await worker.start()
     await waitFor(() => worker.stats().deadLettered === 1, { timeoutMs: 30_000, message: 'the task handled' })

@@ -14,7 +14,9 @@ import { infra } from '../../helpers/infra.ts'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-  scripts: Record<string, string>; devDependencies: Record<string, string>; allowScripts: Record<string, boolean>
+  scripts: Record<string, string>
+  devDependencies: Record<string, string>
+  allowScripts: Record<string, boolean>
 }
 /** The machine as a fresh clone finds it: its own Node and npm, nothing from this checkout on PATH. */
 const MACHINE_PATH = '/usr/local/bin:/usr/bin:/bin'
@@ -37,15 +39,24 @@ describe('a fresh clone: two commands, nothing before them', () => {
     const dir = tempDir()
     mkdirSync(join(dir, 'scripts'))
     copyFileSync(join(root, 'scripts', 'ensure-deps.sh'), join(dir, 'scripts', 'ensure-deps.sh'))
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({
-      name: 'fresh-clone', version: '1.0.0', private: true,
-      scripts: { start: 'sh scripts/ensure-deps.sh && node -p process.version' },
-      devDependencies: { node: nodeVersion }, allowScripts: pkg.allowScripts,
-    }))
-    const npmStart = () => spawnSync('npm', ['start', '--silent'], {
-      cwd: dir, encoding: 'utf8', timeout: 180_000,
-      env: { HOME: process.env.HOME, PATH: MACHINE_PATH, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
-    })
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({
+        name: 'fresh-clone',
+        version: '1.0.0',
+        private: true,
+        scripts: { start: 'sh scripts/ensure-deps.sh && node -p process.version' },
+        devDependencies: { node: nodeVersion },
+        allowScripts: pkg.allowScripts,
+      }),
+    )
+    const npmStart = () =>
+      spawnSync('npm', ['start', '--silent'], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 180_000,
+        env: { HOME: process.env.HOME, PATH: MACHINE_PATH, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
+      })
     const first = npmStart()
     expect(first.status, first.stderr).toBe(0)
     expect(first.stderr).toMatch(/installing npm packages/)
@@ -63,10 +74,12 @@ describe('a fresh clone: two commands, nothing before them', () => {
   })
 
   it.skipIf(infra().sources.kafka !== 'local' || infra().sources.registry !== 'local')(
-    '`infra up` from another checkout reuses the Kafka and registry already answering on their ports', () => {
+    '`infra up` from another checkout reuses the Kafka and registry already answering on their ports',
+    () => {
       // A second checkout: its own infra/ and src/ (no infra/lib, no pid files), this one's packages.
       const dir = tempDir()
-      for (const d of ['infra', 'src']) cpSync(join(root, d), join(dir, d), { recursive: true, filter: (p) => !/infra\/(lib|\.run)$/.test(p) })
+      for (const d of ['infra', 'src'])
+        cpSync(join(root, d), join(dir, d), { recursive: true, filter: (p) => !/infra\/(lib|\.run)$/.test(p) })
       copyFileSync(join(root, 'package.json'), join(dir, 'package.json'))
       symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
       const up = spawnSync(process.execPath, ['infra/local.ts', 'up'], { cwd: dir, encoding: 'utf8', timeout: 60_000 })
@@ -76,5 +89,6 @@ describe('a fresh clone: two commands, nothing before them', () => {
       // Nothing to start, so nothing to resolve from Maven Central either.
       expect(up.stdout).not.toMatch(/resolving Kafka/)
       expect(execFileSync('ls', [join(dir, 'infra')], { encoding: 'utf8' })).not.toMatch(/^lib$/m)
-    })
+    },
+  )
 })

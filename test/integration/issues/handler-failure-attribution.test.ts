@@ -50,7 +50,9 @@ describe('handler failures are charged to the right message', () => {
     const { app, prefix } = appFor('econnrefused')
     const runs = new Map<number, number>()
     const task = app.task<{ n: number }>({
-      name: 'call', queue: 'q', schema: argsSchema,
+      name: 'call',
+      queue: 'q',
+      schema: argsSchema,
       retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 200, jitter: false } },
       handler: async (args) => {
         runs.set(args.n, (runs.get(args.n) ?? 0) + 1)
@@ -76,7 +78,10 @@ describe('handler failures are charged to the right message', () => {
     const { app } = appFor('swallow')
     const runs = new Map<number, number>()
     const task = app.task<{ n: number }>({
-      name: 'swallow', queue: 'q', schema: argsSchema, retry: { attempts: 1 },
+      name: 'swallow',
+      queue: 'q',
+      schema: argsSchema,
+      retry: { attempts: 1 },
       handler: async (args, ctx) => {
         runs.set(args.n, (runs.get(args.n) ?? 0) + 1)
         if (args.n === 2 || args.n === 9) {
@@ -106,7 +111,10 @@ describe('handler failures are charged to the right message', () => {
     const t = await table(pool, 'deferred', '(n int, CONSTRAINT uniq_n UNIQUE (n) DEFERRABLE INITIALLY DEFERRED)')
     const { app } = appFor('deferred')
     const task = app.task<{ n: number }>({
-      name: 'deferred', queue: 'q', schema: argsSchema, retry: { attempts: 1 },
+      name: 'deferred',
+      queue: 'q',
+      schema: argsSchema,
+      retry: { attempts: 1 },
       // n = 4 inserts a value that n = 1 also inserts: the violation only shows at COMMIT.
       handler: async (args, ctx) => void (await ctx.tx.query(`INSERT INTO ${t} (n) VALUES ($1)`, [args.n === 4 ? 1 : args.n])),
     })
@@ -124,7 +132,12 @@ describe('handler failures are charged to the right message', () => {
   it('a tracked task without a transaction becomes SUCCEEDED with its result', async () => {
     const { app } = appFor('track-notx')
     const task = app.task<{ n: number }, { doubled: number }>({
-      name: 'notx', queue: 'q', schema: argsSchema, track: true, ledger: false, transaction: false,
+      name: 'notx',
+      queue: 'q',
+      schema: argsSchema,
+      track: true,
+      ledger: false,
+      transaction: false,
       handler: (args) => ({ doubled: args.n * 2 }),
     })
     const { taskId } = await task.enqueue({ n: 21 })

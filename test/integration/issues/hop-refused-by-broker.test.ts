@@ -20,13 +20,24 @@ import { infra, testAdmin, testProducer, uniqueName } from '../../helpers/infra.
 import { readTopic } from '../../helpers/topics.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
-const eventSchema = { type: 'record', name: 'Blob', namespace: 'ktask.test', fields: [{ name: 'n', type: 'int' }, { name: 'data', type: 'bytes' }] }
+const eventSchema = {
+  type: 'record',
+  name: 'Blob',
+  namespace: 'ktask.test',
+  fields: [
+    { name: 'n', type: 'int' },
+    { name: 'data', type: 'bytes' },
+  ],
+}
 const FIVE_MIB = String(5 * 1024 * 1024)
 
 async function sourceTopic(name: string, configs: Record<string, string> = { 'max.message.bytes': FIVE_MIB }): Promise<string> {
   const admin = await testAdmin()
   const topic = uniqueName(name)
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }], waitForLeaders: true })
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: 1, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+    waitForLeaders: true,
+  })
   return topic
 }
 
@@ -39,17 +50,27 @@ async function encoder() {
 
 async function topicMaxBytes(topic: string): Promise<string | undefined> {
   const admin = await testAdmin()
-  const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }], includeSynonyms: false })
+  const { resources } = await admin.describeConfigs({
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
+    includeSynonyms: false,
+  })
   return resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue
 }
 
-function consumerApp(name: string, topic: string, handler: (event: { n: number; data: Buffer }) => void, extra: Parameters<typeof createApp>[0] = {}) {
+function consumerApp(
+  name: string,
+  topic: string,
+  handler: (event: { n: number; data: Buffer }) => void,
+  extra: Parameters<typeof createApp>[0] = {},
+) {
   const prefix = uniqueName(name)
   const groupId = uniqueName(`${name}-g`)
   const app = createApp({ prefix, logLevel: (process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent', ...extra })
   registerCleanup(() => app.close())
   app.consume<{ n: number; data: Buffer }>({
-    topic, groupId, schema: eventSchema,
+    topic,
+    groupId,
+    schema: eventSchema,
     retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 300, jitter: false } },
     handler,
   })
@@ -70,7 +91,13 @@ describe('hops the broker refuses', () => {
     const handled: number[] = []
     const { app, groupId, base } = consumerApp('big', topic, (e) => void handled.push(e.n))
     const producer = await testProducer()
-    await producer.send({ topic, messages: [{ key: 'big', value: encode(0, 2 * 1024 * 1024) }, ...Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: encode(i + 1, 10) }))] })
+    await producer.send({
+      topic,
+      messages: [
+        { key: 'big', value: encode(0, 2 * 1024 * 1024) },
+        ...Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: encode(i + 1, 10) })),
+      ],
+    })
     const worker = app.worker()
     await worker.start()
     await waitFor(() => handled.length === 10, { timeoutMs: 60_000, message: 'the 10 valid events handled' })
@@ -93,7 +120,10 @@ describe('hops the broker refuses', () => {
     await admin.createTopics({ topics: [{ topic: `${base}.dlq`, numPartitions: 1 }], waitForLeaders: true })
     const big = encode(0, 2 * 1024 * 1024)
     const producer = await testProducer()
-    await producer.send({ topic, messages: [{ key: 'big', value: big }, ...Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: encode(i + 1, 10) }))] })
+    await producer.send({
+      topic,
+      messages: [{ key: 'big', value: big }, ...Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: encode(i + 1, 10) }))],
+    })
     const worker = app.worker()
     await worker.start()
     await waitFor(() => handled.length === 10, { timeoutMs: 60_000, message: 'the 10 valid events handled' })
@@ -115,15 +145,26 @@ describe('hops the broker refuses', () => {
     const topic = await sourceTopic('tier-src')
     const encode = await encoder()
     const runs: number[] = []
-    const { app, groupId, base } = consumerApp('tier', topic, (e) => {
-      runs.push(e.n)
-      if (e.n === 0) throw new Error('cannot handle the big one yet')
-    }, { maxMessageBytes: 3 * 1024 * 1024 })
+    const { app, groupId, base } = consumerApp(
+      'tier',
+      topic,
+      (e) => {
+        runs.push(e.n)
+        if (e.n === 0) throw new Error('cannot handle the big one yet')
+      },
+      { maxMessageBytes: 3 * 1024 * 1024 },
+    )
     // The retry tier exists already with the broker's default 1 MiB limit.
     const admin = await testAdmin()
     await admin.createTopics({ topics: [{ topic: `${base}.retry.300ms`, numPartitions: 1 }], waitForLeaders: true })
     const producer = await testProducer()
-    await producer.send({ topic, messages: [{ key: 'big', value: encode(0, 2 * 1024 * 1024) }, ...Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: encode(i + 1, 10) }))] })
+    await producer.send({
+      topic,
+      messages: [
+        { key: 'big', value: encode(0, 2 * 1024 * 1024) },
+        ...Array.from({ length: 10 }, (_, i) => ({ key: `k${i}`, value: encode(i + 1, 10) })),
+      ],
+    })
     const worker = app.worker()
     await worker.start()
     await waitFor(() => runs.filter((n) => n > 0).length === 10, { timeoutMs: 60_000, message: 'the 10 valid events handled' })
@@ -150,7 +191,13 @@ describe('hops the broker refuses', () => {
     await admin.deleteTopics({ topics: [`${base}.retry.300ms`] })
     await waitFor(async () => !(await admin.listTopics()).includes(`${base}.retry.300ms`), { message: 'tier deleted' })
     const producer = await testProducer()
-    await producer.send({ topic, messages: [{ key: 'a', value: encode(1, 10) }, { key: 'b', value: encode(2, 10) }] })
+    await producer.send({
+      topic,
+      messages: [
+        { key: 'a', value: encode(1, 10) },
+        { key: 'b', value: encode(2, 10) },
+      ],
+    })
     await waitFor(() => runs.filter((n) => n === 1).length === 2 && runs.includes(2), { timeoutMs: 60_000, message: 'the retry ran' })
     expect(await admin.listTopics()).toContain(`${base}.retry.300ms`)
     expect(await readTopic(`${base}.dlq`)).toHaveLength(0)
@@ -159,15 +206,33 @@ describe('hops the broker refuses', () => {
   it('an enqueue bigger than its queue topic allows is refused as such (KTASK_REFUSED, too-large), over HTTP 413 — not an outage', async () => {
     const prefix = uniqueName('enqueue-big')
     const admin = await testAdmin()
-    await admin.createTopics({ topics: [{ topic: `${prefix}.q`, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] }], waitForLeaders: true })
+    await admin.createTopics({
+      topics: [{ topic: `${prefix}.q`, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] }],
+      waitForLeaders: true,
+    })
     const app = createApp({ prefix, logLevel: 'silent', queues: { q: { partitions: 1 } } })
     registerCleanup(() => app.close())
-    const task = app.task<{ n: number; data: string }>({ name: 'big', queue: 'q', schema: { ...eventSchema, fields: [{ name: 'n', type: 'int' }, { name: 'data', type: 'string' }] }, handler: () => {} })
+    const task = app.task<{ n: number; data: string }>({
+      name: 'big',
+      queue: 'q',
+      schema: {
+        ...eventSchema,
+        fields: [
+          { name: 'n', type: 'int' },
+          { name: 'data', type: 'string' },
+        ],
+      },
+      handler: () => {},
+    })
     await expect(task.enqueue({ n: 1, data: 'x'.repeat(5000) })).rejects.toMatchObject({ code: 'KTASK_REFUSED', reason: 'too-large' })
     const http = createHttpService(app, { port: 0, host: '127.0.0.1' })
     registerCleanup(() => http.close())
     const url = await http.listen()
-    const res = await fetch(`${url}/v1/tasks/big`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n: 2, data: 'y'.repeat(5000) }) })
+    const res = await fetch(`${url}/v1/tasks/big`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ n: 2, data: 'y'.repeat(5000) }),
+    })
     expect(res.status).toBe(413)
     expect(await res.json()).toMatchObject({ code: 'KTASK_REFUSED' })
     await expect(task.enqueue({ n: 3, data: 'small' })).resolves.toMatchObject({ taskId: expect.any(String) })

@@ -30,11 +30,28 @@ describe('the bearer token guards every route but /healthz and /readyz, however 
   it('GET and HEAD of /v1 routes spelled with encoded, doubled-slash, trailing-dot or upper-case paths answer 401 without the token', async () => {
     const { address, taskId, reached } = await service()
     const paths = [
-      '/v1/openapi.json', '/%761/openapi.json', '/v%31/openapi.json', '/%76%31/openapi.json', '/v1/openapi%2Ejson',
-      '//v1/openapi.json', '/v1//openapi.json', '/v1/openapi.json.', '/V1/openapi.json', '/v1/openapi.json/',
-      `/v1/tasks/${taskId}`, `/v%31/tasks/${taskId}`, `/%761/tasks/${taskId}`, `/v1/%74asks/${taskId}`, `//v1/tasks/${taskId}`,
-      `/v1//tasks/${taskId}`, `/v1/tasks/${taskId}.`, `/V1/tasks/${taskId}`, `/v1/tasks/${taskId}/`, `/v1/tasks/${taskId}?x=1`,
-      `/v%31/tasks/${taskId}/events`, `/v1/tasks/${taskId}/%65vents`,
+      '/v1/openapi.json',
+      '/%761/openapi.json',
+      '/v%31/openapi.json',
+      '/%76%31/openapi.json',
+      '/v1/openapi%2Ejson',
+      '//v1/openapi.json',
+      '/v1//openapi.json',
+      '/v1/openapi.json.',
+      '/V1/openapi.json',
+      '/v1/openapi.json/',
+      `/v1/tasks/${taskId}`,
+      `/v%31/tasks/${taskId}`,
+      `/%761/tasks/${taskId}`,
+      `/v1/%74asks/${taskId}`,
+      `//v1/tasks/${taskId}`,
+      `/v1//tasks/${taskId}`,
+      `/v1/tasks/${taskId}.`,
+      `/V1/tasks/${taskId}`,
+      `/v1/tasks/${taskId}/`,
+      `/v1/tasks/${taskId}?x=1`,
+      `/v%31/tasks/${taskId}/events`,
+      `/v1/tasks/${taskId}/%65vents`,
     ]
     const answers: Record<string, number> = {}
     for (const method of ['GET', 'HEAD']) {
@@ -51,7 +68,14 @@ describe('the bearer token guards every route but /healthz and /readyz, however 
     const { address, prefix, enqueues } = await service()
     const body = JSON.stringify({ customer: 'mallory', months: 1 })
     const headers = { 'content-type': 'application/json' }
-    for (const path of ['/v%31/tasks/report.build', '/%761/tasks/report.build', '/v1/tasks/report%2Ebuild', '/v1//tasks/report.build', '//v1/tasks/report.build', '/V1/tasks/report.build']) {
+    for (const path of [
+      '/v%31/tasks/report.build',
+      '/%761/tasks/report.build',
+      '/v1/tasks/report%2Ebuild',
+      '/v1//tasks/report.build',
+      '//v1/tasks/report.build',
+      '/V1/tasks/report.build',
+    ]) {
       const res = await rawRequest(address, 'POST', path, { headers, body })
       expect({ path, status: res.status }).toEqual({ path, status: 401 })
     }

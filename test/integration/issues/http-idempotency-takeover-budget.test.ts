@@ -28,9 +28,12 @@ async function pendingClaim(key: string, ageSeconds: number): Promise<string> {
 async function service() {
   const s = await startHttpService({ http: { idempotencyWaitMs: 300 } })
   await s.app.migrate()
-  const post = (key: string) => fetch(`${s.address}/v1/tasks/report.build`, {
-    method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify(body),
-  })
+  const post = (key: string) =>
+    fetch(`${s.address}/v1/tasks/report.build`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify(body),
+    })
   return { ...s, post }
 }
 

@@ -26,7 +26,11 @@ describe('listening on a non-loopback address without a token', () => {
   })
 
   it('says nothing with a token, or on loopback', async () => {
-    for (const [host, token] of [['0.0.0.0', 'T'], ['127.0.0.1', undefined], ['localhost', undefined]] as const) {
+    for (const [host, token] of [
+      ['0.0.0.0', 'T'],
+      ['127.0.0.1', undefined],
+      ['localhost', undefined],
+    ] as const) {
       expect({ host, token, warnings: (await listenAndLog(host, token)).warnings }).toEqual({ host, token, warnings: [] })
     }
   })

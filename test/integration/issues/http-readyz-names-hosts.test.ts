@@ -32,12 +32,19 @@ describe('/readyz reasons are for authorised callers only', () => {
 
     const anonymous = await ready(address)
     expect(anonymous.status).toBe(503)
-    expect(JSON.parse(anonymous.text)).toEqual({ status: 'not ready', failing: ['registry'], checks: { kafka: 'ok', registry: 'failing', postgres: 'ok' } })
+    expect(JSON.parse(anonymous.text)).toEqual({
+      status: 'not ready',
+      failing: ['registry'],
+      checks: { kafka: 'ok', registry: 'failing', postgres: 'ok' },
+    })
     for (const secret of ['127.0.0.1', String(registry.port), 'ECONNREFUSED']) expect(anonymous.text).not.toContain(secret)
 
     const authorised = await ready(address, { authorization: 'Bearer T' })
     expect(authorised.status).toBe(503)
-    expect(JSON.parse(authorised.text)).toMatchObject({ failing: ['registry'], checks: { registry: expect.stringMatching(new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${registry.port}`)) } })
+    expect(JSON.parse(authorised.text)).toMatchObject({
+      failing: ['registry'],
+      checks: { registry: expect.stringMatching(new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${registry.port}`)) },
+    })
     // The operator still finds the reason in the log.
     expect(log.lines.some((l) => l.msg === 'not ready' && JSON.stringify(l).includes('ECONNREFUSED'))).toBe(true)
   })
@@ -57,7 +64,10 @@ describe('/readyz reasons are for authorised callers only', () => {
   it('a ready service answers the same to everyone', async () => {
     const { address } = await startHttpService({ http: { token: 'T' } })
     const anonymous = await ready(address)
-    expect(anonymous).toEqual({ status: 200, text: JSON.stringify({ status: 'ready', checks: { kafka: 'ok', registry: 'ok', postgres: 'ok' } }) })
+    expect(anonymous).toEqual({
+      status: 200,
+      text: JSON.stringify({ status: 'ready', checks: { kafka: 'ok', registry: 'ok', postgres: 'ok' } }),
+    })
     expect(await ready(address, { authorization: 'Bearer T' })).toEqual(anonymous)
   })
 })

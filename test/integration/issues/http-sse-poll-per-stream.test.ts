@@ -94,12 +94,15 @@ describe('event streams', () => {
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
     expect(await refused.json()).toMatchObject({ message: expect.stringMatching(/maxEventStreams/) })
     open[0]!.close()
-    const again = await waitFor(async () => {
-      const s = await openStream(address, `/v1/tasks/${taskId}/events`)
-      if (s.status === 200) return s
-      s.close()
-      return undefined
-    }, { message: 'a free place after one stream closed' })
+    const again = await waitFor(
+      async () => {
+        const s = await openStream(address, `/v1/tasks/${taskId}/events`)
+        if (s.status === 200) return s
+        s.close()
+        return undefined
+      },
+      { message: 'a free place after one stream closed' },
+    )
     expect(again.status).toBe(200)
   })
 
@@ -108,7 +111,10 @@ describe('event streams', () => {
     const { taskId } = await task.enqueue({ customer: 'acme', months: 1 })
     const res = await fetch(`${address}/v1/tasks/${taskId}/events`, { signal: AbortSignal.timeout(20_000) })
     const text = await res.text()
-    const events = text.split('\n\n').map((block) => /^event: (.*)$/m.exec(block)?.[1]).filter(Boolean)
+    const events = text
+      .split('\n\n')
+      .map((block) => /^event: (.*)$/m.exec(block)?.[1])
+      .filter(Boolean)
     expect(events[0]).toBe('state')
     expect(events.at(-1)).toBe('reconnect')
   })

@@ -44,12 +44,18 @@ describe('partition lanes', () => {
     await waitFor(async () => !(await admin.listTopics()).includes(topic), { message: 'topic deleted' })
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
     await producer.send({ topic, messages: Array.from({ length: 8 }, (_, i) => ({ value: encode(100 + i) })) })
-    await waitFor(() => handled.filter((n) => n >= 100).length === 8, { timeoutMs: Number(process.env.TEST_WAIT_MS ?? 60_000), message: 'the 8 messages of the new log handled' })
+    await waitFor(() => handled.filter((n) => n >= 100).length === 8, {
+      timeoutMs: Number(process.env.TEST_WAIT_MS ?? 60_000),
+      message: 'the 8 messages of the new log handled',
+    })
     expect(handled.filter((n) => n >= 100).sort((a, b) => a - b)).toEqual(Array.from({ length: 8 }, (_, i) => 100 + i))
-    await waitFor(async () => {
-      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
-      return committed!.partitions[0]!.offset === '8'
-    }, { timeoutMs: 20_000, message: 'the group committed the new log to its end (8)' })
+    await waitFor(
+      async () => {
+        const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
+        return committed!.partitions[0]!.offset === '8'
+      },
+      { timeoutMs: 20_000, message: 'the group committed the new log to its end (8)' },
+    )
   })
 
   it('a handler throwing an error whose name and message getters throw: dead-lettered, and the partition keeps flowing', async () => {
@@ -58,12 +64,24 @@ describe('partition lanes', () => {
     registerCleanup(() => app.close())
     const handled: number[] = []
     const task = app.task<{ n: number }>({
-      name: 'hostile', queue: 'q', schema, retry: { attempts: 1 }, track: true,
+      name: 'hostile',
+      queue: 'q',
+      schema,
+      retry: { attempts: 1 },
+      track: true,
       handler: (args) => {
         if (args.n === 1) {
           const hostile = new Error('hidden')
-          Object.defineProperty(hostile, 'name', { get: () => { throw new Error('no name for you') } })
-          Object.defineProperty(hostile, 'message', { get: () => { throw new Error('no message either') } })
+          Object.defineProperty(hostile, 'name', {
+            get: () => {
+              throw new Error('no name for you')
+            },
+          })
+          Object.defineProperty(hostile, 'message', {
+            get: () => {
+              throw new Error('no message either')
+            },
+          })
           throw hostile
         }
         if (args.n === 2) throw Object.create(null) as unknown
@@ -73,7 +91,10 @@ describe('partition lanes', () => {
     await task.enqueueMany(Array.from({ length: 6 }, (_, n) => ({ args: { n } })))
     const worker = app.worker()
     await worker.start()
-    await waitFor(() => handled.length === 4 && worker.stats().deadLettered === 2, { timeoutMs: 30_000, message: '4 handled, 2 dead-lettered' })
+    await waitFor(() => handled.length === 4 && worker.stats().deadLettered === 2, {
+      timeoutMs: 30_000,
+      message: '4 handled, 2 dead-lettered',
+    })
     expect(worker.state).toBe('running')
     const dlq = await readTopic(`${prefix}.q.dlq`)
     expect(dlq).toHaveLength(2)

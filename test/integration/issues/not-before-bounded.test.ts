@@ -25,7 +25,9 @@ describe('ktask-not-before', () => {
     registerCleanup(() => app.close())
     const handled: { n: number; attempt: number; at: number }[] = []
     const task = app.task<{ n: number }>({
-      name: 'due', queue: 'q', schema,
+      name: 'due',
+      queue: 'q',
+      schema,
       retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 300, jitter: false } },
       handler: (args, ctx) => void handled.push({ n: args.n, attempt: ctx.attempt, at: Date.now() }),
     })
@@ -42,8 +44,21 @@ describe('ktask-not-before', () => {
     await producer.send({
       topic: `${prefix}.q.retry.300ms`,
       messages: [
-        { key: 'a', value: codec.encode(id, type, { n: 1 }, 'test'), headers: { 'ktask-id': uniqueName('skewed'), 'ktask-task': 'due', 'ktask-attempt': '2', 'ktask-not-before': String(sentAt + 300_000) } },
-        { key: 'b', value: codec.encode(id, type, { n: 2 }, 'test'), headers: { 'ktask-id': uniqueName('far'), 'ktask-task': 'due', 'ktask-attempt': '2', 'ktask-not-before': '999999999999999' } },
+        {
+          key: 'a',
+          value: codec.encode(id, type, { n: 1 }, 'test'),
+          headers: {
+            'ktask-id': uniqueName('skewed'),
+            'ktask-task': 'due',
+            'ktask-attempt': '2',
+            'ktask-not-before': String(sentAt + 300_000),
+          },
+        },
+        {
+          key: 'b',
+          value: codec.encode(id, type, { n: 2 }, 'test'),
+          headers: { 'ktask-id': uniqueName('far'), 'ktask-task': 'due', 'ktask-attempt': '2', 'ktask-not-before': '999999999999999' },
+        },
       ],
     })
     await waitFor(() => handled.length === 3, { timeoutMs: 20_000, message: 'both tier messages handled within the bound' })

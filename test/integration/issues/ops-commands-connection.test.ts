@@ -17,7 +17,13 @@ const UNREACHABLE = { KTASK_BROKERS: '127.0.0.1:1', DATABASE_URL: 'postgres://no
 
 function moduleEnv(prefix: string): Record<string, string> {
   const { brokers, schemaRegistryUrl, databaseUrl } = infra()
-  return { ...UNREACHABLE, FIXTURE_BROKERS: brokers.join(','), FIXTURE_PREFIX: prefix, FIXTURE_REGISTRY_URL: schemaRegistryUrl, FIXTURE_DATABASE_URL: databaseUrl }
+  return {
+    ...UNREACHABLE,
+    FIXTURE_BROKERS: brokers.join(','),
+    FIXTURE_PREFIX: prefix,
+    FIXTURE_REGISTRY_URL: schemaRegistryUrl,
+    FIXTURE_DATABASE_URL: databaseUrl,
+  }
 }
 
 describe('operations commands reach the cluster an app module describes', () => {
@@ -47,7 +53,13 @@ describe('operations commands reach the cluster an app module describes', () => 
     const prefix = uniqueName('conn-status')
     const app = createApp({ prefix, logLevel: 'silent', queues: { q: { partitions: 1 } } })
     registerCleanup(() => app.close())
-    const task = app.task({ name: 'tracked', queue: 'q', track: true, schema: { type: 'record', name: 'Tracked', fields: [] }, handler: () => {} })
+    const task = app.task({
+      name: 'tracked',
+      queue: 'q',
+      track: true,
+      schema: { type: 'record', name: 'Tracked', fields: [] },
+      handler: () => {},
+    })
     const { taskId } = await task.enqueue({})
     const run = await runCli(['status', taskId, '--json', '--app', APP], { env: moduleEnv(prefix) })
     expect(run.code).toBe(0)

@@ -23,7 +23,9 @@ async function blockedKeyApp(name: string) {
   registerCleanup(() => app.close())
   const order: string[] = []
   const task = app.task<{ label: string }>({
-    name: 'step', queue: 'jobs', schema,
+    name: 'step',
+    queue: 'jobs',
+    schema,
     retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 300, jitter: false }, ordering: 'key' },
     handler: (args) => void order.push(args.label),
   })
@@ -34,8 +36,13 @@ async function blockedKeyApp(name: string) {
 
 async function orphanRow(group: string, key: string, topic: string, dueMsAgo: number): Promise<void> {
   const pool = testPool()
-  await pool.query('INSERT INTO ktask.key_queue (group_id, msg_key, message_id, topic, not_before) VALUES ($1, $2, $3, $4, $5)',
-    [group, Buffer.from(key), uniqueName('ghost'), topic, Date.now() - dueMsAgo])
+  await pool.query('INSERT INTO ktask.key_queue (group_id, msg_key, message_id, topic, not_before) VALUES ($1, $2, $3, $4, $5)', [
+    group,
+    Buffer.from(key),
+    uniqueName('ghost'),
+    topic,
+    Date.now() - dueMsAgo,
+  ])
 }
 
 async function keyRows(group: string): Promise<number> {

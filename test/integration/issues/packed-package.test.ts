@@ -30,7 +30,9 @@ function readmeApp(): string {
 }
 
 function filesUnder(dir: string, suffix: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith(suffix)).map((f) => join(dir, f))
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith(suffix))
+    .map((f) => join(dir, f))
 }
 
 let project: PackedProject
@@ -45,13 +47,19 @@ afterAll(() => project?.remove())
 describe('the packed package, installed into a fresh project', () => {
   it('its .d.ts files import .js paths, never .ts', () => {
     const offenders = filesUnder(join(project.unpacked, 'dist'), '.d.ts').flatMap((file) =>
-      [...readFileSync(file, 'utf8').matchAll(/(?:from\s+|import\()['"](\.\.?\/[^'"]+\.ts)['"]/g)].map((m) => `${relative(project.unpacked, file)}: ${m[1]}`))
+      [...readFileSync(file, 'utf8').matchAll(/(?:from\s+|import\()['"](\.\.?\/[^'"]+\.ts)['"]/g)].map(
+        (m) => `${relative(project.unpacked, file)}: ${m[1]}`,
+      ),
+    )
     expect(offenders).toEqual([])
   })
 
   it("require('ktask') returns createApp", () => {
-    const out = execFileSync(process.execPath, ['-e', "const k = require('ktask'); console.log(typeof k.createApp, typeof k.UnrecoverableError)"],
-      { cwd: project.dir, encoding: 'utf8' })
+    const out = execFileSync(
+      process.execPath,
+      ['-e', "const k = require('ktask'); console.log(typeof k.createApp, typeof k.UnrecoverableError)"],
+      { cwd: project.dir, encoding: 'utf8' },
+    )
     expect(out.trim()).toBe('function function')
   })
 
@@ -65,19 +73,25 @@ describe('the packed package, installed into a fresh project', () => {
   })
 
   it("the README's app.ts type-checks against the published types, ctx.tx included", () => {
-    writeFileSync(join(project.dir, 'app.ts'), [
-      'declare const mailer: { send(message: object): Promise<void> }',
-      readmeApp(),
-      // ctx.tx is pg's client: a wrong call is an error (were it `any`, this expect-error would be unused).
-      "app.task({ name: 'typed', queue: 'q', schema: 'x.avsc', handler: async (_args, ctx) => {",
-      '  // @ts-expect-error query() takes SQL text or a config object',
-      '  await ctx.tx.query(42)',
-      '} })',
-    ].join('\n'))
-    writeFileSync(join(project.dir, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
-      files: ['app.ts'],
-    }))
+    writeFileSync(
+      join(project.dir, 'app.ts'),
+      [
+        'declare const mailer: { send(message: object): Promise<void> }',
+        readmeApp(),
+        // ctx.tx is pg's client: a wrong call is an error (were it `any`, this expect-error would be unused).
+        "app.task({ name: 'typed', queue: 'q', schema: 'x.avsc', handler: async (_args, ctx) => {",
+        '  // @ts-expect-error query() takes SQL text or a config object',
+        '  await ctx.tx.query(42)',
+        '} })',
+      ].join('\n'),
+    )
+    writeFileSync(
+      join(project.dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { module: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
+        files: ['app.ts'],
+      }),
+    )
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
     let output = ''
     try {
@@ -113,12 +127,15 @@ describe("a new user's app module", () => {
   })
 
   it('a CommonJS app (require, module.exports) runs too', async () => {
-    writeFileSync(join(project.dir, 'app.js'), [
-      "const { createApp } = require('ktask')",
-      'const app = createApp({ queues: { emails: { partitions: 1 } } })',
-      "app.task({ name: 'email.send', queue: 'emails', schema: { type: 'record', name: 'SendEmail', fields: [{ name: 'to', type: 'string' }] }, handler: async () => {} })",
-      'module.exports = app',
-    ].join('\n'))
+    writeFileSync(
+      join(project.dir, 'app.js'),
+      [
+        "const { createApp } = require('ktask')",
+        'const app = createApp({ queues: { emails: { partitions: 1 } } })',
+        "app.task({ name: 'email.send', queue: 'emails', schema: { type: 'record', name: 'SendEmail', fields: [{ name: 'to', type: 'string' }] }, handler: async () => {} })",
+        'module.exports = app',
+      ].join('\n'),
+    )
     const worker = spawnNode([ktask(), 'worker', 'app.js'], { cwd: project.dir, sources: false, env: workerEnv() })
     await worker.waitForLine(/worker running/)
     worker.kill('SIGTERM')

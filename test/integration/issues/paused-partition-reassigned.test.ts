@@ -40,7 +40,12 @@ describe('rebalance storm', () => {
       // Tasks keep arriving through the storm: ~2,000 over 40 s.
       while (enqueued < total) {
         const n = Math.min(25, total - enqueued)
-        await s.record.enqueueMany(Array.from({ length: n }, (_, i) => ({ args: { n: enqueued + i, key: `k${(enqueued + i) % 64}`, seq: enqueued + i }, key: `k${(enqueued + i) % 64}` })))
+        await s.record.enqueueMany(
+          Array.from({ length: n }, (_, i) => ({
+            args: { n: enqueued + i, key: `k${(enqueued + i) % 64}`, seq: enqueued + i },
+            key: `k${(enqueued + i) % 64}`,
+          })),
+        )
         enqueued += n
         await sleep(500)
       }
@@ -72,15 +77,20 @@ describe('rebalance storm', () => {
     const admin = await testAdmin()
     const topics = (await admin.listTopics()).filter((t) => t === s.topic || t.startsWith(`${s.topic}.retry.`))
     expect(topics.length).toBe(2)
-    await waitFor(async () => {
-      for (const topic of topics) {
-        const [committed] = await admin.fetchOffsets({ groupId: s.group, topics: [topic] })
-        const ends = await admin.fetchTopicOffsets(topic)
-        const lagging = ends.some((e) => Number(e.high) > 0 && committed!.partitions.find((p) => p.partition === e.partition)?.offset !== e.high)
-        if (lagging) return false
-      }
-      return true
-    }, { timeoutMs: 30_000, message: "the group's lag on the queue and its retry tier to reach 0" })
+    await waitFor(
+      async () => {
+        for (const topic of topics) {
+          const [committed] = await admin.fetchOffsets({ groupId: s.group, topics: [topic] })
+          const ends = await admin.fetchTopicOffsets(topic)
+          const lagging = ends.some(
+            (e) => Number(e.high) > 0 && committed!.partitions.find((p) => p.partition === e.partition)?.offset !== e.high,
+          )
+          if (lagging) return false
+        }
+        return true
+      },
+      { timeoutMs: 30_000, message: "the group's lag on the queue and its retry tier to reach 0" },
+    )
     stayer.kill('SIGTERM')
     expect((await stayer.exited).code).toBe(0)
   }, 300_000)

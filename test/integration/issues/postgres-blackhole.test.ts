@@ -56,12 +56,17 @@ describe('Postgres that drops packets', () => {
     const proxy = await blackholeProxy()
     const prefix = uniqueName('hole')
     const app = createApp({
-      prefix, logLevel: 'silent', queues: { q: { partitions: 1 } },
+      prefix,
+      logLevel: 'silent',
+      queues: { q: { partitions: 1 } },
       database: { connectionString: proxy.url, statementTimeoutMs: 2000, idleInTransactionTimeoutMs: 10_000 },
     })
     registerCleanup(() => app.close())
     const task = app.task<{ n: number }>({
-      name: 'hole', queue: 'q', schema, timeoutMs: 3000,
+      name: 'hole',
+      queue: 'q',
+      schema,
+      timeoutMs: 3000,
       retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 200, jitter: false } },
       handler: async (args, ctx) => void (await ctx.tx.query(`INSERT INTO ${table} (task_id, n) VALUES ($1, $2)`, [ctx.taskId, args.n])),
     })

@@ -30,10 +30,13 @@ async function registryProxy(): Promise<{ url: string; broken: boolean }> {
       res.writeHead(404, { 'content-type': 'text/html' }).end('<html><body><h1>404 Not Found</h1>nginx</body></html>')
       return
     }
-    const upstream = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers)
-      up.pipe(res)
-    })
+    const upstream = httpRequest(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers)
+        up.pipe(res)
+      },
+    )
     upstream.on('error', () => res.writeHead(502).end())
     req.pipe(upstream)
   })
@@ -86,7 +89,14 @@ describe('registry answers 404', () => {
     const app = createApp({ prefix, logLevel: 'silent', queues: { q: { partitions: 1 } } })
     registerCleanup(() => app.close())
     const handled: number[] = []
-    const task = app.task<{ n: number }>({ name: 'late', queue: 'q', schema, ledger: false, transaction: false, handler: (a) => void handled.push(a.n) })
+    const task = app.task<{ n: number }>({
+      name: 'late',
+      queue: 'q',
+      schema,
+      ledger: false,
+      transaction: false,
+      handler: (a) => void handled.push(a.n),
+    })
     const worker = app.worker()
     let deadAt = 0
     worker.on('task:dead', () => void (deadAt = Date.now()))
@@ -98,7 +108,10 @@ describe('registry answers 404', () => {
     const unknown = Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0]), body])
     const producer = await testProducer()
     const sentAt = Date.now()
-    await producer.send({ topic: `${prefix}.q`, messages: [{ value: unknown, headers: { 'ktask-id': uniqueName('id'), 'ktask-task': 'late', 'ktask-attempt': '1' } }] })
+    await producer.send({
+      topic: `${prefix}.q`,
+      messages: [{ value: unknown, headers: { 'ktask-id': uniqueName('id'), 'ktask-task': 'late', 'ktask-attempt': '1' } }],
+    })
     await waitFor(() => deadAt > 0, { timeoutMs: 30_000, message: 'dead-lettered in the end' })
     expect(deadAt - sentAt).toBeGreaterThanOrEqual(2500)
     expect(await topicCount(`${prefix}.q.dlq`)).toBe(1)

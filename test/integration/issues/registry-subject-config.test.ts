@@ -13,7 +13,9 @@ import { HttpSchemaRegistryClient } from '../../../src/codec/registry-client.ts'
 import { infra, uniqueName } from '../../helpers/infra.ts'
 
 const schema: Schema = {
-  type: 'record', name: 'Registered', namespace: 'ktask.test',
+  type: 'record',
+  name: 'Registered',
+  namespace: 'ktask.test',
   fields: [{ name: 'id', type: 'string' }],
 }
 
@@ -26,8 +28,9 @@ describe('schema registration on a Confluent-compatible registry', () => {
   it('registering the same schema from independent processes returns one id and leaves subject config alone', async () => {
     const subject = uniqueName('registered-value')
     const type = avro.Type.forSchema(schema)
-    const ids = await Promise.all([1, 2, 3].map(() =>
-      new AvroCodec(new HttpSchemaRegistryClient({ url: infra().schemaRegistryUrl })).register(subject, type)))
+    const ids = await Promise.all(
+      [1, 2, 3].map(() => new AvroCodec(new HttpSchemaRegistryClient({ url: infra().schemaRegistryUrl })).register(subject, type)),
+    )
     expect(new Set(ids).size).toBe(1)
     const again = await new AvroCodec(new HttpSchemaRegistryClient({ url: infra().schemaRegistryUrl })).register(subject, type)
     expect(again).toBe(ids[0])
@@ -41,8 +44,10 @@ describe('schema registration on a Confluent-compatible registry', () => {
     const subject = uniqueName('foreign-value')
     const other = new SchemaRegistry({ host: infra().schemaRegistryUrl })
     const { id } = await other.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject })
-    const ours = await new AvroCodec(new HttpSchemaRegistryClient({ url: infra().schemaRegistryUrl }))
-      .register(subject, avro.Type.forSchema(schema))
+    const ours = await new AvroCodec(new HttpSchemaRegistryClient({ url: infra().schemaRegistryUrl })).register(
+      subject,
+      avro.Type.forSchema(schema),
+    )
     expect(ours).toBe(id)
   })
 

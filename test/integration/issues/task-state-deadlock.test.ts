@@ -19,16 +19,23 @@ describe('task-state writes and handler transactions', () => {
     await migrate(pool)
     const a = uniqueName('task-a')
     const b = uniqueName('task-b')
-    await pool.query(`INSERT INTO ktask.tasks (task_id, name, queue, state) VALUES ($1, 'n', 'q', 'PENDING'), ($2, 'n', 'q', 'PENDING')`, [a, b])
+    await pool.query(`INSERT INTO ktask.tasks (task_id, name, queue, state) VALUES ($1, 'n', 'q', 'PENDING'), ($2, 'n', 'q', 'PENDING')`, [
+      a,
+      b,
+    ])
     const chunk = await pool.connect()
     try {
       await chunk.query('BEGIN')
       await markSucceeded(chunk, { taskId: a, name: 'n', queue: 'q', attempt: 1, redrives: 0, resultJson: null })
       // The coalescing writer's batch: B then A (A is held by the chunk).
-      const batch = applyStates(pool, [
-        { taskId: b, name: 'n', queue: 'q', state: 'STARTED', attempt: 1, redrives: 0 },
-        { taskId: a, name: 'n', queue: 'q', state: 'STARTED', attempt: 1, redrives: 0 },
-      ], { skipLocked: true })
+      const batch = applyStates(
+        pool,
+        [
+          { taskId: b, name: 'n', queue: 'q', state: 'STARTED', attempt: 1, redrives: 0 },
+          { taskId: a, name: 'n', queue: 'q', state: 'STARTED', attempt: 1, redrives: 0 },
+        ],
+        { skipLocked: true },
+      )
       const progress = applyProgress(pool, [{ taskId: a, progress: 0.5, message: null, attempt: 1 }])
       await Promise.all([batch, progress])
       // The chunk goes on to B: before the fix, the batch held B and waited for A — a deadlock.
@@ -37,7 +44,10 @@ describe('task-state writes and handler transactions', () => {
     } finally {
       chunk.release()
     }
-    const { rows } = await pool.query<{ task_id: string; state: string }>('SELECT task_id, state FROM ktask.tasks WHERE task_id = ANY($1) ORDER BY task_id', [[a, b]])
+    const { rows } = await pool.query<{ task_id: string; state: string }>(
+      'SELECT task_id, state FROM ktask.tasks WHERE task_id = ANY($1) ORDER BY task_id',
+      [[a, b]],
+    )
     expect(rows.map((r) => r.state)).toEqual(['SUCCEEDED', 'SUCCEEDED'])
   }, 15_000)
 })

@@ -16,7 +16,10 @@ function trackedApp() {
   const app = createApp({ prefix, logLevel: 'silent', queues: { q: { partitions: 1 } } })
   registerCleanup(() => app.close())
   const task = app.task<{ mode: string }>({
-    name: 'timed', queue: 'q', track: true, schema: { type: 'record', name: 'Timed', fields: [{ name: 'mode', type: 'string' }] },
+    name: 'timed',
+    queue: 'q',
+    track: true,
+    schema: { type: 'record', name: 'Timed', fields: [{ name: 'mode', type: 'string' }] },
     retry: { attempts: 1 },
     handler: async (args) => {
       if (args.mode === 'refuse') throw new UnrecoverableError('no')
@@ -28,10 +31,13 @@ function trackedApp() {
 }
 
 async function finalStatus(app: ReturnType<typeof trackedApp>['app'], taskId: string): Promise<TaskStatus> {
-  return waitFor(async () => {
-    const s = await app.status(taskId)
-    return s && ['SUCCEEDED', 'FAILED', 'DEAD'].includes(s.state) ? s : undefined
-  }, { message: `task ${taskId} final` })
+  return waitFor(
+    async () => {
+      const s = await app.status(taskId)
+      return s && ['SUCCEEDED', 'FAILED', 'DEAD'].includes(s.state) ? s : undefined
+    },
+    { message: `task ${taskId} final` },
+  )
 }
 
 describe('a finished tracked task shows when it started', () => {

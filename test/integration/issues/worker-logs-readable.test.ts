@@ -32,7 +32,9 @@ describe('ktask worker logs', () => {
     let stderr = ''
     worker.child.stderr!.on('data', (chunk: Buffer) => void (stderr += chunk.toString('utf8')))
     const taskId = await enqueueRefused(prefix)
-    const line = await waitFor(() => worker.json().find((l) => l.msg === 'message dead-lettered' && l.taskId === taskId), { message: 'dead-letter log line' })
+    const line = await waitFor(() => worker.json().find((l) => l.msg === 'message dead-lettered' && l.taskId === taskId), {
+      message: 'dead-letter log line',
+    })
     expect(line).toMatchObject({ level: 40, stage: 'handler', reason: 'UnrecoverableError: order has no amount to invoice (0)' })
     expect(JSON.stringify(line)).not.toMatch(/\n\s+at /)
     worker.kill('SIGTERM')
@@ -47,8 +49,17 @@ describe('ktask worker logs', () => {
     // script(1) gives the worker a pseudo-terminal, as `npm start` in a terminal does.
     const command = `exec '${process.execPath}' --conditions=ktask-source '${CLI}' worker '${APP}'`
     const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
-      cwd: root, stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, KTASK_PREFIX: prefix, LOG_LEVEL: 'info', KTASK_BROKERS: brokers.join(','), KTASK_SCHEMA_REGISTRY_URL: schemaRegistryUrl, DATABASE_URL: databaseUrl, NO_COLOR: '1' },
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        KTASK_PREFIX: prefix,
+        LOG_LEVEL: 'info',
+        KTASK_BROKERS: brokers.join(','),
+        KTASK_SCHEMA_REGISTRY_URL: schemaRegistryUrl,
+        DATABASE_URL: databaseUrl,
+        NO_COLOR: '1',
+      },
     })
     let out = ''
     child.stdout.on('data', (chunk: Buffer) => void (out += chunk.toString('utf8')))
@@ -59,7 +70,9 @@ describe('ktask worker logs', () => {
     })
     await waitFor(() => out.includes(': worker running'), { timeoutMs: 90_000, message: 'worker running' })
     const taskId = await enqueueRefused(prefix)
-    const line = await waitFor(() => out.split(/\r?\n/).find((l) => l.includes('message dead-lettered') && l.includes(taskId)), { message: 'dead-letter line' })
+    const line = await waitFor(() => out.split(/\r?\n/).find((l) => l.includes('message dead-lettered') && l.includes(taskId)), {
+      message: 'dead-letter line',
+    })
     expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN \(ktask\/\d+\): message dead-lettered /)
     expect(line).toContain('UnrecoverableError: order has no amount to invoice (0)')
     expect(out).not.toMatch(/^\{"level"/m)

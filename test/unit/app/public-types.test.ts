@@ -10,7 +10,11 @@ const root = fileURLToPath(new URL('../../../', import.meta.url))
 const declarations = new Map<string, string>()
 
 beforeAll(() => {
-  const configFile = ts.getParsedCommandLineOfConfigFile(`${root}tsconfig.build.json`, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })
+  const configFile = ts.getParsedCommandLineOfConfigFile(
+    `${root}tsconfig.build.json`,
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  )
   if (!configFile) throw new Error('tsconfig.build.json cannot be read')
   const options = { ...configFile.options, emitDeclarationOnly: true, declarationMap: false, sourceMap: false }
   const program = ts.createProgram({ rootNames: [`${root}src/index.ts`], options })
@@ -30,7 +34,18 @@ describe('published types', () => {
   it('App has only what users call: no config, runtime, routes or prepareTask', () => {
     const app = declarations.get('app/app.d.ts')!
     expect(members(app, 'App').sort()).toEqual([
-      'close', 'consume', 'consumerGroups', 'getTask', 'logger', 'migrate', 'provision', 'queueNames', 'status', 'task', 'taskNames', 'worker',
+      'close',
+      'consume',
+      'consumerGroups',
+      'getTask',
+      'logger',
+      'migrate',
+      'provision',
+      'queueNames',
+      'status',
+      'task',
+      'taskNames',
+      'worker',
     ])
     expect(app).not.toMatch(/\b(config|runtime|routes|prepareTask)\b\s*[:(]/)
     expect(app).not.toMatch(/from '\.\.\/(runtime|routing)\/|config\/resolve/)
@@ -40,7 +55,14 @@ describe('published types', () => {
     const worker = declarations.get('worker/worker.d.ts')!
     const file = ts.createSourceFile('w.d.ts', worker, ts.ScriptTarget.Latest)
     const iface = file.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'Worker')!
-    expect(iface.members.flatMap((m) => (m.name && ts.isIdentifier(m.name) ? [m.name.text] : [])).sort()).toEqual(['on', 'options', 'start', 'state', 'stats', 'stop'])
+    expect(iface.members.flatMap((m) => (m.name && ts.isIdentifier(m.name) ? [m.name.text] : [])).sort()).toEqual([
+      'on',
+      'options',
+      'start',
+      'state',
+      'stats',
+      'stop',
+    ])
     expect(declarations.get('index.d.ts')).toMatch(/export type \{ Worker,/)
     expect(declarations.get('index.d.ts')).not.toMatch(/AppWorker/)
     // The implementation (and what it takes from the app) is @internal: stripped from the published types.

@@ -6,11 +6,26 @@ import { KtaskError } from '../../../src/errors.ts'
 import { encodeWire } from '../../../src/codec/wire-format.ts'
 
 const order = avro.Type.forSchema({
-  type: 'record', name: 'Order', fields: [
+  type: 'record',
+  name: 'Order',
+  fields: [
     { name: 'id', type: 'string' },
     { name: 'status', type: { type: 'enum', name: 'Status', symbols: ['NEW', 'PAID'] } },
     { name: 'note', type: ['null', 'string'], default: null },
-    { name: 'items', type: { type: 'array', items: { type: 'record', name: 'Item', fields: [{ name: 'sku', type: 'string' }, { name: 'qty', type: 'int' }] } } },
+    {
+      name: 'items',
+      type: {
+        type: 'array',
+        items: {
+          type: 'record',
+          name: 'Item',
+          fields: [
+            { name: 'sku', type: 'string' },
+            { name: 'qty', type: 'int' },
+          ],
+        },
+      },
+    },
   ],
 })
 const good = { id: 'o1', status: 'NEW', note: null, items: [{ sku: 'a', qty: 1 }] }
@@ -43,7 +58,9 @@ describe('Avro validation', () => {
     [{ ...good, colour: 'red' }, 'colour', /not in the schema/],
     [{ ...good, items: [{ sku: 'a', qty: 1, extra: true }] }, 'items.0.extra', /not in the schema/],
   ])('names the first bad field of %j', (value, field, message) => {
-    expect(() => validateAvro(order, value, 'args')).toThrow(expect.objectContaining({ code: 'KTASK_VALIDATION', field, message: expect.stringMatching(message) }))
+    expect(() => validateAvro(order, value, 'args')).toThrow(
+      expect.objectContaining({ code: 'KTASK_VALIDATION', field, message: expect.stringMatching(message) }),
+    )
   })
 
   it('accepts a valid value', () => {
@@ -53,7 +70,9 @@ describe('Avro validation', () => {
   it('builds types from objects and JSON text, and refuses an invalid schema', () => {
     expect(toAvroType({ type: 'record', name: 'R', fields: [] }, 'x').typeName).toBe('record')
     expect(toAvroType('{"type":"string"}', 'x').typeName).toBe('string')
-    expect(() => toAvroType({ type: 'record', name: 'R' }, 'task "t"')).toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', field: 'schema' }))
+    expect(() => toAvroType({ type: 'record', name: 'R' }, 'task "t"')).toThrow(
+      expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', field: 'schema' }),
+    )
   })
 })
 
@@ -67,7 +86,14 @@ describe('AvroCodec', () => {
   it('resolves an older writer into a reader that added a field with a default', async () => {
     const registry = new MemoryRegistry()
     const v1 = avro.Type.forSchema({ type: 'record', name: 'P', fields: [{ name: 'a', type: 'int' }] })
-    const v2 = avro.Type.forSchema({ type: 'record', name: 'P', fields: [{ name: 'a', type: 'int' }, { name: 'b', type: 'string', default: 'd' }] })
+    const v2 = avro.Type.forSchema({
+      type: 'record',
+      name: 'P',
+      fields: [
+        { name: 'a', type: 'int' },
+        { name: 'b', type: 'string', default: 'd' },
+      ],
+    })
     const codec = new AvroCodec(registry)
     const id = await codec.register('s', v1)
     expect((await codec.decode(codec.encode(id, v1, { a: 1 }, 'x'), v2)).value).toEqual({ a: 1, b: 'd' })
@@ -82,10 +108,19 @@ describe('AvroCodec', () => {
     now += UNKNOWN_SCHEMA_GRACE_MS
     await expect(codec.decode(encodeWire(98, Buffer.from([0])), order)).rejects.toMatchObject({ code: 'KTASK_INFRASTRUCTURE' })
     now += UNKNOWN_SCHEMA_GRACE_MS
-    await expect(codec.decode(encodeWire(98, Buffer.from([0])), order)).rejects.toMatchObject({ code: 'KTASK_DECODE', reason: 'unknown-schema-id' })
-    await expect(codec.decode(codec.encode(otherId, other, { z: Buffer.from('x') }, 'x'), order)).rejects.toMatchObject({ code: 'KTASK_DECODE', reason: 'schema-not-accepted' })
+    await expect(codec.decode(encodeWire(98, Buffer.from([0])), order)).rejects.toMatchObject({
+      code: 'KTASK_DECODE',
+      reason: 'unknown-schema-id',
+    })
+    await expect(codec.decode(codec.encode(otherId, other, { z: Buffer.from('x') }, 'x'), order)).rejects.toMatchObject({
+      code: 'KTASK_DECODE',
+      reason: 'schema-not-accepted',
+    })
     const id = await codec.register('s', order)
-    await expect(codec.decode(codec.encode(id, order, good, 'x').subarray(0, 7), order)).rejects.toMatchObject({ code: 'KTASK_DECODE', reason: 'malformed-body' })
+    await expect(codec.decode(codec.encode(id, order, good, 'x').subarray(0, 7), order)).rejects.toMatchObject({
+      code: 'KTASK_DECODE',
+      reason: 'malformed-body',
+    })
   })
 
   it('asks again for a schema id the registry does not know yet, and decodes once it appears (replication lag)', async () => {

@@ -64,7 +64,10 @@ describe('defaults', () => {
   it.each(documentedIn)('%s match the @defaultValue of their options', (_, values, interfaces) => {
     for (const [name, value] of Object.entries(values)) {
       const tag = interfaces.map((i) => tags.get(i)?.get(name)).find((t) => t !== undefined)
-      expect({ name, tag: tag === undefined ? 'missing' : writtenAs(tag).some((w) => rendered(value).includes(w)) }).toEqual({ name, tag: true })
+      expect({ name, tag: tag === undefined ? 'missing' : writtenAs(tag).some((w) => rendered(value).includes(w)) }).toEqual({
+        name,
+        tag: true,
+      })
     }
   })
 
@@ -77,25 +80,39 @@ describe('defaults', () => {
       if (option && cells.length >= 6) rows.set(option, cells[3]!)
     }
     const shown: [string, unknown][] = [
-      ['brokers', defaults.appDefaults.brokers], ['clientId', defaults.appDefaults.clientId], ['prefix', defaults.appDefaults.prefix],
-      ['logLevel', defaults.appDefaults.logLevel], ['maxMessageBytes', defaults.appDefaults.maxMessageBytes],
+      ['brokers', defaults.appDefaults.brokers],
+      ['clientId', defaults.appDefaults.clientId],
+      ['prefix', defaults.appDefaults.prefix],
+      ['logLevel', defaults.appDefaults.logLevel],
+      ['maxMessageBytes', defaults.appDefaults.maxMessageBytes],
       ['taskRetentionDays', defaults.appDefaults.taskRetentionDays],
-      ['schemaRegistry.url', defaults.schemaRegistryDefaults.url], ['schemaRegistry.timeoutMs', defaults.schemaRegistryDefaults.timeoutMs],
+      ['schemaRegistry.url', defaults.schemaRegistryDefaults.url],
+      ['schemaRegistry.timeoutMs', defaults.schemaRegistryDefaults.timeoutMs],
       ...Object.entries(defaults.databaseDefaults).map(([k, v]): [string, unknown] => [`database.${k}`, v]),
-      ['queues.<name>.partitions', defaults.queueDefaults.partitions], ['queues.<name>.ordering', defaults.queueDefaults.ordering],
+      ['queues.<name>.partitions', defaults.queueDefaults.partitions],
+      ['queues.<name>.ordering', defaults.queueDefaults.ordering],
       ...Object.entries(defaults.ledgerDefaults).map(([k, v]): [string, unknown] => [`ledger.${k}`, v]),
       ['producer.maxQueuedBytes', defaults.producerDefaults.maxQueuedBytes],
       ...Object.entries(defaults.httpDefaults),
     ]
     for (const [option, value] of shown) {
       const cell = rows.get(option)
-      expect({ option, shown: cell === undefined ? 'no row' : writtenAs(cell).some((w) => rendered(value).includes(w)) }).toEqual({ option, shown: true })
+      expect({ option, shown: cell === undefined ? 'no row' : writtenAs(cell).some((w) => rendered(value).includes(w)) }).toEqual({
+        option,
+        shown: true,
+      })
     }
   })
 
   it('an option given as undefined takes its default', () => {
-    expect(resolveWorkerOptions({ concurrency: undefined, commitIntervalMs: 100 })).toMatchObject({ concurrency: 16, commitIntervalMs: 100 })
-    const app = resolveAppOptions({ logLevel: 'silent', ledger: { retentionDays: undefined }, queues: { q: { partitions: undefined, ordering: 'key' } } }, {})
+    expect(resolveWorkerOptions({ concurrency: undefined, commitIntervalMs: 100 })).toMatchObject({
+      concurrency: 16,
+      commitIntervalMs: 100,
+    })
+    const app = resolveAppOptions(
+      { logLevel: 'silent', ledger: { retentionDays: undefined }, queues: { q: { partitions: undefined, ordering: 'key' } } },
+      {},
+    )
     expect(app.ledger.retentionDays).toBe(defaults.ledgerDefaults.retentionDays)
     expect(app.queues.q).toEqual({ ...defaults.queueDefaults, ordering: 'key' })
   })

@@ -27,7 +27,10 @@ describe('kafka client options', () => {
     const sasl = { mechanism: 'scram-sha-512', username: 'u', password: 'p' } as const
     const kafka = { ssl: { rejectUnauthorized: false }, sasl, connectionTimeout: 3000, retry: { retries: 2, factor: 0 } }
     expect(asKafkajs(resolve(kafka).kafka)).toMatchObject(kafka)
-    const fromEnv = resolveAppOptions({ logLevel: 'silent' }, { KTASK_KAFKA_SSL: 'true', KTASK_KAFKA_SASL_MECHANISM: 'PLAIN', KTASK_KAFKA_SASL_USERNAME: 'u', KTASK_KAFKA_SASL_PASSWORD: 'p' })
+    const fromEnv = resolveAppOptions(
+      { logLevel: 'silent' },
+      { KTASK_KAFKA_SSL: 'true', KTASK_KAFKA_SASL_MECHANISM: 'PLAIN', KTASK_KAFKA_SASL_USERNAME: 'u', KTASK_KAFKA_SASL_PASSWORD: 'p' },
+    )
     expect(fromEnv.kafka).toEqual({ ssl: true, sasl: { mechanism: 'plain', username: 'u', password: 'p' } })
   })
 

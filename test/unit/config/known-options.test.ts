@@ -1,10 +1,21 @@
 import { describe, expect, it } from 'vitest'
 import {
-  CONSUME_OPTION_NAMES, TASK_OPTION_NAMES, closestName, editDistance, refuseUnknown, refuseUnknownConsumeOptions, refuseUnknownTaskOptions,
+  CONSUME_OPTION_NAMES,
+  TASK_OPTION_NAMES,
+  closestName,
+  editDistance,
+  refuseUnknown,
+  refuseUnknownConsumeOptions,
+  refuseUnknownTaskOptions,
 } from '../../../src/config/known-options.ts'
 import type { ConsumeDefinition, TaskDefinition } from '../../../src/config/definitions.ts'
 
-const task = { name: 'email.send', queue: 'emails', schema: { type: 'record', name: 'A', fields: [] }, handler: () => {} } satisfies TaskDefinition
+const task = {
+  name: 'email.send',
+  queue: 'emails',
+  schema: { type: 'record', name: 'A', fields: [] },
+  handler: () => {},
+} satisfies TaskDefinition
 const consumer = { topic: 'orders', groupId: 'billing', handler: () => {} } satisfies ConsumeDefinition
 
 function thrown(run: () => void): { field?: string; message: string; code?: string } | undefined {
@@ -18,8 +29,14 @@ function thrown(run: () => void): { field?: string; message: string; code?: stri
 
 describe('editDistance', () => {
   it.each([
-    ['', '', 0], ['abc', '', 3], ['', 'abc', 3], ['retry', 'retry', 0], ['concurency', 'concurrency', 1],
-    ['kitten', 'sitting', 3], ['retries', 'retry', 3], ['partiton', 'partitions', 2],
+    ['', '', 0],
+    ['abc', '', 3],
+    ['', 'abc', 3],
+    ['retry', 'retry', 0],
+    ['concurency', 'concurrency', 1],
+    ['kitten', 'sitting', 3],
+    ['retries', 'retry', 3],
+    ['partiton', 'partitions', 2],
   ])('%s → %s is %i', (a, b, distance) => {
     expect(editDistance(a, b)).toBe(distance)
     expect(editDistance(b, a)).toBe(distance)
@@ -55,14 +72,18 @@ describe('closestName', () => {
 describe('refuseUnknown', () => {
   it('names the option under its owner, with the closest known name', () => {
     expect(thrown(() => refuseUnknown('task "a"', { retries: 5 }, TASK_OPTION_NAMES))).toMatchObject({
-      code: 'KTASK_INVALID_CONFIG', field: 'task "a".retries', message: 'Invalid option "task "a".retries": is not an option; did you mean "retry"?',
+      code: 'KTASK_INVALID_CONFIG',
+      field: 'task "a".retries',
+      message: 'Invalid option "task "a".retries": is not an option; did you mean "retry"?',
     })
   })
 
   it('lists the known names when none is close, and names every unknown one', () => {
     const error = thrown(() => refuseUnknown('', { rateLimit: 5, timeout: 1 }, ['retry', 'timeoutMs']))
     expect(error).toMatchObject({ field: 'rateLimit' })
-    expect(error?.message).toBe('Invalid option "rateLimit": is not an option (known: retry, timeoutMs) Also unknown: "timeout" (did you mean "timeoutMs"?)')
+    expect(error?.message).toBe(
+      'Invalid option "rateLimit": is not an option (known: retry, timeoutMs) Also unknown: "timeout" (did you mean "timeoutMs"?)',
+    )
   })
 
   it('leaves what is not a plain object to the value checks', () => {
@@ -72,13 +93,34 @@ describe('refuseUnknown', () => {
 
 describe('task and consume definitions', () => {
   it('accept every known name', () => {
-    expect(() => refuseUnknownTaskOptions('task "a"', {
-      ...task, track: true, timeoutMs: 1, ledger: true, transaction: true,
-      retry: { attempts: 2, ordering: 'key', retryable: () => true, backoff: { type: 'fixed', delayMs: 1, maxDelayMs: 2, jitter: false } },
-    })).not.toThrow()
-    expect(() => refuseUnknownConsumeOptions('consumer "b"', {
-      ...consumer, schema: 'x.avsc', idempotencyKey: 'id', ordering: 'key', fromBeginning: false, timeoutMs: 1, ledger: true, transaction: true, retry: {},
-    })).not.toThrow()
+    expect(() =>
+      refuseUnknownTaskOptions('task "a"', {
+        ...task,
+        track: true,
+        timeoutMs: 1,
+        ledger: true,
+        transaction: true,
+        retry: {
+          attempts: 2,
+          ordering: 'key',
+          retryable: () => true,
+          backoff: { type: 'fixed', delayMs: 1, maxDelayMs: 2, jitter: false },
+        },
+      }),
+    ).not.toThrow()
+    expect(() =>
+      refuseUnknownConsumeOptions('consumer "b"', {
+        ...consumer,
+        schema: 'x.avsc',
+        idempotencyKey: 'id',
+        ordering: 'key',
+        fromBeginning: false,
+        timeoutMs: 1,
+        ledger: true,
+        transaction: true,
+        retry: {},
+      }),
+    ).not.toThrow()
   })
 
   it.each([
@@ -97,7 +139,8 @@ describe('task and consume definitions', () => {
   })
 
   it('a consumer with a task-only option is refused', () => {
-    expect(thrown(() => refuseUnknownConsumeOptions('consumer "b"', { ...consumer, track: true } as ConsumeDefinition)))
-      .toMatchObject({ field: 'consumer "b".track' })
+    expect(thrown(() => refuseUnknownConsumeOptions('consumer "b"', { ...consumer, track: true } as ConsumeDefinition))).toMatchObject({
+      field: 'consumer "b".track',
+    })
   })
 })

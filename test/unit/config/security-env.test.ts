@@ -14,8 +14,11 @@ describe('security settings from the environment', () => {
   it('takes SASL, TLS and registry basic auth from KTASK_* variables', () => {
     const c = resolve({
       KTASK_KAFKA_SSL: 'true',
-      KTASK_KAFKA_SASL_MECHANISM: 'scram-sha-512', KTASK_KAFKA_SASL_USERNAME: 'svc', KTASK_KAFKA_SASL_PASSWORD: 's3cret',
-      KTASK_SCHEMA_REGISTRY_USERNAME: 'reg', KTASK_SCHEMA_REGISTRY_PASSWORD: 'pw',
+      KTASK_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KTASK_KAFKA_SASL_USERNAME: 'svc',
+      KTASK_KAFKA_SASL_PASSWORD: 's3cret',
+      KTASK_SCHEMA_REGISTRY_USERNAME: 'reg',
+      KTASK_SCHEMA_REGISTRY_PASSWORD: 'pw',
     })
     expect(c.kafka).toEqual({ ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 's3cret' } })
     expect(c.schemaRegistry.auth).toEqual({ username: 'reg', password: 'pw' })
@@ -26,7 +29,9 @@ describe('security settings from the environment', () => {
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     const file = join(dir, 'ca.pem')
     writeFileSync(file, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
-    expect(resolve({ KTASK_KAFKA_SSL_CA_FILE: file }).kafka).toEqual({ ssl: { ca: ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'] } })
+    expect(resolve({ KTASK_KAFKA_SSL_CA_FILE: file }).kafka).toEqual({
+      ssl: { ca: ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'] },
+    })
   })
 
   it('sets nothing when no variable is given', () => {
@@ -36,9 +41,18 @@ describe('security settings from the environment', () => {
   })
 
   it('lets code win over the environment, setting by setting', () => {
-    const env = { KTASK_KAFKA_SSL: 'true', KTASK_KAFKA_SASL_MECHANISM: 'plain', KTASK_KAFKA_SASL_USERNAME: 'u', KTASK_KAFKA_SASL_PASSWORD: 'p',
-      KTASK_SCHEMA_REGISTRY_USERNAME: 'reg', KTASK_SCHEMA_REGISTRY_PASSWORD: 'pw' }
-    const c = resolve(env, { kafka: { sasl: { mechanism: 'plain', username: 'code', password: 'x' }, connectionTimeout: 3000 }, schemaRegistry: { auth: { username: 'c', password: 'd' } } })
+    const env = {
+      KTASK_KAFKA_SSL: 'true',
+      KTASK_KAFKA_SASL_MECHANISM: 'plain',
+      KTASK_KAFKA_SASL_USERNAME: 'u',
+      KTASK_KAFKA_SASL_PASSWORD: 'p',
+      KTASK_SCHEMA_REGISTRY_USERNAME: 'reg',
+      KTASK_SCHEMA_REGISTRY_PASSWORD: 'pw',
+    }
+    const c = resolve(env, {
+      kafka: { sasl: { mechanism: 'plain', username: 'code', password: 'x' }, connectionTimeout: 3000 },
+      schemaRegistry: { auth: { username: 'c', password: 'd' } },
+    })
     expect(c.kafka).toEqual({ ssl: true, sasl: { mechanism: 'plain', username: 'code', password: 'x' }, connectionTimeout: 3000 })
     expect(c.schemaRegistry.auth).toEqual({ username: 'c', password: 'd' })
     expect(resolve(env, { kafka: { ssl: false } }).kafka.ssl).toBe(false)
@@ -46,7 +60,10 @@ describe('security settings from the environment', () => {
 
   it.each([
     [{ KTASK_KAFKA_SSL: 'yes' }, 'KTASK_KAFKA_SSL'],
-    [{ KTASK_KAFKA_SASL_MECHANISM: 'kerberos', KTASK_KAFKA_SASL_USERNAME: 'u', KTASK_KAFKA_SASL_PASSWORD: 'p' }, 'KTASK_KAFKA_SASL_MECHANISM'],
+    [
+      { KTASK_KAFKA_SASL_MECHANISM: 'kerberos', KTASK_KAFKA_SASL_USERNAME: 'u', KTASK_KAFKA_SASL_PASSWORD: 'p' },
+      'KTASK_KAFKA_SASL_MECHANISM',
+    ],
     [{ KTASK_KAFKA_SASL_MECHANISM: 'plain', KTASK_KAFKA_SASL_PASSWORD: 'p' }, 'KTASK_KAFKA_SASL_USERNAME'],
     [{ KTASK_KAFKA_SASL_MECHANISM: 'plain', KTASK_KAFKA_SASL_USERNAME: 'u' }, 'KTASK_KAFKA_SASL_PASSWORD'],
     [{ KTASK_KAFKA_SASL_USERNAME: 'u', KTASK_KAFKA_SASL_PASSWORD: 'p' }, 'KTASK_KAFKA_SASL_MECHANISM'],
@@ -58,7 +75,8 @@ describe('security settings from the environment', () => {
   })
 
   it('never puts a password in an error message', () => {
-    expect(() => resolve({ KTASK_KAFKA_SASL_MECHANISM: 'kerberos', KTASK_KAFKA_SASL_USERNAME: 'u', KTASK_KAFKA_SASL_PASSWORD: 'hunter2' }))
-      .toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') as unknown }))
+    expect(() =>
+      resolve({ KTASK_KAFKA_SASL_MECHANISM: 'kerberos', KTASK_KAFKA_SASL_USERNAME: 'u', KTASK_KAFKA_SASL_PASSWORD: 'hunter2' }),
+    ).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') as unknown }))
   })
 })

@@ -72,7 +72,9 @@ describe('unknown option names', () => {
   })
 
   it('known names, also with undefined values, still pass', () => {
-    expect(() => resolveAppOptions({ logLevel: 'silent', brokers: undefined, database: { max: undefined }, queues: { q: { ordering: 'key' } } }, {})).not.toThrow()
+    expect(() =>
+      resolveAppOptions({ logLevel: 'silent', brokers: undefined, database: { max: undefined }, queues: { q: { ordering: 'key' } } }, {}),
+    ).not.toThrow()
     expect(() => resolveWorkerOptions({ queues: undefined, consumers: undefined })).not.toThrow()
     expect(() => resolveHttpOptions({ port: 0, token: undefined }, {})).not.toThrow()
   })
@@ -84,11 +86,26 @@ describe('unknown option names in task and consumer definitions', () => {
   it("app.task() refuses 'retries' and 'timeout' (JavaScript users' typos) and options of later versions, naming the closest", async () => {
     const { createApp } = await import('../../../src/index.ts')
     const app = createApp({ logLevel: 'silent', database: false })
-    const define = (extra: Record<string, unknown>) => () => app.task({ name: `t${Math.random()}`.replace('.', ''), queue: 'q', schema, handler: () => {}, ledger: false, transaction: false, ...extra })
-    expect(define({ retries: 5 })).toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', message: expect.stringMatching(/did you mean "retry"/) }))
-    expect(define({ timeout: 1000 })).toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', message: expect.stringMatching(/did you mean "timeoutMs"/) }))
+    const define = (extra: Record<string, unknown>) => () =>
+      app.task({
+        name: `t${Math.random()}`.replace('.', ''),
+        queue: 'q',
+        schema,
+        handler: () => {},
+        ledger: false,
+        transaction: false,
+        ...extra,
+      })
+    expect(define({ retries: 5 })).toThrow(
+      expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', message: expect.stringMatching(/did you mean "retry"/) }),
+    )
+    expect(define({ timeout: 1000 })).toThrow(
+      expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', message: expect.stringMatching(/did you mean "timeoutMs"/) }),
+    )
     expect(define({ rateLimit: { max: 5 } })).toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG' }))
-    expect(define({ retry: { atempts: 2 } })).toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', message: expect.stringMatching(/"attempts"/) }))
+    expect(define({ retry: { atempts: 2 } })).toThrow(
+      expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', message: expect.stringMatching(/"attempts"/) }),
+    )
     expect(define({ retry: { attempts: 2 }, timeoutMs: 500 })).not.toThrow()
     await app.close()
   })
@@ -96,8 +113,9 @@ describe('unknown option names in task and consumer definitions', () => {
   it('app.consume() refuses them too', async () => {
     const { createApp } = await import('../../../src/index.ts')
     const app = createApp({ logLevel: 'silent', database: false })
-    expect(() => app.consume({ topic: 't', groupId: 'g', handler: () => {}, ledger: false, transaction: false, idempotencykey: 'id' } as never))
-      .toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', message: expect.stringMatching(/"idempotencyKey"/) }))
+    expect(() =>
+      app.consume({ topic: 't', groupId: 'g', handler: () => {}, ledger: false, transaction: false, idempotencykey: 'id' } as never),
+    ).toThrow(expect.objectContaining({ code: 'KTASK_INVALID_CONFIG', message: expect.stringMatching(/"idempotencyKey"/) }))
     await app.close()
   })
 })

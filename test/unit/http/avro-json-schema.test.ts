@@ -5,7 +5,10 @@ import { avroToJsonSchema } from '../../../src/http/avro-json-schema.ts'
 describe('Avro → JSON Schema', () => {
   it('describes records, defaults (not required), enums, arrays, maps, unions and logical types', () => {
     const type = avro.Type.forSchema({
-      type: 'record', name: 'Report', doc: 'A report', fields: [
+      type: 'record',
+      name: 'Report',
+      doc: 'A report',
+      fields: [
         { name: 'id', type: 'string', doc: 'identifier' },
         { name: 'count', type: 'int' },
         { name: 'total', type: 'long' },
@@ -18,7 +21,10 @@ describe('Avro → JSON Schema', () => {
       ],
     })
     expect(avroToJsonSchema(type)).toEqual({
-      type: 'object', title: 'Report', description: 'A report', additionalProperties: false,
+      type: 'object',
+      title: 'Report',
+      description: 'A report',
+      additionalProperties: false,
       required: ['id', 'count', 'total', 'kind', 'tags', 'attrs', 'at'],
       properties: {
         id: { type: 'string', description: 'identifier' },

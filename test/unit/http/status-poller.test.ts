@@ -4,8 +4,19 @@ import { StatusPoller, type StatusUpdate } from '../../../src/http/status-poller
 import type { TaskStatus } from '../../../src/store/task-store.ts'
 
 const status = (taskId: string): TaskStatus => ({
-  taskId, name: 't', queue: 'q', state: 'PENDING', attempts: 0, progress: null, progressMessage: null, result: null, error: null,
-  enqueuedAt: new Date(0), startedAt: null, finishedAt: null, updatedAt: new Date(0),
+  taskId,
+  name: 't',
+  queue: 'q',
+  state: 'PENDING',
+  attempts: 0,
+  progress: null,
+  progressMessage: null,
+  result: null,
+  error: null,
+  enqueuedAt: new Date(0),
+  startedAt: null,
+  finishedAt: null,
+  updatedAt: new Date(0),
 })
 
 /** A read whose statements the test answers one by one. */
@@ -13,15 +24,22 @@ function controlledRead() {
   const calls: { ids: string[]; answer: (found: string[]) => void; fail: (err: Error) => void }[] = []
   let inFlight = 0
   let maxInFlight = 0
-  const read = (ids: string[]) => new Promise<Map<string, TaskStatus>>((resolve, reject) => {
-    maxInFlight = Math.max(maxInFlight, ++inFlight)
-    const done = () => void inFlight--
-    calls.push({
-      ids: [...ids].sort(),
-      answer: (found) => { done(); resolve(new Map(found.map((id) => [id, status(id)]))) },
-      fail: (err) => { done(); reject(err) },
+  const read = (ids: string[]) =>
+    new Promise<Map<string, TaskStatus>>((resolve, reject) => {
+      maxInFlight = Math.max(maxInFlight, ++inFlight)
+      const done = () => void inFlight--
+      calls.push({
+        ids: [...ids].sort(),
+        answer: (found) => {
+          done()
+          resolve(new Map(found.map((id) => [id, status(id)])))
+        },
+        fail: (err) => {
+          done()
+          reject(err)
+        },
+      })
     })
-  })
   return { read, calls, maxInFlight: () => maxInFlight }
 }
 

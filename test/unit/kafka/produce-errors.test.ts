@@ -12,7 +12,8 @@ describe('refusalOf', () => {
     expect(refusalOf(protocolError('TOPIC_AUTHORIZATION_FAILED'))?.reason).toBe('not-authorized')
     expect(refusalOf(protocolError('POLICY_VIOLATION'))?.reason).toBe('policy')
     const retriesExceeded = Object.assign(new Error('This server does not host this topic-partition'), {
-      name: 'KafkaJSNumberOfRetriesExceeded', originalError: protocolError('UNKNOWN_TOPIC_OR_PARTITION', true),
+      name: 'KafkaJSNumberOfRetriesExceeded',
+      originalError: protocolError('UNKNOWN_TOPIC_OR_PARTITION', true),
     })
     expect(refusalOf(retriesExceeded)?.reason).toBe('unknown-topic')
     expect(refusalOf(new KtaskError('KTASK_REFUSED', 'refused', { cause: protocolError('MESSAGE_TOO_LARGE') }))?.reason).toBe('too-large')

@@ -38,7 +38,9 @@ describe("kafkajs request-queue fix: ktask's clients only", () => {
     const { response } = metadata.protocol({ version: 0 })({ topics: [] })
     expect(response).not.toBe(require('kafkajs/src/protocol/requests/metadata/v0/response.js'))
     // UNKNOWN_TOPIC_OR_PARTITION: a retriable error the copy's retrier must recognise as its own class.
-    const error = await response.parse({ brokers: [], topicMetadata: [{ topicErrorCode: 3, topic: 't', partitionMetadata: [] }] }).catch((e: unknown) => e)
+    const error = await response
+      .parse({ brokers: [], topicMetadata: [{ topicErrorCode: 3, topic: 't', partitionMetadata: [] }] })
+      .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(kafkajs().KafkaJSProtocolError)
     expect(error).not.toBeInstanceOf((require('kafkajs') as typeof Kafkajs).KafkaJSProtocolError)
   })

@@ -2,7 +2,9 @@ import pino from 'pino'
 import { describe, expect, it } from 'vitest'
 import { TypedEmitter } from '../../../src/observability/emitter.ts'
 
-interface Events { ping: { n: number } }
+interface Events {
+  ping: { n: number }
+}
 
 function logger() {
   const lines: Record<string, unknown>[] = []
@@ -30,8 +32,12 @@ describe('TypedEmitter', () => {
     const { log, lines } = logger()
     const e = new TypedEmitter<Events>(log)
     const seen: number[] = []
-    e.on('ping', () => { throw new Error('sync boom') })
-    e.on('ping', async () => { throw new Error('async boom') })
+    e.on('ping', () => {
+      throw new Error('sync boom')
+    })
+    e.on('ping', async () => {
+      throw new Error('async boom')
+    })
     e.on('ping', (p) => void seen.push(p.n))
     expect(() => e.emit('ping', () => ({ n: 1 }))).not.toThrow()
     await new Promise((r) => setTimeout(r, 0))

@@ -3,7 +3,9 @@ import { checkRange } from '../../../src/operations/offsets.ts'
 
 describe('checkRange', () => {
   it('refuses a --to-offset before --from-offset, naming the field', () => {
-    expect(() => checkRange({ fromOffset: 20 }, { toOffset: 10 })).toThrow(expect.objectContaining({ code: 'KTASK_VALIDATION', field: 'toOffset' }))
+    expect(() => checkRange({ fromOffset: 20 }, { toOffset: 10 })).toThrow(
+      expect.objectContaining({ code: 'KTASK_VALIDATION', field: 'toOffset' }),
+    )
   })
 
   it('accepts a one-message range (--to-offset is included)', () => {

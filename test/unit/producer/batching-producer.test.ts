@@ -20,7 +20,8 @@ function stalledKafka() {
     },
   }
   return {
-    kafka, sent,
+    kafka,
+    sent,
     answer: () => {
       release?.()
       stalled = Promise.resolve()

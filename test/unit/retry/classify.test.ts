@@ -9,20 +9,32 @@ import { markFromTransaction } from '../../../src/store/unavailable.ts'
 const config = resolveAppOptions({ prefix: 'p', logLevel: 'silent', database: false }, {})
 const schema = avro.Type.forSchema({ type: 'record', name: 'A', fields: [{ name: 'x', type: 'int' }] })
 let retryableCalls = 0
-const spec = taskSpec({
-  name: 't', queue: 'q', schema, ledger: false, transaction: false, handler: () => {},
-  retry: {
-    attempts: 3, backoff: { type: 'exponential', delayMs: 1000, jitter: false },
-    retryable: (e) => {
-      retryableCalls++
-      return !(e instanceof RangeError)
+const spec = taskSpec(
+  {
+    name: 't',
+    queue: 'q',
+    schema,
+    ledger: false,
+    transaction: false,
+    handler: () => {},
+    retry: {
+      attempts: 3,
+      backoff: { type: 'exponential', delayMs: 1000, jitter: false },
+      retryable: (e) => {
+        retryableCalls++
+        return !(e instanceof RangeError)
+      },
     },
   },
-}, undefined)
+  undefined,
+)
 const route = queueRoute(config, 'q', [spec])
 
 const classify = (over: Partial<Failure>, ctx: { connectionLost?: boolean; retry?: typeof spec.retry | undefined; now?: number } = {}) =>
-  classifyFailure({ stage: 'handler', error: new Error('x'), attempt: 1, ...over }, { retry: 'retry' in ctx ? ctx.retry : spec.retry, topics: route, now: ctx.now ?? 0, connectionLost: ctx.connectionLost })
+  classifyFailure(
+    { stage: 'handler', error: new Error('x'), attempt: 1, ...over },
+    { retry: 'retry' in ctx ? ctx.retry : spec.retry, topics: route, now: ctx.now ?? 0, connectionLost: ctx.connectionLost },
+  )
 
 describe('classifyFailure', () => {
   it('sends a failed attempt to the tier of its next delay, due after that delay', () => {
@@ -45,7 +57,7 @@ describe('classifyFailure', () => {
     expect(classify({ stage: 'timeout', error: new RangeError('t') }).kind).toBe('retry')
   })
 
-  it('pauses for an outage: KTASK_INFRASTRUCTURE, the transaction losing Postgres, a lost connection — never a handler\'s own network error', () => {
+  it("pauses for an outage: KTASK_INFRASTRUCTURE, the transaction losing Postgres, a lost connection — never a handler's own network error", () => {
     expect(classify({ error: new KtaskError('KTASK_INFRASTRUCTURE', 'registry down') })).toEqual({ kind: 'pause', reason: 'outage' })
     const lost = Object.assign(new Error('Connection terminated unexpectedly'), {})
     markFromTransaction(lost)

@@ -1,17 +1,37 @@
 import { describe, expect, it } from 'vitest'
 import {
-  H, MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_STACK_BYTES, deadLetterHeaders, failureHeaders, headersToStrings, intHeader, originOf, parkedHeaders,
-  retryHopHeaders, truncateUtf8, type FailureInfo,
+  H,
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_ERROR_STACK_BYTES,
+  deadLetterHeaders,
+  failureHeaders,
+  headersToStrings,
+  intHeader,
+  originOf,
+  parkedHeaders,
+  retryHopHeaders,
+  truncateUtf8,
+  type FailureInfo,
 } from '../../../src/retry/headers.ts'
 
 const origin = { topic: 'p.q', partition: 2, offset: '41', timestamp: '1700000000000' }
 const info = (over: Partial<FailureInfo> = {}): FailureInfo => ({
-  stage: 'handler', error: new TypeError('bad input'), group: 'p.q', messageId: 'id-1', origin, now: 1_800_000_000_000, ...over,
+  stage: 'handler',
+  error: new TypeError('bad input'),
+  group: 'p.q',
+  messageId: 'id-1',
+  origin,
+  now: 1_800_000_000_000,
+  ...over,
 })
 
 describe('header codec', () => {
   it('reads kafkajs headers (Buffers, strings, arrays, missing values) as strings', () => {
-    expect(headersToStrings({ a: Buffer.from('x'), b: 'y', c: [Buffer.from('first'), 'second'], d: undefined })).toEqual({ a: 'x', b: 'y', c: 'first' })
+    expect(headersToStrings({ a: Buffer.from('x'), b: 'y', c: [Buffer.from('first'), 'second'], d: undefined })).toEqual({
+      a: 'x',
+      b: 'y',
+      c: 'first',
+    })
     expect(headersToStrings(undefined)).toEqual({})
   })
 
@@ -27,14 +47,28 @@ describe('header codec', () => {
   it('sets provenance on the first hop and carries it unchanged on later hops', () => {
     const first = retryHopHeaders({ [H.id]: 'id-1', [H.task]: 't' }, info(), 2, 1_800_000_001_000)
     expect(first).toMatchObject({
-      [H.originalTopic]: 'p.q', [H.originalPartition]: '2', [H.originalOffset]: '41', [H.originalTimestamp]: '1700000000000',
-      [H.group]: 'p.q', [H.firstFailedAt]: '1800000000000', [H.attempt]: '2', [H.notBefore]: '1800000001000',
-      [H.failureStage]: 'handler', [H.errorClass]: 'TypeError', [H.errorMessage]: 'bad input', [H.task]: 't',
+      [H.originalTopic]: 'p.q',
+      [H.originalPartition]: '2',
+      [H.originalOffset]: '41',
+      [H.originalTimestamp]: '1700000000000',
+      [H.group]: 'p.q',
+      [H.firstFailedAt]: '1800000000000',
+      [H.attempt]: '2',
+      [H.notBefore]: '1800000001000',
+      [H.failureStage]: 'handler',
+      [H.errorClass]: 'TypeError',
+      [H.errorMessage]: 'bad input',
+      [H.task]: 't',
     })
     // The second hop comes from the tier topic, but keeps the origin and the first failure time.
     const tierOrigin = originOf(first, { topic: 'p.q.retry.1s', partition: 2, offset: '7', timestamp: '1800000001500' })
     expect(tierOrigin).toEqual(origin)
-    const second = retryHopHeaders(first, info({ origin: tierOrigin, now: 1_800_000_005_000, error: new Error('again') }), 3, 1_800_000_007_000)
+    const second = retryHopHeaders(
+      first,
+      info({ origin: tierOrigin, now: 1_800_000_005_000, error: new Error('again') }),
+      3,
+      1_800_000_007_000,
+    )
     expect(second[H.firstFailedAt]).toBe('1800000000000')
     expect(second[H.originalOffset]).toBe('41')
     expect(second[H.errorMessage]).toBe('again')

@@ -4,7 +4,11 @@ import { resolveRetryPolicy } from '../../../src/retry/policy.ts'
 describe('resolveRetryPolicy', () => {
   it('defaults to 3 attempts with exponential backoff and jitter, retrying everything', () => {
     const p = resolveRetryPolicy(undefined, 'task "t"')
-    expect(p).toMatchObject({ attempts: 3, ordering: 'none', backoff: { type: 'exponential', delayMs: 1000, maxDelayMs: 600_000, jitter: true } })
+    expect(p).toMatchObject({
+      attempts: 3,
+      ordering: 'none',
+      backoff: { type: 'exponential', delayMs: 1000, maxDelayMs: 600_000, jitter: true },
+    })
     expect(p.retryable(new Error('x'))).toBe(true)
   })
 

@@ -12,7 +12,18 @@ import { Envelope } from '../../../src/worker/envelope.ts'
 import type { ExecItem } from '../../../src/worker/execution.ts'
 import { KeyBlocking } from '../../../src/worker/key-blocking.ts'
 
-const spec = { kind: 'task', name: 't', queue: 'q', type: undefined, handler: () => {}, retry: resolveRetryPolicy({ ordering: 'key' }, 't'), timeoutMs: 1000, ledger: true, transaction: true, track: false } satisfies HandlerSpec
+const spec = {
+  kind: 'task',
+  name: 't',
+  queue: 'q',
+  type: undefined,
+  handler: () => {},
+  retry: resolveRetryPolicy({ ordering: 'key' }, 't'),
+  timeoutMs: 1000,
+  ledger: true,
+  transaction: true,
+  track: false,
+} satisfies HandlerSpec
 
 /** ktask.key_queue in memory: the statements key-queue.ts sends, answered from a list of rows. */
 function fakeQueue(rows: { key: string; messageId: string; topic: string; notBefore: number }[]) {
@@ -22,7 +33,15 @@ function fakeQueue(rows: { key: string; messageId: string; topic: string; notBef
       const keys = (params[1] as Buffer[]).map((k) => k.toString('latin1'))
       const heads = new Map<string, (typeof rows)[number]>()
       for (const r of rows) if (keys.includes(r.key) && !heads.has(r.key)) heads.set(r.key, r)
-      return { rows: [...heads.values()].map((r) => ({ msg_key: Buffer.from(r.key), message_id: r.messageId, topic: r.topic, not_before: String(r.notBefore) })), rowCount: heads.size }
+      return {
+        rows: [...heads.values()].map((r) => ({
+          msg_key: Buffer.from(r.key),
+          message_id: r.messageId,
+          topic: r.topic,
+          not_before: String(r.notBefore),
+        })),
+        rowCount: heads.size,
+      }
     }
     if (text.startsWith('DELETE')) {
       const i = rows.findIndex((r) => r.key === (params[1] as Buffer).toString('latin1') && r.messageId === params[2])
@@ -30,7 +49,12 @@ function fakeQueue(rows: { key: string; messageId: string; topic: string; notBef
       return { rows: [], rowCount: i >= 0 ? 1 : 0 }
     }
     if (text.startsWith('INSERT')) {
-      rows.push({ key: (params[1] as Buffer).toString('latin1'), messageId: params[2] as string, topic: params[3] as string, notBefore: params[4] as number })
+      rows.push({
+        key: (params[1] as Buffer).toString('latin1'),
+        messageId: params[2] as string,
+        topic: params[3] as string,
+        notBefore: params[4] as number,
+      })
       return { rows: [], rowCount: 1 }
     }
     throw new Error(`unexpected statement ${text}`)
@@ -39,15 +63,25 @@ function fakeQueue(rows: { key: string; messageId: string; topic: string; notBef
 }
 
 function item(offset: number, key: string, id = `m${offset}`, headers: Record<string, string> = {}, topic = 'q'): ExecItem {
-  const envelope = new Envelope(topic, 0, { offset: String(offset), key: Buffer.from(key), value: Buffer.from('v'), headers: { 'ktask-id': id, ...headers }, timestamp: '0' })
+  const envelope = new Envelope(topic, 0, {
+    offset: String(offset),
+    key: Buffer.from(key),
+    value: Buffer.from('v'),
+    headers: { 'ktask-id': id, ...headers },
+    timestamp: '0',
+  })
   return { envelope, prepared: { ok: true, spec, args: {}, messageId: id } }
 }
 
 function blocking(queue: ReturnType<typeof fakeQueue>, tiers = ['q.retry.1s']) {
   const sent: OutgoingMessage[] = []
   const kb = new KeyBlocking({
-    groupId: 'g', pool: () => queue.db, producer: () => ({ send: async (m) => void sent.push(...m) }),
-    partitionFor: () => 0, tiers: new Set(tiers), logger: pino({ level: 'silent' }),
+    groupId: 'g',
+    pool: () => queue.db,
+    producer: () => ({ send: async (m) => void sent.push(...m) }),
+    partitionFor: () => 0,
+    tiers: new Set(tiers),
+    logger: pino({ level: 'silent' }),
   })
   return { kb, sent }
 }

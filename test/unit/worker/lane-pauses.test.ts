@@ -11,7 +11,16 @@ function pausesWith(fetch: { pause(): void; resume(): void }, active = () => tru
   const seen: string[] = []
   events.on('partition:paused', ({ reason }) => void seen.push(`paused:${reason}`))
   events.on('partition:resumed', () => void seen.push('resumed'))
-  const pauses = new LanePauses({ groupId: 'g', topic: 't', partition: 0, fetch, events, logger, active, signal: new AbortController().signal })
+  const pauses = new LanePauses({
+    groupId: 'g',
+    topic: 't',
+    partition: 0,
+    fetch,
+    events,
+    logger,
+    active,
+    signal: new AbortController().signal,
+  })
   return { pauses, seen }
 }
 

@@ -22,7 +22,18 @@ import { WorkerStats } from '../../../src/worker/worker-stats.ts'
 
 const logger = pino({ level: 'silent' })
 const route = { groupId: 'g', base: 'g', retryTopics: new Map([[1000, 'g.retry.1s']]), dlqTopic: 'g.dlq' }
-const spec = { kind: 'task', name: 't', queue: 'q', type: undefined, handler: () => {}, retry: resolveRetryPolicy({ attempts: 2 }, 't'), timeoutMs: 1000, ledger: true, transaction: true, track: false } satisfies HandlerSpec
+const spec = {
+  kind: 'task',
+  name: 't',
+  queue: 'q',
+  type: undefined,
+  handler: () => {},
+  retry: resolveRetryPolicy({ attempts: 2 }, 't'),
+  timeoutMs: 1000,
+  ledger: true,
+  transaction: true,
+  track: false,
+} satisfies HandlerSpec
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function until(check: () => boolean, ms = 3000): Promise<void> {
@@ -34,8 +45,13 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
 }
 
 /** A message whose value says what the fake executor does with it: ok, fail, dead, outage-once, bad (undecodable). */
-const msg = (offset: number, value: string, key: string | null = null, headers: Record<string, string> = {}): FetchedMessage =>
-  ({ offset: String(offset), key: key === null ? null : Buffer.from(key), value: Buffer.from(value), headers, timestamp: '0' })
+const msg = (offset: number, value: string, key: string | null = null, headers: Record<string, string> = {}): FetchedMessage => ({
+  offset: String(offset),
+  key: key === null ? null : Buffer.from(key),
+  value: Buffer.from(value),
+  headers,
+  timestamp: '0',
+})
 
 interface Harness {
   lane: LaneCore
@@ -51,14 +67,24 @@ interface Harness {
 }
 
 function harness(kind: 'ordered' | 'keyed', options: Partial<LaneDeps['options']> = {}, over: Partial<LaneDeps> = {}): Harness {
-  const h: Harness = { runs: [], hops: [], fetch: [], stats: new WorkerStats(), failDeliveries: 0, fatal: [], maxConcurrent: 0, keyOverlap: false } as unknown as Harness
+  const h: Harness = {
+    runs: [],
+    hops: [],
+    fetch: [],
+    stats: new WorkerStats(),
+    failDeliveries: 0,
+    fatal: [],
+    maxConcurrent: 0,
+    keyOverlap: false,
+  } as unknown as Harness
   let running = 0
   const runningKeys = new Set<string>()
   const outagesLeft = new Map<string, number>()
   const preparer = {
-    prepare: (m: Envelope): Preparation => m.value?.toString() === 'bad'
-      ? { ok: false, spec, error: new KtaskError('KTASK_DECODE', 'cannot read it'), messageId: m.id }
-      : { ok: true, spec, args: m.value?.toString(), messageId: m.id },
+    prepare: (m: Envelope): Preparation =>
+      m.value?.toString() === 'bad'
+        ? { ok: false, spec, error: new KtaskError('KTASK_DECODE', 'cannot read it'), messageId: m.id }
+        : { ok: true, spec, args: m.value?.toString(), messageId: m.id },
   }
   const outcomeOf = (item: ExecItem): Outcome => {
     const what = item.envelope.value!.toString()
@@ -106,12 +132,21 @@ function harness(kind: 'ordered' | 'keyed', options: Partial<LaneDeps['options']
     },
   }
   const deps: LaneDeps = {
-    route, topic: 't', partition: 0, isRetryTier: false, preparer, executor, router,
+    route,
+    topic: 't',
+    partition: 0,
+    isRetryTier: false,
+    preparer,
+    executor,
+    router,
     semaphore: { run: (fn) => fn() },
     options: { maxBufferedPerPartition: 1000, transactionBatchSize: 3, commitThreshold: 0, maxClockSkewMs: 30_000, ...options },
     fetch: { pause: () => void h.fetch.push('pause'), resume: () => void h.fetch.push('resume') },
-    events: new TypedEmitter<WorkerEvents>(logger), logger, stats: h.stats,
-    requestCommit: () => {}, onFatal: (e) => void h.fatal.push(e),
+    events: new TypedEmitter<WorkerEvents>(logger),
+    logger,
+    stats: h.stats,
+    requestCommit: () => {},
+    onFatal: (e) => void h.fatal.push(e),
     ...over,
   }
   h.lane = kind === 'ordered' ? new OrderedLane(deps, 0) : new KeyedLane(deps, 0)
@@ -122,7 +157,10 @@ function harness(kind: 'ordered' | 'keyed', options: Partial<LaneDeps['options']
 describe('ordered lane', () => {
   it('runs messages in offset order, in chunks of at most transactionBatchSize, and can commit past the last', async () => {
     const h = harness('ordered')
-    h.lane.push([0, 1, 2, 3, 4, 5, 6].map((o) => msg(o, 'ok')), 6)
+    h.lane.push(
+      [0, 1, 2, 3, 4, 5, 6].map((o) => msg(o, 'ok')),
+      6,
+    )
     await until(() => h.lane.tracker.position() === 7)
     expect(h.runs).toEqual([['0', '1', '2'], ['3', '4', '5'], ['6']])
     expect(h.stats.succeeded).toBe(7)
@@ -146,7 +184,10 @@ describe('ordered lane', () => {
     const h = harness('ordered')
     h.lane.push([msg(0, 'outage-once'), msg(1, 'ok')], 1)
     await until(() => h.lane.tracker.position() === 2)
-    expect(h.runs).toEqual([['0', '1'], ['0', '1']])
+    expect(h.runs).toEqual([
+      ['0', '1'],
+      ['0', '1'],
+    ])
     expect(h.fetch).toEqual(['pause', 'resume'])
     expect(h.stats.succeeded).toBe(2)
     await h.lane.stop()
@@ -192,8 +233,14 @@ describe('ordered lane', () => {
     process.env.LANE_TEST_RUN_MS = '50'
     try {
       const h = harness('ordered', { maxBufferedPerPartition: 4 })
-      h.lane.push([0, 1, 2, 3, 4].map((o) => msg(o, 'ok')), 4)
-      h.lane.push([3, 4].map((o) => msg(o, 'ok')), 4)
+      h.lane.push(
+        [0, 1, 2, 3, 4].map((o) => msg(o, 'ok')),
+        4,
+      )
+      h.lane.push(
+        [3, 4].map((o) => msg(o, 'ok')),
+        4,
+      )
       expect(h.fetch[0]).toBe('pause')
       await until(() => h.lane.tracker.position() === 5)
       expect(h.runs.flat()).toEqual(['0', '1', '2', '3', '4'])
@@ -211,7 +258,10 @@ describe('keyed lane', () => {
     try {
       const h = harness('keyed')
       const keys = ['a', 'b', 'a', 'c', 'b', 'a']
-      h.lane.push(keys.map((k, o) => msg(o, 'ok', k)), 5)
+      h.lane.push(
+        keys.map((k, o) => msg(o, 'ok', k)),
+        5,
+      )
       await until(() => h.lane.tracker.position() === 6)
       expect(h.maxConcurrent).toBeGreaterThan(1)
       expect(h.keyOverlap).toBe(false)

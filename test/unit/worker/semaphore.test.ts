@@ -8,12 +8,14 @@ describe('Semaphore', () => {
     let max = 0
     const started: number[] = []
     const gates: (() => void)[] = []
-    const jobs = Array.from({ length: 5 }, (_, i) => s.run(async () => {
-      started.push(i)
-      max = Math.max(max, ++running)
-      await new Promise<void>((r) => gates.push(r))
-      running--
-    }))
+    const jobs = Array.from({ length: 5 }, (_, i) =>
+      s.run(async () => {
+        started.push(i)
+        max = Math.max(max, ++running)
+        await new Promise<void>((r) => gates.push(r))
+        running--
+      }),
+    )
     await new Promise((r) => setTimeout(r, 0))
     expect(started).toEqual([0, 1])
     while (gates.length > 0 || started.length < 5) {
@@ -28,7 +30,11 @@ describe('Semaphore', () => {
 
   it('releases its permit when the job throws', async () => {
     const s = new Semaphore(1)
-    await expect(s.run(async () => { throw new Error('boom') })).rejects.toThrow('boom')
+    await expect(
+      s.run(async () => {
+        throw new Error('boom')
+      }),
+    ).rejects.toThrow('boom')
     await expect(s.run(async () => 'ok')).resolves.toBe('ok')
   })
 })

@@ -30,7 +30,10 @@ interface FakeDb {
 
 function fakeDb(): FakeDb {
   const db: FakeDb = {
-    statements: [], applied: new Set(), connections: 0, discarded: 0,
+    statements: [],
+    applied: new Set(),
+    connections: 0,
+    discarded: 0,
     pool: () => pool,
   }
   class FakeClient extends EventEmitter {
@@ -63,7 +66,18 @@ function fakeDb(): FakeDb {
 }
 
 function specOf(handler: (args: unknown, ctx: HandlerContext) => unknown, timeoutMs = 1000): HandlerSpec {
-  return { kind: 'task', name: 't', queue: 'q', type: undefined, handler, retry: resolveRetryPolicy({ attempts: 3 }, 't'), timeoutMs, ledger: true, transaction: true, track: false }
+  return {
+    kind: 'task',
+    name: 't',
+    queue: 'q',
+    type: undefined,
+    handler,
+    retry: resolveRetryPolicy({ attempts: 3 }, 't'),
+    timeoutMs,
+    ledger: true,
+    transaction: true,
+    track: false,
+  }
 }
 
 function items(spec: HandlerSpec, n: number): ExecItem[] {
@@ -114,7 +128,13 @@ describe('runChunkInTransaction', () => {
     const db = fakeDb()
     db.applied.add('id1')
     const ran: number[] = []
-    const { outcomes } = await runChunkInTransaction(deps(db), items(specOf((args) => void ran.push(args as number)), 3))
+    const { outcomes } = await runChunkInTransaction(
+      deps(db),
+      items(
+        specOf((args) => void ran.push(args as number)),
+        3,
+      ),
+    )
     expect(kinds(outcomes)).toEqual(['succeeded', 'duplicate', 'succeeded'])
     expect(ran).toEqual([0, 2])
   })
@@ -138,7 +158,10 @@ describe('runChunkInTransaction', () => {
 
   it('Postgres lost under a handler stops the chunk with a pause: nothing commits, the connection is dropped', async () => {
     const db = fakeDb()
-    db.failNext = { match: /INSERT INTO effects/, error: Object.assign(new Error('Connection terminated unexpectedly'), { code: undefined }) }
+    db.failNext = {
+      match: /INSERT INTO effects/,
+      error: Object.assign(new Error('Connection terminated unexpectedly'), { code: undefined }),
+    }
     const ran: number[] = []
     const spec = specOf(async (args, ctx) => {
       ran.push(args as number)

@@ -15,6 +15,7 @@ import type { BatchingProducer, OutgoingMessage } from '../producer/batching-pro
 import { H, headersToStrings, intHeader } from '../retry/headers.ts'
 import { recordRedrives, redrivenPositions } from '../store/redrives.ts'
 import { partitionBounds } from './offsets.ts'
+import { baseOfDlq, tierDelayOf } from '../topology/names.ts'
 import { RateLimiter } from './rate-limiter.ts'
 import { readRanges } from '../kafka/read-range.ts'
 
@@ -182,12 +183,12 @@ function redriveHeaders(headers: Record<string, string>, now: number): Record<st
 
 /** The group's retry tiers sorted by delay (the DLQ is `<base>.dlq`, the tiers `<base>.retry.<delay>`). */
 async function fastestTier(admin: TransportAdmin, dlqTopic: string): Promise<string | undefined> {
-  const base = `${dlqTopic.replace(/\.dlq$/, '')}.retry.`
-  const ms = (label: string): number => {
-    const m = /^(\d+)(ms|s|m|h)$/.exec(label)
-    return m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'] : Number.MAX_SAFE_INTEGER
-  }
-  return (await admin.listTopics()).filter((t) => t.startsWith(base)).sort((a, b) => ms(a.slice(base.length)) - ms(b.slice(base.length)))[0]
+  const base = baseOfDlq(dlqTopic)
+  const tiers = (await admin.listTopics()).flatMap((t) => {
+    const delay = tierDelayOf(t, base)
+    return delay === undefined ? [] : [{ t, delay }]
+  })
+  return tiers.sort((a, b) => a.delay - b.delay)[0]?.t
 }
 
 export async function redriveDlq(

@@ -5,7 +5,7 @@
 import type { KafkaTransport, TransportAdmin } from '../kafka/transport.ts'
 import type { BatchingProducer, OutgoingMessage } from '../producer/batching-producer.ts'
 import { ensureTopics } from '../kafka/topics.ts'
-import { headersToStrings } from '../retry/headers.ts'
+import { H, headersToStrings } from '../retry/headers.ts'
 import { checkRange, endOffsets, partitionBounds, startOffsets, type EndSpec, type StartSpec } from './offsets.ts'
 import { RateLimiter } from './rate-limiter.ts'
 import { readRanges } from '../kafka/read-range.ts'
@@ -43,7 +43,6 @@ export interface RepublishResult {
   published: number
 }
 
-const HEADER_REPLAYED_FROM = 'ktask-replayed-from'
 const FLUSH_EVERY = 500
 // Under a rate limit 500 messages can take minutes: send what is ready at least this often, so progress
 // shows and little is held in memory.
@@ -93,7 +92,7 @@ export async function republishRange(
       partition: partition < targetPartitions ? partition : undefined,
       key: m.key,
       value: m.value,
-      headers: { ...headersToStrings(m.headers), [HEADER_REPLAYED_FROM]: `${o.topic}/${partition}/${m.offset}` },
+      headers: { ...headersToStrings(m.headers), [H.replayedFrom]: `${o.topic}/${partition}/${m.offset}` },
     })
     if (pending.length >= FLUSH_EVERY || Date.now() - lastFlush >= FLUSH_AFTER_MS) await flush()
   })

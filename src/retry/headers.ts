@@ -34,6 +34,8 @@ export const H = {
   dlqStub: 'ktask-dlq-stub',
   /** On a DLQ stub: the original payload's size in bytes. */
   payloadBytes: 'ktask-payload-bytes',
+  /** On a message `ktask replay --into` re-published: where it was read (`topic/partition/offset`). */
+  replayedFrom: 'ktask-replayed-from',
 } as const
 
 export type FailureStage = 'decode' | 'handler' | 'timeout' | 'produce'

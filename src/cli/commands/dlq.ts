@@ -4,6 +4,7 @@ import type { AppOptions } from '../../config/options.ts'
 import { resolvePrefix } from '../../config/resolve.ts'
 import { KtaskError } from '../../errors.ts'
 import type { DlqFilter } from '../../operations/dlq.ts'
+import { consumerBase, dlqTopic as dlqTopicName, queueTopic } from '../../topology/names.ts'
 import { createOps } from '../../operations/ops.ts'
 import { connectionOptions, withAppOption, type ConnectionFlags } from '../connection.ts'
 import { intOption, listOption } from '../options.ts'
@@ -29,8 +30,8 @@ interface DlqFlags extends ConnectionFlags {
 function dlqTopic(f: DlqFlags, connection: AppOptions): string {
   const prefix = resolvePrefix(f.prefix ?? connection.prefix)
   if (f.dlq) return f.dlq
-  if (f.queue) return `${prefix}.${f.queue}.dlq`
-  if (f.group) return `${prefix}.${f.group}.dlq`
+  if (f.queue) return dlqTopicName(queueTopic(prefix, f.queue))
+  if (f.group) return dlqTopicName(consumerBase(prefix, f.group))
   throw new KtaskError('KTASK_VALIDATION', 'Name the DLQ: --dlq <topic>, --queue <name> or --group <consumer group>', { field: 'dlq' })
 }
 

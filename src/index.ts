@@ -19,6 +19,7 @@ export type {
   KafkaSaslOptions,
   KafkaSaslPassword,
   LedgerOptions,
+  OutboxOptions,
   Ordering,
   ProducerOptions,
   QueueOptions,

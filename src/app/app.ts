@@ -1,22 +1,30 @@
 /**
  * `createApp()` — the entry point: define tasks and consumers, enqueue, run workers.
  */
-import type { ConsumeDefinition, TaskDefinition } from '../config/definitions.ts'
+import type { ConsumeDefinition, EventDefinition, EventType, ScheduleDefinition, TaskDefinition } from '../config/definitions.ts'
 import type { AppOptions, WorkerOptions } from '../config/options.ts'
 import type { Logger } from 'pino'
 import { resolveAppOptions, resolveQueueOptions, type ResolvedAppConfig } from '../config/resolve.ts'
 import { KtaskError, configError } from '../errors.ts'
 import { migrate, type MigrationResult } from '../store/migrate.ts'
-import { getTask, insertPending, type TaskStatus } from '../store/task-store.ts'
+import { getTask, type TaskStatus } from '../store/task-store.ts'
+import { cancelTask } from '../store/cancel.ts'
+import { listSchedules, recordTriggered, setPaused, type ScheduleRow } from '../store/schedules.ts'
+import { Scheduler, type ScheduleEntry } from '../schedules/scheduler.ts'
+import { newTaskId } from '../producer/ids.ts'
+import type { FollowUps } from '../worker/handler-context.ts'
 import { TaskStateWriter } from '../store/task-state-writer.ts'
 import type { ExecutionHooks } from '../worker/execution.ts'
 import { AppWorker, type Worker } from '../worker/worker.ts'
 import { consumerRoute, eventSpec, queueRoute, taskSpec, type HandlerSpec, type Route } from '../routing/routes.ts'
 import { queueTopic } from '../topology/names.ts'
 import { provisionRoute } from '../topology/provision.ts'
-import { AppRuntime } from '../runtime/app-runtime.ts'
+import { AppRuntime, type BackgroundPart } from '../runtime/app-runtime.ts'
 import { registerInternals } from './internals.ts'
-import { createTaskHandle, type Task } from './task-handle.ts'
+import { createEventType, eventInternals } from './event-handle.ts'
+import { resolveSchedule, type DeclaredSchedule } from './schedules.ts'
+import { createTaskHandle, taskInternals, type Task } from './task-handle.ts'
+import { inTransaction } from './transactions.ts'
 import { taskTrackingHooks } from './task-tracking.ts'
 
 /**
@@ -27,7 +35,8 @@ import { taskTrackingHooks } from './task-tracking.ts'
 export class App {
   readonly #config: ResolvedAppConfig
   readonly #runtime: AppRuntime
-  readonly #tasks = new Map<string, { spec: HandlerSpec; queue: string; handle: Task<unknown>; prepare: () => Promise<void> }>()
+  readonly #tasks = new Map<string, { spec: HandlerSpec; queue: string; handle: Task<unknown> }>()
+  readonly #schedules = new Map<string, DeclaredSchedule>()
   readonly #consumers = new Map<string, { def: ConsumeDefinition; spec: HandlerSpec }>()
   readonly #workers = new Set<Worker>()
   readonly #stateWriter: TaskStateWriter | undefined
@@ -39,6 +48,7 @@ export class App {
     if (this.#runtime.hasDatabase) {
       this.#stateWriter = new TaskStateWriter(() => this.#runtime.pool(), this.logger)
       this.#hooks = taskTrackingHooks(this.#stateWriter)
+      this.#runtime.addBackgroundPart(this.#scheduler())
     }
     registerInternals(this, {
       config: this.#config,
@@ -58,7 +68,7 @@ export class App {
     const spec = taskSpec(definition as TaskDefinition, this.#config.database)
     if (this.#tasks.has(spec.name)) throw configError('task.name', `task "${spec.name}" is already defined`)
     const queue = this.#config.queues[definition.queue] ?? resolveQueueOptions(definition.queue)
-    const { handle, prepare } = createTaskHandle<unknown>({
+    const handle = createTaskHandle<unknown>({
       runtime: this.#runtime,
       config: this.#config,
       spec,
@@ -66,21 +76,157 @@ export class App {
       topic: queueTopic(this.#config.prefix, definition.queue),
       partitions: queue.partitions,
       replicationFactor: queue.replicationFactor,
-      ...(spec.track
-        ? {
-            // Visible as PENDING before the broker has it: the caller can poll its status at once.
-            beforeProduce: async (ids: string[]) => {
-              await this.#runtime.ensureMigrated()
-              await insertPending(this.#runtime.pool(), ids, spec.name, definition.queue)
-            },
-            produceFailed: async (ids: string[]) => {
-              await this.#runtime.pool().query(`DELETE FROM ktask.tasks WHERE task_id = ANY($1) AND state = 'PENDING'`, [ids])
-            },
-          }
-        : {}),
     })
-    this.#tasks.set(spec.name, { spec, queue: definition.queue, handle, prepare })
+    this.#tasks.set(spec.name, { spec, queue: definition.queue, handle })
     return handle
+  }
+
+  /**
+   * Declares a domain event this service publishes: `publish(event, { tx? })` encodes it with its Avro
+   * schema (subject `<topic>-value`) and produces it, or writes it to the outbox in your transaction.
+   */
+  event<Event = unknown>(definition: EventDefinition<Event>): EventType<Event> {
+    return createEventType(this.#runtime, definition)
+  }
+
+  /**
+   * Declares a schedule: its task is enqueued at each slot of `cron` or `every`, by whichever worker (or
+   * `ktask serve`) claims the slot first — never twice. Needs a database. Declare schedules before
+   * starting workers; ones no longer declared are disabled, not deleted.
+   */
+  schedule<Args>(definition: ScheduleDefinition<Args>): void {
+    if (!this.#runtime.hasDatabase) {
+      throw configError('schedule', 'needs a database (slots are claimed in ktask.schedules), but the app was created with database: false')
+    }
+    const declared = resolveSchedule(definition, taskInternals)
+    if (this.#schedules.has(declared.name)) throw configError('schedule.name', `schedule "${declared.name}" is already defined`)
+    this.#schedules.set(declared.name, declared)
+  }
+
+  /** The schedules in the database for this app's prefix (also ones no longer declared), with their last and next run. */
+  async listSchedules(): Promise<ScheduleInfo[]> {
+    this.#runtime.assertOpen()
+    await this.#runtime.ensureMigrated()
+    const rows = await listSchedules(this.#runtime.pool(), this.#config.prefix)
+    const now = new Date()
+    const seen = new Set<string>()
+    const infos: ScheduleInfo[] = rows.map((row) => {
+      seen.add(row.name)
+      const declared = this.#schedules.get(row.name)
+      const enabled = !row.paused && !row.removed
+      return {
+        ...row,
+        declared: declared !== undefined,
+        nextRunAt: enabled ? (declared?.slots.next(now) ?? row.nextSlot) : null,
+      }
+    })
+    // Declared here but not yet in the database (no worker has run since).
+    for (const [name, d] of this.#schedules) {
+      if (seen.has(name)) continue
+      infos.push({
+        name,
+        task: d.task,
+        spec: d.spec,
+        paused: false,
+        removed: false,
+        lastSlot: null,
+        lastTaskId: null,
+        lastFiredAt: null,
+        nextSlot: null,
+        fired: 0,
+        skipped: 0,
+        declared: true,
+        nextRunAt: d.slots.next(now) ?? null,
+      })
+    }
+    return infos.sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  /** Pauses a schedule (no slot fires until resumed); false when there is no such schedule in the database. */
+  async pauseSchedule(name: string): Promise<boolean> {
+    this.#runtime.assertOpen()
+    await this.#runtime.ensureMigrated()
+    return setPaused(this.#runtime.pool(), this.#config.prefix, name, true)
+  }
+
+  /** Resumes a paused schedule from now: the slots that passed while it was paused do not fire. */
+  async resumeSchedule(name: string): Promise<boolean> {
+    this.#runtime.assertOpen()
+    await this.#runtime.ensureMigrated()
+    return setPaused(this.#runtime.pool(), this.#config.prefix, name, false)
+  }
+
+  /** Enqueues a schedule's task now, outside its slots (through the outbox); resolves with the task id. */
+  async triggerSchedule(name: string): Promise<{ taskId: string }> {
+    this.#runtime.assertOpen()
+    const declared = this.#schedules.get(name)
+    if (!declared) {
+      throw new KtaskError(
+        'KTASK_NOT_FOUND',
+        `No schedule "${name}" is declared in this app (known: ${[...this.#schedules.keys()].join(', ') || 'none'})`,
+        {
+          field: 'name',
+        },
+      )
+    }
+    await this.#runtime.ensureMigrated()
+    const taskId = `${this.#config.prefix}:schedule:${name}:manual:${newTaskId()}`
+    await inTransaction(this.#runtime.pool(), async (client) => {
+      await declared.internals.writeInTransaction(client, declared.args, {}, taskId, `Invalid args for schedule "${name}"`)
+      await recordTriggered(client, this.#config.prefix, name, taskId)
+    })
+    return { taskId }
+  }
+
+  /**
+   * Cancels a task that has not started: a delayed one waiting for its time, one not yet published from
+   * the outbox, or one already queued (it is skipped when a worker reaches it). Resolves true when it
+   * was cancelled — it will never run, and a tracked task becomes CANCELLED — and false when it already
+   * ran, is running, or (tracked) is unknown or final. Needs a database.
+   */
+  async cancel(taskId: string): Promise<boolean> {
+    this.#runtime.assertOpen()
+    if (typeof taskId !== 'string' || taskId.length === 0 || taskId.length > 200) {
+      throw new KtaskError('KTASK_VALIDATION', 'cancel(taskId): taskId must be a string of 1-200 characters', { field: 'taskId' })
+    }
+    if (!this.#runtime.hasDatabase) {
+      throw configError(
+        'database',
+        'cancel needs a database (it marks the task in ktask.inbox), but the app was created with database: false',
+      )
+    }
+    await this.#runtime.ensureMigrated()
+    const groups = this.queueNames().map((q) => queueTopic(this.#config.prefix, q))
+    const result = await cancelTask(this.#runtime.pool(), taskId, (queue) => queueTopic(this.#config.prefix, queue), groups)
+    if (result.cancelled) this.logger.info({ taskId, stage: result.stage }, 'task cancelled')
+    return result.cancelled
+  }
+
+  /** The scheduler every worker and `ktask serve` run (it does nothing while no schedule is declared). */
+  #scheduler(): BackgroundPart {
+    const runtime = this.#runtime
+    let wakeRelay = (): void => {}
+    const scheduler = new Scheduler({
+      pool: () => runtime.pool(),
+      ready: () => runtime.ensureMigrated(),
+      logger: this.logger,
+      scope: this.#config.prefix,
+      entries: () =>
+        [...this.#schedules.values()].map((d): ScheduleEntry => ({
+          ...d,
+          fire: async (db, taskId) => {
+            await d.internals.writeInTransaction(db, d.args, {}, taskId, `Invalid args for schedule "${d.name}"`)
+          },
+        })),
+      wakeRelay: () => wakeRelay(),
+    })
+    return {
+      start: (parts) => {
+        wakeRelay = parts.wakeRelay
+        scheduler.start()
+      },
+      stop: () => scheduler.stop(),
+    }
   }
 
   /** Consumes domain events another service publishes to `topic`, in consumer group `groupId`. */
@@ -100,8 +246,7 @@ export class App {
 
   /** See AppInternals.prepareTask. */
   async #prepareTask(name: string): Promise<void> {
-    this.getTask(name)
-    await this.#tasks.get(name)!.prepare()
+    await taskInternals(this.getTask(name))!.prepare()
   }
 
   /** Names of the registered tasks. */
@@ -123,7 +268,7 @@ export class App {
   worker(options: WorkerOptions = {}): Worker {
     this.#runtime.assertOpen()
     const worker = new AppWorker(
-      { runtime: this.#runtime, routes: (q, c) => this.#routes(q, c), hooks: this.#hooks },
+      { runtime: this.#runtime, routes: (q, c) => this.#routes(q, c), hooks: this.#hooks, followUps },
       { ...this.#config.worker, ...withoutUndefined(options) },
     )
     this.#workers.add(worker)
@@ -179,6 +324,44 @@ export class App {
     await this.#stateWriter?.close()
     await this.#runtime.close()
   }
+}
+
+/** A schedule as `listSchedules()` shows it. */
+export interface ScheduleInfo extends ScheduleRow {
+  /** Declared in this app's code (false: removed from the code, kept disabled). */
+  declared: boolean
+  /** When it fires next (null while paused or removed). */
+  nextRunAt: Date | null
+}
+
+/** ctx.enqueue / ctx.publish: the handle's own validation and encoding, written in the handler's transaction. */
+const followUps: FollowUps = {
+  async enqueue(db, task, args, options, id) {
+    const internals = taskInternals(task)
+    if (!internals)
+      throw new KtaskError('KTASK_VALIDATION', 'ctx.enqueue(task, …): task must be a handle returned by app.task()', { field: 'task' })
+    for (const field of ['taskId', 'tx'] as const) {
+      if ((options as Record<string, unknown>)[field] !== undefined) {
+        throw new KtaskError(
+          'KTASK_VALIDATION',
+          `ctx.enqueue: ${field} cannot be given (the id is derived, the transaction is the handler's)`,
+          { field },
+        )
+      }
+    }
+    return internals.writeInTransaction(db, args, options, id, `Invalid args for task "${internals.spec.name}" (ctx.enqueue)`)
+  },
+  async publish(db, eventType, event, options, id) {
+    const internals = eventInternals(eventType)
+    if (!internals)
+      throw new KtaskError('KTASK_VALIDATION', 'ctx.publish(eventType, …): eventType must be a handle returned by app.event()', {
+        field: 'eventType',
+      })
+    if ((options as Record<string, unknown>).tx !== undefined) {
+      throw new KtaskError('KTASK_VALIDATION', "ctx.publish: tx cannot be given (the transaction is the handler's)", { field: 'tx' })
+    }
+    return internals.writeInTransaction(db, event, options, options.eventId ?? id)
+  },
 }
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {

@@ -37,8 +37,8 @@ export interface HttpHost {
   pingKafka(): Promise<unknown>
   /** Resolves when Postgres answers. */
   pingDatabase(): Promise<unknown>
-  /** Keeps ktask's tables pruned while the service runs; call the returned function to stop. */
-  retainPruner(): () => Promise<void>
+  /** Runs the background (pruner, outbox relay, timers, schedules) while the service runs; call the returned function to stop. */
+  retainBackground(): () => Promise<void>
 }
 
 /** What an enqueue and one statement can take with these settings (see HttpHost.budgets). */
@@ -71,6 +71,6 @@ export function httpHost(app: App): HttpHost {
     database,
     pingKafka: async () => (await runtime.admin()).describeCluster(),
     pingDatabase: () => runtime.pool().query('SELECT 1'),
-    retainPruner: () => runtime.retainPruner(),
+    retainBackground: () => runtime.retainBackground(),
   }
 }

@@ -1,43 +1,27 @@
 /**
  * The handle `app.task()` returns: enqueue one task or many. Arguments are validated against the task's
- * Avro schema before anything is produced; the broker acknowledges (acks = all) before enqueue resolves.
+ * Avro schema before anything is written or produced.
+ *
+ * Two ways out:
+ * - at once, without `tx`: produced directly; resolves once the broker acknowledged (acks = all);
+ * - with `tx` (the caller's transaction) or a delay: written to Postgres — the outbox, or a timer when it
+ *   is delayed — and published by the relay (outbox/relay.ts), with the id fixed now.
  */
+import type { EnqueueManyItem, EnqueueOptions, EnqueueResult, FollowUpOptions, Task, TransactionClient } from '../config/definitions.ts'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { KtaskError, isKtaskError } from '../errors.ts'
 import type { OutgoingMessage } from '../producer/batching-producer.ts'
 import { newTaskId, newTraceparent } from '../producer/ids.ts'
+import { resolveTiming, type Timing } from '../producer/timing.ts'
 import { H } from '../retry/headers.ts'
 import type { AppRuntime } from '../runtime/app-runtime.ts'
 import { taskSubject, type HandlerSpec } from '../routing/routes.ts'
+import { insertOutbox, insertTimers } from '../store/outbox.ts'
+import type { Queryable } from '../store/queryable.ts'
+import { insertPending, insertTracked } from '../store/task-store.ts'
+import { inTransaction } from './transactions.ts'
 
-export interface EnqueueOptions {
-  /** Ordering key: tasks with the same key are handled in enqueue order. @defaultValue the task id */
-  key?: string
-  /** Your own task id (1-200 chars); enqueueing the same id twice runs the task once with the ledger. @defaultValue a new UUIDv7 */
-  taskId?: string
-  /** Extra string headers. A `traceparent` given here is propagated. @defaultValue `{}` */
-  headers?: Record<string, string>
-}
-
-export interface EnqueueManyItem<Args> extends EnqueueOptions {
-  args: Args
-}
-
-export interface Task<Args = unknown> {
-  readonly name: string
-  readonly queue: string
-  /** The argument schema (Avro, as JSON). */
-  readonly schema: Readonly<Record<string, unknown>>
-  /** Whether state, progress and result are kept (`track: true`). */
-  readonly tracked: boolean
-  /** Validates, encodes and produces one task; resolves with its id once the broker acknowledged it. */
-  enqueue(args: Args, options?: EnqueueOptions): Promise<{ taskId: string }>
-  /**
-   * Validates every item first (nothing is produced if one is invalid), then produces them in batches.
-   * If the broker fails midway, some items may have been produced: retry with the same `taskId`s.
-   */
-  enqueueMany(items: EnqueueManyItem<Args>[]): Promise<{ taskIds: string[] }>
-}
+export type { EnqueueManyItem, EnqueueOptions, Task }
 
 export interface TaskHandleDeps {
   runtime: AppRuntime
@@ -47,22 +31,36 @@ export interface TaskHandleDeps {
   topic: string
   partitions: number
   replicationFactor: number
-  /** Called with the new task ids before they are produced (task-state tracking). */
-  beforeProduce?: (taskIds: string[]) => Promise<void>
-  /** Called when producing them failed (undo what beforeProduce recorded). */
-  produceFailed?: (taskIds: string[]) => Promise<void>
 }
 
-export interface CreatedTaskHandle<Args> {
-  handle: Task<Args>
+/** What ktask itself does with a task handle besides its public methods. */
+export interface TaskInternals {
+  readonly spec: HandlerSpec
   /**
-   * What an enqueue does before producing: register the schema, create the topic, connect the producer.
-   * Afterwards an enqueue only encodes and produces, which bounds its time (see enqueueBudgetMs).
+   * Register the schema, create the topic and connect the producer, so that the next enqueue only
+   * encodes and produces (which bounds its time; see enqueueBudgetMs).
    */
-  prepare: () => Promise<void>
+  prepare(): Promise<void>
+  /** Writes one task to the outbox (or a timer) on `db`, in the caller's transaction, with the id given. */
+  writeInTransaction(db: Queryable, args: unknown, options: FollowUpOptions, taskId: string, what: string): Promise<EnqueueResult>
 }
 
-export function createTaskHandle<Args>(deps: TaskHandleDeps): CreatedTaskHandle<Args> {
+const REGISTRY = Symbol.for('ktask.task.internals')
+const shared = globalThis as { [REGISTRY]?: WeakMap<object, TaskInternals> }
+const registry = (shared[REGISTRY] ??= new WeakMap())
+
+/** The internals of a handle made by `app.task()`; undefined for anything else. */
+export function taskInternals(handle: unknown): TaskInternals | undefined {
+  return handle !== null && typeof handle === 'object' ? registry.get(handle) : undefined
+}
+
+interface Built {
+  message: OutgoingMessage
+  taskId: string
+  timing: Timing | undefined
+}
+
+export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
   const { runtime, config, spec, topic } = deps
   let schemaId: Promise<number> | undefined
   const getSchemaId = (): Promise<number> => {
@@ -73,21 +71,22 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): CreatedTaskHandle<
     return schemaId
   }
 
-  const build = (id: number, args: unknown, options: EnqueueOptions, what: string): OutgoingMessage => {
+  const build = (id: number, args: unknown, options: EnqueueOptions, what: string, prefix = ''): Built => {
     const taskId = options.taskId ?? newTaskId()
     if (typeof taskId !== 'string' || taskId.length === 0 || taskId.length > 200) {
-      throw new KtaskError('KTASK_VALIDATION', `${what}: taskId must be a string of 1-200 characters`, { field: 'taskId' })
+      throw new KtaskError('KTASK_VALIDATION', `${what}: taskId must be a string of 1-200 characters`, { field: `${prefix}taskId` })
     }
     if (options.key !== undefined && typeof options.key !== 'string') {
-      throw new KtaskError('KTASK_VALIDATION', `${what}: key must be a string`, { field: 'key' })
+      throw new KtaskError('KTASK_VALIDATION', `${what}: key must be a string`, { field: `${prefix}key` })
     }
+    const timing = resolveTiming(options, { what, prefix, hasDatabase: runtime.hasDatabase })
     const value = runtime.codec.encode(id, spec.type!, args, what)
     const extra = options.headers ?? {}
     for (const [name, v] of Object.entries(extra)) {
       if (typeof v !== 'string')
-        throw new KtaskError('KTASK_VALIDATION', `${what}: header "${name}" must be a string`, { field: `headers.${name}` })
+        throw new KtaskError('KTASK_VALIDATION', `${what}: header "${name}" must be a string`, { field: `${prefix}headers.${name}` })
     }
-    return {
+    const message: OutgoingMessage = {
       topic,
       key: options.key ?? taskId,
       value,
@@ -100,21 +99,77 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): CreatedTaskHandle<
         [H.traceparent]: extra[H.traceparent] ?? newTraceparent(),
       },
     }
+    return { message, taskId, timing }
   }
 
   const ensureTopic = (): Promise<void> =>
     runtime.ensureTopics([{ topic, partitions: deps.partitions, replicationFactor: deps.replicationFactor }])
 
-  const produce = async (messages: OutgoingMessage[]): Promise<void> => {
-    await ensureTopic()
-    const ids = messages.map((m) => m.headers[H.id]!)
-    if (deps.beforeProduce) await deps.beforeProduce(ids)
+  /** At once, without a transaction: straight to the broker (tracked tasks are PENDING before it). */
+  const produce = async (built: Built[]): Promise<void> => {
+    const ids = built.map((b) => b.taskId)
+    if (spec.track) {
+      await runtime.ensureMigrated()
+      await insertPending(runtime.pool(), ids, spec.name, deps.queue)
+    }
     try {
-      await runtime.producer().send(messages)
+      await runtime.producer().send(built.map((b) => b.message))
     } catch (err) {
-      await deps.produceFailed?.(ids).catch(() => {})
+      if (spec.track) {
+        await runtime
+          .pool()
+          .query(`DELETE FROM ktask.tasks WHERE task_id = ANY($1) AND state = 'PENDING'`, [ids])
+          .catch(() => {})
+      }
       throw err
     }
+  }
+
+  /** Through Postgres: the outbox (at once) or a timer (delayed), and the tracked state, on `db`. */
+  const write = async (db: Queryable, built: Built[]): Promise<Map<string, Date>> => {
+    const now = built.filter((b) => !b.timing)
+    const timed = built.filter((b) => b.timing)
+    await insertOutbox(
+      db,
+      now.map((b) => ({ ...b.message, messageId: b.taskId })),
+    )
+    const due = await insertTimers(
+      db,
+      timed.map((b) => ({ ...b.message, messageId: b.taskId, ...b.timing })),
+    )
+    if (spec.track) {
+      await insertTracked(db, spec.name, deps.queue, [
+        ...now.map((b) => ({ taskId: b.taskId, state: 'PENDING' as const, runAt: null })),
+        ...timed.map((b) => ({ taskId: b.taskId, state: 'SCHEDULED' as const, runAt: due.get(b.taskId) ?? null })),
+      ])
+    }
+    return due
+  }
+
+  const checkTx = (tx: unknown, what: string): TransactionClient | undefined => {
+    if (tx === undefined) return undefined
+    if (tx === null || typeof (tx as TransactionClient).query !== 'function') {
+      throw new KtaskError('KTASK_VALIDATION', `${what}: tx must be a node-postgres client (in your transaction)`, { field: 'tx' })
+    }
+    if (!runtime.hasDatabase) {
+      throw new KtaskError(
+        'KTASK_INVALID_CONFIG',
+        `${what}: tx needs the app's database (its relay publishes the outbox), but the app was created with database: false`,
+        { field: 'tx' },
+      )
+    }
+    return tx as TransactionClient
+  }
+
+  const enqueueBuilt = async (built: Built[], tx: TransactionClient | undefined): Promise<Map<string, Date>> => {
+    await ensureTopic()
+    if (!tx && built.every((b) => !b.timing)) {
+      await produce(built)
+      return new Map()
+    }
+    await runtime.ensureMigrated()
+    if (tx) return write(tx, built)
+    return inTransaction(runtime.pool(), (client) => write(client, built))
   }
 
   const what = `Invalid args for task "${spec.name}"`
@@ -125,31 +180,46 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): CreatedTaskHandle<
     tracked: spec.track,
     async enqueue(args, options = {}) {
       runtime.assertOpen()
-      const message = build(await getSchemaId(), args, options, what)
-      await produce([message])
-      return { taskId: message.headers[H.id]! }
+      const tx = checkTx(options.tx, what)
+      const built = build(await getSchemaId(), args, options, what)
+      const due = await enqueueBuilt([built], tx)
+      const runAt = due.get(built.taskId)
+      return runAt ? { taskId: built.taskId, runAt } : { taskId: built.taskId }
     },
-    async enqueueMany(items) {
+    async enqueueMany(items, options = {}) {
       runtime.assertOpen()
       if (!Array.isArray(items)) throw new KtaskError('KTASK_VALIDATION', `${what}: enqueueMany expects an array`, { field: 'items' })
+      const tx = checkTx(options.tx, what)
       const id = await getSchemaId()
-      const messages = items.map((item, i) => {
+      const built = items.map((item, i) => {
         try {
-          return build(id, item?.args, item ?? {}, `${what} (items[${i}])`)
+          return build(id, item?.args, item ?? {}, `${what} (items[${i}])`, `items[${i}].`)
         } catch (err) {
-          if (isKtaskError(err) && err.field) Object.assign(err, { field: `items[${i}].${err.field}` })
+          if (isKtaskError(err) && err.field && !err.field.startsWith('items[')) Object.assign(err, { field: `items[${i}].${err.field}` })
           throw err
         }
       })
-      await produce(messages)
-      return { taskIds: messages.map((m) => m.headers[H.id]!) }
+      const due = await enqueueBuilt(built, tx)
+      const taskIds = built.map((b) => b.taskId)
+      return due.size === 0 ? { taskIds } : { taskIds, runAt: taskIds.map((t) => due.get(t)) }
     },
   }
-  const prepare = async (): Promise<void> => {
-    runtime.assertOpen()
-    await getSchemaId()
-    await ensureTopic()
-    await runtime.producer().connect()
-  }
-  return { handle, prepare }
+  registry.set(handle, {
+    spec,
+    prepare: async () => {
+      runtime.assertOpen()
+      await getSchemaId()
+      await ensureTopic()
+      await runtime.producer().connect()
+    },
+    async writeInTransaction(db, args, options, taskId, followUpWhat) {
+      runtime.assertOpen()
+      const built = build(await getSchemaId(), args, { ...options, taskId }, followUpWhat)
+      await ensureTopic()
+      const due = await write(db, [built])
+      const runAt = due.get(taskId)
+      return runAt ? { taskId, runAt } : { taskId }
+    },
+  })
+  return handle
 }

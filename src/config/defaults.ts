@@ -16,6 +16,7 @@ import type {
   KafkaClientOptions,
   KafkaRetryOptions,
   LedgerOptions,
+  OutboxOptions,
   ProducerOptions,
   QueueOptions,
   RetryOptions,
@@ -70,6 +71,8 @@ export const databaseDefaults = {
 export const queueDefaults = { partitions: 6, replicationFactor: -1, ordering: 'partition' } satisfies Required<QueueOptions>
 
 export const ledgerDefaults = { retentionDays: 7, pruneIntervalMs: 600_000 } satisfies Required<LedgerOptions>
+
+export const outboxDefaults = { batchSize: 500, concurrency: 2, pollIntervalMs: 2000 } satisfies Required<OutboxOptions>
 
 export const producerDefaults = { maxQueuedBytes: 64 * 1024 * 1024 } satisfies Required<ProducerOptions>
 

@@ -8,7 +8,7 @@
  * listing it here (or listing one that does not exist) fails to compile.
  */
 import { configError } from '../errors.ts'
-import type { ConsumeDefinition, TaskDefinition } from './definitions.ts'
+import type { ConsumeDefinition, EventDefinition, ScheduleDefinition, TaskDefinition } from './definitions.ts'
 import type {
   AppOptions,
   BackoffOptions,
@@ -18,6 +18,7 @@ import type {
   KafkaRetryOptions,
   KafkaSaslOptions,
   LedgerOptions,
+  OutboxOptions,
   ProducerOptions,
   QueueOptions,
   RetryOptions,
@@ -42,7 +43,27 @@ export const APP_OPTION_NAMES = names<AppOptions>({
   taskRetentionDays: true,
   worker: true,
   producer: true,
+  outbox: true,
 })
+export const EVENT_OPTION_NAMES = names<EventDefinition>({
+  topic: true,
+  schema: true,
+  key: true,
+  partitions: true,
+  replicationFactor: true,
+})
+export const SCHEDULE_OPTION_NAMES = names<ScheduleDefinition>({
+  name: true,
+  task: true,
+  args: true,
+  cron: true,
+  every: true,
+  timezone: true,
+  overlap: true,
+  catchUp: true,
+  catchUpWindow: true,
+})
+export const OUTBOX_OPTION_NAMES = names<OutboxOptions>({ batchSize: true, concurrency: true, pollIntervalMs: true })
 export const KAFKA_OPTION_NAMES = names<KafkaClientOptions>({
   ssl: true,
   sasl: true,
@@ -235,6 +256,7 @@ export function refuseUnknownAppOptions(options: AppOptions): void {
   refuseUnknown('database', options.database, DATABASE_OPTION_NAMES)
   refuseUnknown('ledger', options.ledger, LEDGER_OPTION_NAMES)
   refuseUnknown('producer', options.producer, PRODUCER_OPTION_NAMES)
+  refuseUnknown('outbox', options.outbox, OUTBOX_OPTION_NAMES)
   refuseUnknown('worker', options.worker, WORKER_OPTION_NAMES)
   for (const [name, queue] of Object.entries(options.queues ?? {})) refuseUnknown(`queues.${name}`, queue, QUEUE_OPTION_NAMES)
 }

@@ -37,6 +37,23 @@ export interface AppOptions {
   worker?: WorkerOptions
   /** The app's producer (enqueue, retry and DLQ hops). */
   producer?: ProducerOptions
+  /**
+   * The outbox relay and timer dispatcher every worker and `ktask serve` run: they publish what was
+   * written in a transaction (`ctx.enqueue`, `enqueue({ tx })`, `publish({ tx })`) and delayed tasks when due.
+   */
+  outbox?: OutboxOptions
+}
+
+export interface OutboxOptions {
+  /** Outbox rows one relay transaction publishes. @defaultValue `500` */
+  batchSize?: number
+  /** Outbox lanes one relay publishes in parallel (each holds a database connection meanwhile). @defaultValue `2` */
+  concurrency?: number
+  /**
+   * How often the relay and the timer dispatcher look without being notified (Postgres LISTEN/NOTIFY wakes
+   * them at once; this is the fallback), in ms. @defaultValue `2000`
+   */
+  pollIntervalMs?: number
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   appDefaults,
   databaseDefaults,
   ledgerDefaults,
+  outboxDefaults,
   producerDefaults,
   queueDefaults,
   schemaRegistryDefaults,
@@ -21,6 +22,7 @@ import type {
   AppOptions,
   KafkaClientOptions,
   LedgerOptions,
+  OutboxOptions,
   QueueOptions,
   SchemaRegistryOptions,
   WorkerOptions,
@@ -49,6 +51,7 @@ export interface ResolvedAppConfig {
   taskRetentionDays: number
   worker: WorkerOptions
   producer: Required<ProducerOptions>
+  outbox: Required<OutboxOptions>
 }
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/
@@ -194,6 +197,10 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
   const ledger = withDefaults(ledgerDefaults, options.ledger)
   checkInt('ledger.retentionDays', ledger.retentionDays, 1)
   checkInt('ledger.pruneIntervalMs', ledger.pruneIntervalMs, 1000)
+  const outbox = withDefaults(outboxDefaults, options.outbox)
+  checkInt('outbox.batchSize', outbox.batchSize, 1)
+  checkInt('outbox.concurrency', outbox.concurrency, 1)
+  checkInt('outbox.pollIntervalMs', outbox.pollIntervalMs, 10)
 
   return {
     brokers,
@@ -211,6 +218,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
     producer: {
       maxQueuedBytes: checkInt('producer.maxQueuedBytes', options.producer?.maxQueuedBytes ?? producerDefaults.maxQueuedBytes, 1024 * 1024),
     },
+    outbox,
   }
 }
 

@@ -11,7 +11,16 @@ export type ResponseSchema = JsonSchema & { description: string }
 
 // Records keyed by the TypeScript types: adding a state or a status field fails to compile until the
 // schema says how it is sent.
-const STATES: Record<TaskState, true> = { PENDING: true, STARTED: true, RETRYING: true, SUCCEEDED: true, FAILED: true, DEAD: true }
+const STATES: Record<TaskState, true> = {
+  PENDING: true,
+  SCHEDULED: true,
+  STARTED: true,
+  RETRYING: true,
+  SUCCEEDED: true,
+  FAILED: true,
+  DEAD: true,
+  CANCELLED: true,
+}
 
 const taskErrorFields: Record<keyof TaskErrorSummary, JsonSchema> = {
   class: { type: 'string' },
@@ -32,6 +41,7 @@ const taskStatusFields: Record<keyof TaskStatus, JsonSchema> = {
   result: { description: "The handler's return value, once SUCCEEDED" },
   error: { type: ['object', 'null'], properties: taskErrorFields, required: Object.keys(taskErrorFields) },
   enqueuedAt: { type: 'string', format: 'date-time' },
+  runAt: { ...nullableDateTime, description: "A delayed task's due time (the database's clock)" },
   startedAt: nullableDateTime,
   finishedAt: nullableDateTime,
   updatedAt: { type: 'string', format: 'date-time' },
@@ -42,6 +52,7 @@ export function statusJson(s: TaskStatus): Record<string, unknown> {
   return {
     ...s,
     enqueuedAt: s.enqueuedAt.toISOString(),
+    runAt: s.runAt?.toISOString() ?? null,
     startedAt: s.startedAt?.toISOString() ?? null,
     finishedAt: s.finishedAt?.toISOString() ?? null,
     updatedAt: s.updatedAt.toISOString(),
@@ -64,7 +75,8 @@ export const acceptedSchema: JsonSchema = {
   type: 'object',
   properties: {
     taskId: { type: 'string' },
-    state: { type: 'string', enum: ['PENDING'], description: 'Only for tracked tasks' },
+    state: { type: 'string', enum: ['PENDING', 'SCHEDULED'], description: 'Only for tracked tasks' },
+    runAt: { type: 'string', format: 'date-time', description: "Only for delayed tasks: when it is due (the database's clock)" },
     statusUrl: { type: 'string', description: 'Only for tracked tasks' },
     eventsUrl: { type: 'string', description: 'Only for tracked tasks' },
   },

@@ -52,13 +52,13 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   registerTaskRoutes(server, host, resolved, streams)
   registerHealthRoutes(server, host, resolved, auth)
   // The service creates rows too (Idempotency-Keys) and may be all an app runs: it prunes like a worker.
-  let releasePruner: (() => Promise<void>) | undefined
+  let releaseBackground: (() => Promise<void>) | undefined
   return {
     server,
     options: resolved,
     listen: async () => {
       const address = await server.listen({ port: resolved.port, host: resolved.host })
-      releasePruner ??= host.retainPruner()
+      releaseBackground ??= host.retainBackground()
       if (resolved.token === undefined && !isLoopback(resolved.host)) {
         logger.warn(
           { host: resolved.host, port: Number(new URL(address).port) },
@@ -70,7 +70,7 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
     },
     close: async () => {
       await server.close()
-      await releasePruner?.()
+      await releaseBackground?.()
     },
   }
 }

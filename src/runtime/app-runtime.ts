@@ -15,6 +15,19 @@ import { BatchingProducer } from '../producer/batching-producer.ts'
 import { migrate } from '../store/migrate.ts'
 import { createPool } from '../store/pool.ts'
 import { Pruner } from '../store/pruner.ts'
+import { OUTBOX_CHANNEL, TIMERS_CHANNEL } from '../store/outbox.ts'
+import { Notifications } from '../outbox/notifications.ts'
+import { Relay } from '../outbox/relay.ts'
+import { TimerDispatcher } from '../outbox/timer-dispatcher.ts'
+
+/** Something that runs in the background of every worker and `ktask serve` (the scheduler, …). */
+export interface BackgroundPart {
+  start(parts: { notifications: Notifications; wakeRelay: () => void }): void
+  stop(): Promise<void>
+}
+
+/** Connections the background holds at most besides the relay's lanes: the dispatcher's and the scheduler's. */
+const BACKGROUND_CONNECTIONS = 2
 
 export class AppRuntime {
   readonly config: ResolvedAppConfig
@@ -27,9 +40,12 @@ export class AppRuntime {
   #migrated: Promise<void> | undefined
   #ensuredTopics = new Set<string>()
   #closed = false
-  #pruner: Pruner | undefined
-  #prunerUsers = 0
+  #background: { stop(): Promise<void> } | undefined
+  #backgroundUsers = 0
+  readonly #backgroundParts: BackgroundPart[] = []
   #poolSize = 10
+  /** Connections of the background (relay lanes, timer dispatcher, scheduler), on top of #poolSize. */
+  #backgroundConnections = 0
 
   constructor(config: ResolvedAppConfig) {
     this.config = config
@@ -81,7 +97,7 @@ export class AppRuntime {
     this.#pool ??= createPool(
       {
         connectionString: db.connectionString,
-        max: db.max ?? this.#poolSize,
+        max: db.max ?? this.#poolSize + this.#backgroundConnections,
         statementTimeoutMs: db.statementTimeoutMs,
         idleInTransactionTimeoutMs: db.idleInTransactionTimeoutMs,
         applicationName: this.config.clientId,
@@ -107,7 +123,12 @@ export class AppRuntime {
         )
       return
     }
-    if (this.#pool && this.#pool.options.max < size) this.#pool.options.max = size
+    this.#growPool()
+  }
+
+  #growPool(): void {
+    const wanted = this.#poolSize + this.#backgroundConnections
+    if (this.#pool && this.config.database?.max === undefined && this.#pool.options.max < wanted) this.#pool.options.max = wanted
   }
 
   /** Applies migrations once per process (when `database.migrate` is on); retried after a failure. */
@@ -155,41 +176,88 @@ export class AppRuntime {
     }
   }
 
+  /** Adds a part to what retainBackground() runs (started now if the background already runs). */
+  addBackgroundPart(part: BackgroundPart): void {
+    this.#backgroundParts.push(part)
+  }
+
   /**
-   * Keeps ktask's tables bounded while something of this app runs (a worker, the HTTP service): one
-   * pruner per app, started by the first user and stopped when the last one releases it.
+   * What runs while something of this app runs (a worker, the HTTP service): the pruner keeping ktask's
+   * tables bounded, the outbox relay, the timer dispatcher and the added parts (the scheduler). Started by
+   * the first user and stopped when the last one releases it. Nothing without a database.
    */
-  retainPruner(): () => Promise<void> {
+  retainBackground(): () => Promise<void> {
     if (!this.hasDatabase) return async () => {}
-    if (this.#prunerUsers++ === 0) {
-      const { ledger, taskRetentionDays } = this.config
-      this.#pruner = new Pruner({
-        pool: () => this.pool(),
-        ready: () => this.ensureMigrated(),
-        logger: this.logger,
-        ledgerRetentionDays: ledger.retentionDays,
-        taskRetentionDays,
-        intervalMs: ledger.pruneIntervalMs,
-        lowWatermarks: async (topic) => {
-          const admin = await this.admin()
-          if (!(await admin.listTopics()).includes(topic)) return undefined
-          return new Map((await admin.topicOffsets(topic)).map((o) => [o.partition, o.low]))
-        },
-      })
-      this.#pruner.start()
-    }
+    if (this.#backgroundUsers++ === 0) this.#background = this.#startBackground()
     let released = false
     return async () => {
       if (released) return
       released = true
-      if (--this.#prunerUsers === 0) await this.#pruner?.stop()
+      if (--this.#backgroundUsers === 0) {
+        const background = this.#background
+        this.#background = undefined
+        await background?.stop()
+      }
+    }
+  }
+
+  #startBackground(): { stop(): Promise<void> } {
+    const { ledger, taskRetentionDays, outbox } = this.config
+    const db = this.config.database!
+    this.#backgroundConnections = outbox.concurrency + BACKGROUND_CONNECTIONS
+    this.#growPool()
+    const ready = (): Promise<void> => this.ensureMigrated()
+    const pool = (): pg.Pool => this.pool()
+    const pruner = new Pruner({
+      pool,
+      ready,
+      logger: this.logger,
+      ledgerRetentionDays: ledger.retentionDays,
+      taskRetentionDays,
+      intervalMs: ledger.pruneIntervalMs,
+      lowWatermarks: async (topic) => {
+        const admin = await this.admin()
+        if (!(await admin.listTopics()).includes(topic)) return undefined
+        return new Map((await admin.topicOffsets(topic)).map((o) => [o.partition, o.low]))
+      },
+    })
+    const notifications = new Notifications({
+      connectionString: db.connectionString,
+      applicationName: this.config.clientId,
+      channels: [OUTBOX_CHANNEL, TIMERS_CHANNEL],
+      logger: this.logger,
+    })
+    const relay = new Relay({ pool, ready, send: (messages) => this.producer().send(messages), logger: this.logger }, outbox)
+    const timers = new TimerDispatcher({
+      pool,
+      ready,
+      logger: this.logger,
+      moved: () => relay.wake(),
+      pollIntervalMs: outbox.pollIntervalMs,
+    })
+    const unsubscribe = [notifications.on(OUTBOX_CHANNEL, () => relay.wake()), notifications.on(TIMERS_CHANNEL, () => timers.wake())]
+    const parts = [...this.#backgroundParts]
+    pruner.start()
+    notifications.start()
+    relay.start()
+    timers.start()
+    for (const part of parts) part.start({ notifications, wakeRelay: () => relay.wake() })
+    return {
+      stop: async () => {
+        for (const off of unsubscribe) off()
+        await Promise.all([pruner.stop(), relay.stop(), timers.stop(), ...parts.map((p) => p.stop())])
+        await notifications.stop()
+      },
     }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#pruner?.stop()
+    const background = this.#background
+    this.#background = undefined
+    this.#backgroundUsers = 0
+    await background?.stop()
     await this.#producer?.disconnect()
     if (this.#admin) await (await this.#admin.catch(() => undefined))?.disconnect().catch(() => {})
     await this.#pool?.end().catch(() => {})

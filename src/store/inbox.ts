@@ -47,3 +47,16 @@ export async function insertInboxRows(client: pg.ClientBase, groupId: string, me
 export async function deleteInboxRows(client: Pick<pg.ClientBase, 'query'>, groupId: string, messageIds: string[]): Promise<void> {
   await client.query('DELETE FROM ktask.inbox WHERE group_id = $1 AND message_id = ANY($2)', [groupId, messageIds])
 }
+
+/**
+ * Which of these messages have a ledger row — for handlers without a ledger of their own, the row a
+ * cancel wrote (store/cancel.ts): such a message is skipped, not run.
+ */
+export async function ledgerRowsOf(db: Pick<pg.ClientBase, 'query'>, groupId: string, messageIds: string[]): Promise<Set<string>> {
+  if (messageIds.length === 0) return new Set()
+  const res = await db.query<{ message_id: string }>('SELECT message_id FROM ktask.inbox WHERE group_id = $1 AND message_id = ANY($2)', [
+    groupId,
+    messageIds,
+  ])
+  return new Set(res.rows.map((r) => r.message_id))
+}

@@ -6,8 +6,8 @@
 import type pg from 'pg'
 import type { Queryable } from './queryable.ts'
 
-export type TaskState = 'PENDING' | 'STARTED' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'DEAD'
-export const FINAL_STATES: readonly TaskState[] = ['SUCCEEDED', 'FAILED', 'DEAD']
+export type TaskState = 'PENDING' | 'SCHEDULED' | 'STARTED' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'DEAD' | 'CANCELLED'
+export const FINAL_STATES: readonly TaskState[] = ['SUCCEEDED', 'FAILED', 'DEAD', 'CANCELLED']
 
 export interface TaskErrorSummary {
   class: string
@@ -29,6 +29,8 @@ export interface TaskStatus {
   result: unknown
   error: TaskErrorSummary | null
   enqueuedAt: Date
+  /** A delayed task's due time (the database's clock); null for one enqueued to run at once. */
+  runAt: Date | null
   startedAt: Date | null
   finishedAt: Date | null
   updatedAt: Date
@@ -39,7 +41,7 @@ export interface TaskStateUpdate {
   taskId: string
   name: string
   queue: string
-  state: Exclude<TaskState, 'PENDING' | 'SUCCEEDED'>
+  state: Exclude<TaskState, 'PENDING' | 'SCHEDULED' | 'SUCCEEDED' | 'CANCELLED'>
   attempt: number
   redrives: number
   error?: TaskErrorSummary
@@ -55,7 +57,7 @@ export interface TaskStateUpdate {
 const startedAgoMs = (startedAt: number | undefined): number | null =>
   startedAt === undefined ? null : Math.max(0, Date.now() - startedAt)
 
-const phase = (column: string): string => `CASE ${column} WHEN 'PENDING' THEN 0 WHEN 'STARTED' THEN 1 ELSE 2 END`
+const phase = (column: string): string => `CASE ${column} WHEN 'PENDING' THEN 0 WHEN 'SCHEDULED' THEN 0 WHEN 'STARTED' THEN 1 ELSE 2 END`
 
 export const INSERT_PENDING = `INSERT INTO ktask.tasks (task_id, name, queue, state)
   SELECT unnest($1::text[]), $2, $3, 'PENDING' ON CONFLICT (task_id) DO NOTHING`
@@ -84,7 +86,7 @@ const APPLY_STATES = `WITH u AS (
     progress = CASE WHEN EXCLUDED.state = 'STARTED' THEN NULL ELSE t.progress END,
     progress_message = CASE WHEN EXCLUDED.state = 'STARTED' THEN NULL ELSE t.progress_message END,
     updated_at = clock_timestamp()
-  WHERE t.state <> 'SUCCEEDED'
+  WHERE t.state NOT IN ('SUCCEEDED', 'CANCELLED')
     AND (t.redrives, t.attempts, ${phase('t.state')}) < (EXCLUDED.redrives, EXCLUDED.attempts, ${phase('EXCLUDED.state')})`
 
 /**
@@ -109,12 +111,27 @@ const SUCCEEDED = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state, at
     finished_at = clock_timestamp(), updated_at = clock_timestamp()`
 
 const COLUMNS = `task_id, name, queue, state, attempts, progress, progress_message, result, error,
-  enqueued_at, started_at, finished_at, updated_at`
+  enqueued_at, run_at, started_at, finished_at, updated_at`
 const SELECT = `SELECT ${COLUMNS} FROM ktask.tasks WHERE task_id = $1`
 const SELECT_MANY = `SELECT ${COLUMNS} FROM ktask.tasks WHERE task_id = ANY($1::text[])`
 
 const DELETE_FINISHED = `DELETE FROM ktask.tasks WHERE ctid IN (
   SELECT ctid FROM ktask.tasks WHERE finished_at < $1 LIMIT $2)`
+
+const INSERT_TRACKED = `INSERT INTO ktask.tasks (task_id, name, queue, state, run_at)
+  SELECT u.task_id, $1, $2, u.state, u.run_at FROM unnest($3::text[], $4::text[], $5::timestamptz[]) AS u(task_id, state, run_at)
+  ON CONFLICT (task_id) DO NOTHING`
+
+/** Tracked tasks written with their outbox rows or timers, in the same transaction. */
+export async function insertTracked(
+  db: Queryable,
+  name: string,
+  queue: string,
+  tasks: { taskId: string; state: 'PENDING' | 'SCHEDULED'; runAt: Date | null }[],
+): Promise<void> {
+  if (tasks.length === 0) return
+  await db.query(INSERT_TRACKED, [name, queue, tasks.map((t) => t.taskId), tasks.map((t) => t.state), tasks.map((t) => t.runAt)])
+}
 
 export async function insertPending(db: Queryable, taskIds: string[], name: string, queue: string): Promise<void> {
   await db.query(INSERT_PENDING, [taskIds, name, queue])
@@ -188,6 +205,7 @@ function toStatus(r: Record<string, unknown>): TaskStatus {
     result: r.result ?? null,
     error: (r.error as TaskErrorSummary | null) ?? null,
     enqueuedAt: r.enqueued_at as Date,
+    runAt: (r.run_at as Date | null) ?? null,
     startedAt: r.started_at as Date | null,
     finishedAt: r.finished_at as Date | null,
     updatedAt: r.updated_at as Date,

@@ -3,6 +3,7 @@
  * runs in one Postgres transaction with its ledger rows (transaction-chunk.ts), or — for definitions
  * with `transaction: false` — one message at a time without a transaction.
  */
+import { ledgerRowsOf } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { classifyFailure } from '../retry/classify.ts'
 import { failedOutcome, type ChunkResult, type ChunkRunner, type ExecItem, type Outcome } from './execution.ts'
@@ -27,7 +28,24 @@ export class Executor implements ChunkRunner {
   /** One after the other; stops at an outage or at shutdown (what is left has no outcome: runs again). */
   async #runWithoutTransaction(items: ExecItem[]): Promise<ChunkResult> {
     const outcomes: (Outcome | undefined)[] = []
+    let cancelled: Set<string>
+    try {
+      // A cancel marks a message that is already in Kafka with its ledger row: such a one is skipped.
+      cancelled = this.#deps.hasDatabase
+        ? await ledgerRowsOf(
+            this.#deps.pool(),
+            this.#deps.groupId,
+            items.map((i) => i.prepared.messageId),
+          )
+        : new Set()
+    } catch (err) {
+      return { outcomes: [{ kind: 'pause', stage: 'execute', error: err }] }
+    }
     for (const item of items) {
+      if (cancelled.has(item.prepared.messageId)) {
+        outcomes.push({ kind: 'done', how: 'duplicate' })
+        continue
+      }
       const run = await runHandler(this.#deps, item, undefined)
       if (run.kind === 'shutdown') return { outcomes }
       if (run.kind === 'timeout' || run.kind === 'error') {

@@ -24,6 +24,7 @@ import { provisionRoute } from '../topology/provision.ts'
 import { byTopic, fetchPlanForAssignment, type FetchPlan } from './assignment.ts'
 import { DeadLetterLog } from './dead-letter-log.ts'
 import type { Deadlines } from './deadlines.ts'
+import type { FollowUps } from './handler-context.ts'
 import type { ExecutionHooks } from './execution.ts'
 import { Executor } from './executor.ts'
 import { HopRouter } from './hop-router.ts'
@@ -45,6 +46,7 @@ export interface GroupConsumerDeps {
   /** Running handlers' deadlines (shared by the worker's groups; aborted together on shutdown). */
   deadlines: Deadlines
   hooks?: ExecutionHooks
+  followUps?: FollowUps
 }
 
 const FINAL_COMMIT_TIMEOUT_MS = 10_000
@@ -108,6 +110,7 @@ export class GroupConsumer {
       logger: this.#log,
       deadlines: deps.deadlines,
       hooks: deps.hooks,
+      ...(deps.followUps ? { followUps: deps.followUps } : {}),
     })
   }
 

@@ -6,8 +6,17 @@
  */
 import type { Logger } from 'pino'
 import type pg from 'pg'
-import type { HandlerContext } from '../config/definitions.ts'
+import type {
+  EnqueueResult,
+  EventType,
+  FollowUpOptions,
+  HandlerContext,
+  PublishOptions,
+  PublishResult,
+  Task,
+} from '../config/definitions.ts'
 import { KtaskError } from '../errors.ts'
+import { derivedId } from '../producer/ids.ts'
 import { markFromTransaction } from '../store/unavailable.ts'
 import type { Envelope } from './envelope.ts'
 import type { Ready } from './preparation.ts'
@@ -116,6 +125,15 @@ function usedAfterEnd(): KtaskError {
   return new KtaskError('KTASK_STATE', 'ctx.tx was used after the handler finished (an un-awaited query?)', { field: 'ctx.tx' })
 }
 
+/**
+ * How `ctx.enqueue` and `ctx.publish` write to the outbox (the app provides it): `db` is the handler's
+ * transaction, `id` the follow-up's derived id.
+ */
+export interface FollowUps {
+  enqueue(db: pg.ClientBase, task: unknown, args: unknown, options: FollowUpOptions, id: string): Promise<EnqueueResult>
+  publish(db: pg.ClientBase, eventType: unknown, event: unknown, options: Omit<PublishOptions, 'tx'>, id: string): Promise<PublishResult>
+}
+
 export interface ContextParams {
   envelope: Envelope
   prepared: Ready
@@ -125,6 +143,7 @@ export interface ContextParams {
   hasDatabase: boolean
   logger: Logger
   progress: (fraction: number, message?: string) => void
+  followUps: FollowUps | undefined
 }
 
 export class Context implements HandlerContext {
@@ -132,6 +151,8 @@ export class Context implements HandlerContext {
   #log: Logger | undefined
   #controller: AbortController | undefined
   #abortReason: unknown
+  /** Follow-ups written so far: the next one's position, from which its id is derived. */
+  #followUps = 0
   readonly progress: (fraction: number, message?: string) => void
 
   constructor(p: ContextParams) {
@@ -204,6 +225,26 @@ export class Context implements HandlerContext {
       throw new KtaskError('KTASK_INVALID_CONFIG', `ctx.tx is not available: ${reason}`, { field: 'transaction' })
     }
     return this.#p.tx
+  }
+
+  enqueue<Args>(task: Task<Args>, args: Args, options: FollowUpOptions = {}): Promise<EnqueueResult> {
+    return this.#followUp('enqueue', (f, tx, id) => f.enqueue(tx, task, args, options, id))
+  }
+
+  publish<Event>(eventType: EventType<Event>, event: Event, options: Omit<PublishOptions, 'tx'> = {}): Promise<PublishResult> {
+    return this.#followUp('publish', (f, tx, id) => f.publish(tx, eventType, event, options, id))
+  }
+
+  /**
+   * The id comes from this message's id and the call's position: a handler that runs again (its
+   * transaction rolled back) writes the same ids, and a copy of a follow-up is a ledger no-op.
+   */
+  async #followUp<T>(what: string, write: (f: FollowUps, tx: pg.ClientBase, id: string) => Promise<T>): Promise<T> {
+    const followUps = this.#p.followUps
+    if (!followUps) throw new KtaskError('KTASK_STATE', `ctx.${what} is not available here`)
+    const tx = this.tx
+    const position = this.#followUps++
+    return write(followUps, tx, derivedId('follow-up', this.taskId, String(position)))
   }
 
   /** Aborts `ctx.signal` (now if a handler holds it, or as soon as it asks). */

@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import { KtaskError, readableThrown } from '../errors.ts'
 import type { Deadlines, RunningHandler } from './deadlines.ts'
 import type { ExecItem, ExecutionHooks } from './execution.ts'
-import { Context, type ScopedClient } from './handler-context.ts'
+import { Context, type FollowUps, type ScopedClient } from './handler-context.ts'
 
 export type HandlerRun =
   /** `txQueryFailed`: a ctx.tx query failed and the handler returned anyway (it caught the error). */
@@ -23,6 +23,8 @@ export interface HandlerRunnerDeps {
   /** Deadlines of running handlers; aborts them all when the worker's shutdown grace period ends. */
   deadlines: Deadlines
   hooks?: ExecutionHooks
+  /** ctx.enqueue / ctx.publish (set by the app). */
+  followUps?: FollowUps
 }
 
 /** Runs the handler of `item`; `scoped` is its transaction (ended when the handler finishes), if it has one. */
@@ -37,6 +39,7 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
     hasDatabase: deps.hasDatabase,
     logger: deps.logger,
     progress: (fraction, text) => deps.hooks?.progress?.(item, fraction, text),
+    followUps: deps.followUps,
   })
   deps.hooks?.started?.(item)
   const started = performance.now()

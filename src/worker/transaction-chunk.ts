@@ -24,7 +24,7 @@ import type pg from 'pg'
 import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
 import { classifyFailure, type HopTopics } from '../retry/classify.ts'
 import type { FailureStage } from '../retry/headers.ts'
-import { deleteInboxRows, insertInboxRows } from '../store/inbox.ts'
+import { deleteInboxRows, insertInboxRows, ledgerRowsOf } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { isPostgresUnavailable } from '../store/unavailable.ts'
 import { failedOutcome, type ChunkResult, type ExecItem, type Outcome } from './execution.ts'
@@ -217,6 +217,8 @@ class ChunkTransaction {
   readonly #client: pg.PoolClient
   readonly #idleTimeoutMs: number
   #fresh = new Set<string>()
+  /** Messages without a ledger of their own that a cancel marked (their ledger row exists): skipped. */
+  #cancelled = new Set<string>()
   #begunAt = 0
   #lastStatementAt = 0
 
@@ -232,6 +234,11 @@ class ChunkTransaction {
     const ledgerIds = items.filter((i) => i.prepared.spec.ledger).map((i) => i.prepared.messageId)
     if (ledgerIds.length > 0) {
       this.#fresh = await insertLedgerRows(this.#client, this.#deps.groupId, ledgerIds)
+      this.#lastStatementAt = performance.now()
+    }
+    if (ledgerIds.length < items.length) {
+      const others = items.filter((i) => !i.prepared.spec.ledger).map((i) => i.prepared.messageId)
+      this.#cancelled = await ledgerRowsOf(this.#client, this.#deps.groupId, others)
       this.#lastStatementAt = performance.now()
     }
   }
@@ -258,7 +265,7 @@ class ChunkTransaction {
     const scope = scopeClient(this.#client, { savepoint: SAVEPOINT })
     const { ledger, messageId } = { ledger: item.prepared.spec.ledger, messageId: item.prepared.messageId }
     // delete() on first use: the same id twice in one chunk runs once; the second is a duplicate.
-    if (ledger && !this.#fresh.delete(messageId)) {
+    if (ledger ? !this.#fresh.delete(messageId) : this.#cancelled.has(messageId)) {
       const failed = await this.#ownStatements(scope, item, async () => {
         if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
       })

@@ -10,6 +10,7 @@ import type { WorkerOptions } from '../config/options.ts'
 import { KtaskError } from '../errors.ts'
 import { TypedEmitter, type Listener } from '../observability/emitter.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
+import type { FollowUps } from './handler-context.ts'
 import type { ExecutionHooks } from './execution.ts'
 import { Deadlines } from './deadlines.ts'
 import { GroupConsumer } from './group-consumer.ts'
@@ -45,6 +46,8 @@ export interface WorkerHost {
   /** Routes for the selected queues / consumers; throws naming an unknown one. */
   routes(queues: string[] | undefined, consumers: string[] | undefined): Route[]
   hooks?: ExecutionHooks
+  /** ctx.enqueue / ctx.publish. */
+  followUps?: FollowUps
 }
 
 /** @internal The worker implementation; users hold it as a `Worker`. */
@@ -56,7 +59,7 @@ export class AppWorker implements Worker {
   readonly #deadlines = new Deadlines()
   #consumers: GroupConsumer[] = []
   #state: WorkerState = 'idle'
-  #releasePruner: (() => Promise<void>) | undefined
+  #releaseBackground: (() => Promise<void>) | undefined
   #statsTimer: NodeJS.Timeout | undefined
   #stopped: Promise<void> | undefined
 
@@ -104,11 +107,12 @@ export class AppWorker implements Worker {
             stats: this.#stats,
             deadlines: this.#deadlines,
             hooks: this.#host.hooks,
+            ...(this.#host.followUps ? { followUps: this.#host.followUps } : {}),
           }),
       )
       for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)
       await Promise.all(this.#consumers.map((c) => c.start()))
-      this.#releasePruner = runtime.retainPruner()
+      this.#releaseBackground = runtime.retainBackground()
       if (this.options.statsIntervalMs > 0) {
         this.#statsTimer = setInterval(() => runtime.logger.info({ stats: this.stats() }, 'worker stats'), this.options.statsIntervalMs)
         this.#statsTimer.unref()
@@ -135,7 +139,7 @@ export class AppWorker implements Worker {
       return
     }
     this.#state = 'stopping'
-    await this.#releasePruner?.()
+    await this.#releaseBackground?.()
     clearInterval(this.#statsTimer)
     for (const c of this.#consumers) c.pauseAll()
     const grace = setTimeout(() => {

@@ -34,17 +34,24 @@ describe('published types', () => {
   it('App has only what users call: no config, runtime, routes or prepareTask', () => {
     const app = declarations.get('app/app.d.ts')!
     expect(members(app, 'App').sort()).toEqual([
+      'cancel',
       'close',
       'consume',
       'consumerGroups',
+      'event',
       'getTask',
+      'listSchedules',
       'logger',
       'migrate',
+      'pauseSchedule',
       'provision',
       'queueNames',
+      'resumeSchedule',
+      'schedule',
       'status',
       'task',
       'taskNames',
+      'triggerSchedule',
       'worker',
     ])
     expect(app).not.toMatch(/\b(config|runtime|routes|prepareTask)\b\s*[:(]/)

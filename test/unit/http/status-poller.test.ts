@@ -13,6 +13,7 @@ const status = (taskId: string): TaskStatus => ({
   progressMessage: null,
   result: null,
   error: null,
+  runAt: null,
   enqueuedAt: new Date(0),
   startedAt: null,
   finishedAt: null,

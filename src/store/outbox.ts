@@ -1,0 +1,194 @@
+/**
+ * ktask.outbox and ktask.timers: messages written in a caller's transaction, published later by a relay
+ * (outbox/relay.ts) — at once, or when their timer is due (outbox/timer-dispatcher.ts). The message is
+ * encoded when the row is written, so what the relay produces is exactly what the caller validated.
+ *
+ * Inserting notifies the relays (`pg_notify` is delivered when the caller's transaction commits, and
+ * never when it rolls back).
+ */
+import type { Queryable } from './queryable.ts'
+
+/** A message as it will be produced. */
+export interface OutboxMessage {
+  topic: string
+  key: Buffer | string | null
+  value: Buffer | null
+  headers: Record<string, string>
+  /** The task or event id (ktask-id header), fixed now: a second publish of the row is a ledger no-op. */
+  messageId: string
+}
+
+/** A message that waits: for `delayMs` from now by the database's clock, or until `runAt`. */
+export interface TimedMessage extends OutboxMessage {
+  delayMs?: number
+  runAt?: Date
+}
+
+/**
+ * Lanes the outbox is divided into by topic and key. A relay owns a lane while it publishes from it, so a
+ * key's rows go out one relay at a time, in id order; more lanes let more relays publish in parallel.
+ * Fixed: a key must map to the same lane in every process and version.
+ */
+export const OUTBOX_LANES = 16
+
+export const OUTBOX_CHANNEL = 'ktask_outbox'
+export const TIMERS_CHANNEL = 'ktask_timers'
+
+/** FNV-1a over topic, a zero byte and the key: cheap, stable across processes, spreads keys evenly. */
+export function laneOf(topic: string, key: Buffer | string | null): number {
+  let h = 0x811c9dc5
+  const add = (byte: number): void => {
+    h ^= byte
+    h = Math.imul(h, 0x01000193)
+  }
+  for (let i = 0; i < topic.length; i++) add(topic.charCodeAt(i) & 0xff)
+  add(0)
+  if (key !== null) {
+    const bytes = typeof key === 'string' ? Buffer.from(key) : key
+    for (const b of bytes) add(b)
+  }
+  return (h >>> 0) % OUTBOX_LANES
+}
+
+const keyBytes = (key: Buffer | string | null): Buffer | null => (key === null ? null : typeof key === 'string' ? Buffer.from(key) : key)
+
+const INSERT_OUTBOX = `WITH ins AS (
+    INSERT INTO ktask.outbox (lane, topic, key, value, headers, message_id)
+    SELECT * FROM unnest($1::smallint[], $2::text[], $3::bytea[], $4::bytea[], $5::jsonb[], $6::text[])
+    RETURNING 1)
+  SELECT (SELECT count(*) FROM ins)::int AS n, pg_notify('${OUTBOX_CHANNEL}', '')`
+
+/** Writes messages to the outbox on `db` (the caller's transaction, usually), in this order. */
+export async function insertOutbox(db: Queryable, messages: readonly OutboxMessage[]): Promise<void> {
+  if (messages.length === 0) return
+  await db.query(INSERT_OUTBOX, [
+    messages.map((m) => laneOf(m.topic, m.key)),
+    messages.map((m) => m.topic),
+    messages.map((m) => keyBytes(m.key)),
+    messages.map((m) => m.value),
+    messages.map((m) => JSON.stringify(m.headers)),
+    messages.map((m) => m.messageId),
+  ])
+}
+
+/**
+ * Due times come from the database's clock (`clock_timestamp()`), so workers' clocks never decide when a
+ * task may start. The same message id twice keeps the first timer (an enqueue retried with its taskId).
+ */
+const INSERT_TIMERS = `WITH ins AS (
+    INSERT INTO ktask.timers (due_at, lane, topic, key, value, headers, message_id)
+    SELECT COALESCE(u.run_at, clock_timestamp() + u.delay_ms * interval '1 millisecond'), u.lane, u.topic, u.key, u.value, u.headers, u.message_id
+    FROM unnest($1::float8[], $2::timestamptz[], $3::smallint[], $4::text[], $5::bytea[], $6::bytea[], $7::jsonb[], $8::text[])
+      AS u(delay_ms, run_at, lane, topic, key, value, headers, message_id)
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING message_id, due_at)
+  SELECT message_id, due_at, pg_notify('${TIMERS_CHANNEL}', '') IS NULL AS notified FROM ins
+  -- The statement's snapshot predates its own inserts: these are the timers that already existed.
+  UNION ALL SELECT message_id, due_at, false FROM ktask.timers WHERE message_id = ANY($8::text[])`
+
+/** Writes timers; returns each message's due time (the database's clock), by message id. */
+export async function insertTimers(db: Queryable, messages: readonly TimedMessage[]): Promise<Map<string, Date>> {
+  if (messages.length === 0) return new Map()
+  const { rows } = await db.query<{ message_id: string; due_at: Date }>(INSERT_TIMERS, [
+    messages.map((m) => (m.runAt === undefined ? (m.delayMs ?? 0) : null)),
+    messages.map((m) => m.runAt ?? null),
+    messages.map((m) => laneOf(m.topic, m.key)),
+    messages.map((m) => m.topic),
+    messages.map((m) => keyBytes(m.key)),
+    messages.map((m) => m.value),
+    messages.map((m) => JSON.stringify(m.headers)),
+    messages.map((m) => m.messageId),
+  ])
+  return new Map(rows.map((r) => [r.message_id, r.due_at]))
+}
+
+/** An outbox row as the relay reads it. */
+export interface OutboxRow {
+  id: string
+  topic: string
+  key: Buffer | null
+  value: Buffer | null
+  headers: Record<string, string>
+  messageId: string
+}
+
+/** Any constant works; it only has to be the same for every ktask process (the lane is the second key). */
+export const OUTBOX_LOCK_CLASS = 72_654_231
+
+/** The lanes that have rows to publish: one index probe per lane. */
+const BUSY_LANES = `SELECT l AS lane FROM generate_series(0, ${OUTBOX_LANES - 1}) l
+  WHERE EXISTS (SELECT 1 FROM ktask.outbox o WHERE o.lane = l AND o.refused IS NULL)`
+
+export async function busyLanes(db: Queryable): Promise<number[]> {
+  const { rows } = await db.query<{ lane: number }>(BUSY_LANES)
+  return rows.map((r) => r.lane)
+}
+
+/** Owns the lane until the transaction ends; false when another relay owns it. */
+export async function tryLockLane(db: Queryable, lane: number): Promise<boolean> {
+  const { rows } = await db.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS locked', [OUTBOX_LOCK_CLASS, lane])
+  return rows[0]!.locked
+}
+
+/**
+ * The lane's oldest rows. SKIP LOCKED leaves out a row a cancel is deleting right now (with the lane's
+ * lock held, no other relay holds any of them).
+ */
+const CLAIM = `SELECT id, topic, key, value, headers, message_id FROM ktask.outbox
+  WHERE lane = $1 AND refused IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
+
+export async function claimRows(db: Queryable, lane: number, limit: number): Promise<OutboxRow[]> {
+  const { rows } = await db.query<{
+    id: string
+    topic: string
+    key: Buffer | null
+    value: Buffer | null
+    headers: Record<string, string>
+    message_id: string
+  }>(CLAIM, [lane, limit])
+  return rows.map((r) => ({ id: r.id, topic: r.topic, key: r.key, value: r.value, headers: r.headers, messageId: r.message_id }))
+}
+
+export async function deleteRows(db: Queryable, ids: string[]): Promise<void> {
+  if (ids.length > 0) await db.query('DELETE FROM ktask.outbox WHERE id = ANY($1::bigint[])', [ids])
+}
+
+/** The broker refused the row for good: it stays, marked, for an operator (`refused` says why). */
+export async function markRefused(db: Queryable, id: string, reason: string): Promise<void> {
+  await db.query('UPDATE ktask.outbox SET refused = $2 WHERE id = $1', [id, reason.slice(0, 1000)])
+}
+
+/**
+ * Moves due timers to the outbox, oldest first, in one statement; tracked tasks go from SCHEDULED to
+ * PENDING with it. Several dispatchers share the work (SKIP LOCKED).
+ */
+const MOVE_DUE = `WITH due AS (
+    DELETE FROM ktask.timers WHERE id IN (
+      SELECT id FROM ktask.timers WHERE due_at <= clock_timestamp() ORDER BY due_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING id, due_at, lane, topic, key, value, headers, message_id),
+  moved AS (
+    INSERT INTO ktask.outbox (lane, topic, key, value, headers, message_id)
+    SELECT lane, topic, key, value, headers, message_id FROM due ORDER BY due_at, id
+    RETURNING 1),
+  pending AS (
+    UPDATE ktask.tasks t SET state = 'PENDING', updated_at = clock_timestamp()
+    FROM due WHERE t.task_id = due.message_id AND t.state = 'SCHEDULED'
+    RETURNING 1)
+  -- (a data-modifying WITH runs whether or not it is read: \`pending\` needs no reference)
+  SELECT n AS moved, CASE WHEN n > 0 THEN pg_notify('${OUTBOX_CHANNEL}', '') END
+  FROM (SELECT count(*)::int AS n FROM moved) c`
+
+/** Moves up to `limit` due timers; returns how many moved. */
+export async function moveDueTimers(db: Queryable, limit: number): Promise<number> {
+  const { rows } = await db.query<{ moved: number }>(MOVE_DUE, [limit])
+  return rows[0]!.moved
+}
+
+/** Milliseconds until the next timer is due by the database's clock (≤ 0: one is due); undefined: none. */
+export async function nextTimerInMs(db: Queryable): Promise<number | undefined> {
+  const { rows } = await db.query<{ ms: number | null }>(
+    `SELECT (EXTRACT(EPOCH FROM (min(due_at) - clock_timestamp())) * 1000)::float8 AS ms FROM ktask.timers`,
+  )
+  const ms = rows[0]?.ms
+  return ms === null || ms === undefined ? undefined : ms
+}

@@ -37,6 +37,7 @@ export class App {
   readonly #runtime: AppRuntime
   readonly #tasks = new Map<string, { spec: HandlerSpec; queue: string; handle: Task<unknown> }>()
   readonly #schedules = new Map<string, DeclaredSchedule>()
+  readonly #events: EventType<unknown>[] = []
   readonly #consumers = new Map<string, { def: ConsumeDefinition; spec: HandlerSpec }>()
   readonly #workers = new Set<Worker>()
   readonly #stateWriter: TaskStateWriter | undefined
@@ -86,7 +87,9 @@ export class App {
    * schema (subject `<topic>-value`) and produces it, or writes it to the outbox in your transaction.
    */
   event<Event = unknown>(definition: EventDefinition<Event>): EventType<Event> {
-    return createEventType(this.#runtime, definition)
+    const eventType = createEventType(this.#runtime, definition)
+    this.#events.push(eventType)
+    return eventType
   }
 
   /**
@@ -311,8 +314,12 @@ export class App {
     return migrate(this.#runtime.pool())
   }
 
-  /** Creates the topics of every queue (source, retry tiers, DLQ) without starting a worker. */
+  /**
+   * Creates the topics of every queue (source, retry tiers, DLQ) and of every declared event (registering
+   * its schema) without starting a worker.
+   */
   async provision(): Promise<void> {
+    for (const eventType of this.#events) await eventInternals(eventType)!.prepare()
     for (const queue of this.queueNames()) {
       await provisionRoute(this.#runtime, this.#routes([queue], [])[0]!)
     }

@@ -24,6 +24,8 @@ import type { Queryable } from '../store/queryable.ts'
 
 /** What ktask itself does with an event handle besides publish (ctx.publish). */
 export interface EventInternals {
+  /** Registers the schema and creates the topic (app.provision()). */
+  prepare(): Promise<void>
   writeInTransaction(db: Queryable, event: unknown, options: Omit<PublishOptions, 'tx'>, eventId: string): Promise<PublishResult>
 }
 
@@ -139,6 +141,11 @@ export function createEventType<Event>(runtime: AppRuntime, definition: EventDef
     },
   }
   registry.set(handle, {
+    async prepare() {
+      runtime.assertOpen()
+      await getSchemaId()
+      await ensureTopic()
+    },
     async writeInTransaction(db, event, options, eventId) {
       runtime.assertOpen()
       const message = build(await getSchemaId(), event, options, eventId)

@@ -8,9 +8,11 @@ import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { enqueueBudgetMs } from '../producer/enqueue-budget.ts'
 import { statementBudgetMs } from '../store/pool.ts'
 import { getTasks, type TaskStatus } from '../store/task-store.ts'
-import type { App } from './app.ts'
+import type { App, ScheduleInfo } from './app.ts'
 import { internals } from './internals.ts'
 import type { Task } from './task-handle.ts'
+
+export type { ScheduleInfo }
 
 export interface HttpHost {
   readonly logger: Logger
@@ -31,6 +33,10 @@ export interface HttpHost {
   status(taskId: string): Promise<TaskStatus | null>
   /** The statuses of those ids that have one, in one statement. */
   statuses(taskIds: string[]): Promise<Map<string, TaskStatus>>
+  /** See App.cancel: true when the task will never run. Throws KTASK_INVALID_CONFIG without a database. */
+  cancel(taskId: string): Promise<boolean>
+  /** See App.listSchedules; none without a database (an app without one cannot declare schedules). */
+  listSchedules(): Promise<ScheduleInfo[]>
   /** The pool, migrated; throws KTASK_INVALID_CONFIG without a database. */
   database(): Promise<pg.Pool>
   /** Resolves when Kafka answers (cluster metadata). */
@@ -68,6 +74,8 @@ export function httpHost(app: App): HttpHost {
     prepareTask: (name) => parts.prepareTask(name),
     status: (taskId) => app.status(taskId),
     statuses: async (taskIds) => getTasks(await database(), taskIds),
+    cancel: (taskId) => app.cancel(taskId),
+    listSchedules: async () => (runtime.hasDatabase ? app.listSchedules() : []),
     database,
     pingKafka: async () => (await runtime.admin()).describeCluster(),
     pingDatabase: () => runtime.pool().query('SELECT 1'),

@@ -1,6 +1,7 @@
 /** How errors become HTTP responses: one JSON shape, the status from the error's code. */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { isKtaskError, type KtaskError, type KtaskErrorCode } from '../errors.ts'
+import { isPostgresUnavailable } from '../store/unavailable.ts'
 
 const STATUS: Partial<Record<KtaskErrorCode, number>> = {
   KTASK_VALIDATION: 400,
@@ -38,12 +39,27 @@ export function sendError(reply: FastifyReply, status: number, body: Omit<ErrorB
   return reply.code(status).send({ error, ...body } satisfies ErrorBody)
 }
 
+/** The field a route schema refused (`delayMs` for querystring/delayMs), as the library's own errors name it. */
+function invalidField(err: FastifyError): string | undefined {
+  const first = err.validation?.[0]
+  if (!first) return undefined
+  const path = first.instancePath.replace(/^\//, '').replaceAll('/', '.')
+  const missing = first.params.missingProperty
+  return path || (typeof missing === 'string' ? missing : undefined)
+}
+
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (isKtaskError(err)) {
     const status = statusOf(err)
     if (status >= 500) request.log.error({ err }, 'request failed')
     return sendError(reply, status, { code: err.code, message: err.message, field: err.field })
   }
+  if (isPostgresUnavailable(err)) {
+    request.log.warn({ err }, 'request failed: Postgres is unavailable')
+    return sendError(reply, 503, { code: 'KTASK_INFRASTRUCTURE', message: 'Postgres is unavailable: retry later' })
+  }
+  // A route schema refused the request (a query parameter of the wrong type, say): the same shape as the library's.
+  if (err.validation) return sendError(reply, 400, { code: 'KTASK_VALIDATION', message: err.message, field: invalidField(err) })
   // Fastify's own client errors: body too large (413), malformed JSON (400), unsupported media type (415).
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     return reply.code(err.statusCode).send({ error: err.name, code: err.code, message: err.message } satisfies ErrorBody)

@@ -17,6 +17,7 @@ export interface DocumentedRoute {
     summary?: string
     operationId?: string
     params?: unknown
+    querystring?: unknown
     headers?: unknown
     response?: unknown
   }
@@ -27,7 +28,7 @@ export const ENQUEUE_URL = '/v1/tasks/:name'
 
 type Properties = { properties?: Record<string, JsonSchema & { description?: string }>; required?: string[] }
 
-function parameters(where: 'path' | 'header', schema: unknown, skip: string[] = []): JsonSchema[] {
+function parameters(where: 'path' | 'query' | 'header', schema: unknown, skip: string[] = []): JsonSchema[] {
   const s = (schema ?? {}) as Properties
   return Object.entries(s.properties ?? {})
     .filter(([name]) => !skip.includes(name))
@@ -71,7 +72,7 @@ function enqueueOperations(
       post: {
         operationId: `enqueue_${name.replace(/[^a-zA-Z0-9_]/g, '_')}`,
         summary: `Enqueue task ${name} (queue ${task.queue})${task.tracked ? '' : ' — not tracked: no status'}`,
-        parameters: parameters('header', route.schema?.headers),
+        parameters: [...parameters('query', route.schema?.querystring), ...parameters('header', route.schema?.headers)],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${componentName}` } } } },
         responses: responses(route.schema?.response, auth),
       },
@@ -102,7 +103,11 @@ export function buildOpenApi(
           operationId: route.schema.operationId,
           summary: route.schema.summary,
           ...(isOpenRoute(route.url) ? { security: [] } : {}),
-          parameters: [...parameters('path', route.schema.params), ...parameters('header', route.schema.headers)],
+          parameters: [
+            ...parameters('path', route.schema.params),
+            ...parameters('query', route.schema.querystring),
+            ...parameters('header', route.schema.headers),
+          ],
           responses: responses(route.schema.response, auth),
         },
       }

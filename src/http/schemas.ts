@@ -3,6 +3,7 @@
  * serializes with them, so a field that is not declared here is not sent — and the OpenAPI document is
  * built from those same route declarations (see openapi.ts), so the document cannot drift from the wire.
  */
+import type { ScheduleInfo } from '../app/http-host.ts'
 import type { TaskErrorSummary, TaskState, TaskStatus } from '../store/task-store.ts'
 import type { JsonSchema } from './avro-json-schema.ts'
 
@@ -83,6 +84,91 @@ export const acceptedSchema: JsonSchema = {
   required: ['taskId'],
 }
 
+export const cancelledSchema: JsonSchema = {
+  type: 'object',
+  properties: {
+    taskId: { type: 'string' },
+    cancelled: {
+      type: 'boolean',
+      description: 'true: it will never run (a tracked task is CANCELLED); false: it already ran, is running, or is unknown',
+    },
+  },
+  required: ['taskId', 'cancelled'],
+}
+
+/** A schedule as GET /v1/schedules sends it. */
+export interface ScheduleJson {
+  name: string
+  task: string
+  cron: string | null
+  every: string | number | null
+  timezone: string | null
+  overlap: string
+  catchUp: string
+  paused: boolean
+  removed: boolean
+  declared: boolean
+  lastRunAt: string | null
+  lastTaskId: string | null
+  nextRunAt: string | null
+  fired: number
+  skipped: number
+}
+
+const scheduleFields: Record<keyof ScheduleJson, JsonSchema> = {
+  name: { type: 'string' },
+  task: { type: 'string', description: 'The task it enqueues' },
+  cron: { type: ['string', 'null'], description: 'Its cron expression (null: it runs `every`)' },
+  every: { type: ['string', 'number', 'null'], description: "Its interval: '30s', '5m', … or ms (null: it runs on `cron`)" },
+  timezone: { type: ['string', 'null'], description: 'IANA time zone of the cron expression (null: UTC)' },
+  overlap: { type: 'string', enum: ['allow', 'skip'] },
+  catchUp: { type: 'string', enum: ['skip', 'none', 'all'] },
+  paused: { type: 'boolean' },
+  removed: { type: 'boolean', description: 'No longer declared by the code that last ran the scheduler: kept, disabled' },
+  declared: { type: 'boolean', description: "Declared in this service's app" },
+  lastRunAt: { ...nullableDateTime, description: 'When it last enqueued its task (a slot or a trigger)' },
+  lastTaskId: { type: ['string', 'null'], description: 'The task it last enqueued' },
+  nextRunAt: { ...nullableDateTime, description: 'When it fires next (null while paused or removed)' },
+  fired: { type: 'integer', description: 'Times it enqueued its task (slots and triggers)' },
+  skipped: { type: 'integer', description: 'Slots skipped (overlap, catch-up)' },
+}
+
+export const scheduleSchema: JsonSchema = {
+  type: 'object',
+  properties: scheduleFields,
+  required: Object.keys(scheduleFields),
+}
+
+export const scheduleListSchema: JsonSchema = {
+  type: 'object',
+  properties: { schedules: { type: 'array', items: scheduleSchema } },
+  required: ['schedules'],
+}
+
+const stringOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null)
+
+/** A ScheduleInfo as the routes send it (its spec spread out, dates as ISO strings). */
+export function scheduleJson(s: ScheduleInfo): ScheduleJson {
+  const every = s.spec.every
+  return {
+    name: s.name,
+    task: s.task,
+    cron: stringOrNull(s.spec.cron),
+    every: typeof every === 'string' || typeof every === 'number' ? every : null,
+    timezone: stringOrNull(s.spec.timezone),
+    overlap: stringOrNull(s.spec.overlap) ?? 'allow',
+    catchUp: stringOrNull(s.spec.catchUp) ?? 'skip',
+    paused: s.paused,
+    removed: s.removed,
+    declared: s.declared,
+    lastRunAt: s.lastFiredAt?.toISOString() ?? null,
+    lastTaskId: s.lastTaskId,
+    nextRunAt: s.nextRunAt?.toISOString() ?? null,
+    fired: s.fired,
+    skipped: s.skipped,
+  }
+}
+
 const checks = {
   type: 'object',
   properties: { kafka: { type: 'string' }, registry: { type: 'string' }, postgres: { type: 'string' } },
@@ -96,6 +182,8 @@ export const namedSchemas = new Map<JsonSchema, string>([
   [errorSchema, 'Error'],
   [taskStatusSchema, 'TaskStatus'],
   [acceptedSchema, 'Accepted'],
+  [cancelledSchema, 'Cancelled'],
+  [scheduleSchema, 'Schedule'],
 ])
 
 /** Which named schema a response schema was made from (openapi.ts refers to it instead of inlining it). */

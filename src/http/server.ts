@@ -1,6 +1,6 @@
 /**
- * The HTTP service: enqueue tasks, follow them, health. A small Fastify app over the same library calls
- * users make (`task.enqueue`, `app.status`).
+ * The HTTP service: enqueue tasks (at once or delayed), follow and cancel them, list schedules, health. A
+ * small Fastify app over the same library calls users make (`task.enqueue`, `app.status`, `app.cancel`).
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { App } from '../app/app.ts'
@@ -12,6 +12,7 @@ import { buildOpenApi, type DocumentedRoute } from './openapi.ts'
 import type { HttpServiceOptions } from '../config/options.ts'
 import { resolveHttpOptions, type ResolvedHttpOptions } from './options.ts'
 import { registerHealthRoutes } from './routes/health.ts'
+import { registerScheduleRoutes } from './routes/schedules.ts'
 import { registerTaskRoutes } from './routes/tasks.ts'
 import { StatusPoller } from './status-poller.ts'
 
@@ -50,6 +51,7 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
     done()
   })
   registerTaskRoutes(server, host, resolved, streams)
+  registerScheduleRoutes(server, host)
   registerHealthRoutes(server, host, resolved, auth)
   // The service creates rows too (Idempotency-Keys) and may be all an app runs: it prunes like a worker.
   let releaseBackground: (() => Promise<void>) | undefined

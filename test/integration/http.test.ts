@@ -364,8 +364,14 @@ describe('HTTP service', () => {
       '503',
     ])
     expect(at(doc.paths, '/v1/tasks/report.build', 'post', 'parameters')).toEqual([
+      expect.objectContaining({ name: 'delayMs', in: 'query', required: false, schema: expect.objectContaining({ type: 'integer' }) }),
+      expect.objectContaining({ name: 'runAt', in: 'query', required: false }),
       expect.objectContaining({ name: 'idempotency-key', in: 'header', required: false }),
     ])
+    expect(at(doc.paths, '/v1/tasks/{taskId}', 'delete', 'responses', '200', 'content', 'application/json', 'schema')).toEqual({
+      $ref: '#/components/schemas/Cancelled',
+    })
+    expect(at(doc.paths, '/v1/schedules', 'get', 'responses', '200', 'content', 'application/json', 'schema')).toBeDefined()
     expect(json('/v1/tasks/{taskId}', 'get', '200')).toEqual({ $ref: '#/components/schemas/TaskStatus' })
     expect(at(doc.paths, '/v1/tasks/{taskId}/events', 'get', 'responses', '200', 'content')).toHaveProperty('text/event-stream')
     expect(at(json('/readyz', 'get', '503'), 'required')).toEqual(['status', 'failing', 'checks'])

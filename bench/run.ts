@@ -6,6 +6,9 @@
  *   npm run bench                       # everything (about 15 minutes on 2 cores)
  *   npm run bench -- --quick            # small sizes, 1 run: checks the harness
  *   npm run bench -- --only ktask,bullmq
+ *   npm run bench -- --only timers,outbox   # delayed tasks and transactional enqueue (about 3 minutes)
+ *
+ * A run with --only keeps the other figures of latest.json (each section says when it was measured).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -16,6 +19,7 @@ import { benchBullmq, benchBullmqPostgres } from './scenarios/bullmq.ts'
 import { benchKafkaTools, benchKafkajs } from './scenarios/ceiling.ts'
 import { benchKtaskLedger, benchKtaskNoop } from './scenarios/ktask.ts'
 import { benchLatency, benchMemory, benchScale } from './scenarios/processes.ts'
+import { benchOutbox, benchTimers } from './scenarios/time.ts'
 
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
@@ -28,6 +32,8 @@ const targets = {
   ledgerVsBullmq: 5,
   latencyP99Ms: 25,
   peakRssMiB: 200,
+  timerLatenessP99Ms: 1000,
+  outboxTxVsPlain: 0.5,
 }
 
 async function main(): Promise<void> {
@@ -60,6 +66,11 @@ async function main(): Promise<void> {
   await section('latency-quarter', () => benchLatency(runs, Math.round(latencyRate / 2), quick ? 3 : 10, 'latency-quarter'))
   await section('scale', () => benchScale(runs, size(240_000, 24_000), [1, 2, 4]))
   await section('memory', () => benchMemory(runs, size(1_000_000, 50_000)))
+  // 100,000 delayed tasks due over 10 s (10,000 due per second), inserted ahead of time.
+  await section('timers', () =>
+    benchTimers(runs, { n: size(100_000, 10_000), spreadSeconds: 10, leadSeconds: quick ? 5 : 10, workers: 1 }),
+  )
+  await section('outbox', () => benchOutbox(runs, { n: size(50_000, 5_000), nSingle: size(10_000, 1_000) }))
 
   const ratio = (a?: Figure, b?: Figure): number | null => (a && b ? Number((a.median / b.median).toFixed(2)) : null)
   const ratios = {

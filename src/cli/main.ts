@@ -5,10 +5,12 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { isKtaskError } from '../errors.ts'
+import { registerCancelCommand } from './commands/cancel.ts'
 import { registerDlqCommand } from './commands/dlq.ts'
 import { registerInspectCommands } from './commands/inspect.ts'
 import { registerMigrateCommand } from './commands/migrate.ts'
 import { registerReplayCommand } from './commands/replay.ts'
+import { registerSchedulesCommand } from './commands/schedules.ts'
 import { registerServeCommand } from './commands/serve.ts'
 import { registerStatusCommand } from './commands/status.ts'
 import { registerWorkerCommand } from './commands/worker.ts'
@@ -28,6 +30,8 @@ registerWorkerCommand(program)
 registerMigrateCommand(program)
 registerServeCommand(program)
 registerStatusCommand(program)
+registerCancelCommand(program)
+registerSchedulesCommand(program)
 registerReplayCommand(program)
 registerDlqCommand(program)
 registerInspectCommands(program)

@@ -1,13 +1,24 @@
 /** ktask public API: everything a user imports comes from here, and nothing else is public. */
-export { App, createApp } from './app/app.ts'
-export type { EnqueueManyItem, EnqueueOptions, Task } from './app/task-handle.ts'
+export { App, createApp, type ScheduleInfo } from './app/app.ts'
 export type {
   ConsumeDefinition,
+  EnqueueManyItem,
+  EnqueueOptions,
+  EnqueueResult,
   EventContext,
+  EventDefinition,
+  EventType,
+  FollowUpOptions,
   HandlerContext,
   IdempotencyKeySource,
+  PublishOptions,
+  PublishResult,
+  ScheduleDefinition,
+  Task,
   TaskContext,
   TaskDefinition,
+  TimingOptions,
+  TransactionClient,
 } from './config/definitions.ts'
 export type {
   AppOptions,

@@ -53,6 +53,7 @@ const documentedIn: [string, Record<string, unknown>, string[]][] = [
   ['queueDefaults', defaults.queueDefaults, ['QueueOptions']],
   ['ledgerDefaults', defaults.ledgerDefaults, ['LedgerOptions']],
   ['producerDefaults', defaults.producerDefaults, ['ProducerOptions']],
+  ['outboxDefaults', defaults.outboxDefaults, ['OutboxOptions']],
   ['workerDefaults', defaults.workerDefaults, ['WorkerOptions']],
   ['retryDefaults', defaults.retryDefaults, ['RetryOptions']],
   ['backoffDefaults', defaults.backoffDefaults, ['BackoffOptions']],
@@ -93,6 +94,7 @@ describe('defaults', () => {
       ['queues.<name>.ordering', defaults.queueDefaults.ordering],
       ...Object.entries(defaults.ledgerDefaults).map(([k, v]): [string, unknown] => [`ledger.${k}`, v]),
       ['producer.maxQueuedBytes', defaults.producerDefaults.maxQueuedBytes],
+      ...Object.entries(defaults.outboxDefaults).map(([k, v]): [string, unknown] => [`outbox.${k}`, v]),
       ...Object.entries(defaults.httpDefaults),
     ]
     for (const [option, value] of shown) {

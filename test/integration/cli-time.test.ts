@@ -82,7 +82,10 @@ describe('ktask cancel and ktask schedules', () => {
     expect(await list()).toEqual([])
     const early = await cli('schedules', 'pause', 'tick', '--app', APP)
     expect(early.code).toBe(1)
-    expect(early.stderr).toMatch(/No schedule "tick" in the database for prefix "[^"]+".*first starts/)
+    expect(early.stderr).toContain('Schedule "tick" is declared by the app but not stored yet')
+    const earlyPlain = await cli('schedules', 'pause', 'tick')
+    expect(earlyPlain.code).toBe(1)
+    expect(earlyPlain.stderr).toContain(`No schedule "tick" in the database for prefix "${prefix}" (known: none)`)
 
     // A worker's scheduler stores it.
     await fixture.app.provision()
@@ -95,9 +98,9 @@ describe('ktask cancel and ktask schedules', () => {
     expect(withModule).toMatchObject({ name: 'tick', declared: true })
     expect(Date.parse(withModule!.nextRunAt!) % 3_600_000).toBe(0)
 
-    const table_ = await cli('schedules', 'list', '--app', APP)
-    expect(table_.code, table_.stderr).toBe(0)
-    const [header, row] = table_.stdout.trim().split('\n')
+    const listed = await cli('schedules', 'list', '--app', APP)
+    expect(listed.code, listed.stderr).toBe(0)
+    const [header, row] = listed.stdout.trim().split('\n')
     expect(header).toMatch(/^name\s+task\s+schedule\s+state\s+next run\s+last run\s+last task id$/)
     expect(row).toMatch(/^tick\s+tick\s+every 1h\s+active\s+\S+T\S+Z\s+-\s+-$/)
 
@@ -120,10 +123,9 @@ describe('ktask cancel and ktask schedules', () => {
     expect(tracked.rows).toEqual([{ name: 'tick' }])
     expect(await list()).toMatchObject([{ name: 'tick', lastTaskId: taskId }])
     // The running worker's relay publishes it, and the tick task runs.
-    await waitFor(
-      async () => (await pool.query(`SELECT 1 FROM ${table} WHERE task = 'tick' AND task_id = $1`, [taskId])).rowCount === 1,
-      { message: 'the triggered tick to run' },
-    )
+    await waitFor(async () => (await pool.query(`SELECT 1 FROM ${table} WHERE task = 'tick' AND task_id = $1`, [taskId])).rowCount === 1, {
+      message: 'the triggered tick to run',
+    })
 
     const unknownPause = await cli('schedules', 'pause', 'nope', '--json')
     expect(unknownPause).toMatchObject({ code: 1, stdout: '' })

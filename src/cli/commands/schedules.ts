@@ -38,12 +38,10 @@ async function withApp<T>(flags: ConnectionFlags, fn: (app: App) => Promise<T>):
 /** pause / resume found no row: name the schedule, the prefix searched, and the ones there are. */
 async function unknownSchedule(app: App, name: string): Promise<KtaskError> {
   const known = (await app.listSchedules()).map((s) => s.name)
-  return new KtaskError(
-    'KTASK_NOT_FOUND',
-    `No schedule "${name}" in the database for prefix "${internals(app).config.prefix}" (known: ${known.join(', ') || 'none'}); ` +
-      'a declared schedule is stored when a worker or `ktask serve` of its app first starts',
-    { field: 'name' },
-  )
+  const message = known.includes(name)
+    ? `Schedule "${name}" is declared by the app but not stored yet: a worker or \`ktask serve\` of the app stores it when it starts`
+    : `No schedule "${name}" in the database for prefix "${internals(app).config.prefix}" (known: ${known.join(', ') || 'none'})`
+  return new KtaskError('KTASK_NOT_FOUND', message, { field: 'name' })
 }
 
 function registerPauseOrResume(schedules: Command, paused: boolean): void {
@@ -88,7 +86,7 @@ export function registerSchedulesCommand(program: Command): void {
     .command('trigger')
     .description("enqueue a schedule's task now, outside its slots")
     .argument('<name>')
-    .requiredOption('--app <module>', "the app module that declares the schedule (its task and args are what is enqueued)")
+    .requiredOption('--app <module>', 'the app module that declares the schedule (its task and args are what is enqueued)')
     .option('--json', 'print JSON')
     .action((name: string, f: Flags) =>
       withApp(f, async (app) => {

@@ -111,15 +111,15 @@ describe('a schedule across worker processes', () => {
     const procs = await Promise.all([worker('s1', extra), worker('s2', extra), worker('s3', extra)])
     const started = Date.now()
     await sleep(10_000)
-    procs[0]!.kill('SIGKILL')
-    await procs[0]!.exited
+    procs[0].kill('SIGKILL')
+    await procs[0].exited
     await sleep(5_000)
-    procs[1]!.kill('SIGTERM') // a deploy restarting one
-    await procs[1]!.exited
+    procs[1].kill('SIGTERM') // a deploy restarting one
+    await procs[1].exited
     const restarted = await worker('s2-again', extra)
     await sleep(Math.max(0, 30_000 - (Date.now() - started)))
     // Stop scheduling; a worker that declares no schedule runs what the last slots enqueued.
-    await Promise.all([stop(procs[2]!), stop(restarted)])
+    await Promise.all([stop(procs[2]), stop(restarted)])
     const finisher = await worker('finisher')
 
     const schedule = await pool.query<{ last_task_id: string; fired: string }>(

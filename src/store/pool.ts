@@ -52,5 +52,12 @@ export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   })
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would kill the process.
   pool.on('error', (err) => logger.warn({ err }, 'postgres: idle connection failed'))
+  // So does a checked-out client whose session ends between two of its statements (a relay awaiting the
+  // broker inside its transaction, a failover, pg_terminate_backend): nothing listens on the client then,
+  // and the process would die. Its holder learns it from its next statement, which fails, and releases
+  // it as broken (pg marks the client unusable), so listening is all there is to do here.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger.debug({ err }, 'postgres: a connection in use was lost'))
+  })
   return pool
 }

@@ -10,7 +10,7 @@
  *
  * A run with --only keeps the other figures of latest.json (each section says when it was measured).
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { up } from '../infra/local-infra.ts'
 import { machine, root } from './lib/env.ts'
@@ -39,8 +39,10 @@ const targets = {
 async function main(): Promise<void> {
   if (!process.env.KTASK_BROKERS) await up(undefined, (line) => console.log(line))
   const scenarios: Record<string, Figure> = {}
+  const ran = new Set<string>()
   const section = async (name: string, fn: () => Promise<Record<string, Figure>>): Promise<void> => {
     if (only && !only.has(name)) return
+    ran.add(name)
     const t0 = Date.now()
     console.log(`\n▶ ${name}`)
     const result = await fn()
@@ -66,42 +68,83 @@ async function main(): Promise<void> {
   await section('latency-quarter', () => benchLatency(runs, Math.round(latencyRate / 2), quick ? 3 : 10, 'latency-quarter'))
   await section('scale', () => benchScale(runs, size(240_000, 24_000), [1, 2, 4]))
   await section('memory', () => benchMemory(runs, size(1_000_000, 50_000)))
-  // 100,000 delayed tasks due over 10 s (10,000 due per second), inserted ahead of time.
-  await section('timers', () =>
-    benchTimers(runs, { n: size(100_000, 10_000), spreadSeconds: 10, leadSeconds: quick ? 5 : 10, workers: 1 }),
-  )
+  // 100,000 delayed tasks due over 10 s (10,000 due per second) after 2 s of warm-up at that rate.
+  const timerLoad = { n: size(100_000, 10_000), spreadSeconds: 10, warmupSeconds: 2, leadSeconds: quick ? 5 : 12, workers: 1 }
+  await section('timers', () => benchTimers(runs, timerLoad))
   await section('outbox', () => benchOutbox(runs, { n: size(50_000, 5_000), nSingle: size(10_000, 1_000) }))
+
+  const date = new Date().toISOString()
+  const dir = join(root, 'bench/results')
+  const previous = only && !quick ? readResult(join(dir, 'latest.json')) : undefined
+  const { figures, measuredAt } = keepOthers(previous, scenarios, date)
+  const offeredLoad = ran.has('latency') ? latencyRate : (previous?.latencyOfferedLoad ?? latencyRate)
 
   const ratio = (a?: Figure, b?: Figure): number | null => (a && b ? Number((a.median / b.median).toFixed(2)) : null)
   const ratios = {
-    noopVsKafkajs: ratio(scenarios['ktask.noop'], scenarios['kafkajs.consume']),
-    ledgerVsBullmq: ratio(scenarios['ktask.ledger'], scenarios['bullmq.process']),
+    noopVsKafkajs: ratio(figures['ktask.noop'], figures['kafkajs.consume']),
+    ledgerVsBullmq: ratio(figures['ktask.ledger'], figures['bullmq.process']),
     // Not a target: the same per-job Postgres write on both sides (BullMQ without ledger or exactly-once).
-    ledgerVsBullmqPg: ratio(scenarios['ktask.ledger'], scenarios['bullmq.process-pg']),
+    ledgerVsBullmqPg: ratio(figures['ktask.ledger'], figures['bullmq.process-pg']),
+    outboxTxVsPlain: ratio(figures['outbox.tx-100'], figures['outbox.plain-enqueue']),
+    // Not a target: one task per transaction, as a web request that enqueues one task does it.
+    outboxTx1VsPlain: ratio(figures['outbox.tx-1'], figures['outbox.plain-enqueue']),
   }
-  const date = new Date().toISOString()
-  const result = {
+  const result: BenchResult = {
     machine: machine(),
     date,
     runs,
     quick,
-    latencyOfferedLoad: latencyRate,
-    scenarios,
+    latencyOfferedLoad: offeredLoad,
+    timersDuePerSecond: timerLoad.n / timerLoad.spreadSeconds,
+    scenarios: figures,
+    measuredAt,
     ratios,
     targets,
     medianOf: `${runs} run(s) per figure`,
   }
-  const dir = join(root, 'bench/results')
   mkdirSync(dir, { recursive: true })
   const json = JSON.stringify(result, null, 2) + '\n'
   writeFileSync(join(dir, quick ? 'quick.json' : 'latest.json'), json)
   if (!quick) writeFileSync(join(dir, `${date.slice(0, 10)}.json`), json)
-  const md = summary(result.scenarios, ratios, latencyRate, date)
+  const md = summary(result)
   if (!quick) writeFileSync(join(dir, 'summary.md'), md)
   console.log(`\n${md}`)
 }
 
-function summary(s: Record<string, Figure>, ratios: Record<string, number | null>, latencyRate: number, date: string): string {
+interface BenchResult {
+  machine: Record<string, unknown>
+  date: string
+  runs: number
+  quick: boolean
+  latencyOfferedLoad: number
+  timersDuePerSecond?: number
+  scenarios: Record<string, Figure>
+  /** When each figure was measured (a run with --only keeps the other figures of the previous one). */
+  measuredAt?: Record<string, string>
+  ratios: Record<string, number | null>
+  targets: typeof targets
+  medianOf: string
+}
+
+function readResult(file: string): BenchResult | undefined {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchResult) : undefined
+}
+
+/** A partial run (--only) replaces its own figures of the previous result and keeps the others, with their dates. */
+function keepOthers(
+  previous: BenchResult | undefined,
+  scenarios: Record<string, Figure>,
+  date: string,
+): { figures: Record<string, Figure>; measuredAt: Record<string, string> } {
+  const before = previous ? Object.keys(previous.scenarios).map((k) => [k, previous.measuredAt?.[k] ?? previous.date]) : []
+  return {
+    figures: { ...previous?.scenarios, ...scenarios },
+    measuredAt: { ...Object.fromEntries(before), ...Object.fromEntries(Object.keys(scenarios).map((k) => [k, date])) },
+  }
+}
+
+function summary(result: BenchResult): string {
+  const { scenarios: s, ratios, latencyOfferedLoad: latencyRate, date } = result
   const row = (k: string): string => {
     const f = s[k]
     return f ? `| ${k} | ${f.median} | ${f.min} – ${f.max} | ${f.unit} |` : `| ${k} | – | – | |`
@@ -112,11 +155,16 @@ function summary(s: Record<string, Figure>, ratios: Record<string, number | null
   const ledger = ratios.ledgerVsBullmq ?? null
   const rss = s['memory.peak-rss-1m']?.median ?? null
   const rssUncapped = s['memory.peak-rss-1m-no-heap-cap']?.median ?? null
+  const timerRate = result.timersDuePerSecond ?? '–'
+  const lateToBroker = s['timers.p99-due-to-broker']?.median ?? null
+  const lateToStart = s['timers.p99-due-to-start']?.median ?? null
+  const txVsPlain = ratios.outboxTxVsPlain ?? null
   return [
     `# ktask benchmark — ${date.slice(0, 10)}`,
     '',
-    `Machine: ${JSON.stringify(machine())}`,
+    `Machine: ${JSON.stringify(result.machine)}`,
     '',
+    ...measuredWhen(result),
     '| scenario | median | min – max | unit |',
     '| --- | ---: | ---: | --- |',
     ...Object.keys(s).map(row),
@@ -130,6 +178,10 @@ function summary(s: Record<string, Figure>, ratios: Record<string, number | null
     `| (for context) p99 at ${Math.round(latencyRate / 2)}/s | ${s['latency-quarter.p99']?.median ?? '–'} ms | not a target |`,
     `| worker peak RSS ≤ ${targets.peakRssMiB} MiB draining 1M (\`ktask worker\` defaults) | ${rss ?? '–'} MiB | ${check(rss === null ? null : rss <= targets.peakRssMiB)} |`,
     `| … with \`--no-heap-cap\` (Node's own heap sizing) | ${rssUncapped ?? '–'} MiB | ${check(rssUncapped === null ? null : rssUncapped <= targets.peakRssMiB)} |`,
+    `| delayed tasks: p99 due → on Kafka ≤ ${targets.timerLatenessP99Ms} ms at ${timerRate} due/s | ${lateToBroker ?? '–'} ms | ${check(lateToBroker === null ? null : lateToBroker <= targets.timerLatenessP99Ms)} |`,
+    `| delayed tasks: p99 due → handler start ≤ ${targets.timerLatenessP99Ms} ms at ${timerRate} due/s | ${lateToStart ?? '–'} ms | ${check(lateToStart === null ? null : lateToStart <= targets.timerLatenessP99Ms)} |`,
+    `| enqueueMany({ tx }), 100 per transaction, until on Kafka ≥ ${targets.outboxTxVsPlain} × plain enqueueMany | ${txVsPlain ?? '–'} × | ${check(txVsPlain === null ? null : txVsPlain >= targets.outboxTxVsPlain)} |`,
+    `| (for context) enqueue({ tx }), 1 per transaction, 16 at a time ÷ plain enqueueMany | ${ratios.outboxTx1VsPlain ?? '–'} × | not a target |`,
     '',
     'Worker processes (latency, scale, memory) run the built package (`ktask worker` from dist/ on a',
     'plain-JavaScript app), as in production. The latency load is half of the slower of enqueue and no-op',
@@ -138,7 +190,31 @@ function summary(s: Record<string, Figure>, ratios: Record<string, number | null
     'Scale figures come from 1, 2 and 4 worker processes on a 12-partition queue; on 2 cores (shared with',
     'Kafka, Postgres and the benchmark itself) more processes cannot add CPU, so they show overhead, not speed-up.',
     '',
+    'Delayed tasks (timers.*): 100,000 tasks due evenly over 10 s, after 2 s of warm-up at the same rate (not',
+    'counted), written ahead with enqueueMany({ runAt }); one `ktask worker` process moves them to the outbox',
+    'when due (timer dispatcher), publishes them (relay) and handles them. Lateness runs from each runAt to the',
+    "Kafka record's timestamp (the relay's produce) and to the handler's start; `timers.dispatched` is the rate",
+    'at which they reached Kafka (the offered rate when it keeps up).',
+    '',
+    'Transactional enqueue (outbox.*): 50,000 tasks by enqueueMany({ tx }), 100 per transaction and 4',
+    'transactions at a time, and 10,000 by enqueue({ tx }), one per transaction and 16 at a time, each timed',
+    'until every record is on Kafka (`-commit`: until the last COMMIT). The relay runs in a `ktask worker`',
+    'process that consumes none of them; plain enqueueMany is measured on the same queue in the same run.',
+    'Both start each run with VACUUM of ktask.timers and ktask.outbox (the local Postgres has autovacuum off).',
+    '',
   ].join('\n')
+}
+
+/** Which figures come from which run, when a partial run (--only) kept those of an earlier one. */
+function measuredWhen(result: BenchResult): string[] {
+  const byDate = new Map<string, string[]>()
+  for (const [key, at] of Object.entries(result.measuredAt ?? {})) byDate.set(at, [...(byDate.get(at) ?? []), key])
+  if (byDate.size <= 1) return []
+  const sections = (keys: string[]): string => [...new Set(keys.map((k) => `${k.split('.')[0]}.*`))].join(', ')
+  const lines = [...byDate]
+    .sort(([a], [b]) => b.localeCompare(a))
+    .map(([at, keys]) => `- ${at.slice(0, 16).replace('T', ' ')} UTC: ${sections(keys)}`)
+  return ['Figures come from more than one run:', '', ...lines, '']
 }
 
 main().then(

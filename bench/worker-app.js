@@ -22,10 +22,6 @@ const app = createApp({
   logLevel: process.env.LOG_LEVEL === 'warn' ? 'warn' : 'info',
   queues: { q: { partitions: Number(process.env.BENCH_PARTITIONS ?? 12) } },
   worker: { concurrency: 16, statsIntervalMs: 0 },
-  outbox: {
-    ...(process.env.SCRATCH_BATCH ? { batchSize: Number(process.env.SCRATCH_BATCH) } : {}),
-    ...(process.env.SCRATCH_CONC ? { concurrency: Number(process.env.SCRATCH_CONC) } : {}),
-  },
 })
 
 const recordLatency = (_args, ctx) => {

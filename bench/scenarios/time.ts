@@ -22,11 +22,13 @@ function timeApp(prefix: string, partitions: number): { app: App; task: Task<Arg
 }
 
 export interface TimerLoad {
-  /** Delayed tasks per run. */
+  /** Delayed tasks measured per run. */
   n: number
-  /** Due times are spread evenly over this many seconds (n / spread = tasks due per second). */
+  /** Their due times are spread evenly over this many seconds (n / spread = tasks due per second). */
   spreadSeconds: number
-  /** The first task is due this long after insertion starts (insertion must end before it). */
+  /** Before them, tasks at the same rate for this long, not counted (connections, JIT, steady state). */
+  warmupSeconds: number
+  /** The first (warm-up) task is due this long after insertion starts; insertion must end before it. */
   leadSeconds: number
   /** Worker processes, each with its own timer dispatcher and relay. */
   workers: number
@@ -39,7 +41,9 @@ export interface TimerLoad {
  * (the relay's producer) and to the handler's start.
  */
 export async function benchTimers(runs: number, load: TimerLoad): Promise<Record<string, Figure>> {
-  const { n, spreadSeconds, leadSeconds, workers } = load
+  const { n, spreadSeconds, warmupSeconds, leadSeconds, workers } = load
+  const rate = n / spreadSeconds
+  const total = n + Math.round(rate * warmupSeconds)
   const m = { insert: [] as number[], headroom: [] as number[], dispatched: [] as number[] }
   const lateness = { broker: [[], [], []] as number[][], start: [[], [], []] as number[][] }
   for (let r = 0; r < runs; r++) {
@@ -48,36 +52,40 @@ export async function benchTimers(runs: number, load: TimerLoad): Promise<Record
     const { app, task } = timeApp(prefix, 12)
     await app.migrate()
     await app.provision()
+    await vacuumQueueTables()
     const procs = files.map((file) => startBenchWorker({ KTASK_PREFIX: prefix, BENCH_PARTITIONS: '12', BENCH_DUE_FILE: file }))
     await Promise.all(procs.map((w) => w.running))
     await sleep(1000)
 
-    const first = Date.now() + leadSeconds * 1000
-    const dueOf = (i: number): number => first + Math.floor((i * spreadSeconds * 1000) / n)
+    const warmupFrom = Date.now() + leadSeconds * 1000
+    const dueOf = (i: number): number => warmupFrom + Math.floor((i * 1000) / rate)
+    const measureFrom = dueOf(total - n)
     const t0 = performance.now()
-    for (let i = 0, slice = 10_000; i < n; i += slice) {
-      const items = Array.from({ length: Math.min(slice, n - i) }, (_, k) => {
+    for (let i = 0, slice = 10_000; i < total; i += slice) {
+      const items = Array.from({ length: Math.min(slice, total - i) }, (_, k) => {
         const due = dueOf(i + k)
         return { args: payload(i + k), runAt: new Date(due), headers: { 'bench-due': String(due) } }
       })
       await task.enqueueMany(items)
     }
-    m.insert.push(n / ((performance.now() - t0) / 1000))
-    m.headroom.push((first - Date.now()) / 1000)
+    m.insert.push(total / ((performance.now() - t0) / 1000))
+    m.headroom.push((warmupFrom - Date.now()) / 1000)
 
-    await until(async () => (await committedTotal(`${prefix}.q`, `${prefix}.q`)) >= n, (leadSeconds + spreadSeconds + 120) * 1000, 'timers handled', 250)
+    const timeoutMs = (leadSeconds + warmupSeconds + spreadSeconds + 120) * 1000
+    await until(async () => (await committedTotal(`${prefix}.q`, `${prefix}.q`)) >= total, timeoutMs, 'timers handled', 250)
     await Promise.all(procs.map(stopBenchWorker))
-    const samples = files.flatMap((file) => {
+    const all = files.flatMap((file) => {
       const rows = JSON.parse(readFileSync(file, 'utf8')) as [number, number, number][]
       rmSync(file, { force: true })
       return rows
     })
+    const samples = all.filter(([due]) => due >= measureFrom)
     const toBroker = samples.map(([due, ts]) => ts - due)
     const toStart = samples.map(([due, , start]) => start - due)
     const early = toBroker.filter((ms) => ms < 0).length
-    if (samples.length !== n || early > 0) console.warn(`  timers: ${samples.length} of ${n} handled, ${early} published before due`)
-    const published = samples.map(([, ts]) => ts)
-    m.dispatched.push(n / ((Math.max(...published) - Math.min(...published)) / 1000))
+    if (samples.length !== n || early > 0) console.warn(`  timers: ${samples.length} of ${n} measured, ${early} published before due`)
+    const [firstTs, lastTs] = samples.reduce(([lo, hi], [, ts]) => [Math.min(lo, ts), Math.max(hi, ts)], [Infinity, -Infinity])
+    m.dispatched.push(n / ((lastTs - firstTs) / 1000))
     for (const [k, p] of [50, 99, 100].entries()) {
       lateness.broker[k]!.push(percentile(toBroker, p))
       lateness.start[k]!.push(percentile(toStart, p))
@@ -121,13 +129,17 @@ export async function benchOutbox(runs: number, load: OutboxLoad): Promise<Recor
   const relay = startBenchWorker({ KTASK_PREFIX: relayPrefix, BENCH_PARTITIONS: '1' })
   await relay.running
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 16 })
+  const admin = kafka.admin()
+  await admin.connect()
   for (let r = 0; r < runs; r++) {
     const prefix = uniqueName('bench-outbox')
     const topic = `${prefix}.q`
     const { app, task } = timeApp(prefix, 6)
     await app.provision()
+    await vacuumQueueTables()
     m.plain.push(await enqueueBacklog(task, load.n))
-    const tx100 = await throughOutbox(pool, topic, load.n, 100, 4, (client, from, count) =>
+    const onKafka = async (): Promise<number> => (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0)
+    const tx100 = await throughOutbox(pool, onKafka, load.n, 100, 4, (client, from, count) =>
       task.enqueueMany(
         Array.from({ length: count }, (_, k) => ({ args: payload(from + k) })),
         { tx: client },
@@ -135,13 +147,16 @@ export async function benchOutbox(runs: number, load: OutboxLoad): Promise<Recor
     )
     m.tx100.push(tx100.delivered)
     m.tx100Commit.push(tx100.committed)
-    const tx1 = await throughOutbox(pool, topic, load.nSingle, 1, 16, (client, from) => task.enqueue(payload(from), { tx: client }))
+    const tx1 = await throughOutbox(pool, onKafka, load.nSingle, 1, 16, (client, from) => task.enqueue(payload(from), { tx: client }))
     m.tx1.push(tx1.delivered)
     m.tx1Commit.push(tx1.committed)
-    const onKafka = await topicTotal(topic)
-    if (onKafka !== 2 * load.n + load.nSingle) console.warn(`  outbox: ${onKafka} records on ${topic}, ${2 * load.n + load.nSingle} enqueued`)
+    // The relay deletes a batch's rows right after the broker acknowledged it.
+    const left = async (): Promise<number> =>
+      (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ktask.outbox WHERE topic = $1', [topic])).rows[0]!.n
+    await until(async () => (await left()) === 0, 10_000, `the outbox rows of ${topic} deleted`, 100)
     await app.close()
   }
+  await admin.disconnect()
   await pool.end()
   await stopBenchWorker(relay)
   await relayApp.close()
@@ -156,16 +171,17 @@ export async function benchOutbox(runs: number, load: OutboxLoad): Promise<Recor
 
 /**
  * Writes `n` tasks in transactions of `perTx`, `concurrency` at a time; returns the rate at which they
- * were committed and the rate at which they reached Kafka (the last outbox row of `topic` deleted).
+ * were committed and the rate at which they reached Kafka (`onKafka()`, the topic's record count, grew by n).
  */
 async function throughOutbox(
   pool: pg.Pool,
-  topic: string,
+  onKafka: () => Promise<number>,
   n: number,
   perTx: number,
   concurrency: number,
   write: (client: pg.PoolClient, from: number, count: number) => Promise<unknown>,
 ): Promise<{ committed: number; delivered: number }> {
+  const target = (await onKafka()) + n
   let next = 0
   const session = async (): Promise<void> => {
     const client = await pool.connect()
@@ -178,6 +194,9 @@ async function throughOutbox(
         await write(client, from, count)
         await client.query('COMMIT')
       }
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
     } finally {
       client.release()
     }
@@ -185,21 +204,21 @@ async function throughOutbox(
   const t0 = performance.now()
   await Promise.all(Array.from({ length: concurrency }, session))
   const committed = n / ((performance.now() - t0) / 1000)
-  await until(
-    async () => (await pool.query<{ empty: boolean }>('SELECT NOT EXISTS (SELECT 1 FROM ktask.outbox WHERE topic = $1) AS empty', [topic])).rows[0]!.empty,
-    300_000,
-    'outbox drained',
-    10,
-  )
+  await until(async () => (await onKafka()) >= target, 300_000, 'outbox published', 20)
   return { committed, delivered: n / ((performance.now() - t0) / 1000) }
 }
 
-async function topicTotal(topic: string): Promise<number> {
-  const admin = kafka.admin()
-  await admin.connect()
+/**
+ * Each run starts from queue tables without dead rows. Every row in them is inserted and deleted, and the
+ * local Postgres runs with autovacuum off: without this, the dead rows of earlier runs and tests (hundreds
+ * of MB) would be walked by every scan of the run.
+ */
+async function vacuumQueueTables(): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
   try {
-    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0)
+    await client.query('VACUUM (ANALYZE) ktask.timers, ktask.outbox')
   } finally {
-    await admin.disconnect()
+    await client.end()
   }
 }

@@ -3,7 +3,7 @@
  * `ktask serve`; any number may run at once.
  *
  * Per lane (see store/outbox.ts): BEGIN · take the lane's advisory lock (skip the lane if another relay
- * has it) · read its oldest rows · produce them (acks = all) · delete them · COMMIT. A relay that dies
+ * has it) · delete its oldest rows, returning them · produce them (acks = all) · COMMIT. A relay that dies
  * between the produce and the COMMIT leaves the rows, and they are published again: their message ids were
  * fixed when they were written, so the consumer's ledger makes the copy a no-op. A key's rows are in one
  * lane, published by one relay at a time in id order: per-key order holds.
@@ -16,7 +16,7 @@ import type pg from 'pg'
 import type { Logger } from 'pino'
 import { isKtaskError } from '../errors.ts'
 import type { OutgoingMessage } from '../kafka/transport.ts'
-import { busyLanes, claimRows, deleteRows, markRefused, tryLockLane, type OutboxRow } from '../store/outbox.ts'
+import { busyLanes, putBackRefused, takeRows, tryLockLane, type OutboxRow } from '../store/outbox.ts'
 import { Waker } from './wake.ts'
 
 export interface RelayOptions {
@@ -128,12 +128,11 @@ export class Relay {
             await client.query('COMMIT')
             return published
           }
-          const rows = await claimRows(client, lane, this.#o.batchSize)
-          const sent = rows.length === 0 ? [] : await this.#publish(client, rows)
-          await deleteRows(client, sent)
+          const rows = await takeRows(client, lane, this.#o.batchSize)
+          const sent = rows.length === 0 ? 0 : await this.#publish(client, rows)
           await client.query('COMMIT')
-          published += sent.length
-          if (sent.length > 0) this.#d.onPublished?.(sent.length)
+          published += sent
+          if (sent > 0) this.#d.onPublished?.(sent)
           if (rows.length < this.#o.batchSize || this.#stop.signal.aborted) return published
         } catch (err) {
           await client.query('ROLLBACK').catch((rollbackErr: unknown) => (broken = rollbackErr))
@@ -146,27 +145,27 @@ export class Relay {
     }
   }
 
-  /** Produces the rows in order; returns the ids that went out (refused ones are marked, not returned). */
-  async #publish(client: pg.PoolClient, rows: OutboxRow[]): Promise<string[]> {
+  /** Produces the rows in order; returns how many went out (refused ones are put back, marked). */
+  async #publish(client: pg.PoolClient, rows: OutboxRow[]): Promise<number> {
     try {
       await this.#d.send(rows.map(toMessage))
-      return rows.map((r) => r.id)
+      return rows.length
     } catch (err) {
       if (!isKtaskError(err, 'KTASK_REFUSED')) throw err
     }
     // Some row was refused: one at a time, in order, to tell which.
-    const sent: string[] = []
+    let sent = 0
     for (const row of rows) {
       try {
         await this.#d.send([toMessage(row)])
-        sent.push(row.id)
+        sent++
       } catch (err) {
         if (!isKtaskError(err, 'KTASK_REFUSED')) throw err
         this.#d.logger.error(
           { err, outboxId: row.id, messageId: row.messageId, topic: row.topic },
           'Kafka refused an outbox message for good; it stays in ktask.outbox marked refused (set refused = NULL to publish it again)',
         )
-        await markRefused(client, row.id, err.message)
+        await putBackRefused(client, row, err.message)
       }
     }
     return sent

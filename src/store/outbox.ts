@@ -102,9 +102,11 @@ export async function insertTimers(db: Queryable, messages: readonly TimedMessag
   return new Map(rows.map((r) => [r.message_id, r.due_at]))
 }
 
-/** An outbox row as the relay reads it. */
+/** An outbox row as the relay takes it. */
 export interface OutboxRow {
   id: string
+  lane: number
+  createdAt: Date
   topic: string
   key: Buffer | null
   value: Buffer | null
@@ -131,31 +133,49 @@ export async function tryLockLane(db: Queryable, lane: number): Promise<boolean>
 }
 
 /**
- * The lane's oldest rows. SKIP LOCKED leaves out a row a cancel is deleting right now (with the lane's
- * lock held, no other relay holds any of them).
+ * Takes the lane's oldest rows: deletes them and returns them in id order, in one statement (the relay
+ * publishes them before its COMMIT; a failed produce rolls the delete back). SKIP LOCKED leaves out a row
+ * a cancel is deleting right now (with the lane's lock held, no other relay holds any of them).
  */
-const CLAIM = `SELECT id, topic, key, value, headers, message_id FROM ktask.outbox
-  WHERE lane = $1 AND refused IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`
+const TAKE = `DELETE FROM ktask.outbox WHERE id IN (
+    SELECT id FROM ktask.outbox WHERE lane = $1 AND refused IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+  RETURNING id, lane, created_at, topic, key, value, headers, message_id`
 
-export async function claimRows(db: Queryable, lane: number, limit: number): Promise<OutboxRow[]> {
+export async function takeRows(db: Queryable, lane: number, limit: number): Promise<OutboxRow[]> {
   const { rows } = await db.query<{
     id: string
+    lane: number
+    created_at: Date
     topic: string
     key: Buffer | null
     value: Buffer | null
     headers: Record<string, string>
     message_id: string
-  }>(CLAIM, [lane, limit])
-  return rows.map((r) => ({ id: r.id, topic: r.topic, key: r.key, value: r.value, headers: r.headers, messageId: r.message_id }))
+  }>(TAKE, [lane, limit])
+  return rows
+    .map((r) => ({
+      id: r.id,
+      lane: r.lane,
+      createdAt: r.created_at,
+      topic: r.topic,
+      key: r.key,
+      value: r.value,
+      headers: r.headers,
+      messageId: r.message_id,
+    }))
+    .sort((x, y) => (BigInt(x.id) < BigInt(y.id) ? -1 : 1)) // RETURNING keeps no order
 }
 
-export async function deleteRows(db: Queryable, ids: string[]): Promise<void> {
-  if (ids.length > 0) await db.query('DELETE FROM ktask.outbox WHERE id = ANY($1::bigint[])', [ids])
-}
-
-/** The broker refused the row for good: it stays, marked, for an operator (`refused` says why). */
-export async function markRefused(db: Queryable, id: string, reason: string): Promise<void> {
-  await db.query('UPDATE ktask.outbox SET refused = $2 WHERE id = $1', [id, reason.slice(0, 1000)])
+/**
+ * The broker refused a taken row for good: it is put back, marked, for an operator (`refused` says why;
+ * setting it to NULL publishes it again), with its id, so it keeps its place in its lane.
+ */
+export async function putBackRefused(db: Queryable, row: OutboxRow, reason: string): Promise<void> {
+  await db.query(
+    `INSERT INTO ktask.outbox (id, lane, created_at, topic, key, value, headers, message_id, refused)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [row.id, row.lane, row.createdAt, row.topic, row.key, row.value, JSON.stringify(row.headers), row.messageId, reason.slice(0, 1000)],
+  )
 }
 
 /**

@@ -13,7 +13,7 @@ import { Relay } from '../../../src/outbox/relay.ts'
 import { createPool } from '../../../src/store/pool.ts'
 import { buildTimeApp, timeTableSql } from '../../fixtures/time-app.ts'
 import { registerCleanup } from '../../helpers/cleanup.ts'
-import { infra, testPool, testProducer, uniqueName } from '../../helpers/infra.ts'
+import { scratchDatabase, testProducer, uniqueName } from '../../helpers/infra.ts'
 import { topicCount } from '../../helpers/topics.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 
@@ -21,10 +21,11 @@ describe('an outbox relay whose Postgres session ends while it produces', () => 
   it('leaves the process alive; the rows it produced stay, are published again, and each task runs once', async () => {
     const prefix = uniqueName('relay-crash')
     const table = `runs_${prefix.replaceAll('-', '_')}`
-    const pool = testPool()
+    // A database of its own: the doomed relay takes every outbox row it sees, and must see only this test's.
+    const scratch = await scratchDatabase('relay_crash')
+    const pool = scratch.pool()
     await pool.query(timeTableSql(table))
-    registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${table}`))
-    const { app, timed } = buildTimeApp({ prefix, table, logLevel: 'silent' })
+    const { app, timed } = buildTimeApp({ prefix, table, logLevel: 'silent', databaseUrl: scratch.url })
     registerCleanup(() => app.close())
     await app.provision()
 
@@ -44,7 +45,7 @@ describe('an outbox relay whose Postgres session ends while it produces', () => 
     const name = `doomed-${prefix}`
     const doomedPool = createPool(
       {
-        connectionString: infra().databaseUrl,
+        connectionString: scratch.url,
         max: 2,
         statementTimeoutMs: 30_000,
         idleInTransactionTimeoutMs: 60_000,

@@ -8,7 +8,7 @@ import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
 import { describe, expect, it } from 'vitest'
 import { createApp, isKtaskError } from 'ktask'
 import { registerCleanup } from '../../helpers/cleanup.ts'
-import { infra, testPool, uniqueName } from '../../helpers/infra.ts'
+import { infra, testAdmin, testPool, uniqueName } from '../../helpers/infra.ts'
 import { readTopic, topicCount } from '../../helpers/topics.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 
@@ -130,5 +130,44 @@ describe('publishing domain events', () => {
     expect(() => app.event({ topic: 'bad topic!', schema: orderSchema })).toThrow(/topic/)
     expect(() => app.event({ topic, schema: orderSchema, keys: 'x' } as never)).toThrow(/keys.*did you mean "key"/)
     expect(await topicCount(topic)).toBe(0)
+  })
+
+  it('an event the broker refuses for good stays in the outbox marked refused; the rows around it go out in order', async () => {
+    const prefix = uniqueName('events-refused')
+    const { app, topic, orderPlaced } = shop(prefix)
+    const admin = await testAdmin()
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '2000' }] }],
+      waitForLeaders: true,
+    })
+    await app.provision()
+    const pool = testPool()
+    registerCleanup(() => pool.query('DELETE FROM ktask.outbox WHERE topic = $1', [topic]))
+    const client = await pool.connect()
+    await client.query('BEGIN')
+    await orderPlaced.publish({ orderId: 'small-1', customer: 'c1', seq: 1 }, { tx: client })
+    const { eventId: big } = await orderPlaced.publish({ orderId: 'x'.repeat(5000), customer: 'c1', seq: 2 }, { tx: client })
+    await orderPlaced.publish({ orderId: 'small-3', customer: 'c1', seq: 3 }, { tx: client })
+    await client.query('COMMIT')
+    client.release()
+    // Any worker on the database runs a relay (here one consuming the events it publishes).
+    app.consume<OrderPlaced>({ topic, groupId: `${prefix}.audit`, handler: () => {} })
+    await app.worker().start()
+    await waitFor(async () => (await topicCount(topic)) >= 2, { message: 'the two small events' })
+    const registry = new SchemaRegistry({ host: infra().schemaRegistryUrl })
+    const decoded = await Promise.all((await readTopic(topic)).map(async (m) => (await registry.decode(m.value!)) as OrderPlaced))
+    expect(decoded.map((e) => e.seq)).toEqual([1, 3])
+    const left = await pool.query<{ message_id: string; refused: string | null }>(
+      `SELECT message_id, refused FROM ktask.outbox WHERE topic = $1`,
+      [topic],
+    )
+    expect(left.rows).toEqual([{ message_id: big, refused: expect.stringMatching(/.+/) }])
+    // The relay goes on with the lane: a later event of the same key is published.
+    const later = await pool.connect()
+    await later.query('BEGIN')
+    await orderPlaced.publish({ orderId: 'small-4', customer: 'c1', seq: 4 }, { tx: later })
+    await later.query('COMMIT')
+    later.release()
+    await waitFor(async () => (await topicCount(topic)) >= 3, { message: 'a later event' })
   })
 })

@@ -8,6 +8,8 @@ export type {
   EventContext,
   EventDefinition,
   EventType,
+  FlowOptions,
+  FlowResult,
   FollowUpOptions,
   HandlerContext,
   IdempotencyKeySource,
@@ -39,6 +41,8 @@ export type {
   WorkerOptions,
 } from './config/options.ts'
 export type { AvroSchemaInput } from './codec/avro-codec.ts'
+export { chain, chord, group } from './flows/canvas.ts'
+export type { ChainSignature, ChordSignature, GroupSignature, Signature, StepOptions, StepSignature } from './flows/canvas.ts'
 export { KtaskError, UnrecoverableError, codes, isKtaskError } from './errors.ts'
 export type { KtaskErrorCode, KtaskErrorDetails } from './errors.ts'
 export type { MessageEventBase, PauseReason, WorkerEvents } from './observability/worker-events.ts'

@@ -1,7 +1,16 @@
 /**
  * `createApp()` — the entry point: define tasks and consumers, enqueue, run workers.
  */
-import type { ConsumeDefinition, EventDefinition, EventType, ScheduleDefinition, TaskDefinition } from '../config/definitions.ts'
+import type {
+  ConsumeDefinition,
+  EventDefinition,
+  EventType,
+  FlowOptions,
+  FlowResult,
+  ScheduleDefinition,
+  TaskDefinition,
+} from '../config/definitions.ts'
+import type { Signature } from '../flows/canvas.ts'
 import type { AppOptions, WorkerOptions } from '../config/options.ts'
 import type { Logger } from 'pino'
 import { resolveAppOptions, resolveQueueOptions, type ResolvedAppConfig } from '../config/resolve.ts'
@@ -26,6 +35,7 @@ import { resolveSchedule, type DeclaredSchedule } from './schedules.ts'
 import { createTaskHandle, taskInternals, type Task } from './task-handle.ts'
 import { inTransaction } from './transactions.ts'
 import { taskTrackingHooks } from './task-tracking.ts'
+import { combineHooks, enqueueFlow, flowHooks } from './flows.ts'
 
 /**
  * An app: its tasks and consumers, and the clients they share. Its configuration and clients are private
@@ -48,7 +58,10 @@ export class App {
     this.#runtime = new AppRuntime(this.#config)
     if (this.#runtime.hasDatabase) {
       this.#stateWriter = new TaskStateWriter(() => this.#runtime.pool(), this.logger)
-      this.#hooks = taskTrackingHooks(this.#stateWriter)
+      this.#hooks = combineHooks(
+        taskTrackingHooks(this.#stateWriter),
+        flowHooks({ runtime: this.#runtime, scope: this.#config.prefix, task: (name) => taskInternals(this.#tasks.get(name)?.handle) }),
+      )
       this.#runtime.addBackgroundPart(this.#scheduler())
     }
     registerInternals(this, {
@@ -179,6 +192,21 @@ export class App {
       await recordTriggered(client, this.#config.prefix, name, taskId)
     })
     return { taskId }
+  }
+
+  /**
+   * Enqueues a flow of steps (`chain`, `group`, `chord` of `task.step()`): every step is validated first
+   * (unknown task, args that do not fit the schema: a KtaskError naming the step, nothing written), then
+   * the flow and its first steps are written in one transaction (yours with `tx`). Each later step is
+   * published in the transaction of the step it waited for, so every join fires exactly once. Needs a
+   * database.
+   */
+  enqueueFlow(flow: Signature, options: FlowOptions = {}): Promise<FlowResult> {
+    return enqueueFlow(
+      { runtime: this.#runtime, scope: this.#config.prefix, task: (name) => taskInternals(this.#tasks.get(name)?.handle) },
+      flow,
+      options,
+    )
   }
 
   /**

@@ -10,6 +10,7 @@
 import type { EnqueueManyItem, EnqueueOptions, EnqueueResult, FollowUpOptions, Task, TransactionClient } from '../config/definitions.ts'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { KtaskError, isKtaskError } from '../errors.ts'
+import { stepOf } from '../flows/canvas.ts'
 import type { OutgoingMessage } from '../producer/batching-producer.ts'
 import { newTaskId, newTraceparent } from '../producer/ids.ts'
 import { resolveTiming, type Timing } from '../producer/timing.ts'
@@ -41,6 +42,8 @@ export interface TaskInternals {
    * encodes and produces (which bounds its time; see enqueueBudgetMs).
    */
   prepare(): Promise<void>
+  /** Validates and encodes args as an enqueue would (KTASK_VALIDATION naming the field), writing nothing. */
+  validateArgs(args: unknown, what: string): Promise<void>
   /** Writes one task to the outbox (or a timer) on `db`, in the caller's transaction, with the id given. */
   writeInTransaction(db: Queryable, args: unknown, options: FollowUpOptions, taskId: string, what: string): Promise<EnqueueResult>
 }
@@ -203,6 +206,9 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
       const taskIds = built.map((b) => b.taskId)
       return due.size === 0 ? { taskIds } : { taskIds, runAt: taskIds.map((t) => due.get(t)) }
     },
+    step(args, options) {
+      return stepOf(spec.name, args === undefined ? { given: false } : { given: true, value: args }, options)
+    },
   }
   registry.set(handle, {
     spec,
@@ -211,6 +217,9 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
       await getSchemaId()
       await ensureTopic()
       await runtime.producer().connect()
+    },
+    async validateArgs(args, argsWhat) {
+      runtime.codec.encode(await getSchemaId(), spec.type!, args, argsWhat)
     },
     async writeInTransaction(db, args, options, taskId, followUpWhat) {
       runtime.assertOpen()

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import type { AvroSchemaInput } from '../codec/avro-codec.ts'
+import type { StepOptions, StepSignature } from '../flows/canvas.ts'
 import type { Ordering, RetryOptions } from './options.ts'
 
 export interface HandlerContext {
@@ -43,6 +44,15 @@ export interface HandlerContext {
   enqueue<Args>(task: Task<Args>, args: Args, options?: FollowUpOptions): Promise<EnqueueResult>
   /** Publishes a domain event in `ctx.tx`, through the outbox (see `enqueue`). Needs `ctx.tx`. */
   publish<Event>(eventType: EventType<Event>, event: Event, options?: Omit<PublishOptions, 'tx'>): Promise<PublishResult>
+  /** In a flow: its workflow id; undefined outside flows. */
+  readonly workflowId: string | undefined
+  /**
+   * In a flow: the result of the step before this one (after a group: the group's results, in order);
+   * undefined for a first step or outside flows.
+   */
+  readonly previous: unknown
+  /** In a flow, after a group (a chord's callback): the group's results in the order given; else undefined. */
+  readonly results: unknown[] | undefined
 }
 
 /** Anything node-postgres can run a statement on: a `pg.Client`, a `pg.PoolClient` (in your transaction). */
@@ -106,6 +116,26 @@ export interface Task<Args = unknown> {
     items: EnqueueManyItem<Args>[],
     options?: { tx?: TransactionClient },
   ): Promise<{ taskIds: string[]; runAt?: (Date | undefined)[] }>
+  /**
+   * A step of a flow (see `chain`, `group`, `chord` and `app.enqueueFlow`): with `args`, validated when the
+   * flow is enqueued; without, its args are the previous step's result, validated when it becomes due.
+   */
+  step(args?: Args, options?: StepOptions): StepSignature
+}
+
+/** Options of `app.enqueueFlow`. */
+export interface FlowOptions {
+  /** Write the flow in your transaction (node-postgres client): it exists if and only if you commit. */
+  tx?: TransactionClient
+  /**
+   * `failFast`: a failed step cancels the steps not started and fails the flow; `continue`: what waits for
+   * a failed step gets `{ error }` in place of its result. @defaultValue `'failFast'`
+   */
+  onFailure?: 'failFast' | 'continue'
+}
+
+export interface FlowResult {
+  workflowId: string
 }
 
 export interface EventDefinition<Event = unknown> {

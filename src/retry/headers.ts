@@ -36,6 +36,12 @@ export const H = {
   payloadBytes: 'ktask-payload-bytes',
   /** On a message `ktask replay --into` re-published: where it was read (`topic/partition/offset`). */
   replayedFrom: 'ktask-replayed-from',
+  /** On a flow's step: its workflow id. */
+  flow: 'ktask-flow',
+  /** On a flow's step: its index in the flow's graph. */
+  flowStep: 'ktask-flow-step',
+  /** On a flow's step that follows others: `{"v": <ctx.previous>, "list": <after a group>}` as JSON. */
+  flowInput: 'ktask-flow-input',
 } as const
 
 export type FailureStage = 'decode' | 'handler' | 'timeout' | 'produce'

@@ -62,6 +62,8 @@ export interface ReadyStep {
   taskId: string
   /** Its `ctx.previous`: assembled from the results it waited for. */
   input: unknown
+  /** How that input was assembled (a list: after a group); null for a first step. */
+  inputSpec: Input | null
   spec: { path: string; args?: unknown; argsFromPrevious: boolean; options: Record<string, unknown> }
 }
 
@@ -161,6 +163,7 @@ async function advance(db: Queryable, workflowId: string, dependants: number[]):
     task: r.task,
     taskId: r.task_id,
     input: r.input_spec ? assembleInput(r.input_spec, results) : null,
+    inputSpec: r.input_spec,
     spec: r.spec,
   }))
 }

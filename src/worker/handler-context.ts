@@ -17,6 +17,7 @@ import type {
 } from '../config/definitions.ts'
 import { KtaskError } from '../errors.ts'
 import { derivedId } from '../producer/ids.ts'
+import { H } from '../retry/headers.ts'
 import { markFromTransaction } from '../store/unavailable.ts'
 import type { Envelope } from './envelope.ts'
 import type { Ready } from './preparation.ts'
@@ -174,6 +175,28 @@ export class Context implements HandlerContext {
 
   get headers(): Record<string, string> {
     return this.#p.envelope.headers
+  }
+
+  get workflowId(): string | undefined {
+    return this.#p.envelope.headers[H.flow]
+  }
+
+  get previous(): unknown {
+    return this.#flowInput()?.v
+  }
+
+  get results(): unknown[] | undefined {
+    const input = this.#flowInput()
+    return input?.list && Array.isArray(input.v) ? input.v : undefined
+  }
+
+  #input: { v: unknown; list: boolean } | null | undefined
+  #flowInput(): { v: unknown; list: boolean } | null {
+    if (this.#input === undefined) {
+      const raw = this.#p.envelope.headers[H.flowInput]
+      this.#input = raw === undefined ? null : (JSON.parse(raw) as { v: unknown; list: boolean })
+    }
+    return this.#input
   }
 
   get topic(): string {

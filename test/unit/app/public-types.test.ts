@@ -38,6 +38,7 @@ describe('published types', () => {
       'close',
       'consume',
       'consumerGroups',
+      'enqueueFlow',
       'event',
       'getTask',
       'listSchedules',

@@ -1,0 +1,173 @@
+/**
+ * Flows: `app.enqueueFlow(canvas)` writes the graph and its first steps in one transaction; the worker's
+ * hooks record each step's outcome in the step's own transaction and publish the steps that became due
+ * through the outbox there too (store/flows.ts has the join). Every step is an ordinary task of its queue,
+ * with its own retry policy, marked by the flow headers (retry/headers.ts H.flow*).
+ */
+import pg from 'pg'
+import type { FlowOptions, FlowResult } from '../config/definitions.ts'
+import { KtaskError, isKtaskError, readableThrown } from '../errors.ts'
+import type { Signature } from '../flows/canvas.ts'
+import { compileFlow, type GraphStep } from '../flows/graph.ts'
+import { derivedId, newTaskId } from '../producer/ids.ts'
+import { H } from '../retry/headers.ts'
+import type { AppRuntime } from '../runtime/app-runtime.ts'
+import { failStep, insertFlow, succeedStep, type ReadyStep } from '../store/flows.ts'
+import type { Queryable } from '../store/queryable.ts'
+import type { ExecutionHooks } from '../worker/execution.ts'
+import type { TaskInternals } from './task-handle.ts'
+import { inTransaction } from './transactions.ts'
+
+export interface FlowDeps {
+  runtime: AppRuntime
+  /** The app's prefix: flows of deployments sharing a database stay apart. */
+  scope: string
+  /** The internals of the app's task of that name. */
+  task(name: string): TaskInternals | undefined
+}
+
+function flowHeaders(workflowId: string, step: number, input: { v: unknown; list: boolean } | null): Record<string, string> {
+  return {
+    [H.flow]: workflowId,
+    [H.flowStep]: String(step),
+    ...(input === null ? {} : { [H.flowInput]: JSON.stringify(input) }),
+  }
+}
+
+function stepTask(deps: FlowDeps, step: Pick<GraphStep, 'task' | 'path'>): TaskInternals {
+  const task = deps.task(step.task)
+  if (!task) {
+    throw new KtaskError('KTASK_VALIDATION', `Flow: ${step.path} is a step of unknown task "${step.task}"`, { field: step.path })
+  }
+  return task
+}
+
+/** Validates every step (task known, fixed args valid), then writes the flow and its first steps. */
+export async function enqueueFlow(deps: FlowDeps, flow: Signature, options: FlowOptions = {}): Promise<FlowResult> {
+  const { runtime } = deps
+  runtime.assertOpen()
+  if (!runtime.hasDatabase) {
+    throw new KtaskError('KTASK_INVALID_CONFIG', 'enqueueFlow needs a database (a flow lives in ktask.flows), but the app has none', {
+      field: 'database',
+    })
+  }
+  const onFailure = options.onFailure ?? 'failFast'
+  if (onFailure !== 'failFast' && onFailure !== 'continue') {
+    throw new KtaskError('KTASK_VALIDATION', `enqueueFlow: onFailure must be 'failFast' or 'continue'`, { field: 'onFailure' })
+  }
+  const graph = compileFlow(flow)
+  for (const step of graph.steps) {
+    const task = stepTask(deps, step)
+    if (step.argsFromPrevious) continue
+    try {
+      await task.validateArgs(step.args, `Flow: ${step.path} (task "${step.task}")`)
+    } catch (err) {
+      if (isKtaskError(err, 'KTASK_VALIDATION')) Object.assign(err, { field: `${step.path}.args${err.field ? `.${err.field}` : ''}` })
+      throw err
+    }
+  }
+  const workflowId = newTaskId()
+  const taskIds = graph.steps.map((s) => derivedId('flow', workflowId, String(s.index)))
+  const write = async (db: Queryable): Promise<void> => {
+    await insertFlow(db, { workflowId, scope: deps.scope, onFailure, graph, taskIds })
+    for (const step of graph.steps.filter((s) => s.waitsFor.length === 0)) {
+      await stepTask(deps, step).writeInTransaction(
+        db,
+        step.args,
+        { ...(step.options.key === undefined ? {} : { key: step.options.key }), headers: flowHeaders(workflowId, step.index, null) },
+        taskIds[step.index]!,
+        `Flow: ${step.path} (task "${step.task}")`,
+      )
+    }
+  }
+  await runtime.ensureMigrated()
+  if (options.tx !== undefined) {
+    if (options.tx === null || typeof options.tx.query !== 'function') {
+      throw new KtaskError('KTASK_VALIDATION', 'enqueueFlow: tx must be a node-postgres client (in your transaction)', { field: 'tx' })
+    }
+    await write(options.tx)
+  } else {
+    await inTransaction(runtime.pool(), write)
+  }
+  return { workflowId }
+}
+
+/**
+ * Publishes the steps that became due, in `db` (the finishing step's transaction). A step whose args come
+ * from its input and do not fit its task's schema fails at once, naming the field, and the failure policy
+ * applies to it like to any failed step.
+ */
+async function publishReady(deps: FlowDeps, db: Queryable, workflowId: string, ready: ReadyStep[]): Promise<void> {
+  for (const r of ready) {
+    const input = r.inputSpec === null ? null : { v: r.input, list: 'list' in r.inputSpec }
+    const what = `Flow: ${r.spec.path} (task "${r.task}")`
+    try {
+      const task = stepTask(deps, { task: r.task, path: r.spec.path })
+      const key = r.spec.options.key
+      await task.writeInTransaction(
+        db,
+        r.spec.argsFromPrevious ? r.input : r.spec.args,
+        { ...(typeof key === 'string' ? { key } : {}), headers: flowHeaders(workflowId, r.step, input) },
+        r.taskId,
+        what,
+      )
+    } catch (err) {
+      // Refused before anything was written (validation, unknown task after a deploy): the step fails.
+      if (!isKtaskError(err, 'KTASK_VALIDATION')) throw err
+      const failed = await failStep(db, workflowId, r.step, { class: 'KtaskError', message: err.message, field: err.field ?? null })
+      await publishReady(deps, db, workflowId, failed.ready)
+    }
+  }
+}
+
+/** What a flow step's outcome does to its flow, as worker hooks. */
+export function flowHooks(deps: FlowDeps): ExecutionHooks {
+  const stepOf = (headers: Readonly<Record<string, string>>): { workflowId: string; step: number } | undefined => {
+    const workflowId = headers[H.flow]
+    const step = Number(headers[H.flowStep])
+    return workflowId && Number.isInteger(step) ? { workflowId, step } : undefined
+  }
+  // Without a transaction of its own (transaction: false), the step's outcome gets one here.
+  const atomically = (db: Queryable, fn: (db: Queryable) => Promise<void>): Promise<void> =>
+    db instanceof pg.Pool ? inTransaction(db, fn) : fn(db)
+  return {
+    async succeeded(db, item, result) {
+      const at = stepOf(item.envelope.headers)
+      if (!at) return
+      await atomically(db, async (tx) => {
+        const done = await succeedStep(tx, at.workflowId, at.step, result === undefined ? null : result)
+        await publishReady(deps, tx, at.workflowId, done.ready)
+      })
+    },
+    async routed(message, decision) {
+      if (decision.kind !== 'dead') return
+      const at = stepOf(message.envelope.headers)
+      if (!at) return
+      const e = readableThrown(message.error)
+      const error = {
+        class: e instanceof Error ? e.name : typeof e,
+        message: e instanceof Error ? e.message : String(e),
+        stage: message.stage,
+      }
+      await inTransaction(deps.runtime.pool(), async (tx) => {
+        const done = await failStep(tx, at.workflowId, at.step, error)
+        await publishReady(deps, tx, at.workflowId, done.ready)
+      })
+    },
+  }
+}
+
+/** Both sets of hooks, in order (task tracking first: a step's state is written before its flow moves). */
+export function combineHooks(...all: (ExecutionHooks | undefined)[]): ExecutionHooks {
+  const hooks = all.filter((h): h is ExecutionHooks => h !== undefined)
+  return {
+    started: (item) => hooks.forEach((h) => h.started?.(item)),
+    progress: (item, fraction, message) => hooks.forEach((h) => h.progress?.(item, fraction, message)),
+    async succeeded(db, item, result) {
+      for (const h of hooks) await h.succeeded?.(db, item, result)
+    },
+    async routed(message, decision) {
+      for (const h of hooks) await h.routed?.(message, decision)
+    },
+  }
+}

@@ -50,6 +50,16 @@ export function isInfrastructure(err: unknown): boolean {
   return isPostgresUnavailable(err) || isKtaskError(err, 'KTASK_INFRASTRUCTURE')
 }
 
+/**
+ * Postgres aborted the transaction to break a lock conflict between ktask's own statements of concurrent
+ * chunks (a deadlock: two chunks advancing the same two flows in opposite orders; a serialization
+ * failure): nobody's fault, and the same work succeeds when it runs again — like an outage, not an attempt.
+ */
+export function isTransientConflict(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code
+  return code === '40P01' || code === '40001'
+}
+
 /** A message whose transaction cannot commit because of what its handler did: its own failure, never an outage. */
 function abortedByHandler(detail: string, cause?: unknown): KtaskError {
   return new KtaskError(
@@ -92,6 +102,8 @@ type Attempt =
   /** COMMIT refused the data (a deferred constraint), or the session sat idle too long: nothing was committed. */
   | { kind: 'commit-failed'; error: unknown; stage: FailureStage }
   | { kind: 'infra'; error: unknown }
+  /** Postgres aborted it to break a lock conflict (isTransientConflict): nothing was committed. */
+  | { kind: 'conflict'; error: unknown }
 
 /** The outcome of item's failure, as classifyFailure decides it (a pause when it was an outage). */
 function failure(deps: ChunkDeps, item: ExecItem, stage: FailureStage, error: unknown, connectionLost = false): Outcome {
@@ -115,6 +127,15 @@ export async function runChunkInTransaction(deps: ChunkDeps, items: ExecItem[]):
         // Nothing of this transaction was applied: its first item carries the pause; the rest run again.
         outcomes[start] = { kind: 'pause', stage: 'execute', error: attempt.error }
         return { outcomes }
+      case 'conflict':
+        // Run again at once, one message per transaction: a message's own statements take their locks in
+        // one order, so alone they cannot deadlock with another's. A lone message conflicting pauses.
+        if (end - start === 1) {
+          outcomes[start] = { kind: 'pause', stage: 'execute', error: attempt.error }
+          return { outcomes }
+        }
+        for (let i = end - 1; i >= start; i--) segments.push([i, i + 1])
+        break
       case 'committed':
         attempt.outcomes.forEach((o, i) => (outcomes[start + i] = o))
         segments.push([start + attempt.outcomes.length, end])
@@ -176,7 +197,7 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
     try {
       commit = await client.query('COMMIT')
     } catch (err) {
-      if (isInfrastructure(err)) throw err
+      if (isInfrastructure(err) || isTransientConflict(err)) throw err
       return { kind: 'commit-failed', error: err, stage: 'handler' }
     }
     // COMMIT of an aborted transaction "succeeds" as ROLLBACK: nothing was applied.
@@ -197,6 +218,10 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
         { cause: connectionLost ?? err },
       )
       return { kind: 'commit-failed', error, stage: 'timeout' }
+    }
+    if (isTransientConflict(err)) {
+      deps.logger.warn({ err, group: deps.groupId }, 'transaction aborted by Postgres to break a lock conflict; it runs again')
+      return { kind: 'conflict', error: err }
     }
     if (!isInfrastructure(err) && connectionLost === undefined) {
       deps.logger.error({ err, group: deps.groupId }, 'transaction failed outside any handler (schema missing? permissions?)')
@@ -325,7 +350,7 @@ class ChunkTransaction {
       this.#noteActivity(scope)
       return undefined
     } catch (err) {
-      if (isInfrastructure(err)) throw err
+      if (isInfrastructure(err) || isTransientConflict(err)) throw err
       await this.#undo(scope, item)
       return failure(this.#deps, item, 'handler', abortedByHandler((err as Error).message, err))
     }

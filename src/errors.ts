@@ -31,6 +31,11 @@ export const codes = [
   'KTASK_REFUSED',
   /** The app, worker or producer is closed or not started. */
   'KTASK_STATE',
+  /**
+   * A webhook was not delivered: the receiver answered other than 2xx (`status`), could not be reached,
+   * or did not answer in time (`reason`). `retryable` says whether another attempt may succeed.
+   */
+  'KTASK_WEBHOOK',
 ] as const
 
 export type KtaskErrorCode = (typeof codes)[number]

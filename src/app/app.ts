@@ -18,6 +18,7 @@ import { KtaskError, configError } from '../errors.ts'
 import { migrate, type MigrationResult } from '../store/migrate.ts'
 import { getTask, type TaskStatus } from '../store/task-store.ts'
 import { cancelTask } from '../store/cancel.ts'
+import { getFlow, type FlowStatus } from '../store/flows.ts'
 import { listSchedules, recordTriggered, setPaused, type ScheduleRow } from '../store/schedules.ts'
 import { Scheduler, type ScheduleEntry } from '../schedules/scheduler.ts'
 import { newTaskId } from '../producer/ids.ts'
@@ -207,6 +208,12 @@ export class App {
       flow,
       options,
     )
+  }
+  /** A flow's state and every step's (task id, state, result or error, attempts); null when unknown. */
+  async flowStatus(workflowId: string): Promise<FlowStatus | null> {
+    this.#runtime.assertOpen()
+    await this.#runtime.ensureMigrated()
+    return getFlow(this.#runtime.pool(), this.#config.prefix, workflowId)
   }
 
   /**

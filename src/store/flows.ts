@@ -193,3 +193,79 @@ export async function flowStepState(db: Queryable, workflowId: string, step: num
   ])
   return rows[0]?.state
 }
+
+/** A flow and its steps, as `app.flowStatus` shows them. */
+export interface FlowStatus {
+  workflowId: string
+  state: FlowState
+  onFailure: FlowFailurePolicy
+  createdAt: Date
+  finishedAt: Date | null
+  steps: FlowStepStatus[]
+}
+
+export interface FlowStepStatus {
+  step: number
+  /** Where it is in the canvas: `chain[1].header[3]`. */
+  path: string
+  task: string
+  taskId: string
+  state: FlowStepState
+  /** Steps it still waits for (WAITING). */
+  waitingFor: number
+  /** The steps that wait for it. */
+  dependants: number[]
+  result: unknown
+  error: unknown
+  /** Attempts so far, when its task is tracked. */
+  attempts: number | null
+  updatedAt: Date
+}
+
+export async function getFlow(db: Queryable, scope: string, workflowId: string): Promise<FlowStatus | null> {
+  const flow = await db.query<{ state: FlowState; on_failure: FlowFailurePolicy; created_at: Date; finished_at: Date | null }>(
+    `SELECT state, on_failure, created_at, finished_at FROM ktask.flows WHERE workflow_id = $1 AND scope = $2`,
+    [workflowId, scope],
+  )
+  const f = flow.rows[0]
+  if (!f) return null
+  const { rows } = await db.query<{
+    step: number
+    path: string
+    task: string
+    task_id: string
+    state: FlowStepState
+    waiting_for: number
+    dependants: number[]
+    result: unknown
+    error: unknown
+    attempts: number | null
+    updated_at: Date
+  }>(
+    `SELECT s.step, s.spec->>'path' AS path, s.task, s.task_id, s.state, s.waiting_for, s.dependants, s.result, s.error,
+            t.attempts, s.updated_at
+       FROM ktask.flow_steps s LEFT JOIN ktask.tasks t ON t.task_id = s.task_id
+      WHERE s.workflow_id = $1 ORDER BY s.step`,
+    [workflowId],
+  )
+  return {
+    workflowId,
+    state: f.state,
+    onFailure: f.on_failure,
+    createdAt: f.created_at,
+    finishedAt: f.finished_at,
+    steps: rows.map((r) => ({
+      step: r.step,
+      path: r.path,
+      task: r.task,
+      taskId: r.task_id,
+      state: r.state,
+      waitingFor: r.waiting_for,
+      dependants: r.dependants,
+      result: r.result,
+      error: r.error,
+      attempts: r.attempts,
+      updatedAt: r.updated_at,
+    })),
+  }
+}

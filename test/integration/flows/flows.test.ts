@@ -53,6 +53,24 @@ describe('flows', () => {
       expect(d.data.args).toEqual({ flow: n, total: 450 })
       expect(d.data.previous).toEqual({ flow: n, total: 450 })
     }
+    const status = await f.app.flowStatus(ids[0]!)
+    expect(status).toMatchObject({ workflowId: ids[0], state: 'SUCCEEDED', onFailure: 'failFast', finishedAt: expect.any(Date) })
+    expect(status!.steps).toHaveLength(13)
+    expect(status!.steps[0]).toMatchObject({
+      step: 0,
+      path: 'chain[0]',
+      task: 'flow.a',
+      state: 'SUCCEEDED',
+      result: { from: 'a', flow: 0 },
+    })
+    expect(status!.steps[11]).toMatchObject({
+      path: 'chain[1].callback',
+      task: 'flow.c',
+      dependants: [12],
+      result: { flow: 0, total: 450 },
+    })
+    expect(new Set(status!.steps.map((s) => s.taskId)).size).toBe(13)
+    expect(await f.app.flowStatus('no-such-flow')).toBeNull()
   })
 
   it("failFast: an always-failing step fails the flow and cancels what waits; continue: c sees { error } in the failed step's place", async () => {

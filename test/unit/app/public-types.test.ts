@@ -40,6 +40,7 @@ describe('published types', () => {
       'consumerGroups',
       'enqueueFlow',
       'event',
+      'flowStatus',
       'getTask',
       'listSchedules',
       'logger',

@@ -6,6 +6,7 @@ import type pg from 'pg'
 import type { Logger } from 'pino'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { enqueueBudgetMs } from '../producer/enqueue-budget.ts'
+import type { FlowStatus } from '../store/flows.ts'
 import { statementBudgetMs } from '../store/pool.ts'
 import { getTasks, type TaskStatus } from '../store/task-store.ts'
 import type { App, ScheduleInfo } from './app.ts'
@@ -33,6 +34,10 @@ export interface HttpHost {
   status(taskId: string): Promise<TaskStatus | null>
   /** The statuses of those ids that have one, in one statement. */
   statuses(taskIds: string[]): Promise<Map<string, TaskStatus>>
+  /** See App.flowStatus: the flow and its steps; null when no flow of the app's prefix has this id. */
+  flowStatus(workflowId: string): Promise<FlowStatus | null>
+  /** The flows of those ids that exist, read one after another (one pool connection at a time). */
+  flowStatuses(workflowIds: string[]): Promise<Map<string, FlowStatus>>
   /** See App.cancel: true when the task will never run. Throws KTASK_INVALID_CONFIG without a database. */
   cancel(taskId: string): Promise<boolean>
   /** See App.listSchedules; none without a database (an app without one cannot declare schedules). */
@@ -74,6 +79,15 @@ export function httpHost(app: App): HttpHost {
     prepareTask: (name) => parts.prepareTask(name),
     status: (taskId) => app.status(taskId),
     statuses: async (taskIds) => getTasks(await database(), taskIds),
+    flowStatus: (workflowId) => app.flowStatus(workflowId),
+    flowStatuses: async (workflowIds) => {
+      const found = new Map<string, FlowStatus>()
+      for (const id of workflowIds) {
+        const flow = await app.flowStatus(id)
+        if (flow) found.set(id, flow)
+      }
+      return found
+    },
     cancel: (taskId) => app.cancel(taskId),
     listSchedules: async () => (runtime.hasDatabase ? app.listSchedules() : []),
     database,

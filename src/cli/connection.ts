@@ -1,9 +1,9 @@
 /**
- * What the operations commands (dlq, replay, topics, groups, status, cancel, schedules) connect with: the options of the
- * app a module exports (`--app`: brokers, SASL/TLS, registry and its credentials, database, prefix), or
- * else the environment's. Their logs are only for trouble (warn and above, unless LOG_LEVEL asks for
- * more) and go to stderr like every CLI log — never through the app's own logger, which may write to
- * stdout, where these commands print their results.
+ * What the operations commands (dlq, replay, topics, groups, status, flow, cancel, schedules) connect
+ * with: the options of the app a module exports (`--app`: brokers, SASL/TLS, registry and its
+ * credentials, database, prefix), or else the environment's. Their logs are only for trouble (warn and
+ * above, unless LOG_LEVEL asks for more) and go to stderr like every CLI log — never through the app's
+ * own logger, which may write to stdout, where these commands print their results.
  */
 import type { Command } from 'commander'
 import { createApp, type App } from '../app/app.ts'
@@ -41,10 +41,11 @@ export async function connectionOptions(flags: ConnectionFlags = {}): Promise<Ap
 }
 
 /**
- * The app `cancel` and `schedules` act through: the one the `--app` module exports — it knows its queues
- * (where an untracked task may wait) and its schedules' tasks (what a trigger enqueues) — or else one
- * the environment describes, which reaches the database only. A module whose app leaves its log level to
- * LOG_LEVEL logs only trouble here, like the other operations commands.
+ * The app `cancel`, `schedules` and `flow` act through: the one the `--app` module exports — it knows its
+ * queues (where an untracked task may wait), its schedules' tasks (what a trigger enqueues) and its prefix
+ * (the scope its flows are kept under) — or else one the environment describes, which reaches the database
+ * only. A module whose app leaves its log level to LOG_LEVEL logs only trouble here, like the other
+ * operations commands.
  */
 export async function operationsApp(flags: ConnectionFlags = {}): Promise<App> {
   if (!flags.app) return createApp(operationsLogLevel())

@@ -7,6 +7,7 @@ import { Command } from 'commander'
 import { isKtaskError } from '../errors.ts'
 import { registerCancelCommand } from './commands/cancel.ts'
 import { registerDlqCommand } from './commands/dlq.ts'
+import { registerFlowCommand } from './commands/flow.ts'
 import { registerInspectCommands } from './commands/inspect.ts'
 import { registerMigrateCommand } from './commands/migrate.ts'
 import { registerReplayCommand } from './commands/replay.ts'
@@ -30,6 +31,7 @@ registerWorkerCommand(program)
 registerMigrateCommand(program)
 registerServeCommand(program)
 registerStatusCommand(program)
+registerFlowCommand(program)
 registerCancelCommand(program)
 registerSchedulesCommand(program)
 registerReplayCommand(program)

@@ -4,6 +4,7 @@
  * built from those same route declarations (see openapi.ts), so the document cannot drift from the wire.
  */
 import type { ScheduleInfo } from '../app/http-host.ts'
+import type { FlowFailurePolicy, FlowState, FlowStatus, FlowStepState, FlowStepStatus } from '../store/flows.ts'
 import type { TaskErrorSummary, TaskState, TaskStatus } from '../store/task-store.ts'
 import type { JsonSchema } from './avro-json-schema.ts'
 
@@ -96,6 +97,66 @@ export const cancelledSchema: JsonSchema = {
   required: ['taskId', 'cancelled'],
 }
 
+// Whether each flow state is final, keyed by the type like STATES: a new state must say which it is.
+const FLOW_STATES: Record<FlowState, boolean> = { RUNNING: false, SUCCEEDED: true, FAILED: true, CANCELLED: true }
+const FLOW_STEP_STATES: Record<FlowStepState, true> = { WAITING: true, PENDING: true, SUCCEEDED: true, FAILED: true, CANCELLED: true }
+const FLOW_POLICIES: Record<FlowFailurePolicy, true> = { failFast: true, continue: true }
+
+/** True once a flow will not change any more (event streams end, `ktask flow --watch` returns). */
+export function isFinalFlowState(state: FlowState): boolean {
+  return FLOW_STATES[state]
+}
+
+const flowStepFields: Record<keyof FlowStepStatus, JsonSchema> = {
+  step: { type: 'integer', description: 'Its index in the flow' },
+  path: { type: 'string', description: 'Where it is in the canvas: `chain[1].header[3]`' },
+  task: { type: 'string' },
+  taskId: { type: 'string', description: 'The id of the task the step runs as (GET /v1/tasks/{taskId} when the task is tracked)' },
+  state: { type: 'string', enum: Object.keys(FLOW_STEP_STATES) },
+  waitingFor: { type: 'integer', description: 'How many steps it still waits for (WAITING)' },
+  dependants: { type: 'array', items: { type: 'integer' }, description: 'The steps that wait for it' },
+  result: { description: "The task's return value, once SUCCEEDED" },
+  error: {
+    type: ['object', 'null'],
+    properties: { class: { type: 'string' }, message: { type: 'string' }, stage: { type: 'string' }, field: { type: ['string', 'null'] } },
+    additionalProperties: true,
+    description: 'Why it FAILED: dead-lettered after its retries (`stage`), or its args refused (`field`)',
+  },
+  attempts: { type: ['integer', 'null'], description: 'Attempts so far (null: its task is not tracked)' },
+  updatedAt: { type: 'string', format: 'date-time' },
+}
+
+const flowStepSchema: JsonSchema = {
+  type: 'object',
+  properties: flowStepFields,
+  required: Object.keys(flowStepFields).filter((k) => k !== 'result' && k !== 'error'),
+}
+
+const flowStatusFields: Record<keyof FlowStatus, JsonSchema> = {
+  workflowId: { type: 'string' },
+  state: { type: 'string', enum: Object.keys(FLOW_STATES) },
+  onFailure: { type: 'string', enum: Object.keys(FLOW_POLICIES) },
+  createdAt: { type: 'string', format: 'date-time' },
+  finishedAt: nullableDateTime,
+  steps: { type: 'array', items: flowStepSchema, description: 'Every step, in canvas order' },
+}
+
+export const flowStatusSchema: JsonSchema = {
+  type: 'object',
+  properties: flowStatusFields,
+  required: Object.keys(flowStatusFields),
+}
+
+/** A FlowStatus as the routes (and `ktask flow --json`) send it: dates as ISO strings. */
+export function flowJson(f: FlowStatus): Record<string, unknown> {
+  return {
+    ...f,
+    createdAt: f.createdAt.toISOString(),
+    finishedAt: f.finishedAt?.toISOString() ?? null,
+    steps: f.steps.map((s) => ({ ...s, updatedAt: s.updatedAt.toISOString() })),
+  }
+}
+
 /** A schedule as GET /v1/schedules sends it. */
 export interface ScheduleJson {
   name: string
@@ -184,6 +245,7 @@ export const namedSchemas = new Map<JsonSchema, string>([
   [acceptedSchema, 'Accepted'],
   [cancelledSchema, 'Cancelled'],
   [scheduleSchema, 'Schedule'],
+  [flowStatusSchema, 'FlowStatus'],
 ])
 
 /** Which named schema a response schema was made from (openapi.ts refers to it instead of inlining it). */
@@ -222,6 +284,12 @@ export const responses = {
     description:
       'Server-Sent Events: `state` (a TaskStatus) and `progress` events until the task is final; `error` while the ' +
       'status cannot be read; `reconnect` when the stream reached its time limit (open a new one)',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  } satisfies ResponseSchema,
+  flowEventStream: {
+    description:
+      'Server-Sent Events: `state` (a FlowStatus) whenever the flow or one of its steps changes state or attempt, until ' +
+      'the flow is final; `error` while the status cannot be read; `reconnect` when the stream reached its time limit (open a new one)',
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   } satisfies ResponseSchema,
   unauthorized: described(errorSchema, 'Missing or wrong bearer token (when the service has a token)'),

@@ -1,6 +1,7 @@
 /**
- * The HTTP service: enqueue tasks (at once or delayed), follow and cancel them, list schedules, health. A
- * small Fastify app over the same library calls users make (`task.enqueue`, `app.status`, `app.cancel`).
+ * The HTTP service: enqueue tasks (at once or delayed), follow and cancel them, follow flows, list
+ * schedules, health. A small Fastify app over the same library calls users make (`task.enqueue`,
+ * `app.status`, `app.cancel`, `app.flowStatus`).
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { App } from '../app/app.ts'
@@ -11,10 +12,12 @@ import { EventStreams } from './event-streams.ts'
 import { buildOpenApi, type DocumentedRoute } from './openapi.ts'
 import type { HttpServiceOptions } from '../config/options.ts'
 import { resolveHttpOptions, type ResolvedHttpOptions } from './options.ts'
+import { registerFlowRoutes } from './routes/flows.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerScheduleRoutes } from './routes/schedules.ts'
 import { registerTaskRoutes } from './routes/tasks.ts'
 import { StatusPoller } from './status-poller.ts'
+import { flowFeed, taskFeed } from './stream-feeds.ts'
 
 export interface HttpService {
   readonly server: FastifyInstance
@@ -43,14 +46,17 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   server.addHook('onRoute', (route) => void routes.push(route))
   let openApi: ReturnType<typeof buildOpenApi> | undefined
   server.get('/v1/openapi.json', async () => (openApi ??= buildOpenApi(host, routes, { auth: resolved.token !== undefined })))
-  const poller = new StatusPoller((ids) => host.statuses(ids), resolved.ssePollMs)
-  const streams = new EventStreams(poller, { maxStreams: resolved.maxEventStreams, maxLifetimeMs: resolved.eventStreamMaxMs })
-  // Open streams would keep close() waiting until their tasks finish: end them first.
+  // One cap for task and flow streams; each kind has its own shared reader.
+  const streams = new EventStreams({ maxStreams: resolved.maxEventStreams, maxLifetimeMs: resolved.eventStreamMaxMs })
+  const taskStreams = streams.of(taskFeed(new StatusPoller((ids) => host.statuses(ids), resolved.ssePollMs)))
+  const flowStreams = streams.of(flowFeed(new StatusPoller((ids) => host.flowStatuses(ids), resolved.ssePollMs)))
+  // Open streams would keep close() waiting until what they follow finishes: end them first.
   server.addHook('preClose', (done) => {
     streams.closeAll()
     done()
   })
-  registerTaskRoutes(server, host, resolved, streams)
+  registerTaskRoutes(server, host, resolved, taskStreams)
+  registerFlowRoutes(server, host, flowStreams)
   registerScheduleRoutes(server, host)
   registerHealthRoutes(server, host, resolved, auth)
   // The service creates rows too (Idempotency-Keys) and may be all an app runs: it prunes like a worker.

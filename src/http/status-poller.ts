@@ -1,51 +1,50 @@
 /**
- * One Postgres reader for every event stream of a service. Streams subscribe to task ids; every
- * `pollMs` one statement reads all subscribed ids at once, and a stream's first read joins the next
- * statement instead of running its own. At most one statement is in flight, so however many clients
- * follow tasks, the streams hold at most one pool connection — before, each stream polled on its own and
- * ~100 of them took the whole pool.
+ * One Postgres reader for every event stream of one kind (tasks, flows) of a service. Streams subscribe
+ * to ids; every `pollMs` one read fetches all subscribed ids at once, and a stream's first read joins the
+ * next one instead of running its own. At most one read is in flight, so however many clients follow
+ * tasks, the streams hold at most one pool connection — before, each stream polled on its own and ~100 of
+ * them took the whole pool.
  */
-import type { TaskStatus } from '../store/task-store.ts'
 
-/** What a subscriber hears after each poll: the task's status (null once its row is gone), or the read failed. */
-export type StatusUpdate = { status: TaskStatus | null } | { error: unknown }
+/** What a subscriber hears after each poll: the status (null once its row is gone), or the read failed. */
+export type StatusUpdate<S = unknown> = { status: S | null } | { error: unknown }
 
-export type StatusListener = (update: StatusUpdate) => void
+export type StatusListener<S> = (update: StatusUpdate<S>) => void
 
-interface Waiter {
-  resolve: (status: TaskStatus | null) => void
+interface Waiter<S> {
+  resolve: (status: S | null) => void
   reject: (err: unknown) => void
 }
 
-export class StatusPoller {
-  readonly #read: (taskIds: string[]) => Promise<Map<string, TaskStatus>>
+export class StatusPoller<S> {
+  readonly #read: (ids: string[]) => Promise<Map<string, S>>
   readonly #pollMs: number
-  readonly #subscribers = new Map<string, Set<StatusListener>>()
-  #waiters = new Map<string, Waiter[]>()
+  readonly #subscribers = new Map<string, Set<StatusListener<S>>>()
+  #waiters = new Map<string, Waiter<S>[]>()
   #timer: NodeJS.Timeout | undefined
   #pollDue = false
   #reading = false
 
-  /** `read` returns the statuses of the ids that have one, in one statement. */
-  constructor(read: (taskIds: string[]) => Promise<Map<string, TaskStatus>>, pollMs: number) {
+  /** `read` returns the statuses of the ids that have one (tasks: in one statement). */
+  constructor(read: (ids: string[]) => Promise<Map<string, S>>, pollMs: number) {
     this.#read = read
     this.#pollMs = pollMs
   }
 
-  /** One task's status, read by the next shared statement. */
-  load(taskId: string): Promise<TaskStatus | null> {
+  /** One status, read by the next shared read. */
+  load(id: string): Promise<S | null> {
     return new Promise((resolve, reject) => {
-      const list = this.#waiters.get(taskId) ?? []
+      const list = this.#waiters.get(id) ?? []
       list.push({ resolve, reject })
-      this.#waiters.set(taskId, list)
+      this.#waiters.set(id, list)
       this.#next()
     })
   }
 
   /** Calls `listener` after every poll until the returned function is called. */
-  subscribe(taskId: string, listener: StatusListener): () => void {
-    let listeners = this.#subscribers.get(taskId)
-    if (!listeners) this.#subscribers.set(taskId, (listeners = new Set()))
+  subscribe(id: string, listener: StatusListener<S>): () => void {
+    let listeners = this.#subscribers.get(id)
+    if (!listeners) this.#subscribers.set(id, (listeners = new Set()))
     listeners.add(listener)
     // Polls only while someone listens; unref: the server, not this timer, keeps the process alive.
     this.#timer ??= setInterval(() => {
@@ -54,7 +53,7 @@ export class StatusPoller {
     }, this.#pollMs).unref()
     return () => {
       listeners.delete(listener)
-      if (listeners.size === 0 && this.#subscribers.get(taskId) === listeners) this.#subscribers.delete(taskId)
+      if (listeners.size === 0 && this.#subscribers.get(id) === listeners) this.#subscribers.delete(id)
       if (this.#subscribers.size === 0) this.#stopTimer()
     }
   }
@@ -70,7 +69,7 @@ export class StatusPoller {
     this.#pollDue = false
   }
 
-  /** Starts the next statement unless one is in flight (its end starts the next one). */
+  /** Starts the next read unless one is in flight (its end starts the next one). */
   #next(): void {
     if (this.#reading) return
     const waiters = this.#waiters
@@ -97,7 +96,7 @@ export class StatusPoller {
       })
   }
 
-  #notify(ids: string[], update: (id: string) => StatusUpdate): void {
+  #notify(ids: string[], update: (id: string) => StatusUpdate<S>): void {
     for (const id of ids) {
       // A copy: a listener may unsubscribe (its task is final) while we iterate.
       for (const listener of [...(this.#subscribers.get(id) ?? [])]) listener(update(id))

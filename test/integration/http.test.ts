@@ -336,7 +336,15 @@ describe('HTTP service', () => {
     }
     expect(doc.openapi).toBe('3.1.0')
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/v1/tasks/report.build', '/v1/tasks/{taskId}', '/v1/tasks/{taskId}/events', '/healthz', '/readyz']),
+      expect.arrayContaining([
+        '/v1/tasks/report.build',
+        '/v1/tasks/{taskId}',
+        '/v1/tasks/{taskId}/events',
+        '/v1/flows/{workflowId}',
+        '/v1/flows/{workflowId}/events',
+        '/healthz',
+        '/readyz',
+      ]),
     )
     expect(doc.components.schemas['report.build.args']).toEqual({
       type: 'object',
@@ -373,6 +381,8 @@ describe('HTTP service', () => {
     })
     expect(at(doc.paths, '/v1/schedules', 'get', 'responses', '200', 'content', 'application/json', 'schema')).toBeDefined()
     expect(json('/v1/tasks/{taskId}', 'get', '200')).toEqual({ $ref: '#/components/schemas/TaskStatus' })
+    expect(json('/v1/flows/{workflowId}', 'get', '200')).toEqual({ $ref: '#/components/schemas/FlowStatus' })
+    expect(at(doc.paths, '/v1/flows/{workflowId}/events', 'get', 'responses', '200', 'content')).toHaveProperty('text/event-stream')
     expect(at(doc.paths, '/v1/tasks/{taskId}/events', 'get', 'responses', '200', 'content')).toHaveProperty('text/event-stream')
     expect(at(json('/readyz', 'get', '503'), 'required')).toEqual(['status', 'failing', 'checks'])
     // What GET sends is exactly what the document declares: Fastify serializes with the same schema.

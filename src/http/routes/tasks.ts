@@ -7,7 +7,7 @@ import type { HttpHost } from '../../app/http-host.ts'
 import type { EnqueueOptions, EnqueueResult } from '../../config/definitions.ts'
 import { KtaskError } from '../../errors.ts'
 import { sendError } from '../errors.ts'
-import type { EventStreams } from '../event-streams.ts'
+import type { FeedStreams } from '../event-streams.ts'
 import { enqueueOnce, takeoverAfterMs } from '../idempotency.ts'
 import { ENQUEUE_URL } from '../openapi.ts'
 import { acceptedSchema, cancelledSchema, described, errorSchema, responses, statusJson, taskStatusSchema } from '../schemas.ts'
@@ -81,10 +81,7 @@ const cancelTaskSchema = {
   },
 }
 
-/** What a client refused for want of a stream place is told to wait, in seconds. */
-const STREAMS_FULL_RETRY_AFTER_S = 5
-
-export function registerTaskRoutes(server: FastifyInstance, host: HttpHost, options: ResolvedHttpOptions, streams: EventStreams): void {
+export function registerTaskRoutes(server: FastifyInstance, host: HttpHost, options: ResolvedHttpOptions, streams: FeedStreams): void {
   // A pending claim younger than this may belong to a request that is still producing.
   const staleMs = takeoverAfterMs(host.budgets)
   server.post<{ Params: { name: string }; Querystring: TimingQuery; Body: unknown }>(
@@ -185,28 +182,7 @@ export function registerTaskRoutes(server: FastifyInstance, host: HttpHost, opti
   server.get<{ Params: { taskId: string } }>(
     '/v1/tasks/:taskId/events',
     { schema: followTaskSchema, exposeHeadRoute: false },
-    async (request, reply) => {
-      const place = streams.reserve()
-      if (!place) {
-        return sendError(reply.header('retry-after', String(STREAMS_FULL_RETRY_AFTER_S)), 503, {
-          code: 'KTASK_REFUSED',
-          message: `Too many open event streams (maxEventStreams = ${streams.maxStreams}): retry shortly`,
-        })
-      }
-      let first
-      try {
-        first = await streams.load(request.params.taskId)
-      } catch (err) {
-        place.release()
-        throw err
-      }
-      if (!first) {
-        place.release()
-        return sendError(reply, 404, { code: 'KTASK_NOT_FOUND', message: `No tracked task with id "${request.params.taskId}"` })
-      }
-      reply.hijack()
-      place.start(first, request.raw, reply.raw)
-    },
+    (request, reply) => streams.open(request.params.taskId, request, reply),
   )
 }
 

@@ -12,6 +12,7 @@ import { compileFlow, type GraphStep } from '../flows/graph.ts'
 import { derivedId, newTaskId } from '../producer/ids.ts'
 import { H } from '../retry/headers.ts'
 import type { AppRuntime } from '../runtime/app-runtime.ts'
+import { queueTopic } from '../topology/names.ts'
 import { failStep, insertFlow, succeedStep, type ReadyStep } from '../store/flows.ts'
 import type { Queryable } from '../store/queryable.ts'
 import type { ExecutionHooks } from '../worker/execution.ts'
@@ -115,8 +116,26 @@ async function publishReady(deps: FlowDeps, db: Queryable, workflowId: string, r
       // Refused before anything was written (validation, unknown task after a deploy): the step fails.
       if (!isKtaskError(err, 'KTASK_VALIDATION')) throw err
       const failed = await failStep(db, workflowId, r.step, { class: 'KtaskError', message: err.message, field: err.field ?? null })
+      await stopPublished(deps, db, failed.cancelledPublished ?? [])
       await publishReady(deps, db, workflowId, failed.ready)
     }
+  }
+}
+
+/**
+ * Steps a failFast failure cancelled after they were published: an outbox row not yet published is
+ * deleted; one on its queue gets its ledger row now, so the worker that reaches it skips it (as
+ * app.cancel does). One that already ran keeps its ledger row (ON CONFLICT): its result is not used.
+ */
+async function stopPublished(deps: FlowDeps, db: Queryable, steps: { task: string; taskId: string }[]): Promise<void> {
+  for (const s of steps) {
+    await db.query('DELETE FROM ktask.outbox WHERE message_id = $1', [s.taskId])
+    const queue = deps.task(s.task)?.spec.queue
+    if (queue === undefined || queue === null) continue
+    await db.query('INSERT INTO ktask.inbox (group_id, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+      queueTopic(deps.scope, queue),
+      s.taskId,
+    ])
   }
 }
 
@@ -151,6 +170,7 @@ export function flowHooks(deps: FlowDeps): ExecutionHooks {
       }
       await inTransaction(deps.runtime.pool(), async (tx) => {
         const done = await failStep(tx, at.workflowId, at.step, error)
+        await stopPublished(deps, tx, done.cancelledPublished ?? [])
         await publishReady(deps, tx, at.workflowId, done.ready)
       })
     },

@@ -70,6 +70,8 @@ export interface ReadyStep {
 export interface StepFinished {
   /** False: the step was already final, or its flow is (cancelled, failed): nothing advanced. */
   applied: boolean
+  /** failFast: the steps cancelled that were already published (or in the outbox): the caller stops them. */
+  cancelledPublished?: { step: number; task: string; taskId: string }[]
   /** Dependants that became due, in step order: the caller publishes them (outbox) in this transaction. */
   ready: ReadyStep[]
   /** The flow's state when this step made it final. */
@@ -116,13 +118,20 @@ export async function failStep(db: Queryable, workflowId: string, step: number, 
     const flowFinished = await countFinished(db, workflowId, 1, 1)
     return { applied: true, ready, ...(flowFinished ? { flowFinished } : {}) }
   }
-  const cancelled = await db.query(
-    `UPDATE ktask.flow_steps SET state = 'CANCELLED', updated_at = clock_timestamp()
-      WHERE workflow_id = $1 AND state IN ('WAITING', 'PENDING')`,
+  const cancelled = await db.query<{ step: number; task: string; task_id: string; was: FlowStepState }>(
+    `WITH open AS (
+       SELECT step, state FROM ktask.flow_steps WHERE workflow_id = $1 AND state IN ('WAITING', 'PENDING') FOR UPDATE)
+     UPDATE ktask.flow_steps s SET state = 'CANCELLED', updated_at = clock_timestamp()
+       FROM open WHERE s.workflow_id = $1 AND s.step = open.step
+     RETURNING s.step, s.task, s.task_id, open.state AS was`,
     [workflowId],
   )
-  const flowFinished = await countFinished(db, workflowId, 1 + (cancelled.rowCount ?? 0), 1)
-  return { applied: true, ready: [], ...(flowFinished ? { flowFinished } : {}) }
+  const flowFinished = await countFinished(db, workflowId, 1 + cancelled.rows.length, 1)
+  const cancelledPublished = cancelled.rows
+    .filter((r) => r.was === 'PENDING')
+    .sort((a, b) => a.step - b.step)
+    .map((r) => ({ step: r.step, task: r.task, taskId: r.task_id }))
+  return { applied: true, ready: [], cancelledPublished, ...(flowFinished ? { flowFinished } : {}) }
 }
 
 async function advance(db: Queryable, workflowId: string, dependants: number[]): Promise<ReadyStep[]> {

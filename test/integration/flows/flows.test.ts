@@ -4,7 +4,7 @@
  * processes is in flows-multiprocess.test.ts.
  */
 import { describe, expect, it } from 'vitest'
-import { chain, createApp, isKtaskError } from 'ktask'
+import { chain, createApp, group, isKtaskError } from 'ktask'
 import { buildFlowApp, flowTableSql, pipeline } from '../../fixtures/flow-app.ts'
 import { registerCleanup } from '../../helpers/cleanup.ts'
 import { testPool, uniqueName } from '../../helpers/infra.ts'
@@ -92,6 +92,26 @@ describe('flows', () => {
     const c = (await f.runs('c')).find((r) => r.workflow_id === tolerant)!
     expect(c.data.results).toEqual([{ i: 0 }, { error: expect.objectContaining({ message: 'b 1 always fails (fixture)' }) }, { i: 20 }])
     expect((await f.runs('d')).filter((r) => r.workflow_id === tolerant)).toHaveLength(1)
+  })
+
+  it('failFast: a step already on its queue when the flow fails is cancelled through the ledger and never runs', async () => {
+    const f = await setup('flow-cancel')
+    // e waits on queue "later", which no worker consumes yet, while b fails.
+    const { workflowId } = await f.app.enqueueFlow(
+      chain(f.a.step({ flow: 1 }), group([f.b.step({ i: 0, fail: true }), f.e.step({ flow: 1 })])),
+    )
+    await f.app.worker({ queues: ['flows'] }).start()
+    await waitFor(async () => (await f.flowState(workflowId)) === 'FAILED', { timeoutMs: 60_000, message: 'the flow failed' })
+    const later = f.app.worker({ queues: ['later'] })
+    await later.start()
+    await waitFor(() => later.stats().duplicates >= 1, { timeoutMs: 60_000, message: 'the cancelled step reached and skipped' })
+    expect(await f.runs('e')).toEqual([])
+    const status = await f.app.flowStatus(workflowId)
+    expect(status!.steps.map((s) => [s.task, s.state])).toEqual([
+      ['flow.a', 'SUCCEEDED'],
+      ['flow.b', 'FAILED'],
+      ['flow.e', 'CANCELLED'],
+    ])
   })
 
   it('refuses a step of an unknown task or with bad args, naming the step; nothing is written', async () => {

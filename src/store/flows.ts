@@ -120,7 +120,7 @@ export async function failStep(db: Queryable, workflowId: string, step: number, 
   }
   const cancelled = await db.query<{ step: number; task: string; task_id: string; was: FlowStepState }>(
     `WITH open AS (
-       SELECT step, state FROM ktask.flow_steps WHERE workflow_id = $1 AND state IN ('WAITING', 'PENDING') FOR UPDATE)
+       SELECT step, state FROM ktask.flow_steps WHERE workflow_id = $1 AND state IN ('WAITING', 'PENDING') ORDER BY step FOR UPDATE)
      UPDATE ktask.flow_steps s SET state = 'CANCELLED', updated_at = clock_timestamp()
        FROM open WHERE s.workflow_id = $1 AND s.step = open.step
      RETURNING s.step, s.task, s.task_id, open.state AS was`,

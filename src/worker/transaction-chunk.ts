@@ -21,6 +21,7 @@
  * neighbours repeat.
  */
 import type pg from 'pg'
+import { H } from '../retry/headers.ts'
 import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
 import { classifyFailure, type HopTopics } from '../retry/classify.ts'
 import type { FailureStage } from '../retry/headers.ts'
@@ -58,6 +59,15 @@ export function isInfrastructure(err: unknown): boolean {
 export function isTransientConflict(err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code
   return code === '40P01' || code === '40001'
+}
+
+/**
+ * A flow's step commits alone: finishing it locks its flow's join rows until COMMIT, and two chunks
+ * holding steps of the same flows in opposite orders would deadlock (each costing deadlock_timeout).
+ * Alone, a transaction locks rows of one flow only, in step order: no cycle.
+ */
+function runsAlone(item: ExecItem): boolean {
+  return item.envelope.headers[H.flow] !== undefined
 }
 
 /** A message whose transaction cannot commit because of what its handler did: its own failure, never an outage. */
@@ -177,7 +187,7 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
     await tx.begin(items)
     for (let i = 0; i < items.length; i++) {
       if (connectionLost) throw connectionLost
-      if (i > 0 && !tx.hasRoomFor(items[i]!)) {
+      if (i > 0 && (runsAlone(items[i]!) || runsAlone(items[i - 1]!) || !tx.hasRoomFor(items[i]!))) {
         await tx.releaseUnrun(items.slice(i))
         break
       }

@@ -7,6 +7,7 @@
  *   npm run bench -- --quick            # small sizes, 1 run: checks the harness
  *   npm run bench -- --only ktask,bullmq
  *   npm run bench -- --only timers,outbox   # delayed tasks and transactional enqueue (about 3 minutes)
+ *   npm run bench -- --only flows           # chord([b × 100], c) beside plain tasks (1–2 minutes)
  *
  * A run with --only keeps the other figures of latest.json (each section says when it was measured).
  */
@@ -17,6 +18,7 @@ import { machine, root } from './lib/env.ts'
 import type { Figure } from './lib/stats.ts'
 import { benchBullmq, benchBullmqPostgres } from './scenarios/bullmq.ts'
 import { benchKafkaTools, benchKafkajs } from './scenarios/ceiling.ts'
+import { benchFlows } from './scenarios/flows.ts'
 import { benchKtaskLedger, benchKtaskNoop } from './scenarios/ktask.ts'
 import { benchLatency, benchMemory, benchScale } from './scenarios/processes.ts'
 import { benchOutbox, benchTimers } from './scenarios/time.ts'
@@ -72,6 +74,9 @@ async function main(): Promise<void> {
   const timerLoad = { n: size(100_000, 10_000), spreadSeconds: 10, warmupSeconds: 2, leadSeconds: quick ? 5 : 12, workers: 1 }
   await section('timers', () => benchTimers(runs, timerLoad))
   await section('outbox', () => benchOutbox(runs, { n: size(50_000, 5_000), nSingle: size(10_000, 1_000) }))
+  // Flows of chord([b × 100], c) enqueued at once and as many plain tasks; then flows one at a time (join latency).
+  const flowLoad = { flows: size(100, 20), width: 100, alone: size(50, 10), workers: 1 }
+  await section('flows', () => benchFlows(runs, flowLoad))
 
   const date = new Date().toISOString()
   const dir = join(root, 'bench/results')
@@ -88,6 +93,8 @@ async function main(): Promise<void> {
     outboxTxVsPlain: ratio(figures['outbox.tx-100'], figures['outbox.plain-enqueue']),
     // Not a target: one task per transaction, as a web request that enqueues one task does it.
     outboxTx1VsPlain: ratio(figures['outbox.tx-1'], figures['outbox.plain-enqueue']),
+    // Not a target: tasks/s of whole flows (steps and callbacks) ÷ the same tasks enqueued plainly.
+    flowTasksVsPlain: ratio(figures['flows.completed-tasks'], figures['flows.plain-tasks']),
   }
   const result: BenchResult = {
     machine: machine(),
@@ -182,6 +189,10 @@ function summary(result: BenchResult): string {
     `| delayed tasks: p99 due → handler start ≤ ${targets.timerLatenessP99Ms} ms at ${timerRate} due/s | ${lateToStart ?? '–'} ms | ${check(lateToStart === null ? null : lateToStart <= targets.timerLatenessP99Ms)} |`,
     `| enqueueMany({ tx }), 100 per transaction, until on Kafka ≥ ${targets.outboxTxVsPlain} × plain enqueueMany | ${txVsPlain ?? '–'} × | ${check(txVsPlain === null ? null : txVsPlain >= targets.outboxTxVsPlain)} |`,
     `| (for context) enqueue({ tx }), 1 per transaction, 16 at a time ÷ plain enqueueMany | ${ratios.outboxTx1VsPlain ?? '–'} × | not a target |`,
+    `| (for context) flows of chord([b × 100], c) completed | ${s['flows.completed']?.median ?? '–'} flows/s | not a target |`,
+    `| (for context) tasks/s in those flows ÷ the same tasks enqueued plainly | ${ratios.flowTasksVsPlain ?? '–'} × | not a target |`,
+    `| (for context) join: last b done → c starts, p50 / p99, one flow at a time | ${s['flows.join-p50']?.median ?? '–'} / ${s['flows.join-p99']?.median ?? '–'} ms | not a target |`,
+    `| (for context) the same, p50 / p99, flows enqueued at once | ${s['flows.join-p50-backlog']?.median ?? '–'} / ${s['flows.join-p99-backlog']?.median ?? '–'} ms | not a target |`,
     '',
     'Worker processes (latency, scale, memory) run the built package (`ktask worker` from dist/ on a',
     'plain-JavaScript app), as in production. The latency load is half of the slower of enqueue and no-op',
@@ -201,6 +212,23 @@ function summary(result: BenchResult): string {
     'until every record is on Kafka (`-commit`: until the last COMMIT). The relay runs in a `ktask worker`',
     'process that consumes none of them; plain enqueueMany is measured on the same queue in the same run.',
     'Both start each run with VACUUM of ktask.timers and ktask.outbox (the local Postgres has autovacuum off).',
+    '',
+    'Flows (flows.*): chord([b × 100], c), both no-op tasks with the ledger and a transaction (the defaults',
+    'with a database), handled by one `ktask worker` process on a 6-partition queue. `flows.completed`: 100',
+    'flows (10,100 tasks) enqueued at once (enqueueFlow, 8 at a time; `flows.enqueue` is that rate), timed',
+    "from the first enqueue to the last flow's finished_at. `flows.plain-tasks`: 10,100 tasks of b by",
+    'enqueueMany on the same queue and worker, timed to the last ledger row. Flow steps go through the outbox',
+    "and relay, and each b's transaction also updates its own, its callback's and its flow's rows (the join,",
+    "under the callback's and the flow's row locks, held to the chunk's COMMIT). `flows.deadlocks`: deadlocks",
+    'Postgres broke in the database meanwhile (two chunks advancing the same callbacks in opposite orders;',
+    'each waits `deadlock_timeout`, 1 s by default, before one is rolled back and runs again one message per',
+    "transaction; another client of the database would add its own). Join latency: from the last b's",
+    "completion (the latest updated_at of the flow's b rows, written in that b's transaction just before its",
+    "COMMIT) to c's handler start (`-to-broker`: to c's Kafka record timestamp, the relay's produce), over 50",
+    'flows run one after another (the p99 of 50 is their maximum; `flows.alone`: the p50 of one such flow',
+    'from enqueueFlow to finished_at); `-backlog`: the same for the 100 flows enqueued at once, where a',
+    'callback waits behind the steps of the flows still queued on its partition. `flows.plain-tasks` lasts',
+    'well under a second per run: expect a wide min – max.',
     '',
   ].join('\n')
 }

@@ -3,9 +3,10 @@
  * (dist/), the way a production worker runs — plain JavaScript, so no TypeScript stripping is loaded
  * into the measured process. Configured by env: KTASK_PREFIX, BENCH_PARTITIONS (default 12),
  * BENCH_LATENCY_FILE (write enqueue→start samples there), BENCH_DUE_FILE (write due-time samples of
- * delayed tasks there; the benchmark puts each task's due time in a `bench-due` header).
+ * delayed tasks there; the benchmark puts each task's due time in a `bench-due` header), BENCH_FLOW_FILE
+ * (also register the flow tasks `b` and `c`, and append a line to that file each time `c` starts).
  */
-import { writeFileSync } from 'node:fs'
+import { appendFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createApp } from 'ktask'
 
@@ -40,6 +41,21 @@ app.task({
   transaction: false,
   handler: latencyFile ? recordLatency : dueFile ? recordDue : () => {},
 })
+
+// Flows (bench/scenarios/flows.ts): chord([b × 100], c), both no-op tasks with the ledger and a
+// transaction (the defaults with a database, as users run flows). c appends [workflow id, handler start,
+// record timestamp] as it starts: one line per callback, read by the benchmark between its phases.
+const flowFile = process.env.BENCH_FLOW_FILE
+if (flowFile) {
+  const schema = fileURLToPath(new URL('./payload.avsc', import.meta.url))
+  app.task({ name: 'b', queue: 'q', schema, handler: () => {} })
+  app.task({
+    name: 'c',
+    queue: 'q',
+    schema,
+    handler: (_args, ctx) => appendFileSync(flowFile, JSON.stringify([ctx.workflowId, Date.now(), ctx.timestamp]) + '\n'),
+  })
+}
 
 const file = latencyFile ?? dueFile
 if (file) process.on('exit', () => writeFileSync(file, JSON.stringify(samples)))

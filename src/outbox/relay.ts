@@ -17,7 +17,7 @@ import type { Logger } from 'pino'
 import { isKtaskError } from '../errors.ts'
 import type { OutgoingMessage } from '../kafka/transport.ts'
 import { busyLanes, putBackRefused, takeRows, tryLockLane, type OutboxRow } from '../store/outbox.ts'
-import { Waker } from './wake.ts'
+import { BackgroundLoop } from './background-loop.ts'
 
 export interface RelayOptions {
   /** Rows per lane transaction. @defaultValue 500 */
@@ -39,61 +39,41 @@ export interface RelayDeps {
   onPublished?(count: number): void
 }
 
-const BACKOFF_MIN_MS = 200
-const BACKOFF_MAX_MS = 30_000
-
 export class Relay {
   readonly #d: RelayDeps
   readonly #o: RelayOptions
-  readonly #waker = new Waker()
-  readonly #stop = new AbortController()
-  #loop: Promise<void> | undefined
-  #backoffMs = BACKOFF_MIN_MS
-  #failing = false
+  readonly #loop: BackgroundLoop
 
   constructor(deps: RelayDeps, options: RelayOptions) {
     this.#d = deps
     this.#o = options
+    this.#loop = new BackgroundLoop(() => this.#pass(), deps.logger, {
+      failing: 'outbox relay cannot publish (Kafka or Postgres unavailable?); retrying',
+      recovered: 'outbox relay publishing again',
+    })
   }
 
   start(): void {
-    this.#loop ??= this.#run()
+    this.#loop.start()
   }
 
   /** Something was written to the outbox: look now. */
   wake(): void {
-    this.#waker.wake()
+    this.#loop.wake()
   }
 
   /** Stops after the lane transactions in progress end (their produces are awaited, not abandoned). */
-  async stop(): Promise<void> {
-    this.#stop.abort()
-    this.#waker.wake()
-    await this.#loop
+  stop(): Promise<void> {
+    return this.#loop.stop()
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#stop.signal
-    while (!signal.aborted) {
-      let wait: number
-      try {
-        await this.#d.ready()
-        const lanes = await busyLanes(this.#d.pool())
-        const published = lanes.length === 0 ? 0 : await this.#drain(shuffle(lanes))
-        // Rows, but every lane belonged to another relay: let it work, look again soon.
-        wait = lanes.length === 0 ? this.#o.pollIntervalMs : published === 0 ? Math.min(this.#o.pollIntervalMs, 100) : 0
-        if (this.#failing) this.#d.logger.info('outbox relay publishing again')
-        this.#failing = false
-        this.#backoffMs = BACKOFF_MIN_MS
-      } catch (err) {
-        if (signal.aborted) break
-        if (!this.#failing) this.#d.logger.warn({ err }, 'outbox relay cannot publish (Kafka or Postgres unavailable?); retrying')
-        this.#failing = true
-        wait = this.#backoffMs
-        this.#backoffMs = Math.min(this.#backoffMs * 2, BACKOFF_MAX_MS)
-      }
-      if (wait > 0) await this.#waker.sleep(wait, signal)
-    }
+  /** Publishes what the lanes hold; returns how long to sleep. */
+  async #pass(): Promise<number> {
+    await this.#d.ready()
+    const lanes = await busyLanes(this.#d.pool())
+    const published = lanes.length === 0 ? 0 : await this.#drain(shuffle(lanes))
+    // Rows, but every lane belonged to another relay: let it work, look again soon.
+    return lanes.length === 0 ? this.#o.pollIntervalMs : published === 0 ? Math.min(this.#o.pollIntervalMs, 100) : 0
   }
 
   /** Drains the lanes, `concurrency` at a time; returns how many rows went out. */
@@ -102,7 +82,7 @@ export class Relay {
     let next = 0
     let failure: Error | undefined
     const worker = async (): Promise<void> => {
-      while (next < lanes.length && failure === undefined && !this.#stop.signal.aborted) {
+      while (next < lanes.length && failure === undefined && !this.#loop.signal.aborted) {
         const lane = lanes[next++]!
         try {
           published += await this.#drainLane(lane)
@@ -133,7 +113,7 @@ export class Relay {
           await client.query('COMMIT')
           published += sent
           if (sent > 0) this.#d.onPublished?.(sent)
-          if (rows.length < this.#o.batchSize || this.#stop.signal.aborted) return published
+          if (rows.length < this.#o.batchSize || this.#loop.signal.aborted) return published
         } catch (err) {
           await client.query('ROLLBACK').catch((rollbackErr: unknown) => (broken = rollbackErr))
           throw err

@@ -8,7 +8,7 @@
 import type pg from 'pg'
 import type { Logger } from 'pino'
 import { moveDueTimers, nextTimerInMs } from '../store/outbox.ts'
-import { Waker } from './wake.ts'
+import { BackgroundLoop } from './background-loop.ts'
 
 export interface TimerDispatcherDeps {
   pool(): pg.Pool
@@ -22,64 +22,44 @@ export interface TimerDispatcherDeps {
   batchSize?: number
 }
 
-const BACKOFF_MIN_MS = 200
-const BACKOFF_MAX_MS = 30_000
-
 export class TimerDispatcher {
   readonly #d: TimerDispatcherDeps
-  readonly #waker = new Waker()
-  readonly #stop = new AbortController()
-  #loop: Promise<void> | undefined
-  #backoffMs = BACKOFF_MIN_MS
-  #failing = false
+  readonly #loop: BackgroundLoop
 
   constructor(deps: TimerDispatcherDeps) {
     this.#d = deps
+    this.#loop = new BackgroundLoop((signal) => this.#pass(signal), deps.logger, {
+      failing: 'timer dispatcher cannot reach Postgres; retrying',
+      recovered: 'timer dispatcher running again',
+    })
   }
 
   start(): void {
-    this.#loop ??= this.#run()
+    this.#loop.start()
   }
 
   /** A timer was written (maybe due sooner than the one we sleep for): look now. */
   wake(): void {
-    this.#waker.wake()
+    this.#loop.wake()
   }
 
-  async stop(): Promise<void> {
-    this.#stop.abort()
-    this.#waker.wake()
-    await this.#loop
+  stop(): Promise<void> {
+    return this.#loop.stop()
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#stop.signal
+  /** Moves every due timer; returns how long to sleep until the next one is due. */
+  async #pass(signal: AbortSignal): Promise<number> {
     const batch = this.#d.batchSize ?? 2000
-    while (!signal.aborted) {
-      let wait: number
-      try {
-        await this.#d.ready()
-        const pool = this.#d.pool()
-        let moved: number
-        do {
-          moved = await moveDueTimers(pool, batch)
-          if (moved > 0) this.#d.moved(moved)
-        } while (moved === batch && !signal.aborted)
-        const next = await nextTimerInMs(pool)
-        // Wake a little after the due time rather than before it: a timer is due by the database's clock.
-        // A due timer that was not moved is held by another dispatcher (or a cancel): give it a moment.
-        wait = next === undefined ? this.#d.pollIntervalMs : next <= 0 ? (moved === 0 ? 10 : 0) : Math.min(next + 1, this.#d.pollIntervalMs)
-        if (this.#failing) this.#d.logger.info('timer dispatcher running again')
-        this.#failing = false
-        this.#backoffMs = BACKOFF_MIN_MS
-      } catch (err) {
-        if (signal.aborted) break
-        if (!this.#failing) this.#d.logger.warn({ err }, 'timer dispatcher cannot reach Postgres; retrying')
-        this.#failing = true
-        wait = this.#backoffMs
-        this.#backoffMs = Math.min(this.#backoffMs * 2, BACKOFF_MAX_MS)
-      }
-      if (wait > 0) await this.#waker.sleep(wait, signal)
-    }
+    await this.#d.ready()
+    const pool = this.#d.pool()
+    let moved: number
+    do {
+      moved = await moveDueTimers(pool, batch)
+      if (moved > 0) this.#d.moved(moved)
+    } while (moved === batch && !signal.aborted)
+    const next = await nextTimerInMs(pool)
+    // Wake a little after the due time rather than before it: a timer is due by the database's clock.
+    // A due timer that was not moved is held by another dispatcher (or a cancel): give it a moment.
+    return next === undefined ? this.#d.pollIntervalMs : next <= 0 ? (moved === 0 ? 10 : 0) : Math.min(next + 1, this.#d.pollIntervalMs)
   }
 }

@@ -11,6 +11,7 @@
 import type pg from 'pg'
 import type { Logger } from 'pino'
 import { derivedId } from '../producer/ids.ts'
+import { BackgroundLoop } from '../outbox/background-loop.ts'
 import { advanceSchedule, declareSchedules, lockSchedule } from '../store/schedules.ts'
 import { decideSlots, type CatchUp, type CompiledSlots } from './slots.ts'
 
@@ -44,8 +45,6 @@ const MAX_SLOTS_PER_TICK = 1000
 const MAX_SLEEP_MS = 30_000
 /** Wake this long after a slot, so that the database's clock has passed it too. */
 const AFTER_SLOT_MS = 3
-const BACKOFF_MIN_MS = 200
-const BACKOFF_MAX_MS = 30_000
 
 /** The id of a slot's task: readable, and the same in every process. */
 export function slotTaskId(scope: string, name: string, slot: Date): string {
@@ -55,67 +54,45 @@ export function slotTaskId(scope: string, name: string, slot: Date): string {
 
 export class Scheduler {
   readonly #d: SchedulerDeps
-  readonly #stop = new AbortController()
-  #loop: Promise<void> | undefined
-  #timer: NodeJS.Timeout | undefined
-  #wake: (() => void) | undefined
-  #backoffMs = BACKOFF_MIN_MS
-  #failing = false
+  readonly #loop: BackgroundLoop
   /** What was last declared in the table (declared again when it changes, or a row went missing). */
   #declared: string | undefined
 
   constructor(deps: SchedulerDeps) {
     this.#d = deps
+    this.#loop = new BackgroundLoop(() => this.#pass(), deps.logger, {
+      failing: 'scheduler cannot reach Postgres; retrying',
+      recovered: 'scheduler running again',
+    })
   }
 
   start(): void {
-    this.#loop ??= this.#run()
+    this.#loop.start()
   }
 
-  async stop(): Promise<void> {
-    this.#stop.abort()
-    clearTimeout(this.#timer)
-    this.#wake?.()
-    await this.#loop
+  stop(): Promise<void> {
+    return this.#loop.stop()
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#stop.signal
-    while (!signal.aborted) {
-      let wait: number
-      try {
-        await this.#d.ready()
-        const entries = this.#d.entries()
-        // An app without schedules leaves the table alone (another deployment with the same prefix may own some).
-        const declaration = entries.map((e) => ({ name: e.name, task: e.task, spec: e.spec }))
-        const key = JSON.stringify(declaration)
-        if (entries.length > 0 && this.#declared !== key) {
-          await declareSchedules(this.#d.pool(), this.#d.scope, declaration)
-          this.#declared = key
-        }
-        wait = entries.length === 0 ? MAX_SLEEP_MS : await this.tick(entries)
-        if (this.#failing) this.#d.logger.info('scheduler running again')
-        this.#failing = false
-        this.#backoffMs = BACKOFF_MIN_MS
-      } catch (err) {
-        if (signal.aborted) break
-        if (!this.#failing) this.#d.logger.warn({ err }, 'scheduler cannot reach Postgres; retrying')
-        this.#failing = true
-        wait = this.#backoffMs
-        this.#backoffMs = Math.min(this.#backoffMs * 2, BACKOFF_MAX_MS)
-      }
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve
-        this.#timer = setTimeout(resolve, wait)
-      })
+  /** Declares the schedules if they changed, fires what is due; returns how long to sleep. */
+  async #pass(): Promise<number> {
+    await this.#d.ready()
+    const entries = this.#d.entries()
+    // An app without schedules leaves the table alone (another deployment with the same prefix may own some).
+    const declaration = entries.map((e) => ({ name: e.name, task: e.task, spec: e.spec }))
+    const key = JSON.stringify(declaration)
+    if (entries.length > 0 && this.#declared !== key) {
+      await declareSchedules(this.#d.pool(), this.#d.scope, declaration)
+      this.#declared = key
     }
+    return entries.length === 0 ? MAX_SLEEP_MS : this.tick(entries)
   }
 
   /** Fires what is due; returns how long to sleep until the next slot of any schedule. */
   async tick(entries: ScheduleEntry[]): Promise<number> {
     let sleep = MAX_SLEEP_MS
     for (const entry of entries) {
-      if (this.#stop.signal.aborted) break
+      if (this.#loop.signal.aborted) break
       const next = await this.#tickOne(entry)
       if (next !== undefined) sleep = Math.min(sleep, next)
     }

@@ -8,6 +8,7 @@
  * transaction — it exists if and only if that transaction commits — and the relay publishes it in
  * per-key order.
  */
+import { fieldAt } from '../codec/field-at.ts'
 import type { Type } from 'avsc'
 import type { EventDefinition, EventType, PublishOptions, PublishResult } from '../config/definitions.ts'
 import { EVENT_OPTION_NAMES, refuseUnknown } from '../config/known-options.ts'
@@ -36,15 +37,6 @@ const registry = (shared[REGISTRY] ??= new WeakMap())
 /** The internals of a handle made by `app.event()`; undefined for anything else. */
 export function eventInternals(handle: unknown): EventInternals | undefined {
   return handle !== null && typeof handle === 'object' ? registry.get(handle) : undefined
-}
-
-function fieldAt(value: unknown, path: string): unknown {
-  let cur = value
-  for (const part of path.split('.')) {
-    if (cur === null || typeof cur !== 'object') return undefined
-    cur = (cur as Record<string, unknown>)[part]
-  }
-  return cur
 }
 
 export function createEventType<Event>(runtime: AppRuntime, definition: EventDefinition<Event>): EventType<Event> {

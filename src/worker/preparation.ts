@@ -5,6 +5,7 @@
  * is unreachable (the partition pauses). Returns without a promise when the payload's schema is already
  * known — the common case, per message.
  */
+import { fieldAt } from '../codec/field-at.ts'
 import type { Type } from 'avsc'
 import { KtaskError, isKtaskError } from '../errors.ts'
 import { H } from '../retry/headers.ts'
@@ -41,15 +42,6 @@ type Checked = { ok: true; spec: HandlerSpec }
 
 function decodeError(message: string, field: string, reason: string, cause?: unknown): KtaskError {
   return new KtaskError('KTASK_DECODE', message, { field, reason, cause })
-}
-
-function fieldAt(value: unknown, path: string): unknown {
-  let cur = value
-  for (const part of path.split('.')) {
-    if (cur === null || typeof cur !== 'object') return undefined
-    cur = (cur as Record<string, unknown>)[part]
-  }
-  return cur
 }
 
 export class Preparer {

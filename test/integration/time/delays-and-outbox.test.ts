@@ -4,25 +4,17 @@
  */
 import { describe, expect, it } from 'vitest'
 import { isKtaskError } from 'ktask'
-import { buildTimeApp, timeTableSql } from '../../fixtures/time-app.ts'
-import { registerCleanup } from '../../helpers/cleanup.ts'
-import { testPool, uniqueName } from '../../helpers/infra.ts'
+import { timeTest } from '../../helpers/time-setup.ts'
 import { topicCount } from '../../helpers/topics.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 
 async function setup(name: string) {
-  const prefix = uniqueName(name)
-  const table = `runs_${prefix.replaceAll('-', '_')}`
-  const pool = testPool()
-  await pool.query(timeTableSql(table))
-  registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${table}`))
-  const built = buildTimeApp({ prefix, table, logLevel: 'silent' })
-  registerCleanup(() => built.app.close())
-  await built.app.provision()
+  const t = await timeTest(name)
+  const { pool, table } = t
   const runs = async (task: string): Promise<{ task_id: string; n: number; at: Date }[]> =>
     (await pool.query<{ task_id: string; n: number; at: Date }>(`SELECT task_id, n, at FROM ${table} WHERE task = $1 ORDER BY id`, [task]))
       .rows
-  return { ...built, prefix, table, pool, runs }
+  return { ...t, runs }
 }
 
 describe('transactional enqueue', () => {

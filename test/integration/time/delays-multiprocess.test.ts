@@ -5,28 +5,19 @@
  */
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { buildTimeApp, timeTableSql } from '../../fixtures/time-app.ts'
-import { registerCleanup } from '../../helpers/cleanup.ts'
-import { testPool, uniqueName } from '../../helpers/infra.ts'
+import { timeTest } from '../../helpers/time-setup.ts'
 import { startWorkerProcess, type SpawnedProcess } from '../../helpers/processes.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 
 const FIXTURE = fileURLToPath(new URL('../../fixtures/time-app.ts', import.meta.url))
 
 async function setup(name: string) {
-  const prefix = uniqueName(name)
-  const table = `runs_${prefix.replaceAll('-', '_')}`
-  const pool = testPool()
-  await pool.query(timeTableSql(table))
-  registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${table}`))
   // In-process: only to enqueue, cancel and provision (no worker, so no relay or dispatcher here).
-  const built = buildTimeApp({ prefix, table, logLevel: 'silent' })
-  registerCleanup(() => built.app.close())
-  await built.app.provision()
-  const env = { KTASK_PREFIX: prefix, FIXTURE_TABLE: table }
+  const t = await timeTest(name)
+  const env = { KTASK_PREFIX: t.prefix, FIXTURE_TABLE: t.table }
   const worker = (name: string, extra: Record<string, string> = {}): Promise<SpawnedProcess> =>
     startWorkerProcess(FIXTURE, [], { name, env: { ...env, ...extra } })
-  return { ...built, prefix, table, pool, worker }
+  return { ...t, worker }
 }
 
 async function stop(proc: SpawnedProcess): Promise<void> {

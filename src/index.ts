@@ -10,6 +10,7 @@ export type {
   EventType,
   FlowOptions,
   FlowResult,
+  NotifyTarget,
   FollowUpOptions,
   HandlerContext,
   IdempotencyKeySource,
@@ -33,6 +34,7 @@ export type {
   KafkaSaslPassword,
   LedgerOptions,
   OutboxOptions,
+  WebhooksOptions,
   Ordering,
   ProducerOptions,
   QueueOptions,
@@ -44,11 +46,13 @@ export type { AvroSchemaInput } from './codec/avro-codec.ts'
 export { chain, chord, group } from './flows/canvas.ts'
 export type { ChainSignature, ChordSignature, GroupSignature, Signature, StepOptions, StepSignature } from './flows/canvas.ts'
 export { KtaskError, UnrecoverableError, codes, isKtaskError } from './errors.ts'
+export { verifyWebhook, type VerifyOptions } from './webhooks/signature.ts'
 export type { KtaskErrorCode, KtaskErrorDetails } from './errors.ts'
 export type { MessageEventBase, PauseReason, WorkerEvents } from './observability/worker-events.ts'
 export type { Worker, WorkerCounters, WorkerState } from './worker/worker.ts'
 export type { TaskErrorSummary, TaskState, TaskStatus } from './store/task-store.ts'
-export type { FlowState, FlowStatus, FlowStepState, FlowStepStatus } from './store/flows.ts'
+export type { FlowFailure, FlowState, FlowStatus, FlowStepRole, FlowStepState, FlowStepStatus } from './store/flows.ts'
+export type { WebhookPayload } from './app/notify.ts'
 export { createHttpService, type HttpService } from './http/server.ts'
 export { createOps, type Ops } from './operations/ops.ts'
 export type { DlqEntry, DlqFilter, DlqMessage, RedriveOptions, RedriveResult } from './operations/dlq.ts'

@@ -36,7 +36,8 @@ import { resolveSchedule, type DeclaredSchedule } from './schedules.ts'
 import { createTaskHandle, taskInternals, type Task } from './task-handle.ts'
 import { inTransaction } from './transactions.ts'
 import { taskTrackingHooks } from './task-tracking.ts'
-import { combineHooks, enqueueFlow, flowHooks } from './flows.ts'
+import { combineHooks, enqueueFlow, flowHooks, type FlowDeps } from './flows.ts'
+import { createNotifier, isRetryableWebhookFailure, WEBHOOK_ARGS_SCHEMA, WEBHOOK_TASK, type Notifier, type WebhookArgs } from './notify.ts'
 
 /**
  * An app: its tasks and consumers, and the clients they share. Its configuration and clients are private
@@ -53,23 +54,59 @@ export class App {
   readonly #workers = new Set<Worker>()
   readonly #stateWriter: TaskStateWriter | undefined
   readonly #hooks: ExecutionHooks | undefined
+  readonly #notifier: Notifier
 
   constructor(options: AppOptions = {}) {
     this.#config = resolveAppOptions(options)
     this.#runtime = new AppRuntime(this.#config)
+    this.#notifier = createNotifier({
+      config: this.#config,
+      runtime: this.#runtime,
+      delivery: () => taskInternals(this.#tasks.get(WEBHOOK_TASK)?.handle),
+    })
     if (this.#runtime.hasDatabase) {
       this.#stateWriter = new TaskStateWriter(() => this.#runtime.pool(), this.logger)
-      this.#hooks = combineHooks(
-        taskTrackingHooks(this.#stateWriter),
-        flowHooks({ runtime: this.#runtime, scope: this.#config.prefix, task: (name) => taskInternals(this.#tasks.get(name)?.handle) }),
-      )
+      this.#hooks = combineHooks(taskTrackingHooks(this.#stateWriter), flowHooks(this.#flowDeps()), this.#notifier.hooks())
       this.#runtime.addBackgroundPart(this.#scheduler())
     }
+    if (this.#config.webhooks) this.#webhookTask(this.#config.webhooks)
     registerInternals(this, {
       config: this.#config,
       runtime: this.#runtime,
       routes: (queues, consumers) => this.#routes(queues, consumers),
       prepareTask: (name) => this.#prepareTask(name),
+    })
+  }
+
+  #flowDeps(): FlowDeps {
+    return {
+      runtime: this.#runtime,
+      scope: this.#config.prefix,
+      task: (name) => taskInternals(this.#tasks.get(name)?.handle),
+      notify: this.#notifier,
+    }
+  }
+
+  /** The delivery task of webhooks: its queue's retries and DLQ are the webhooks' (see app/notify.ts). */
+  #webhookTask(settings: NonNullable<ResolvedAppConfig['webhooks']>): void {
+    if (!this.#runtime.hasDatabase) {
+      throw configError(
+        'webhooks',
+        'needs a database (targets are kept in ktask.notify_targets), but the app was created with database: false',
+      )
+    }
+    const notifier = this.#notifier
+    this.task<WebhookArgs>({
+      name: WEBHOOK_TASK,
+      queue: settings.queue,
+      schema: WEBHOOK_ARGS_SCHEMA,
+      // Delivery is at least once by nature (the receiver deduplicates by webhook-id): no transaction is
+      // held across the HTTP call.
+      transaction: false,
+      ledger: false,
+      timeoutMs: settings.timeoutMs + 5000,
+      retry: { attempts: settings.attempts, backoff: settings.backoff, retryable: isRetryableWebhookFailure },
+      handler: (args, ctx) => notifier.deliver(args, ctx.signal),
     })
   }
 
@@ -91,6 +128,8 @@ export class App {
       topic: queueTopic(this.#config.prefix, definition.queue),
       partitions: queue.partitions,
       replicationFactor: queue.replicationFactor,
+      notify: this.#notifier,
+      flow: (flow, options, internal) => enqueueFlow(this.#flowDeps(), flow, options, internal),
     })
     this.#tasks.set(spec.name, { spec, queue: definition.queue, handle })
     return handle
@@ -203,11 +242,7 @@ export class App {
    * database.
    */
   enqueueFlow(flow: Signature, options: FlowOptions = {}): Promise<FlowResult> {
-    return enqueueFlow(
-      { runtime: this.#runtime, scope: this.#config.prefix, task: (name) => taskInternals(this.#tasks.get(name)?.handle) },
-      flow,
-      options,
-    )
+    return enqueueFlow(this.#flowDeps(), flow, options)
   }
   /** A flow's state and every step's (task id, state, result or error, attempts); null when unknown. */
   async flowStatus(workflowId: string): Promise<FlowStatus | null> {
@@ -236,7 +271,10 @@ export class App {
     await this.#runtime.ensureMigrated()
     const groups = this.queueNames().map((q) => queueTopic(this.#config.prefix, q))
     const result = await cancelTask(this.#runtime.pool(), taskId, (queue) => queueTopic(this.#config.prefix, queue), groups)
-    if (result.cancelled) this.logger.info({ taskId, stage: result.stage }, 'task cancelled')
+    if (result.cancelled) {
+      this.logger.info({ taskId, stage: result.stage }, 'task cancelled')
+      await this.#notifier.taskCancelled(taskId)
+    }
     return result.cancelled
   }
 
@@ -306,7 +344,22 @@ export class App {
   worker(options: WorkerOptions = {}): Worker {
     this.#runtime.assertOpen()
     const worker = new AppWorker(
-      { runtime: this.#runtime, routes: (q, c) => this.#routes(q, c), hooks: this.#hooks, followUps },
+      {
+        runtime: this.#runtime,
+        routes: (q, c) => this.#routes(q, c),
+        hooks: this.#hooks,
+        followUps: {
+          ...followUps,
+          flow: (db, flow, options, id) => {
+            if ((options as FlowOptions).tx !== undefined) {
+              throw new KtaskError('KTASK_VALIDATION', "ctx.enqueueFlow: tx cannot be given (the transaction is the handler's)", {
+                field: 'tx',
+              })
+            }
+            return enqueueFlow(this.#flowDeps(), flow as Signature, { ...options, tx: db }, { workflowId: id })
+          },
+        },
+      },
       { ...this.#config.worker, ...withoutUndefined(options) },
     )
     this.#workers.add(worker)
@@ -377,7 +430,7 @@ export interface ScheduleInfo extends ScheduleRow {
 }
 
 /** ctx.enqueue / ctx.publish: the handle's own validation and encoding, written in the handler's transaction. */
-const followUps: FollowUps = {
+const followUps: Omit<FollowUps, 'flow'> = {
   async enqueue(db, task, args, options, id) {
     const internals = taskInternals(task)
     if (!internals)

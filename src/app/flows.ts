@@ -5,15 +5,15 @@
  * with its own retry policy, marked by the flow headers (retry/headers.ts H.flow*).
  */
 import pg from 'pg'
-import type { FlowOptions, FlowResult } from '../config/definitions.ts'
+import type { FlowOptions, FlowResult, NotifyTarget } from '../config/definitions.ts'
 import { KtaskError, isKtaskError, readableThrown } from '../errors.ts'
-import type { Signature } from '../flows/canvas.ts'
-import { compileFlow, type GraphStep } from '../flows/graph.ts'
+import type { Signature, StepSignature } from '../flows/canvas.ts'
+import { compileFlow, type FlowGraph, type GraphStep } from '../flows/graph.ts'
 import { derivedId, newTaskId } from '../producer/ids.ts'
 import { H } from '../retry/headers.ts'
 import type { AppRuntime } from '../runtime/app-runtime.ts'
 import { queueTopic } from '../topology/names.ts'
-import { failStep, insertFlow, succeedStep, type ReadyStep } from '../store/flows.ts'
+import { failStep, insertFlow, succeedStep, type FlowState, type NewCallback, type ReadyStep, type StepFinished } from '../store/flows.ts'
 import type { Queryable } from '../store/queryable.ts'
 import type { ExecutionHooks } from '../worker/execution.ts'
 import type { TaskInternals } from './task-handle.ts'
@@ -25,6 +25,17 @@ export interface FlowDeps {
   scope: string
   /** The internals of the app's task of that name. */
   task(name: string): TaskInternals | undefined
+  notify: FlowNotify
+}
+
+/** Webhooks of flows (app/notify.ts). */
+export interface FlowNotify {
+  /** Checks a `notify` option (URL, secret) before anything is written; throws KTASK_VALIDATION naming `field`. */
+  check(target: unknown, field: string): NotifyTarget
+  /** Stores where the owner's final status goes, in `db`. */
+  save(db: Queryable, ownerId: string, target: NotifyTarget): Promise<void>
+  /** The flow became final: enqueue its webhook (if it has a target), in `db`. */
+  flowFinished(db: Queryable, workflowId: string, state: FlowState): Promise<void>
 }
 
 function flowHeaders(workflowId: string, step: number, input: { v: unknown; list: boolean } | null): Record<string, string> {
@@ -43,8 +54,65 @@ function stepTask(deps: FlowDeps, step: Pick<GraphStep, 'task' | 'path'>): TaskI
   return task
 }
 
+async function validateStep(deps: FlowDeps, step: Pick<GraphStep, 'task' | 'path' | 'args' | 'argsFromPrevious'>): Promise<void> {
+  const task = stepTask(deps, step)
+  if (step.argsFromPrevious) return
+  try {
+    await task.validateArgs(step.args, `Flow: ${step.path} (task "${step.task}")`)
+  } catch (err) {
+    if (isKtaskError(err, 'KTASK_VALIDATION')) Object.assign(err, { field: `${step.path}.args${err.field ? `.${err.field}` : ''}` })
+    throw err
+  }
+}
+
+/** onSuccess / onFailure: one `task.step()`, validated like the flow's steps, appended after them. */
+function callbacksOf(flow: FlowOptions, graph: FlowGraph, workflowId: string): NewCallback[] {
+  const out: NewCallback[] = []
+  for (const role of ['onSuccess', 'onFailure'] as const) {
+    const sig = flow[role] as unknown
+    if (sig === undefined) continue
+    if (typeof sig === 'string') {
+      throw new KtaskError(
+        'KTASK_VALIDATION',
+        `enqueueFlow: ${role} is a callback step (task.step()); the failure policy is failurePolicy: '${sig}'`,
+        { field: role },
+      )
+    }
+    if (typeof sig !== 'object' || sig === null || (sig as { kind?: unknown }).kind !== 'step') {
+      throw new KtaskError('KTASK_VALIDATION', `enqueueFlow: ${role} must be one task.step(), not a chain, group or chord`, { field: role })
+    }
+    const step = sig as StepSignature
+    const index = graph.steps.length + out.length
+    out.push({
+      role,
+      index,
+      task: step.task,
+      taskId: derivedId('flow', workflowId, String(index)),
+      spec: {
+        path: role,
+        ...(step.argsFromPrevious ? {} : { args: step.args }),
+        argsFromPrevious: step.argsFromPrevious,
+        options: { ...step.options, ...(step.options.key === undefined && flow.key !== undefined ? { key: flow.key } : {}) },
+      },
+      input: role === 'onSuccess' ? graph.result : null,
+    })
+  }
+  return out
+}
+
+/** The flow's `key` becomes the key of every step without one (stored with the step, used when it is due). */
+function withDefaultKey(graph: FlowGraph, key: string | undefined): FlowGraph {
+  if (key === undefined) return graph
+  return { ...graph, steps: graph.steps.map((s) => (s.options.key === undefined ? { ...s, options: { ...s.options, key } } : s)) }
+}
+
 /** Validates every step (task known, fixed args valid), then writes the flow and its first steps. */
-export async function enqueueFlow(deps: FlowDeps, flow: Signature, options: FlowOptions = {}): Promise<FlowResult> {
+export async function enqueueFlow(
+  deps: FlowDeps,
+  flow: Signature,
+  options: FlowOptions = {},
+  internal: { workflowId?: string } = {},
+): Promise<FlowResult> {
   const { runtime } = deps
   runtime.assertOpen()
   if (!runtime.hasDatabase) {
@@ -52,25 +120,24 @@ export async function enqueueFlow(deps: FlowDeps, flow: Signature, options: Flow
       field: 'database',
     })
   }
-  const onFailure = options.onFailure ?? 'failFast'
-  if (onFailure !== 'failFast' && onFailure !== 'continue') {
-    throw new KtaskError('KTASK_VALIDATION', `enqueueFlow: onFailure must be 'failFast' or 'continue'`, { field: 'onFailure' })
+  const failurePolicy = options.failurePolicy ?? 'failFast'
+  if (failurePolicy !== 'failFast' && failurePolicy !== 'continue') {
+    throw new KtaskError('KTASK_VALIDATION', `enqueueFlow: failurePolicy must be 'failFast' or 'continue'`, { field: 'failurePolicy' })
   }
-  const graph = compileFlow(flow)
-  for (const step of graph.steps) {
-    const task = stepTask(deps, step)
-    if (step.argsFromPrevious) continue
-    try {
-      await task.validateArgs(step.args, `Flow: ${step.path} (task "${step.task}")`)
-    } catch (err) {
-      if (isKtaskError(err, 'KTASK_VALIDATION')) Object.assign(err, { field: `${step.path}.args${err.field ? `.${err.field}` : ''}` })
-      throw err
-    }
+  if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0)) {
+    throw new KtaskError('KTASK_VALIDATION', 'enqueueFlow: key must be a non-empty string', { field: 'key' })
   }
-  const workflowId = newTaskId()
+  const graph = withDefaultKey(compileFlow(flow), options.key)
+  const workflowId = internal.workflowId ?? newTaskId()
+  const callbacks = callbacksOf(options, graph, workflowId)
+  for (const step of graph.steps) await validateStep(deps, step)
+  for (const c of callbacks)
+    await validateStep(deps, { task: c.task, path: c.spec.path, args: c.spec.args, argsFromPrevious: c.spec.argsFromPrevious })
+  const notify = options.notify === undefined ? undefined : deps.notify.check(options.notify, 'notify')
   const taskIds = graph.steps.map((s) => derivedId('flow', workflowId, String(s.index)))
   const write = async (db: Queryable): Promise<void> => {
-    await insertFlow(db, { workflowId, scope: deps.scope, onFailure, graph, taskIds })
+    await insertFlow(db, { workflowId, scope: deps.scope, onFailure: failurePolicy, graph, taskIds, callbacks })
+    if (notify) await deps.notify.save(db, workflowId, notify)
     for (const step of graph.steps.filter((s) => s.waitsFor.length === 0)) {
       await stepTask(deps, step).writeInTransaction(
         db,
@@ -100,7 +167,8 @@ export async function enqueueFlow(deps: FlowDeps, flow: Signature, options: Flow
  */
 async function publishReady(deps: FlowDeps, db: Queryable, workflowId: string, ready: ReadyStep[]): Promise<void> {
   for (const r of ready) {
-    const input = r.inputSpec === null ? null : { v: r.input, list: 'list' in r.inputSpec }
+    // A first step has no input; an onFailure callback gets the failures (not built from a spec).
+    const input = r.inputSpec === null && r.input === null ? null : { v: r.input, list: r.inputSpec !== null && 'list' in r.inputSpec }
     const what = `Flow: ${r.spec.path} (task "${r.task}")`
     try {
       const task = stepTask(deps, { task: r.task, path: r.spec.path })
@@ -115,11 +183,28 @@ async function publishReady(deps: FlowDeps, db: Queryable, workflowId: string, r
     } catch (err) {
       // Refused before anything was written (validation, unknown task after a deploy): the step fails.
       if (!isKtaskError(err, 'KTASK_VALIDATION')) throw err
-      const failed = await failStep(db, workflowId, r.step, { class: 'KtaskError', message: err.message, field: err.field ?? null })
-      await stopPublished(deps, db, failed.cancelledPublished ?? [])
-      await publishReady(deps, db, workflowId, failed.ready)
+      await applyOutcome(
+        deps,
+        db,
+        workflowId,
+        await failStep(db, workflowId, r.step, { class: 'KtaskError', message: err.message, field: err.field ?? null }),
+      )
     }
   }
+}
+
+/** What a recorded outcome asks for, in the same transaction: stop, revive and publish steps; notify. */
+async function applyOutcome(deps: FlowDeps, db: Queryable, workflowId: string, done: StepFinished): Promise<void> {
+  await stopPublished(deps, db, done.cancelledPublished ?? [])
+  await revive(deps, db, done.revived ?? [])
+  await publishReady(deps, db, workflowId, done.ready)
+  if (done.flowFinished) await deps.notify.flowFinished(db, workflowId, done.flowFinished)
+}
+
+/** The ledger row (group of the step's queue) that keeps a published step from running, or undefined. */
+function ledgerGroup(deps: FlowDeps, task: string): string | undefined {
+  const queue = deps.task(task)?.spec.queue
+  return queue === undefined || queue === null ? undefined : queueTopic(deps.scope, queue)
 }
 
 /**
@@ -130,12 +215,17 @@ async function publishReady(deps: FlowDeps, db: Queryable, workflowId: string, r
 async function stopPublished(deps: FlowDeps, db: Queryable, steps: { task: string; taskId: string }[]): Promise<void> {
   for (const s of steps) {
     await db.query('DELETE FROM ktask.outbox WHERE message_id = $1', [s.taskId])
-    const queue = deps.task(s.task)?.spec.queue
-    if (queue === undefined || queue === null) continue
-    await db.query('INSERT INTO ktask.inbox (group_id, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-      queueTopic(deps.scope, queue),
-      s.taskId,
-    ])
+    const group = ledgerGroup(deps, s.task)
+    if (group === undefined) continue
+    await db.query('INSERT INTO ktask.inbox (group_id, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [group, s.taskId])
+  }
+}
+
+/** Cancelled steps that a resumed flow needs again: the ledger rows that stopped them go (they never ran). */
+async function revive(deps: FlowDeps, db: Queryable, steps: { task: string; taskId: string }[]): Promise<void> {
+  for (const s of steps) {
+    const group = ledgerGroup(deps, s.task)
+    if (group !== undefined) await db.query('DELETE FROM ktask.inbox WHERE group_id = $1 AND message_id = $2', [group, s.taskId])
   }
 }
 
@@ -154,8 +244,7 @@ export function flowHooks(deps: FlowDeps): ExecutionHooks {
       const at = stepOf(item.envelope.headers)
       if (!at) return
       await atomically(db, async (tx) => {
-        const done = await succeedStep(tx, at.workflowId, at.step, result === undefined ? null : result)
-        await publishReady(deps, tx, at.workflowId, done.ready)
+        await applyOutcome(deps, tx, at.workflowId, await succeedStep(tx, at.workflowId, at.step, result === undefined ? null : result))
       })
     },
     async routed(message, decision) {
@@ -169,9 +258,7 @@ export function flowHooks(deps: FlowDeps): ExecutionHooks {
         stage: message.stage,
       }
       await inTransaction(deps.runtime.pool(), async (tx) => {
-        const done = await failStep(tx, at.workflowId, at.step, error)
-        await stopPublished(deps, tx, done.cancelledPublished ?? [])
-        await publishReady(deps, tx, at.workflowId, done.ready)
+        await applyOutcome(deps, tx, at.workflowId, await failStep(tx, at.workflowId, at.step, error))
       })
     },
   }

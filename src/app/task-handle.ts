@@ -7,12 +7,23 @@
  * - with `tx` (the caller's transaction) or a delay: written to Postgres — the outbox, or a timer when it
  *   is delayed — and published by the relay (outbox/relay.ts), with the id fixed now.
  */
-import type { EnqueueManyItem, EnqueueOptions, EnqueueResult, FollowUpOptions, Task, TransactionClient } from '../config/definitions.ts'
+import type {
+  EnqueueManyItem,
+  EnqueueOptions,
+  EnqueueResult,
+  FlowOptions,
+  FlowResult,
+  FollowUpOptions,
+  NotifyTarget,
+  Task,
+  TransactionClient,
+} from '../config/definitions.ts'
+import type { StepSignature } from '../flows/canvas.ts'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { KtaskError, isKtaskError } from '../errors.ts'
 import { stepOf } from '../flows/canvas.ts'
 import type { OutgoingMessage } from '../producer/batching-producer.ts'
-import { newTaskId, newTraceparent } from '../producer/ids.ts'
+import { derivedId, newTaskId, newTraceparent } from '../producer/ids.ts'
 import { resolveTiming, type Timing } from '../producer/timing.ts'
 import { H } from '../retry/headers.ts'
 import type { AppRuntime } from '../runtime/app-runtime.ts'
@@ -24,6 +35,13 @@ import { inTransaction } from './transactions.ts'
 
 export type { EnqueueManyItem, EnqueueOptions, Task }
 
+/** Checks and stores `notify` targets (app/notify.ts implements it). */
+export interface NotifyTargets {
+  /** Throws KTASK_VALIDATION / KTASK_INVALID_CONFIG naming `field`; returns the target to store. */
+  check(target: unknown, field: string): NotifyTarget
+  saveMany(db: Queryable, targets: { ownerId: string; target: NotifyTarget }[]): Promise<void>
+}
+
 export interface TaskHandleDeps {
   runtime: AppRuntime
   config: ResolvedAppConfig
@@ -32,6 +50,10 @@ export interface TaskHandleDeps {
   topic: string
   partitions: number
   replicationFactor: number
+  /** `notify` targets (app/notify.ts). */
+  notify: NotifyTargets
+  /** `link` / `linkError`: the task runs as a one-step flow with those callbacks (app/flows.ts). */
+  flow(flow: StepSignature, options: FlowOptions, internal: { workflowId: string }): Promise<FlowResult>
 }
 
 /** What ktask itself does with a task handle besides its public methods. */
@@ -61,6 +83,7 @@ interface Built {
   message: OutgoingMessage
   taskId: string
   timing: Timing | undefined
+  notify: NotifyTarget | undefined
 }
 
 export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
@@ -83,6 +106,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
       throw new KtaskError('KTASK_VALIDATION', `${what}: key must be a string`, { field: `${prefix}key` })
     }
     const timing = resolveTiming(options, { what, prefix, hasDatabase: runtime.hasDatabase })
+    const notify = options.notify === undefined ? undefined : deps.notify.check(options.notify, `${prefix}notify`)
     const value = runtime.codec.encode(id, spec.type!, args, what)
     const extra = options.headers ?? {}
     for (const [name, v] of Object.entries(extra)) {
@@ -100,9 +124,10 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
         [H.attempt]: '1',
         [H.enqueuedAt]: String(Date.now()),
         [H.traceparent]: extra[H.traceparent] ?? newTraceparent(),
+        ...(notify ? { [H.notify]: '1' } : {}),
       },
     }
-    return { message, taskId, timing }
+    return { message, taskId, timing, notify }
   }
 
   const ensureTopic = (): Promise<void> =>
@@ -111,6 +136,11 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
   /** At once, without a transaction: straight to the broker (tracked tasks are PENDING before it). */
   const produce = async (built: Built[]): Promise<void> => {
     const ids = built.map((b) => b.taskId)
+    // Stored first: a target without its task is harmless (pruned), a task without its target is not.
+    if (built.some((b) => b.notify)) {
+      await runtime.ensureMigrated()
+      await deps.notify.saveMany(runtime.pool(), notifyTargets(built))
+    }
     if (spec.track) {
       await runtime.ensureMigrated()
       await insertPending(runtime.pool(), ids, spec.name, deps.queue)
@@ -132,6 +162,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
   const write = async (db: Queryable, built: Built[]): Promise<Map<string, Date>> => {
     const now = built.filter((b) => !b.timing)
     const timed = built.filter((b) => b.timing)
+    await deps.notify.saveMany(db, notifyTargets(built))
     await insertOutbox(
       db,
       now.map((b) => ({ ...b.message, messageId: b.taskId })),
@@ -164,6 +195,9 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
     return tx as TransactionClient
   }
 
+  const notifyTargets = (built: Built[]): { ownerId: string; target: NotifyTarget }[] =>
+    built.flatMap((b) => (b.notify ? [{ ownerId: b.taskId, target: b.notify }] : []))
+
   const enqueueBuilt = async (built: Built[], tx: TransactionClient | undefined): Promise<Map<string, Date>> => {
     await ensureTopic()
     if (!tx && built.every((b) => !b.timing)) {
@@ -176,6 +210,39 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
   }
 
   const what = `Invalid args for task "${spec.name}"`
+
+  /**
+   * `link` / `linkError` (Celery's callbacks): the task runs as a one-step flow whose onSuccess /
+   * onFailure they are, so each runs once, after the task's outcome is durable. Its id is the flow's step.
+   */
+  const enqueueLinked = async (args: unknown, options: EnqueueOptions): Promise<EnqueueResult> => {
+    for (const field of ['taskId', 'delayMs', 'runAt'] as const) {
+      if (options[field] !== undefined) {
+        throw new KtaskError(
+          'KTASK_VALIDATION',
+          `${what}: ${field} cannot be combined with link / linkError (the task runs as a flow step)`,
+          {
+            field,
+          },
+        )
+      }
+    }
+    if (options.headers !== undefined) {
+      throw new KtaskError('KTASK_VALIDATION', `${what}: headers cannot be combined with link / linkError`, { field: 'headers' })
+    }
+    const workflowId = newTaskId()
+    const { workflowId: id } = await deps.flow(
+      stepOf(spec.name, { given: true, value: args }, options.key === undefined ? {} : { key: options.key }),
+      {
+        ...(options.tx === undefined ? {} : { tx: options.tx }),
+        ...(options.link === undefined ? {} : { onSuccess: options.link }),
+        ...(options.linkError === undefined ? {} : { onFailure: options.linkError }),
+        ...(options.notify === undefined ? {} : { notify: options.notify }),
+      },
+      { workflowId },
+    )
+    return { taskId: derivedId('flow', id, '0'), workflowId: id }
+  }
   const handle: Task<Args> = {
     name: spec.name,
     queue: deps.queue,
@@ -183,6 +250,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
     tracked: spec.track,
     async enqueue(args, options = {}) {
       runtime.assertOpen()
+      if (options.link !== undefined || options.linkError !== undefined) return enqueueLinked(args, options)
       const tx = checkTx(options.tx, what)
       const built = build(await getSchemaId(), args, options, what)
       const due = await enqueueBuilt([built], tx)

@@ -17,6 +17,7 @@ import type {
   KafkaRetryOptions,
   LedgerOptions,
   OutboxOptions,
+  WebhooksOptions,
   ProducerOptions,
   QueueOptions,
   RetryOptions,
@@ -73,6 +74,14 @@ export const queueDefaults = { partitions: 6, replicationFactor: -1, ordering: '
 export const ledgerDefaults = { retentionDays: 7, pruneIntervalMs: 600_000 } satisfies Required<LedgerOptions>
 
 export const outboxDefaults = { batchSize: 500, concurrency: 2, pollIntervalMs: 2000 } satisfies Required<OutboxOptions>
+
+export const webhooksDefaults = {
+  allowPrivateNetworks: false,
+  timeoutMs: 10_000,
+  attempts: 8,
+  backoff: { type: 'exponential', delayMs: 5000, maxDelayMs: 3_600_000, jitter: true },
+  queue: 'ktask-webhooks',
+} satisfies Required<WebhooksOptions>
 
 export const producerDefaults = { maxQueuedBytes: 64 * 1024 * 1024 } satisfies Required<ProducerOptions>
 

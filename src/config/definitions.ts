@@ -6,7 +6,7 @@
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import type { AvroSchemaInput } from '../codec/avro-codec.ts'
-import type { StepOptions, StepSignature } from '../flows/canvas.ts'
+import type { Signature, StepOptions, StepSignature } from '../flows/canvas.ts'
 import type { Ordering, RetryOptions } from './options.ts'
 
 export interface HandlerContext {
@@ -44,6 +44,11 @@ export interface HandlerContext {
   enqueue<Args>(task: Task<Args>, args: Args, options?: FollowUpOptions): Promise<EnqueueResult>
   /** Publishes a domain event in `ctx.tx`, through the outbox (see `enqueue`). Needs `ctx.tx`. */
   publish<Event>(eventType: EventType<Event>, event: Event, options?: Omit<PublishOptions, 'tx'>): Promise<PublishResult>
+  /**
+   * Enqueues a flow in `ctx.tx`, through the outbox (see `app.enqueueFlow`): it exists if and only if this
+   * handler's transaction commits; its workflow id is derived like `enqueue`'s task ids. Needs `ctx.tx`.
+   */
+  enqueueFlow(flow: Signature, options?: Omit<FlowOptions, 'tx'>): Promise<FlowResult>
   /** In a flow: its workflow id; undefined outside flows. */
   readonly workflowId: string | undefined
   /**
@@ -81,17 +86,29 @@ export interface EnqueueOptions extends TimingOptions {
    * exists if and only if your transaction commits (a relay publishes it after). @defaultValue none
    */
   tx?: TransactionClient
+  /** POST the task's final status (SUCCEEDED, DEAD, CANCELLED) here. Needs the app's `webhooks` option. @defaultValue none */
+  notify?: NotifyTarget
+  /**
+   * A step (`otherTask.step()`) enqueued once this task SUCCEEDED, with its result as `ctx.previous` (and
+   * as its args when the step has none). The task then runs as a one-step flow (needs a database; not
+   * with `delayMs`, `runAt`, `taskId` or `headers`): `workflowId` in the result. @defaultValue none
+   */
+  link?: StepSignature
+  /** A step enqueued once this task is dead-lettered; `ctx.previous` is `{ workflowId, failed }` (see FlowOptions.onFailure). @defaultValue none */
+  linkError?: StepSignature
 }
 
 /** `ctx.enqueue` options: the id is derived, the transaction is the handler's. */
-export type FollowUpOptions = Omit<EnqueueOptions, 'taskId' | 'tx'>
+export type FollowUpOptions = Omit<EnqueueOptions, 'taskId' | 'tx' | 'link' | 'linkError'>
 
-export interface EnqueueManyItem<Args> extends Omit<EnqueueOptions, 'tx'> {
+export interface EnqueueManyItem<Args> extends Omit<EnqueueOptions, 'tx' | 'link' | 'linkError'> {
   args: Args
 }
 
 export interface EnqueueResult {
   taskId: string
+  /** With `link` / `linkError`: the one-step flow the task runs in (`app.flowStatus`). */
+  workflowId?: string
   /** For a delayed task: when it is due, by the database's clock. */
   runAt?: Date
 }
@@ -127,11 +144,37 @@ export interface Task<Args = unknown> {
 export interface FlowOptions {
   /** Write the flow in your transaction (node-postgres client): it exists if and only if you commit. */
   tx?: TransactionClient
+  /** Ordering key of every step that does not set its own (`task.step(args, { key })`). @defaultValue each step's task id */
+  key?: string
   /**
    * `failFast`: a failed step cancels the steps not started and fails the flow; `continue`: what waits for
    * a failed step gets `{ error }` in place of its result. @defaultValue `'failFast'`
    */
-  onFailure?: 'failFast' | 'continue'
+  failurePolicy?: 'failFast' | 'continue'
+  /**
+   * A step (`task.step()`) run once when the flow SUCCEEDED: `ctx.previous` is the flow's result (its last
+   * part's), which is also its args when it is given none. @defaultValue none
+   */
+  onSuccess?: StepSignature
+  /**
+   * A step run once when the flow FAILED: `ctx.previous` is `{ workflowId, failed: [{ step, path, task,
+   * taskId, error }] }` (its args when it is given none). @defaultValue none
+   */
+  onFailure?: StepSignature
+  /** POST the flow's final status to this URL (see `NotifyTarget`). Needs the app's `webhooks` option. @defaultValue none */
+  notify?: NotifyTarget
+}
+
+/**
+ * Where ktask POSTs a task's or flow's final status, signed per Standard Webhooks (`webhook-id`,
+ * `webhook-timestamp`, `webhook-signature`), retried with backoff and dead-lettered at the end. The
+ * secret is kept in Postgres, never put in a Kafka message.
+ */
+export interface NotifyTarget {
+  /** http(s) URL; private, loopback and link-local addresses are refused unless `webhooks.allowPrivateNetworks`. */
+  url: string
+  /** Signing secret: `whsec_<base64>`, or any string of 24+ characters (its UTF-8 bytes). @defaultValue unsigned */
+  secret?: string
 }
 
 export interface FlowResult {

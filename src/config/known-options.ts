@@ -19,6 +19,7 @@ import type {
   KafkaSaslOptions,
   LedgerOptions,
   OutboxOptions,
+  WebhooksOptions,
   ProducerOptions,
   QueueOptions,
   RetryOptions,
@@ -44,6 +45,7 @@ export const APP_OPTION_NAMES = names<AppOptions>({
   worker: true,
   producer: true,
   outbox: true,
+  webhooks: true,
 })
 export const EVENT_OPTION_NAMES = names<EventDefinition>({
   topic: true,
@@ -62,6 +64,13 @@ export const SCHEDULE_OPTION_NAMES = names<ScheduleDefinition>({
   overlap: true,
   catchUp: true,
   catchUpWindow: true,
+})
+export const WEBHOOKS_OPTION_NAMES = names<WebhooksOptions>({
+  allowPrivateNetworks: true,
+  timeoutMs: true,
+  attempts: true,
+  backoff: true,
+  queue: true,
 })
 export const OUTBOX_OPTION_NAMES = names<OutboxOptions>({ batchSize: true, concurrency: true, pollIntervalMs: true })
 export const KAFKA_OPTION_NAMES = names<KafkaClientOptions>({
@@ -257,6 +266,7 @@ export function refuseUnknownAppOptions(options: AppOptions): void {
   refuseUnknown('ledger', options.ledger, LEDGER_OPTION_NAMES)
   refuseUnknown('producer', options.producer, PRODUCER_OPTION_NAMES)
   refuseUnknown('outbox', options.outbox, OUTBOX_OPTION_NAMES)
+  if (typeof options.webhooks === 'object' && options.webhooks !== null) refuseUnknown('webhooks', options.webhooks, WEBHOOKS_OPTION_NAMES)
   refuseUnknown('worker', options.worker, WORKER_OPTION_NAMES)
   for (const [name, queue] of Object.entries(options.queues ?? {})) refuseUnknown(`queues.${name}`, queue, QUEUE_OPTION_NAMES)
 }

@@ -42,6 +42,28 @@ export interface AppOptions {
    * written in a transaction (`ctx.enqueue`, `enqueue({ tx })`, `publish({ tx })`) and delayed tasks when due.
    */
   outbox?: OutboxOptions
+  /**
+   * Webhooks (`notify: { url, secret? }` on an enqueue or a flow): deliveries go through a ktask queue of
+   * their own, retried with backoff and dead-lettered at the end. Give `{}` (or `true`) to turn them on;
+   * workers that run every queue then deliver them. @defaultValue off
+   */
+  webhooks?: WebhooksOptions | boolean
+}
+
+export interface WebhooksOptions {
+  /**
+   * Send to private, loopback and link-local addresses (an internal receiver, tests). Checked when
+   * connecting, on every address the name resolves to, not only at enqueue. @defaultValue `false`
+   */
+  allowPrivateNetworks?: boolean
+  /** Limit for one delivery attempt (connect, send, read the answer), in ms. @defaultValue `10_000` */
+  timeoutMs?: number
+  /** Attempts before a notification is dead-lettered (the first included). @defaultValue `8` */
+  attempts?: number
+  /** Wait between attempts. @defaultValue exponential from `5000` ms, at most `3_600_000` */
+  backoff?: BackoffOptions
+  /** The queue deliveries go through (list it in a worker's `queues` to deliver there). @defaultValue `'ktask-webhooks'` */
+  queue?: string
 }
 
 export interface OutboxOptions {

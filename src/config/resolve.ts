@@ -10,6 +10,7 @@ import {
   databaseDefaults,
   ledgerDefaults,
   outboxDefaults,
+  webhooksDefaults,
   producerDefaults,
   queueDefaults,
   schemaRegistryDefaults,
@@ -23,6 +24,7 @@ import type {
   KafkaClientOptions,
   LedgerOptions,
   OutboxOptions,
+  WebhooksOptions,
   QueueOptions,
   SchemaRegistryOptions,
   WorkerOptions,
@@ -52,6 +54,8 @@ export interface ResolvedAppConfig {
   worker: WorkerOptions
   producer: Required<ProducerOptions>
   outbox: Required<OutboxOptions>
+  /** Undefined: webhooks are off (`notify` is refused). */
+  webhooks: Required<WebhooksOptions> | undefined
 }
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]+$/
@@ -201,6 +205,7 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
   checkInt('outbox.batchSize', outbox.batchSize, 1)
   checkInt('outbox.concurrency', outbox.concurrency, 1)
   checkInt('outbox.pollIntervalMs', outbox.pollIntervalMs, 10)
+  const webhooks = resolveWebhooks(options.webhooks)
 
   return {
     brokers,
@@ -219,7 +224,22 @@ export function resolveAppOptions(options: AppOptions = {}, env: NodeJS.ProcessE
       maxQueuedBytes: checkInt('producer.maxQueuedBytes', options.producer?.maxQueuedBytes ?? producerDefaults.maxQueuedBytes, 1024 * 1024),
     },
     outbox,
+    webhooks,
   }
+}
+
+function resolveWebhooks(option: AppOptions['webhooks']): Required<WebhooksOptions> | undefined {
+  if (option === undefined || option === false) return undefined
+  if (option !== true && (typeof option !== 'object' || option === null)) throw configError('webhooks', 'must be an object or a boolean')
+  const given = option === true ? {} : option
+  const w = withDefaults(webhooksDefaults, { ...given, backoff: undefined })
+  if (typeof w.allowPrivateNetworks !== 'boolean') throw configError('webhooks.allowPrivateNetworks', 'must be a boolean')
+  checkInt('webhooks.timeoutMs', w.timeoutMs, 100)
+  checkInt('webhooks.attempts', w.attempts, 1, 100)
+  if (typeof w.queue !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(w.queue)) {
+    throw configError('webhooks.queue', 'must be 1-100 characters of letters, digits, ".", "_" and "-"')
+  }
+  return { ...w, backoff: { ...webhooksDefaults.backoff, ...(given.backoff ?? {}) } }
 }
 
 export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queues' | 'consumers'>> & Pick<WorkerOptions, 'queues' | 'consumers'>

@@ -32,6 +32,8 @@ export interface FlowGraph {
   steps: GraphStep[]
   /** The steps no other step waits for: the flow is done when they all are. */
   last: number[]
+  /** The flow's result (its last part's): what an onSuccess callback receives. */
+  result: Input
 }
 
 /** The most steps one flow may have: its graph is one row, written and read whole. */
@@ -106,7 +108,7 @@ export function compileFlow(flow: Signature): FlowGraph {
 
   const root = rootPath(flow)
   const part = visit(flow, root, null, [])
-  return { steps, last: [...new Set(part.ends)].sort((a, b) => a - b) }
+  return { steps, last: [...new Set(part.ends)].sort((a, b) => a - b), result: part.result }
 }
 
 function rootPath(flow: Signature): string {

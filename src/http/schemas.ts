@@ -4,7 +4,16 @@
  * built from those same route declarations (see openapi.ts), so the document cannot drift from the wire.
  */
 import type { ScheduleInfo } from '../app/http-host.ts'
-import type { FlowFailurePolicy, FlowState, FlowStatus, FlowStepState, FlowStepStatus } from '../store/flows.ts'
+import {
+  flowJson,
+  isFinalFlowState,
+  type FlowFailurePolicy,
+  type FlowState,
+  type FlowStatus,
+  type FlowStepRole,
+  type FlowStepState,
+  type FlowStepStatus,
+} from '../store/flows.ts'
 import type { TaskErrorSummary, TaskState, TaskStatus } from '../store/task-store.ts'
 import type { JsonSchema } from './avro-json-schema.ts'
 
@@ -97,21 +106,22 @@ export const cancelledSchema: JsonSchema = {
   required: ['taskId', 'cancelled'],
 }
 
-// Whether each flow state is final, keyed by the type like STATES: a new state must say which it is.
-const FLOW_STATES: Record<FlowState, boolean> = { RUNNING: false, SUCCEEDED: true, FAILED: true, CANCELLED: true }
+// Keyed by the type like STATES: a new state must be listed here.
+const FLOW_STATES: Record<FlowState, true> = { RUNNING: true, SUCCEEDED: true, FAILED: true, CANCELLED: true }
 const FLOW_STEP_STATES: Record<FlowStepState, true> = { WAITING: true, PENDING: true, SUCCEEDED: true, FAILED: true, CANCELLED: true }
 const FLOW_POLICIES: Record<FlowFailurePolicy, true> = { failFast: true, continue: true }
 
-/** True once a flow will not change any more (event streams end, `ktask flow --watch` returns). */
-export function isFinalFlowState(state: FlowState): boolean {
-  return FLOW_STATES[state]
-}
+const FLOW_STEP_ROLES: Record<FlowStepRole, true> = { step: true, onSuccess: true, onFailure: true }
+
+/** True once a flow has ended (event streams end, `ktask flow --watch` returns). */
+export { isFinalFlowState }
 
 const flowStepFields: Record<keyof FlowStepStatus, JsonSchema> = {
   step: { type: 'integer', description: 'Its index in the flow' },
   path: { type: 'string', description: 'Where it is in the canvas: `chain[1].header[3]`' },
   task: { type: 'string' },
   taskId: { type: 'string', description: 'The id of the task the step runs as (GET /v1/tasks/{taskId} when the task is tracked)' },
+  role: { type: 'string', enum: Object.keys(FLOW_STEP_ROLES), description: "'step', or the flow's callback it is" },
   state: { type: 'string', enum: Object.keys(FLOW_STEP_STATES) },
   waitingFor: { type: 'integer', description: 'How many steps it still waits for (WAITING)' },
   dependants: { type: 'array', items: { type: 'integer' }, description: 'The steps that wait for it' },
@@ -135,7 +145,7 @@ const flowStepSchema: JsonSchema = {
 const flowStatusFields: Record<keyof FlowStatus, JsonSchema> = {
   workflowId: { type: 'string' },
   state: { type: 'string', enum: Object.keys(FLOW_STATES) },
-  onFailure: { type: 'string', enum: Object.keys(FLOW_POLICIES) },
+  failurePolicy: { type: 'string', enum: Object.keys(FLOW_POLICIES) },
   createdAt: { type: 'string', format: 'date-time' },
   finishedAt: nullableDateTime,
   steps: { type: 'array', items: flowStepSchema, description: 'Every step, in canvas order' },
@@ -147,15 +157,7 @@ export const flowStatusSchema: JsonSchema = {
   required: Object.keys(flowStatusFields),
 }
 
-/** A FlowStatus as the routes (and `ktask flow --json`) send it: dates as ISO strings. */
-export function flowJson(f: FlowStatus): Record<string, unknown> {
-  return {
-    ...f,
-    createdAt: f.createdAt.toISOString(),
-    finishedAt: f.finishedAt?.toISOString() ?? null,
-    steps: f.steps.map((s) => ({ ...s, updatedAt: s.updatedAt.toISOString() })),
-  }
-}
+export { flowJson }
 
 /** A schedule as GET /v1/schedules sends it. */
 export interface ScheduleJson {

@@ -42,6 +42,8 @@ export const H = {
   flowStep: 'ktask-flow-step',
   /** On a flow's step that follows others: `{"v": <ctx.previous>, "list": <after a group>}` as JSON. */
   flowInput: 'ktask-flow-input',
+  /** On a task enqueued with `notify`: `1` (the target, with its secret, is in ktask.notify_targets). */
+  notify: 'ktask-notify',
 } as const
 
 export type FailureStage = 'decode' | 'handler' | 'timeout' | 'produce'

@@ -9,12 +9,15 @@ import type pg from 'pg'
 import type {
   EnqueueResult,
   EventType,
+  FlowOptions,
+  FlowResult,
   FollowUpOptions,
   HandlerContext,
   PublishOptions,
   PublishResult,
   Task,
 } from '../config/definitions.ts'
+import type { Signature } from '../flows/canvas.ts'
 import { KtaskError } from '../errors.ts'
 import { derivedId } from '../producer/ids.ts'
 import { H } from '../retry/headers.ts'
@@ -133,6 +136,7 @@ function usedAfterEnd(): KtaskError {
 export interface FollowUps {
   enqueue(db: pg.ClientBase, task: unknown, args: unknown, options: FollowUpOptions, id: string): Promise<EnqueueResult>
   publish(db: pg.ClientBase, eventType: unknown, event: unknown, options: Omit<PublishOptions, 'tx'>, id: string): Promise<PublishResult>
+  flow(db: pg.ClientBase, flow: unknown, options: Omit<FlowOptions, 'tx'>, id: string): Promise<FlowResult>
 }
 
 export interface ContextParams {
@@ -256,6 +260,10 @@ export class Context implements HandlerContext {
 
   publish<Event>(eventType: EventType<Event>, event: Event, options: Omit<PublishOptions, 'tx'> = {}): Promise<PublishResult> {
     return this.#followUp('publish', (f, tx, id) => f.publish(tx, eventType, event, options, id))
+  }
+
+  enqueueFlow(flow: Signature, options: Omit<FlowOptions, 'tx'> = {}): Promise<FlowResult> {
+    return this.#followUp('enqueueFlow', (f, tx, id) => f.flow(tx, flow, options, id))
   }
 
   /**

@@ -48,7 +48,7 @@ describe('ktask flow', () => {
     const text = await f.cli('flow', workflowId)
     expect(text.code, text.stderr).toBe(0)
     const lines = text.stdout.trimEnd().split('\n')
-    expect(lines[0]).toBe(`${workflowId}  SUCCEEDED (onFailure failFast)`)
+    expect(lines[0]).toBe(`${workflowId}  SUCCEEDED (failFast)`)
     expect(lines[1]).toMatch(/^ {2}created \S+T\S+Z {3}finished \S+T\S+Z$/)
     const ids = status.steps.map((s) => s.taskId)
     // Columns line up: each row is the table's, the path indented two spaces per level.
@@ -70,11 +70,11 @@ describe('ktask flow', () => {
     const json = await f.cli('flow', workflowId, '--json')
     expect(json.code, json.stderr).toBe(0)
     const doc = JSON.parse(json.stdout) as Record<string, unknown>
-    expect(Object.keys(doc).sort()).toEqual(['createdAt', 'finishedAt', 'onFailure', 'state', 'steps', 'workflowId'])
+    expect(Object.keys(doc).sort()).toEqual(['createdAt', 'failurePolicy', 'finishedAt', 'state', 'steps', 'workflowId'])
     expect(doc).toEqual({
       workflowId,
       state: 'SUCCEEDED',
-      onFailure: 'failFast',
+      failurePolicy: 'failFast',
       createdAt: status.createdAt.toISOString(),
       finishedAt: status.finishedAt!.toISOString(),
       steps: status.steps.map((s) => ({ ...s, updatedAt: s.updatedAt.toISOString() })),
@@ -90,7 +90,7 @@ describe('ktask flow', () => {
 
     const text = await f.cli('flow', workflowId)
     expect(text.code, text.stderr).toBe(2)
-    expect(text.stdout.split('\n')[0]).toBe(`${workflowId}  FAILED (onFailure failFast)`)
+    expect(text.stdout.split('\n')[0]).toBe(`${workflowId}  FAILED (failFast)`)
     const tree = rows(text.stdout)
     expect(tree.get('chain[1].header[1]')!.slice(0, 5)).toEqual(['chain[1].header[1]', 'flow.b', 'FAILED', expect.any(String), '2'])
     expect(text.stdout).toMatch(/\n {2}chain\[1\]\.header\[1\] +flow\.b +FAILED +\S+ +2 +Error: b 1 always fails \(fixture\)\n/)
@@ -133,7 +133,7 @@ describe('ktask flow', () => {
     await f.app.worker().start()
 
     expect((await watch.exited).code).toBe(0)
-    expect(watch.lines).toContain(`${ok}  SUCCEEDED (onFailure failFast)`)
+    expect(watch.lines).toContain(`${ok}  SUCCEEDED (failFast)`)
     expect(watch.lines.some((l) => /^chain\[2\] +flow\.d +SUCCEEDED/.test(l))).toBe(true)
 
     expect((await watchJson.exited).code).toBe(2)

@@ -32,7 +32,7 @@ interface StepJson {
 interface FlowJson {
   workflowId: string
   state: string
-  onFailure: string
+  failurePolicy: string
   createdAt: string
   finishedAt: string | null
   steps: StepJson[]
@@ -79,7 +79,7 @@ describe('HTTP flows', () => {
     const running = await f.get(`/v1/flows/${workflowId}`)
     expect(running.status).toBe(200)
     const before = running.body as unknown as FlowJson
-    expect(before).toMatchObject({ workflowId, state: 'RUNNING', onFailure: 'failFast', finishedAt: null })
+    expect(before).toMatchObject({ workflowId, state: 'RUNNING', failurePolicy: 'failFast', finishedAt: null })
     expect(before.createdAt).toMatch(ISO)
     expect(before.steps.map((s) => [s.path, s.task, s.state, s.waitingFor])).toEqual([
       ['chain[0]', 'flow.a', 'PENDING', 0],

@@ -85,7 +85,7 @@ export function registerFlowCommand(program: Command): void {
         if (flow.state === 'FAILED' || flow.state === 'CANCELLED') process.exitCode = 2
         if (opts.json) return printJson(flowJson(flow))
         const finished = flow.finishedAt ? `   finished ${flow.finishedAt.toISOString()}` : ''
-        console.log(`${flow.workflowId}  ${flow.state} (onFailure ${flow.onFailure})`)
+        console.log(`${flow.workflowId}  ${flow.state} (${flow.failurePolicy})`)
         console.log(`  created ${flow.createdAt.toISOString()}${finished}`)
         console.log(tree(flow.steps))
       } finally {

@@ -54,7 +54,7 @@ describe('flows', () => {
       expect(d.data.previous).toEqual({ flow: n, total: 450 })
     }
     const status = await f.app.flowStatus(ids[0]!)
-    expect(status).toMatchObject({ workflowId: ids[0], state: 'SUCCEEDED', onFailure: 'failFast', finishedAt: expect.any(Date) })
+    expect(status).toMatchObject({ workflowId: ids[0], state: 'SUCCEEDED', failurePolicy: 'failFast', finishedAt: expect.any(Date) })
     expect(status!.steps).toHaveLength(13)
     expect(status!.steps[0]).toMatchObject({
       step: 0,
@@ -76,7 +76,7 @@ describe('flows', () => {
   it("failFast: an always-failing step fails the flow and cancels what waits; continue: c sees { error } in the failed step's place", async () => {
     const f = await setup('flow-fail')
     const { workflowId: fast } = await f.app.enqueueFlow(pipeline(f, 1, 3, [1]))
-    const { workflowId: tolerant } = await f.app.enqueueFlow(pipeline(f, 2, 3, [1]), { onFailure: 'continue' })
+    const { workflowId: tolerant } = await f.app.enqueueFlow(pipeline(f, 2, 3, [1]), { failurePolicy: 'continue' })
     await f.app.worker().start()
     await waitFor(async () => (await f.flowState(fast)) === 'FAILED' && (await f.flowState(tolerant)) === 'FAILED', {
       timeoutMs: 60_000,

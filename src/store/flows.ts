@@ -10,6 +10,7 @@
  */
 import type { FlowGraph, Input } from '../flows/graph.ts'
 import { assembleInput } from '../flows/graph.ts'
+import type pg from 'pg'
 import type { Queryable } from './queryable.ts'
 
 export type FlowFailurePolicy = 'failFast' | 'continue'
@@ -514,5 +515,46 @@ export function flowJson(f: FlowStatus): Record<string, unknown> {
     createdAt: f.createdAt.toISOString(),
     finishedAt: f.finishedAt?.toISOString() ?? null,
     steps: f.steps.map((s) => ({ ...s, updatedAt: s.updatedAt.toISOString() })),
+  }
+}
+
+/**
+ * Finished flows older than `retentionDays` (their steps go with them). A failed flow can be resumed by a
+ * redrive until then.
+ */
+export async function pruneFlows(pool: pg.Pool, retentionDays: number, batchSize = 2000): Promise<number> {
+  const cutoff = new Date(Date.now() - retentionDays * 86_400_000)
+  let deleted = 0
+  for (;;) {
+    const res = await pool.query(
+      `DELETE FROM ktask.flows WHERE workflow_id IN (
+         SELECT workflow_id FROM ktask.flows WHERE state <> 'RUNNING' AND finished_at < $1 LIMIT $2)`,
+      [cutoff, batchSize],
+    )
+    deleted += res.rowCount ?? 0
+    if ((res.rowCount ?? 0) < batchSize) return deleted
+  }
+}
+
+/**
+ * Webhook targets older than `retentionDays` whose task or flow can no longer end: not a running flow,
+ * not a task still waiting for its time. (A target outlives its notification on purpose: a delivery in
+ * the DLQ can be redriven while the target is there.)
+ */
+export async function pruneNotifyTargets(pool: pg.Pool, retentionDays: number, batchSize = 5000): Promise<number> {
+  const cutoff = new Date(Date.now() - retentionDays * 86_400_000)
+  let deleted = 0
+  for (;;) {
+    const res = await pool.query(
+      `DELETE FROM ktask.notify_targets WHERE owner_id IN (
+         SELECT n.owner_id FROM ktask.notify_targets n
+          WHERE n.created_at < $1
+            AND NOT EXISTS (SELECT 1 FROM ktask.flows f WHERE f.workflow_id = n.owner_id AND f.state = 'RUNNING')
+            AND NOT EXISTS (SELECT 1 FROM ktask.timers t WHERE t.message_id = n.owner_id)
+          LIMIT $2)`,
+      [cutoff, batchSize],
+    )
+    deleted += res.rowCount ?? 0
+    if ((res.rowCount ?? 0) < batchSize) return deleted
   }
 }

@@ -6,10 +6,12 @@
  * - tasks (finished) and idempotency_keys: older than `taskRetentionDays`
  * - key_queue: heads due longer ago than `ledger.retentionDays` (they will never come back)
  * - redrives: of DLQ messages that no longer exist (see redrives.ts)
+ * - flows (finished) and webhook targets (of what can no longer end): older than `taskRetentionDays`
  */
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import { pruneDeadLetters } from './dead-letters.ts'
+import { pruneFlows, pruneNotifyTargets } from './flows.ts'
 import { pruneIdempotencyKeys } from './idempotency-keys.ts'
 import { pruneInbox } from './inbox.ts'
 import { pruneKeyQueue } from './key-queue.ts'
@@ -28,7 +30,10 @@ export interface PrunerDeps {
   logger: Logger
 }
 
-export type PruneCounts = Record<'inbox' | 'deadLetters' | 'tasks' | 'idempotencyKeys' | 'keyQueue' | 'redrives', number>
+export type PruneCounts = Record<
+  'inbox' | 'deadLetters' | 'tasks' | 'idempotencyKeys' | 'keyQueue' | 'flows' | 'notifyTargets' | 'redrives',
+  number
+>
 
 export class Pruner {
   readonly #d: PrunerDeps
@@ -70,6 +75,8 @@ export class Pruner {
       tasks: await pruneTasks(pool, d.taskRetentionDays),
       idempotencyKeys: await pruneIdempotencyKeys(pool, d.taskRetentionDays),
       keyQueue: await pruneKeyQueue(pool, d.ledgerRetentionDays),
+      flows: await pruneFlows(pool, d.taskRetentionDays),
+      notifyTargets: await pruneNotifyTargets(pool, d.taskRetentionDays),
       redrives: await pruneRedrives(pool, (topic) => d.lowWatermarks(topic)),
     }
     if (Object.values(counts).some((n) => n > 0)) d.logger.info({ pruned: counts }, 'expired rows pruned')

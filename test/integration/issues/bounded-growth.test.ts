@@ -4,6 +4,8 @@
  * Workers pruned the ledger (and tasks, but only when some task was tracked); `idempotency_keys` only
  * with tracked tasks, and `key_queue`, `redrives` and `dead_letters` never; `ktask serve`, which creates
  * the Idempotency-Keys, pruned nothing. Now every worker and every HTTP service prunes every table.
+ * Flows and webhook targets (migrations 0008, 0009) were kept for ever too: finished flows now go after
+ * `taskRetentionDays`, and targets whose task or flow can no longer end.
  */
 import { describe, expect, it } from 'vitest'
 import { createApp, createHttpService } from 'ktask'
@@ -33,12 +35,40 @@ async function seed(tag: string): Promise<() => Promise<Record<string, number>>>
       `INSERT INTO ktask.idempotency_keys (idempotency_key, task_name, task_id, body_sha256, created_at) VALUES ($1, 'n', $1, 'h', $2)`,
       [id, at],
     )
+    await pool.query(
+      `INSERT INTO ktask.flows (workflow_id, scope, state, on_failure, steps_left, created_at, finished_at)
+       VALUES ($1, $2, 'SUCCEEDED', 'failFast', 0, $3, $3)`,
+      [id, tag, at],
+    )
+    await pool.query('INSERT INTO ktask.notify_targets (owner_id, scope, url, created_at) VALUES ($1, $2, $3, $4)', [
+      id,
+      tag,
+      'https://example.com/hook',
+      at,
+    ])
     await pool.query('INSERT INTO ktask.key_queue (group_id, msg_key, message_id, topic, not_before) VALUES ($1, $2, $3, $4, $5)', [
       tag,
       Buffer.from(id),
       id,
       't',
       at.getTime(),
+    ])
+  }
+  // Old but not over: a running flow and its target, and the target of a task still waiting for its time.
+  await pool.query(
+    `INSERT INTO ktask.flows (workflow_id, scope, state, on_failure, steps_left, created_at) VALUES ($1, $2, 'RUNNING', 'failFast', 1, $3)`,
+    [`${tag}-running`, tag, old],
+  )
+  await pool.query(
+    `INSERT INTO ktask.timers (due_at, lane, topic, headers, message_id) VALUES (now() + interval '300 days', 0, 't', '{}', $1)`,
+    [`${tag}-delayed`],
+  )
+  for (const owner of [`${tag}-running`, `${tag}-delayed`]) {
+    await pool.query('INSERT INTO ktask.notify_targets (owner_id, scope, url, created_at) VALUES ($1, $2, $3, $4)', [
+      owner,
+      tag,
+      'https://example.com/hook',
+      old,
     ])
   }
   // A redrive of a DLQ message whose topic is gone, and one whose DLQ still exists (kept).
@@ -54,12 +84,14 @@ async function seed(tag: string): Promise<() => Promise<Record<string, number>>>
       tasks: await count('SELECT count(*)::int AS c FROM ktask.tasks WHERE task_id LIKE $1', [`${tag}-%`]),
       idempotencyKeys: await count('SELECT count(*)::int AS c FROM ktask.idempotency_keys WHERE task_id LIKE $1', [`${tag}-%`]),
       keyQueue: await count('SELECT count(*)::int AS c FROM ktask.key_queue WHERE group_id = $1', [tag]),
+      flows: await count('SELECT count(*)::int AS c FROM ktask.flows WHERE scope = $1', [tag]),
+      notifyTargets: await count('SELECT count(*)::int AS c FROM ktask.notify_targets WHERE scope = $1', [tag]),
       redrives: await count('SELECT count(*)::int AS c FROM ktask.redrives WHERE dlq_topic = $1', [`${tag}.gone.dlq`]),
     }
   }
 }
 
-const prunedState = { inbox: 1, deadLetters: 1, tasks: 1, idempotencyKeys: 1, keyQueue: 1, redrives: 0 }
+const prunedState = { inbox: 1, deadLetters: 1, tasks: 1, idempotencyKeys: 1, keyQueue: 1, flows: 2, notifyTargets: 3, redrives: 0 }
 
 describe('bounded growth', () => {
   it('a worker prunes every table: ledger, DLQ records, tasks, Idempotency-Keys, blocked keys, redrives of gone DLQs', async () => {

@@ -9,6 +9,12 @@ import { KtaskError } from '../errors.ts'
 export interface StepOptions {
   /** Kafka key of the step's task (per-key order, blocked-key retries). @defaultValue none */
   key?: string
+  /**
+   * What this step's failure does, overriding the flow's `failurePolicy`: `continue` for a step whose
+   * failure the rest can live with (its dependants get `{ error }`), `failFast` for one they cannot.
+   * @defaultValue the flow's
+   */
+  failurePolicy?: 'failFast' | 'continue'
 }
 
 /** One task run: fixed args, or (`argsFromPrevious`) the previous step's result as its args. */
@@ -79,6 +85,10 @@ export function chord(header: Signature[], callback: Signature): ChordSignature 
 
 /** A step of `task` (what `task.step()` returns). */
 export function stepOf(task: string, args: { given: true; value: unknown } | { given: false }, options: StepOptions = {}): StepSignature {
+  const policy = options.failurePolicy
+  if (policy !== undefined && policy !== 'failFast' && policy !== 'continue') {
+    throw new KtaskError('KTASK_VALIDATION', `${task}.step(): failurePolicy must be 'failFast' or 'continue'`, { field: 'failurePolicy' })
+  }
   return Object.freeze({
     kind: 'step',
     task,

@@ -138,13 +138,14 @@ interface LockedStep {
   state: FlowStepState
   role: FlowStepRole
   flow_state: FlowState
+  /** The step's own policy, else its flow's. */
   on_failure: FlowFailurePolicy
 }
 
 /** The step's row, locked, with its flow's state: the slow path of a step's outcome. */
 async function lockStep(db: Queryable, workflowId: string, step: number): Promise<LockedStep | undefined> {
   const { rows } = await db.query<LockedStep>(
-    `SELECT s.state, s.role, f.state AS flow_state, f.on_failure
+    `SELECT s.state, s.role, f.state AS flow_state, COALESCE(s.spec->'options'->>'failurePolicy', f.on_failure) AS on_failure
        FROM ktask.flow_steps s JOIN ktask.flows f ON f.workflow_id = s.workflow_id
       WHERE s.workflow_id = $1 AND s.step = $2 FOR UPDATE OF s`,
     [workflowId, step],
@@ -268,12 +269,13 @@ async function resume(db: Queryable, workflowId: string, step: number, result: u
  * place of its result.
  */
 export async function failStep(db: Queryable, workflowId: string, step: number, error: unknown): Promise<StepFinished> {
+  // The step's own policy (task.step(args, { failurePolicy })) wins over the flow's.
   const { rows } = await db.query<{ dependants: number[]; on_failure: FlowFailurePolicy }>(
     `UPDATE ktask.flow_steps s SET state = 'FAILED', error = $3::jsonb, updated_at = clock_timestamp()
       FROM ktask.flows f
      WHERE s.workflow_id = $1 AND s.step = $2 AND s.state = 'PENDING' AND s.role = 'step'
        AND f.workflow_id = s.workflow_id AND f.state = 'RUNNING'
-     RETURNING s.dependants, f.on_failure`,
+     RETURNING s.dependants, COALESCE(s.spec->'options'->>'failurePolicy', f.on_failure) AS on_failure`,
     [workflowId, step, JSON.stringify(error ?? null)],
   )
   const row = rows[0]

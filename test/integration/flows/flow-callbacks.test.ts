@@ -5,7 +5,7 @@
  * `ctx.enqueueFlow` from a handler.
  */
 import { describe, expect, it } from 'vitest'
-import { chain, createOps, group, type FlowFailure } from 'ktask'
+import { chain, chord, createOps, group, type FlowFailure } from 'ktask'
 import { buildFlowApp, flowTableSql, pipeline, type FlowAppOptions } from '../../fixtures/flow-app.ts'
 import { registerCleanup } from '../../helpers/cleanup.ts'
 import { testPool, uniqueName } from '../../helpers/infra.ts'
@@ -125,6 +125,22 @@ describe('flow callbacks and recovery', () => {
     expect(c!.data.results).toEqual([{ i: 0 }, { error: expect.objectContaining({ message: 'b 1 always fails (fixture)' }) }, { i: 20 }])
     expect(await f.runs('d', workflowId)).toHaveLength(1)
     expect((await f.runs('done', workflowId)).map((r) => (r.data.args as { outcome: string }).outcome)).toEqual(['failed'])
+  })
+
+  it('a step’s own failurePolicy wins over its flow’s: a failFast flow goes on past a step marked continue', async () => {
+    const f = await setup('flow-step-policy')
+    const { workflowId } = await f.app.enqueueFlow(
+      chain(
+        f.a.step({ flow: 4 }),
+        chord([f.b.step({ i: 0, fail: false }), f.b.step({ i: 1, fail: true }, { failurePolicy: 'continue' })], f.c.step({ flow: 4 })),
+      ),
+    )
+    await f.app.worker().start()
+    await waitFor(async () => (await f.runs('c', workflowId)).length >= 1, { timeoutMs: 60_000, message: 'c ran' })
+    const [c] = await f.runs('c', workflowId)
+    expect(c!.data.results).toEqual([{ i: 0 }, { error: expect.objectContaining({ message: 'b 1 always fails (fixture)' }) }])
+    await waitFor(async () => (await f.flowState(workflowId)) === 'FAILED', { timeoutMs: 30_000, message: 'the flow ended' })
+    expect(() => f.b.step({ i: 0, fail: false }, { failurePolicy: 'sometimes' as never })).toThrow(/failurePolicy/)
   })
 
   it('link runs after a task succeeded with its result; linkError after it was dead-lettered; each once', async () => {

@@ -23,6 +23,7 @@ const app = createApp({
   logLevel: process.env.LOG_LEVEL === 'warn' ? 'warn' : 'info',
   queues: { q: { partitions: Number(process.env.BENCH_PARTITIONS ?? 12) } },
   worker: { concurrency: 16, statsIntervalMs: 0 },
+  ...(process.env.BENCH_OUTBOX ? { outbox: JSON.parse(process.env.BENCH_OUTBOX) } : {}),
 })
 
 const recordLatency = (_args, ctx) => {

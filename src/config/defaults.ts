@@ -73,7 +73,7 @@ export const queueDefaults = { partitions: 6, replicationFactor: -1, ordering: '
 
 export const ledgerDefaults = { retentionDays: 7, pruneIntervalMs: 600_000 } satisfies Required<LedgerOptions>
 
-export const outboxDefaults = { batchSize: 500, concurrency: 2, pollIntervalMs: 2000 } satisfies Required<OutboxOptions>
+export const outboxDefaults = { batchSize: 500, concurrency: 4, pollIntervalMs: 2000 } satisfies Required<OutboxOptions>
 
 export const webhooksDefaults = {
   allowPrivateNetworks: false,

@@ -69,7 +69,7 @@ export interface WebhooksOptions {
 export interface OutboxOptions {
   /** Outbox rows one relay transaction publishes. @defaultValue `500` */
   batchSize?: number
-  /** Outbox lanes one relay publishes in parallel (each holds a database connection meanwhile). @defaultValue `2` */
+  /** Outbox lanes one relay publishes in parallel (each holds a database connection meanwhile). @defaultValue `4` */
   concurrency?: number
   /**
    * How often the relay and the timer dispatcher look without being notified (Postgres LISTEN/NOTIFY wakes

@@ -22,7 +22,7 @@ import { BackgroundLoop } from './background-loop.ts'
 export interface RelayOptions {
   /** Rows per lane transaction. @defaultValue 500 */
   batchSize: number
-  /** Lanes published in parallel (each holds a pool connection while it publishes). @defaultValue 2 */
+  /** Lanes published in parallel (each holds a pool connection while it publishes). @defaultValue 4 */
   concurrency: number
   /** How often to look for rows without a notification (the fallback when one is lost). @defaultValue 2000 */
   pollIntervalMs: number

@@ -4,7 +4,8 @@
  * into the measured process. Configured by env: KTASK_PREFIX, BENCH_PARTITIONS (default 12),
  * BENCH_LATENCY_FILE (write enqueue→start samples there), BENCH_DUE_FILE (write due-time samples of
  * delayed tasks there; the benchmark puts each task's due time in a `bench-due` header), BENCH_FLOW_FILE
- * (also register the flow tasks `b` and `c`, and append a line to that file each time `c` starts).
+ * (also register the flow tasks `b` and `c`, and append a line to that file each time `c` starts),
+ * BENCH_OUTBOX (JSON of the app's `outbox` option, to try relay settings).
  */
 import { appendFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

@@ -5,7 +5,7 @@
  * with its own retry policy, marked by the flow headers (retry/headers.ts H.flow*).
  */
 import pg from 'pg'
-import type { FlowOptions, FlowResult, NotifyTarget } from '../config/definitions.ts'
+import type { FlowOptions, FlowResult, FollowUpOptions, NotifyTarget } from '../config/definitions.ts'
 import { KtaskError, isKtaskError, readableThrown } from '../errors.ts'
 import type { Signature, StepSignature } from '../flows/canvas.ts'
 import { compileFlow, type FlowGraph, type GraphStep } from '../flows/graph.ts'
@@ -13,7 +13,16 @@ import { derivedId, newTaskId } from '../producer/ids.ts'
 import { H } from '../retry/headers.ts'
 import type { AppRuntime } from '../runtime/app-runtime.ts'
 import { queueTopic } from '../topology/names.ts'
-import { failStep, insertFlow, succeedStep, type FlowState, type NewCallback, type ReadyStep, type StepFinished } from '../store/flows.ts'
+import {
+  failStep,
+  insertFlow,
+  succeedStep,
+  succeedSteps,
+  type FlowState,
+  type NewCallback,
+  type ReadyStep,
+  type StepFinished,
+} from '../store/flows.ts'
 import type { Queryable } from '../store/queryable.ts'
 import type { ExecutionHooks } from '../worker/execution.ts'
 import type { TaskInternals } from './task-handle.ts'
@@ -138,13 +147,22 @@ export async function enqueueFlow(
   const write = async (db: Queryable): Promise<void> => {
     await insertFlow(db, { workflowId, scope: deps.scope, onFailure: failurePolicy, graph, taskIds, callbacks })
     if (notify) await deps.notify.save(db, workflowId, notify)
-    for (const step of graph.steps.filter((s) => s.waitsFor.length === 0)) {
-      await stepTask(deps, step).writeInTransaction(
+    // The first steps, one statement per task (a chord of a hundred is one insert).
+    const first = graph.steps.filter((s) => s.waitsFor.length === 0)
+    for (const task of new Set(first.map((s) => s.task))) {
+      await stepTask(deps, { task, path: '' }).writeManyInTransaction(
         db,
-        step.args,
-        { ...(step.options.key === undefined ? {} : { key: step.options.key }), headers: flowHeaders(workflowId, step.index, null) },
-        taskIds[step.index]!,
-        `Flow: ${step.path} (task "${step.task}")`,
+        first
+          .filter((s) => s.task === task)
+          .map((step) => ({
+            args: step.args,
+            options: {
+              ...(step.options.key === undefined ? {} : { key: step.options.key }),
+              headers: flowHeaders(workflowId, step.index, null),
+            },
+            taskId: taskIds[step.index]!,
+            what: `Flow: ${step.path} (task "${step.task}")`,
+          })),
       )
     }
   }
@@ -166,30 +184,44 @@ export async function enqueueFlow(
  * applies to it like to any failed step.
  */
 async function publishReady(deps: FlowDeps, db: Queryable, workflowId: string, ready: ReadyStep[]): Promise<void> {
-  for (const r of ready) {
-    // A first step has no input; an onFailure callback gets the failures (not built from a spec).
-    const input = r.inputSpec === null && r.input === null ? null : { v: r.input, list: r.inputSpec !== null && 'list' in r.inputSpec }
-    const what = `Flow: ${r.spec.path} (task "${r.task}")`
-    try {
-      const task = stepTask(deps, { task: r.task, path: r.spec.path })
-      const key = r.spec.options.key
-      await task.writeInTransaction(
-        db,
-        r.spec.argsFromPrevious ? r.input : r.spec.args,
-        { ...(typeof key === 'string' ? { key } : {}), headers: flowHeaders(workflowId, r.step, input) },
-        r.taskId,
-        what,
-      )
-    } catch (err) {
-      // Refused before anything was written (validation, unknown task after a deploy): the step fails.
-      if (!isKtaskError(err, 'KTASK_VALIDATION')) throw err
-      await applyOutcome(
-        deps,
-        db,
-        workflowId,
-        await failStep(db, workflowId, r.step, { class: 'KtaskError', message: err.message, field: err.field ?? null }),
-      )
+  // Many due at once (a group after a step): one statement per task; a refused one falls back to one by one.
+  for (const task of new Set(ready.map((r) => r.task))) {
+    const mine = ready.filter((r) => r.task === task)
+    if (mine.length > 1) {
+      try {
+        await stepTask(deps, { task, path: mine[0]!.spec.path }).writeManyInTransaction(
+          db,
+          mine.map((r) => stepWrite(workflowId, r)),
+        )
+        continue
+      } catch (err) {
+        if (!isKtaskError(err, 'KTASK_VALIDATION')) throw err
+      }
     }
+    for (const r of mine) {
+      try {
+        const w = stepWrite(workflowId, r)
+        await stepTask(deps, { task: r.task, path: r.spec.path }).writeInTransaction(db, w.args, w.options, w.taskId, w.what)
+      } catch (err) {
+        // Refused before anything was written (validation, unknown task after a deploy): the step fails.
+        if (!isKtaskError(err, 'KTASK_VALIDATION')) throw err
+        const failed = await failStep(db, workflowId, r.step, { class: 'KtaskError', message: err.message, field: err.field ?? null })
+        await applyOutcome(deps, db, workflowId, failed)
+      }
+    }
+  }
+}
+
+/** How a due step is written: its args (fixed, or its input), key and flow headers. */
+function stepWrite(workflowId: string, r: ReadyStep): { args: unknown; options: FollowUpOptions; taskId: string; what: string } {
+  // A first step has no input; an onFailure callback gets the failures (not built from a spec).
+  const input = r.inputSpec === null && r.input === null ? null : { v: r.input, list: r.inputSpec !== null && 'list' in r.inputSpec }
+  const key = r.spec.options.key
+  return {
+    args: r.spec.argsFromPrevious ? r.input : r.spec.args,
+    options: { ...(typeof key === 'string' ? { key } : {}), headers: flowHeaders(workflowId, r.step, input) },
+    taskId: r.taskId,
+    what: `Flow: ${r.spec.path} (task "${r.task}")`,
   }
 }
 
@@ -240,12 +272,28 @@ export function flowHooks(deps: FlowDeps): ExecutionHooks {
   const atomically = (db: Queryable, fn: (db: Queryable) => Promise<void>): Promise<void> =>
     db instanceof pg.Pool ? inTransaction(db, fn) : fn(db)
   return {
-    async succeeded(db, item, result) {
+    async succeeded(db, item, result, inChunk) {
       const at = stepOf(item.envelope.headers)
-      if (!at) return
+      // In a chunk transaction, beforeCommit advances the flows of all its steps at once.
+      if (!at || inChunk) return
       await atomically(db, async (tx) => {
         await applyOutcome(deps, tx, at.workflowId, await succeedStep(tx, at.workflowId, at.step, result === undefined ? null : result))
       })
+    },
+    async beforeCommit(db, succeeded) {
+      // By workflow id, then step: every transaction takes the rows of the flows it advances in this
+      // order, so two transactions holding steps of the same flows wait for each other, never deadlock.
+      const byFlow = new Map<string, { step: number; result: unknown }[]>()
+      for (const { item, result } of succeeded) {
+        const at = stepOf(item.envelope.headers)
+        if (!at) continue
+        const list = byFlow.get(at.workflowId) ?? []
+        list.push({ step: at.step, result: result === undefined ? null : result })
+        byFlow.set(at.workflowId, list)
+      }
+      for (const workflowId of [...byFlow.keys()].sort()) {
+        for (const done of await succeedSteps(db, workflowId, byFlow.get(workflowId)!)) await applyOutcome(deps, db, workflowId, done)
+      }
     },
     async routed(message, decision) {
       if (decision.kind !== 'dead') return
@@ -270,8 +318,11 @@ export function combineHooks(...all: (ExecutionHooks | undefined)[]): ExecutionH
   return {
     started: (item) => hooks.forEach((h) => h.started?.(item)),
     progress: (item, fraction, message) => hooks.forEach((h) => h.progress?.(item, fraction, message)),
-    async succeeded(db, item, result) {
-      for (const h of hooks) await h.succeeded?.(db, item, result)
+    async succeeded(db, item, result, inChunk) {
+      for (const h of hooks) await h.succeeded?.(db, item, result, inChunk)
+    },
+    async beforeCommit(db, succeeded) {
+      for (const h of hooks) await h.beforeCommit?.(db, succeeded)
     },
     async routed(message, decision) {
       for (const h of hooks) await h.routed?.(message, decision)

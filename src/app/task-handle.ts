@@ -68,6 +68,8 @@ export interface TaskInternals {
   validateArgs(args: unknown, what: string): Promise<void>
   /** Writes one task to the outbox (or a timer) on `db`, in the caller's transaction, with the id given. */
   writeInTransaction(db: Queryable, args: unknown, options: FollowUpOptions, taskId: string, what: string): Promise<EnqueueResult>
+  /** Several at once (one statement per table): all are validated and encoded before anything is written. */
+  writeManyInTransaction(db: Queryable, items: { args: unknown; options: FollowUpOptions; taskId: string; what: string }[]): Promise<void>
 }
 
 const REGISTRY = Symbol.for('ktask.task.internals')
@@ -296,6 +298,14 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
       const due = await write(db, [built])
       const runAt = due.get(taskId)
       return runAt ? { taskId, runAt } : { taskId }
+    },
+    async writeManyInTransaction(db, items) {
+      runtime.assertOpen()
+      if (items.length === 0) return
+      const id = await getSchemaId()
+      const built = items.map((i) => build(id, i.args, { ...i.options, taskId: i.taskId }, i.what))
+      await ensureTopic()
+      await write(db, built)
     },
   })
   return handle

@@ -202,6 +202,39 @@ export async function succeedStep(db: Queryable, workflowId: string, step: numbe
 }
 
 /**
+ * Records the success of several steps of one flow at once (a chunk transaction's): one statement for the
+ * pending ones, their dependants decremented by how many of them each waited for, the flow counted once.
+ * The others (callbacks, a redriven failed step, a step no longer pending) go through `succeedStep`.
+ * Returns one StepFinished for the lot (its `ready` in step order).
+ */
+export async function succeedSteps(db: Queryable, workflowId: string, steps: { step: number; result: unknown }[]): Promise<StepFinished[]> {
+  if (steps.length === 1) return [await succeedStep(db, workflowId, steps[0]!.step, steps[0]!.result)]
+  const sorted = [...steps].sort((a, b) => a.step - b.step)
+  const { rows } = await db.query<{ step: number; dependants: number[] }>(
+    `UPDATE ktask.flow_steps s SET state = 'SUCCEEDED', result = u.result, updated_at = clock_timestamp()
+      FROM ktask.flows f, unnest($2::int[], $3::jsonb[]) AS u(step, result)
+     WHERE s.workflow_id = $1 AND s.step = u.step AND s.state = 'PENDING' AND s.role = 'step'
+       AND f.workflow_id = s.workflow_id AND f.state = 'RUNNING'
+     RETURNING s.step, s.dependants`,
+    [workflowId, sorted.map((s) => s.step), sorted.map((s) => JSON.stringify(s.result ?? null))],
+  )
+  const out: StepFinished[] = []
+  if (rows.length > 0) {
+    const ready = await advance(
+      db,
+      workflowId,
+      rows.flatMap((r) => r.dependants),
+    )
+    const flowFinished = await countFinished(db, workflowId, rows.length, 0)
+    if (flowFinished) ready.push(...(await callbacksOf(db, workflowId, flowFinished)))
+    out.push({ applied: true, ready, ...(flowFinished ? { flowFinished } : {}) })
+  }
+  const done = new Set(rows.map((r) => r.step))
+  for (const s of sorted) if (!done.has(s.step)) out.push(await succeedStep(db, workflowId, s.step, s.result))
+  return out
+}
+
+/**
  * A failed step succeeded after all (redriven from the DLQ after a fix). `failFast`: the steps its failure
  * cancelled come back — waiting for what has not succeeded, or due — and the flow runs again (its
  * onSuccess runs when it ends well, even if onFailure ran before). `continue`: what waited for it already
@@ -311,9 +344,15 @@ export async function failStep(db: Queryable, workflowId: string, step: number, 
   return { applied: true, ready, cancelledPublished, ...(flowFinished ? { flowFinished } : {}) }
 }
 
+/**
+ * Decrements the counters of `dependants` (a step listed twice: two of the steps it waits for finished)
+ * under each one's row lock; the transaction that takes a counter to 0 publishes the step.
+ */
 async function advance(db: Queryable, workflowId: string, dependants: number[]): Promise<ReadyStep[]> {
   if (dependants.length === 0) return []
-  // Decrement under each dependant's row lock; the one that takes a counter to 0 publishes the step.
+  const counts = new Map<number, number>()
+  for (const d of dependants) counts.set(d, (counts.get(d) ?? 0) + 1)
+  const steps = [...counts.keys()].sort((a, b) => a - b)
   const { rows } = await db.query<{
     step: number
     task: string
@@ -322,10 +361,11 @@ async function advance(db: Queryable, workflowId: string, dependants: number[]):
     input_spec: Input | null
     spec: StepSpec
   }>(
-    `UPDATE ktask.flow_steps SET waiting_for = waiting_for - 1, updated_at = clock_timestamp()
-      WHERE workflow_id = $1 AND step = ANY($2::int[]) AND state = 'WAITING'
-     RETURNING step, task, task_id, waiting_for = 0 AS due, input_spec, spec`,
-    [workflowId, dependants],
+    `UPDATE ktask.flow_steps s SET waiting_for = s.waiting_for - d.n, updated_at = clock_timestamp()
+       FROM unnest($2::int[], $3::int[]) AS d(step, n)
+      WHERE s.workflow_id = $1 AND s.step = d.step AND s.state = 'WAITING'
+     RETURNING s.step, s.task, s.task_id, s.waiting_for = 0 AS due, s.input_spec, s.spec`,
+    [workflowId, steps, steps.map((s) => counts.get(s)!)],
   )
   const due = rows.filter((r) => r.due).sort((a, b) => a.step - b.step)
   if (due.length === 0) return []

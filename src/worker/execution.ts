@@ -67,9 +67,16 @@ export interface ExecutionHooks {
   started?(item: ExecItem): void
   /**
    * The handler succeeded. `db` is its transaction when it has one (the write commits with the effects),
-   * else the pool. Awaited before the offset is marked done.
+   * else the pool. Awaited before the offset is marked done. `inChunk`: a chunk transaction will also call
+   * `beforeCommit` with this message (work that can wait for the end of the transaction may wait).
    */
-  succeeded?(db: Queryable, item: ExecItem, result: unknown): Promise<void>
+  succeeded?(db: Queryable, item: ExecItem, result: unknown, inChunk?: boolean): Promise<void>
+  /**
+   * Chunk transactions: just before COMMIT, in the transaction, with every message of it that succeeded
+   * (and was not undone), in order. Work done here for several messages at once can share statements and
+   * take its locks in one order (flows: by workflow), which per-message work in handler order cannot.
+   */
+  beforeCommit?(db: Queryable, succeeded: readonly { item: ExecItem; result: unknown }[]): Promise<void>
   progress?(item: ExecItem, fraction: number, message?: string): void
   /** A failed message's retry or DLQ hop was acknowledged (`decision` as delivered); awaited before its offset is done. */
   routed?(message: RoutedMessage, decision: RoutingDecision): Promise<void> | void

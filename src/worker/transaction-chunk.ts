@@ -21,7 +21,6 @@
  * neighbours repeat.
  */
 import type pg from 'pg'
-import { H } from '../retry/headers.ts'
 import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
 import { classifyFailure, type HopTopics } from '../retry/classify.ts'
 import type { FailureStage } from '../retry/headers.ts'
@@ -59,15 +58,6 @@ export function isInfrastructure(err: unknown): boolean {
 export function isTransientConflict(err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code
   return code === '40P01' || code === '40001'
-}
-
-/**
- * A flow's step commits alone: finishing it locks its flow's join rows until COMMIT, and two chunks
- * holding steps of the same flows in opposite orders would deadlock (each costing deadlock_timeout).
- * Alone, a transaction locks rows of one flow only, in step order: no cycle.
- */
-function runsAlone(item: ExecItem): boolean {
-  return item.envelope.headers[H.flow] !== undefined
 }
 
 /** A message whose transaction cannot commit because of what its handler did: its own failure, never an outage. */
@@ -187,7 +177,7 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
     await tx.begin(items)
     for (let i = 0; i < items.length; i++) {
       if (connectionLost) throw connectionLost
-      if (i > 0 && (runsAlone(items[i]!) || runsAlone(items[i - 1]!) || !tx.hasRoomFor(items[i]!))) {
+      if (i > 0 && !tx.hasRoomFor(items[i]!)) {
         await tx.releaseUnrun(items.slice(i))
         break
       }
@@ -203,6 +193,15 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
       }
     }
     if (connectionLost) throw connectionLost
+    // Bookkeeping of several messages at once (flows advance here, locking their rows by workflow, so
+    // chunks holding steps of the same flows cannot deadlock). A failure of the data cannot say whose it
+    // is: the chunk runs again one message per transaction, where it is that message's.
+    try {
+      await tx.beforeCommit()
+    } catch (err) {
+      if (isInfrastructure(err) || isTransientConflict(err) || connectionLost) throw err
+      return { kind: 'commit-failed', error: abortedByHandler((err as Error).message, err), stage: 'handler' }
+    }
     let commit: pg.QueryResult
     try {
       commit = await client.query('COMMIT')
@@ -252,6 +251,8 @@ class ChunkTransaction {
   readonly #client: pg.PoolClient
   readonly #idleTimeoutMs: number
   #fresh = new Set<string>()
+  /** Messages that succeeded here and stay (beforeCommit gets them). */
+  #succeeded: { item: ExecItem; result: unknown }[] = []
   /** Messages without a ledger of their own that a cancel marked (their ledger row exists): skipped. */
   #cancelled = new Set<string>()
   #begunAt = 0
@@ -276,6 +277,13 @@ class ChunkTransaction {
       this.#cancelled = await ledgerRowsOf(this.#client, this.#deps.groupId, others)
       this.#lastStatementAt = performance.now()
     }
+  }
+
+  async beforeCommit(): Promise<void> {
+    const hooks = this.#deps.hooks
+    if (!hooks?.beforeCommit || this.#succeeded.length === 0) return
+    await hooks.beforeCommit(this.#client, this.#succeeded)
+    this.#lastStatementAt = performance.now()
   }
 
   hasRoomFor(item: ExecItem): boolean {
@@ -338,10 +346,11 @@ class ChunkTransaction {
     const failed =
       hooks?.succeeded || item.dequeueKey
         ? await this.#ownStatements(scope, item, async () => {
-            await hooks?.succeeded?.(scope.own, item, run.result)
+            await hooks?.succeeded?.(scope.own, item, run.result, true)
             if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
           })
         : undefined
+    if (!failed) this.#succeeded.push({ item, result: run.result })
     return this.#record(failed ?? { kind: 'done', how: 'succeeded', result: run.result, durationMs: run.durationMs })
   }
 

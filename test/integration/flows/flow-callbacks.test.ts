@@ -175,6 +175,22 @@ describe('flow callbacks and recovery', () => {
     })
   })
 
+  it('steps that take their args from a result that does not fit their schema fail when due, naming the field; the policy applies', async () => {
+    const f = await setup('flow-misfit')
+    // a returns { from, flow }: b needs { i, fail }, so both b's fail when a is done; c never runs.
+    const { workflowId } = await f.app.enqueueFlow(chain(f.a.step({ flow: 9 }), group([f.b.step(), f.b.step()]), f.c.step({ flow: 9 })), {
+      onFailure: f.done.step({ flow: 9, outcome: 'failed' }),
+    })
+    await f.app.worker().start()
+    await waitFor(async () => (await f.flowState(workflowId)) === 'FAILED', { timeoutMs: 60_000, message: 'the flow FAILED' })
+    const steps = (await f.app.flowStatus(workflowId))!.steps
+    expect(steps[1]).toMatchObject({ state: 'FAILED', error: { class: 'KtaskError', field: expect.stringMatching(/^i|fail/) } })
+    expect(steps[1]!.error).toMatchObject({ message: expect.stringContaining('chain[1][0]') })
+    expect(steps[3]!.state).toBe('CANCELLED')
+    await waitFor(async () => (await f.runs('done', workflowId)).length === 1, { timeoutMs: 30_000, message: 'onFailure ran' })
+    expect(await f.runs('b', workflowId)).toEqual([])
+  })
+
   it('ctx.enqueueFlow writes a flow in the handler’s transaction; it runs once', async () => {
     const f = await setup('flow-spawn')
     const { taskId } = await f.spawn.enqueue({ flow: 8 })

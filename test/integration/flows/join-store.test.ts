@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { chain, chord, stepOf } from '../../../src/flows/canvas.ts'
 import { compileFlow } from '../../../src/flows/graph.ts'
 import { migrate } from '../../../src/store/migrate.ts'
-import { failStep, insertFlow, succeedStep, type StepFinished } from '../../../src/store/flows.ts'
+import { failStep, insertFlow, succeedStep, succeedSteps } from '../../../src/store/flows.ts'
 import { testPool } from '../../helpers/infra.ts'
 import { sleep } from '../../helpers/wait.ts'
 
@@ -36,7 +36,7 @@ async function setup(siblings: number) {
     graph,
     taskIds: graph.steps.map((s) => `${workflowId}:${s.index}`),
   })
-  const inTx = async (fn: (db: pg.PoolClient) => Promise<StepFinished>, commit = true): Promise<StepFinished> => {
+  const inTx = async <T>(fn: (db: pg.PoolClient) => Promise<T>, commit = true): Promise<T> => {
     const client = await pool.connect()
     try {
       await client.query('BEGIN')
@@ -85,6 +85,40 @@ describe('the durable join', () => {
       workflowId,
     ])
     expect(steps.rows).toEqual([{ state: 'SUCCEEDED', n: 53 }])
+  })
+
+  it('siblings finishing in batches (a chunk transaction each, batches racing): the callback is due exactly once, with every result', async () => {
+    const { pool, workflowId, inTx } = await setup(60)
+    await inTx((db) => succeedStep(db, workflowId, 0, { from: 'a' }))
+    const order = Array.from({ length: 60 }, (_, i) => i + 1).sort(() => Math.random() - 0.5)
+    const batches = Array.from({ length: 12 }, (_, k) => order.slice(k * 5, k * 5 + 5))
+    const perBatch = await Promise.all(
+      batches.map((batch) =>
+        inTx((db) =>
+          succeedSteps(
+            db,
+            workflowId,
+            batch.map((s) => ({ step: s, result: { b: s - 1 } })),
+          ),
+        ),
+      ),
+    )
+    const outcomes = perBatch.flat()
+    expect(outcomes.every((o) => o.applied)).toBe(true)
+    const fired = outcomes.filter((o) => o.ready.length > 0)
+    expect(fired).toHaveLength(1)
+    expect(fired[0]!.ready).toEqual([
+      expect.objectContaining({ step: 61, task: 'c', input: Array.from({ length: 60 }, (_, i) => ({ b: i })) }),
+    ])
+    // A batch holding a step already done and one not: the first advances nothing, the second counts once.
+    const again = await inTx(async (db) =>
+      succeedSteps(db, workflowId, [
+        { step: 3, result: 'again' },
+        { step: 61, result: 'c' },
+      ]),
+    )
+    expect(again.filter((o) => o.applied)).toHaveLength(1)
+    expect((await pool.query(`SELECT steps_left FROM ktask.flows WHERE workflow_id = $1`, [workflowId])).rows).toEqual([{ steps_left: 1 }])
   })
 
   it('a completion whose transaction rolls back leaves the counters as they were', async () => {

@@ -375,6 +375,8 @@ describe('HTTP service', () => {
       expect.objectContaining({ name: 'delayMs', in: 'query', required: false, schema: expect.objectContaining({ type: 'integer' }) }),
       expect.objectContaining({ name: 'runAt', in: 'query', required: false }),
       expect.objectContaining({ name: 'idempotency-key', in: 'header', required: false }),
+      expect.objectContaining({ name: 'ktask-notify-url', in: 'header', required: false }),
+      expect.objectContaining({ name: 'ktask-notify-secret', in: 'header', required: false }),
     ])
     expect(at(doc.paths, '/v1/tasks/{taskId}', 'delete', 'responses', '200', 'content', 'application/json', 'schema')).toEqual({
       $ref: '#/components/schemas/Cancelled',

@@ -4,8 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { HttpHost } from '../../app/http-host.ts'
-import type { EnqueueOptions, EnqueueResult } from '../../config/definitions.ts'
-import { KtaskError } from '../../errors.ts'
+import type { EnqueueOptions, EnqueueResult, NotifyTarget } from '../../config/definitions.ts'
+import { KtaskError, isKtaskError } from '../../errors.ts'
 import { sendError } from '../errors.ts'
 import type { FeedStreams } from '../event-streams.ts'
 import { enqueueOnce, takeoverAfterMs } from '../idempotency.ts'
@@ -31,6 +31,15 @@ const enqueueSchema = {
       'idempotency-key': {
         type: 'string',
         description: 'At most 200 characters. The same key again returns the task the first request created.',
+      },
+      'ktask-notify-url': {
+        type: 'string',
+        description:
+          "POST the task's final status here (SUCCEEDED, DEAD, CANCELLED), signed per Standard Webhooks; needs the app's webhooks option",
+      },
+      'ktask-notify-secret': {
+        type: 'string',
+        description: 'Signing secret of those webhooks (`whsec_<base64>` or a string); sent in a header, never logged',
       },
     },
   },
@@ -81,6 +90,37 @@ const cancelTaskSchema = {
   },
 }
 
+/** The webhook of a request: headers, so the secret stays out of URLs (and access logs). */
+function notifyOf(headers: Record<string, string | string[] | undefined>): NotifyTarget | undefined {
+  const url = headers['ktask-notify-url']
+  const secret = headers['ktask-notify-secret']
+  if (url === undefined) {
+    if (secret !== undefined) {
+      throw new KtaskError('KTASK_VALIDATION', 'Ktask-Notify-Secret needs Ktask-Notify-Url', { field: 'Ktask-Notify-Url' })
+    }
+    return undefined
+  }
+  if (typeof url !== 'string' || (secret !== undefined && typeof secret !== 'string')) {
+    throw new KtaskError('KTASK_VALIDATION', 'Ktask-Notify-Url and Ktask-Notify-Secret must be given once each', {
+      field: 'Ktask-Notify-Url',
+    })
+  }
+  return secret === undefined ? { url } : { url, secret }
+}
+
+const NOTIFY_HEADERS: Record<string, string> = { 'notify.url': 'Ktask-Notify-Url', 'notify.secret': 'Ktask-Notify-Secret' }
+
+/** A refused notify names the request header; webhooks off in this app is the request's problem too (400). */
+function notifyRequestError(err: unknown): unknown {
+  if (isKtaskError(err, 'KTASK_VALIDATION') && err.field !== undefined && NOTIFY_HEADERS[err.field]) {
+    return new KtaskError('KTASK_VALIDATION', err.message, { field: NOTIFY_HEADERS[err.field], cause: err })
+  }
+  if (isKtaskError(err, 'KTASK_INVALID_CONFIG') && err.field === 'webhooks') {
+    return new KtaskError('KTASK_VALIDATION', `Ktask-Notify-Url: ${err.message}`, { field: 'Ktask-Notify-Url', cause: err })
+  }
+  return err
+}
+
 export function registerTaskRoutes(server: FastifyInstance, host: HttpHost, options: ResolvedHttpOptions, streams: FeedStreams): void {
   // A pending claim younger than this may belong to a request that is still producing.
   const staleMs = takeoverAfterMs(host.budgets)
@@ -96,10 +136,11 @@ export function registerTaskRoutes(server: FastifyInstance, host: HttpHost, opti
         })
       }
       const timing = timingOf(request.query)
+      const notify = notifyOf(request.headers)
       const delayed = timing.delayMs !== undefined || timing.runAt !== undefined
       const enqueue = (options: EnqueueOptions): Promise<EnqueueResult> =>
-        task.enqueue(body, { ...timing, ...options }).catch((err: unknown) => {
-          throw asRequestError(err)
+        task.enqueue(body, { ...timing, ...(notify ? { notify } : {}), ...options }).catch((err: unknown) => {
+          throw notifyRequestError(asRequestError(err))
         })
       const key = request.headers['idempotency-key']
       let accepted: EnqueueResult

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { chain, createApp, isKtaskError, verifyWebhook, type App, type AppOptions, type Task, type WebhookPayload } from 'ktask'
 import { registerCleanup } from '../../helpers/cleanup.ts'
+import { startHttpService } from '../../helpers/http-service.ts'
 import { uniqueName } from '../../helpers/infra.ts'
 import { readTopic } from '../../helpers/topics.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
@@ -159,5 +160,39 @@ describe('webhooks (notify)', () => {
       code: 'KTASK_VALIDATION',
       field: 'notify.secret',
     })
+  })
+
+  it('POST /v1/tasks/:name takes the webhook in Ktask-Notify-Url / -Secret headers; a bad one is a 400 naming the header', async () => {
+    const hook = await receiver(200)
+    const svc = await startHttpService({ app: { webhooks: fast } })
+    const post = (headers: Record<string, string>) =>
+      fetch(`${svc.address}/v1/tasks/report.build`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ customer: 'c-1', months: 3 }),
+      })
+    const accepted = await post({ 'ktask-notify-url': hook.url, 'ktask-notify-secret': SECRET })
+    expect(accepted.status).toBe(202)
+    const { taskId } = (await accepted.json()) as { taskId: string }
+    const bad = await post({ 'ktask-notify-url': hook.url, 'ktask-notify-secret': 'whsec_!!' })
+    expect(bad.status).toBe(400)
+    expect(await bad.json()).toMatchObject({ field: 'Ktask-Notify-Secret' })
+    const orphan = await post({ 'ktask-notify-secret': SECRET })
+    expect(orphan.status).toBe(400)
+    expect(await orphan.json()).toMatchObject({ field: 'Ktask-Notify-Url' })
+    await svc.app.worker().start()
+    await waitFor(() => hook.received.length >= 1, { timeoutMs: 60_000, message: 'the webhook' })
+    const [got] = hook.received
+    verifyWebhook(SECRET, got!.headers, got!.body)
+    expect(JSON.parse(got!.body)).toMatchObject({ type: 'task.succeeded', data: { taskId, state: 'SUCCEEDED' } })
+
+    const off = await startHttpService()
+    const refused = await fetch(`${off.address}/v1/tasks/report.build`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'ktask-notify-url': 'https://example.com/hook' },
+      body: JSON.stringify({ customer: 'c-1', months: 3 }),
+    })
+    expect(refused.status).toBe(400)
+    expect(await refused.json()).toMatchObject({ field: 'Ktask-Notify-Url' })
   })
 })

@@ -11,7 +11,9 @@ import { KtaskError, UnrecoverableError, readableThrown } from '../errors.ts'
 import { derivedId } from '../producer/ids.ts'
 import { H, intHeader } from '../retry/headers.ts'
 import type { AppRuntime } from '../runtime/app-runtime.ts'
-import { flowJson, getFlow, type FlowState } from '../store/flows.ts'
+import { flowJson, getFlow } from '../store/flow-status.ts'
+import type { FlowState } from '../store/flows.ts'
+import { saveTargets, targetOf } from '../store/notify-targets.ts'
 import type { Queryable } from '../store/queryable.ts'
 import { deliverWebhook, isRetryableWebhookFailure } from '../webhooks/deliver.ts'
 import { webhookKey } from '../webhooks/signature.ts'
@@ -82,8 +84,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     await delivery.writeInTransaction(db, args, { key: ownerId }, webhookId, `webhook for ${ownerId}`)
   }
 
-  const hasTarget = async (db: Queryable, ownerId: string): Promise<boolean> =>
-    (await db.query('SELECT 1 FROM ktask.notify_targets WHERE owner_id = $1', [ownerId])).rows.length > 0
+  const hasTarget = async (db: Queryable, ownerId: string): Promise<boolean> => (await targetOf(db, ownerId)) !== undefined
 
   const taskPayload = (type: WebhookPayload['type'], data: Record<string, unknown>): WebhookPayload => ({
     type,
@@ -123,18 +124,11 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     save(db, ownerId, target) {
       return this.saveMany(db, [{ ownerId, target }])
     },
-    async saveMany(db, targets) {
-      if (targets.length === 0) return
-      await db.query(
-        `INSERT INTO ktask.notify_targets (owner_id, scope, url, secret)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-         ON CONFLICT (owner_id) DO UPDATE SET url = EXCLUDED.url, secret = EXCLUDED.secret`,
-        [
-          targets.map((t) => t.ownerId),
-          targets.map(() => scope),
-          targets.map((t) => t.target.url),
-          targets.map((t) => t.target.secret ?? null),
-        ],
+    saveMany(db, targets) {
+      return saveTargets(
+        db,
+        scope,
+        targets.map((t) => ({ ownerId: t.ownerId, ...t.target })),
       )
     },
     async flowFinished(db, workflowId, state) {
@@ -206,10 +200,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     },
     async deliver(args, signal) {
       if (!settings) throw new UnrecoverableError('webhooks are off in this app (the webhooks option)')
-      const { rows } = await deps.runtime
-        .pool()
-        .query<{ url: string; secret: string | null }>('SELECT url, secret FROM ktask.notify_targets WHERE owner_id = $1', [args.ownerId])
-      const target = rows[0]
+      const target = await targetOf(deps.runtime.pool(), args.ownerId)
       if (!target) throw new UnrecoverableError(`no webhook target for ${args.ownerId} (pruned?)`)
       await deliverWebhook({
         url: target.url,

@@ -4,16 +4,8 @@
  * built from those same route declarations (see openapi.ts), so the document cannot drift from the wire.
  */
 import type { ScheduleInfo } from '../app/http-host.ts'
-import {
-  flowJson,
-  isFinalFlowState,
-  type FlowFailurePolicy,
-  type FlowState,
-  type FlowStatus,
-  type FlowStepRole,
-  type FlowStepState,
-  type FlowStepStatus,
-} from '../store/flows.ts'
+import { flowJson, type FlowStatus, type FlowStepStatus } from '../store/flow-status.ts'
+import { isFinalFlowState, type FlowFailurePolicy, type FlowState, type FlowStepRole, type FlowStepState } from '../store/flows.ts'
 import type { TaskErrorSummary, TaskState, TaskStatus } from '../store/task-store.ts'
 import type { JsonSchema } from './avro-json-schema.ts'
 

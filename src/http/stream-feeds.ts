@@ -3,7 +3,7 @@
  * changes, `progress` when only its progress does. A flow stream: `state` (the FlowStatus) when the flow's
  * state or any step's state or attempt changes.
  */
-import type { FlowStatus } from '../store/flows.ts'
+import type { FlowStatus } from '../store/flow-status.ts'
 import { FINAL_STATES, type TaskStatus } from '../store/task-store.ts'
 import type { StreamEvent, StreamFeed } from './event-streams.ts'
 import { flowJson, isFinalFlowState, statusJson } from './schemas.ts'

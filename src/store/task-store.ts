@@ -4,6 +4,7 @@
  * so coalesced or reordered writes from several processes never move a task backwards.
  */
 import type pg from 'pg'
+import { deleteInBatches } from './prune-batches.ts'
 import type { Queryable } from './queryable.ts'
 
 export type TaskState = 'PENDING' | 'SCHEDULED' | 'STARTED' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'DEAD' | 'CANCELLED'
@@ -225,12 +226,6 @@ export async function getTasks(db: Queryable, taskIds: string[]): Promise<Map<st
 }
 
 /** Deletes finished tasks older than `retentionDays`, in batches. */
-export async function pruneTasks(pool: pg.Pool, retentionDays: number, batchSize = 5000): Promise<number> {
-  const cutoff = new Date(Date.now() - retentionDays * 86_400_000)
-  let deleted = 0
-  for (;;) {
-    const res = await pool.query(DELETE_FINISHED, [cutoff, batchSize])
-    deleted += res.rowCount ?? 0
-    if ((res.rowCount ?? 0) < batchSize) return deleted
-  }
+export function pruneTasks(pool: pg.Pool, retentionDays: number, batchSize = 5000): Promise<number> {
+  return deleteInBatches(pool, DELETE_FINISHED, new Date(Date.now() - retentionDays * 86_400_000), batchSize)
 }

@@ -6,7 +6,7 @@
 import type { Command } from 'commander'
 import type { App } from '../../app/app.ts'
 import { flowJson, isFinalFlowState } from '../../http/schemas.ts'
-import type { FlowStatus, FlowStepStatus } from '../../store/flows.ts'
+import type { FlowStatus, FlowStepStatus } from '../../store/flow-status.ts'
 import { operationsApp, withAppOption, type ConnectionFlags } from '../connection.ts'
 import { printJson, table } from '../output.ts'
 

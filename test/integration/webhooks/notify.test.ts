@@ -4,44 +4,26 @@
  * `webhook-id` on every retry and a signature it can verify; a flow's final status; a cancelled task's; a
  * receiver that never answers 2xx leaves the notification in the webhook queue's DLQ.
  */
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { chain, createApp, isKtaskError, verifyWebhook, type App, type AppOptions, type Task, type WebhookPayload } from 'ktask'
 import { registerCleanup } from '../../helpers/cleanup.ts'
 import { startHttpService } from '../../helpers/http-service.ts'
+import { answer, receiver } from '../../helpers/webhook-receiver.ts'
 import { uniqueName } from '../../helpers/infra.ts'
 import { readTopic } from '../../helpers/topics.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 
 const SECRET = 'whsec_' + Buffer.from('the receiver and ktask share this').toString('base64')
 
-interface Received {
-  headers: IncomingHttpHeaders
-  body: string
-}
-
-/** A receiver answering the n-th request with statuses[n] (the last one repeats). */
-async function receiver(...statuses: number[]) {
-  const received: Received[] = []
-  const server = createServer((req, res: ServerResponse) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') })
-      res.writeHead(statuses[Math.min(received.length, statuses.length) - 1]!).end()
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  registerCleanup(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
-  const { port } = server.address() as AddressInfo
-  return { received, url: `http://127.0.0.1:${port}/hooks/ktask` }
+/** A receiver answering the n-th request with statuses[n] (the last one repeats); bodies as text. */
+async function statusReceiver(...statuses: number[]) {
+  const r = await receiver(...statuses.map((status) => answer(status)))
+  return {
+    url: r.url,
+    get received() {
+      return r.received.map((m) => ({ headers: m.headers, body: m.body.toString('utf8') }))
+    },
+  }
 }
 
 const schema = { type: 'record', name: 'Job', namespace: 'ktask.test.notify', fields: [{ name: 'n', type: 'int' }] }
@@ -72,7 +54,7 @@ const fast = { allowPrivateNetworks: true, attempts: 4, backoff: { type: 'fixed'
 
 describe('webhooks (notify)', () => {
   it('a receiver failing twice gets the third delivery, verifies its signature and sees one webhook-id across the three', async () => {
-    const hook = await receiver(500, 503, 200)
+    const hook = await statusReceiver(500, 503, 200)
     const prefix = uniqueName('notify')
     const { app, job } = notifyApp(prefix, fast)
     const { taskId } = await job.enqueue({ n: 21 }, { notify: { url: hook.url, secret: SECRET } })
@@ -100,8 +82,8 @@ describe('webhooks (notify)', () => {
 
   it("a flow's final status, a dead task's and a cancelled one's each reach their receiver; a receiver that never answers 2xx ends in the webhook DLQ", async () => {
     const prefix = uniqueName('notify-flow')
-    const ok = await receiver(200)
-    const down = await receiver(500)
+    const ok = await statusReceiver(200)
+    const down = await statusReceiver(500)
     const { app, job } = notifyApp(prefix, fast)
     const { workflowId } = await app.enqueueFlow(chain(job.step({ n: 1 }), job.step({ n: 2 })), { notify: { url: ok.url } })
     const dead = await job.enqueue({ n: -1 }, { notify: { url: ok.url, secret: SECRET } })
@@ -163,7 +145,7 @@ describe('webhooks (notify)', () => {
   })
 
   it('POST /v1/tasks/:name takes the webhook in Ktask-Notify-Url / -Secret headers; a bad one is a 400 naming the header', async () => {
-    const hook = await receiver(200)
+    const hook = await statusReceiver(200)
     const svc = await startHttpService({ app: { webhooks: fast } })
     const post = (headers: Record<string, string>) =>
       fetch(`${svc.address}/v1/tasks/report.build`, {

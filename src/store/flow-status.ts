@@ -39,14 +39,13 @@ export interface FlowStepStatus {
 }
 
 export async function getFlow(db: Queryable, scope: string, workflowId: string): Promise<FlowStatus | null> {
-  const flow = await db.query<{ state: FlowState; on_failure: FlowFailurePolicy; created_at: Date; finished_at: Date | null }>(
-    `SELECT state, on_failure, created_at, finished_at FROM ktask.flows WHERE workflow_id = $1 AND scope = $2`,
-    [workflowId, scope],
-  )
-  const f = flow.rows[0]
-  if (!f) return null
-  const { rows } = await db.query<{
-    step: number
+  // One statement, one snapshot: a step's transaction changes its steps and its flow's state together.
+  const { rows: all } = await db.query<{
+    flow_state: FlowState
+    on_failure: FlowFailurePolicy
+    created_at: Date
+    finished_at: Date | null
+    step: number | null
     path: string
     task: string
     task_id: string
@@ -59,15 +58,21 @@ export async function getFlow(db: Queryable, scope: string, workflowId: string):
     attempts: number | null
     updated_at: Date
   }>(
-    `SELECT s.step, s.spec->>'path' AS path, s.task, s.task_id, s.role, s.state, s.waiting_for, s.dependants, s.result, s.error,
+    `SELECT f.state AS flow_state, f.on_failure, f.created_at, f.finished_at,
+            s.step, s.spec->>'path' AS path, s.task, s.task_id, s.role, s.state, s.waiting_for, s.dependants, s.result, s.error,
             t.attempts, s.updated_at
-       FROM ktask.flow_steps s LEFT JOIN ktask.tasks t ON t.task_id = s.task_id
-      WHERE s.workflow_id = $1 ORDER BY s.step`,
-    [workflowId],
+       FROM ktask.flows f
+       LEFT JOIN ktask.flow_steps s ON s.workflow_id = f.workflow_id
+       LEFT JOIN ktask.tasks t ON t.task_id = s.task_id
+      WHERE f.workflow_id = $1 AND f.scope = $2 ORDER BY s.step`,
+    [workflowId, scope],
   )
+  const f = all[0]
+  if (!f) return null
+  const rows = all.filter((r) => r.step !== null) as ((typeof all)[number] & { step: number })[]
   return {
     workflowId,
-    state: f.state,
+    state: f.flow_state,
     failurePolicy: f.on_failure,
     createdAt: f.created_at,
     finishedAt: f.finished_at,

@@ -93,6 +93,11 @@ async function sigtermOnBusyWorker(ordering: Ordering): Promise<void> {
   const b = await s.startWorker()
   await s.enqueue(total, 64)
   await waitFor(async () => (await s.distinctHandled()) > 100, { timeoutMs: 60_000, message: 'some progress' })
+  // SIGTERM must land while the worker works: it has partitions and handles their backlog (on a slow
+  // machine the 100 handled first can all be the peer's, while this one is still joining).
+  const handledByA = async (): Promise<number> =>
+    (await s.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s.table} WHERE pid = $1`, [a.pid])).rows[0]!.n
+  await waitFor(async () => (await handledByA()) >= 20, { timeoutMs: 60_000, message: 'the worker to stop is busy' })
   a.kill('SIGTERM')
   expect((await a.exited).code).toBe(0)
   const report = a.json().find((l) => l.fixture === 'in-flight-at-sigterm')

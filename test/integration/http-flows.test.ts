@@ -6,14 +6,10 @@ import { describe, expect, it } from 'vitest'
 import { createHttpService, type HttpServiceOptions } from 'ktask'
 import { buildFlowApp, flowTableSql, pipeline } from '../fixtures/flow-app.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
+import { parseSseEvents } from '../helpers/sse.ts'
 import { rawRequest } from '../helpers/http-service.ts'
 import { testPool, uniqueName } from '../helpers/infra.ts'
 import { waitFor } from '../helpers/wait.ts'
-
-interface SseEvent {
-  event: string
-  data: Record<string, unknown>
-}
 
 interface StepJson {
   step: number
@@ -36,16 +32,6 @@ interface FlowJson {
   createdAt: string
   finishedAt: string | null
   steps: StepJson[]
-}
-
-function parseEvents(text: string): SseEvent[] {
-  return text
-    .split('\n\n')
-    .filter((block) => block.startsWith('event:'))
-    .map((block) => {
-      const [eventLine, dataLine] = block.split('\n')
-      return { event: eventLine!.slice('event: '.length), data: JSON.parse(dataLine!.slice('data: '.length)) as Record<string, unknown> }
-    })
 }
 
 async function setup(label: string, http: HttpServiceOptions = {}) {
@@ -97,7 +83,7 @@ describe('HTTP flows', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream')
     const text = res.text()
     await f.app.worker().start()
-    const events = parseEvents(await text)
+    const events = parseSseEvents(await text)
     expect(new Set(events.map((e) => e.event))).toEqual(new Set(['state']))
     const flows = events.map((e) => e.data as unknown as FlowJson)
     expect(flows[0]!.state).toBe('RUNNING')
@@ -157,7 +143,7 @@ describe('HTTP flows', () => {
     ])
 
     const res = await fetch(`${f.address}/v1/flows/${workflowId}/events`, { signal: AbortSignal.timeout(10_000) })
-    const events = parseEvents(await res.text())
+    const events = parseSseEvents(await res.text())
     expect(events.map((e) => [e.event, e.data.state])).toEqual([['state', 'FAILED']])
 
     for (const path of ['/v1/flows/no-such-flow', '/v1/flows/no-such-flow/events']) {
@@ -181,7 +167,7 @@ describe('HTTP flows', () => {
     const { taskId } = await f.a.enqueue({ flow: 9 })
     expect((await fetch(`${f.address}/v1/tasks/${taskId}/events`)).status).toBe(503)
 
-    const events = parseEvents(await first.text())
+    const events = parseSseEvents(await first.text())
     expect(events.map((e) => e.event)).toEqual(['state', 'reconnect'])
     expect(events[1]!.data).toEqual({ workflowId, message: expect.stringMatching(/keep following the flow$/) })
   })

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { createApp, createHttpService, KtaskError, type AppOptions, type HttpServiceOptions, type Task } from 'ktask'
 import { registerCleanup } from '../helpers/cleanup.ts'
+import { parseSseEvents, type SseEvent } from '../helpers/sse.ts'
 import { uniqueName } from '../helpers/infra.ts'
 import { CLI, spawnNode } from '../helpers/processes.ts'
 import { RECORDING_APP, recordingSetup } from '../helpers/recording.ts'
@@ -23,23 +24,11 @@ const reportSchema = {
   ],
 }
 
-interface SseEvent {
-  event: string
-  data: Record<string, unknown>
-}
-
 async function readEvents(url: string, init: RequestInit = {}): Promise<SseEvent[]> {
   const res = await fetch(url, init)
   expect(res.status).toBe(200)
   expect(res.headers.get('content-type')).toBe('text/event-stream')
-  const text = await res.text()
-  return text
-    .split('\n\n')
-    .filter((block) => block.startsWith('event:'))
-    .map((block) => {
-      const [eventLine, dataLine] = block.split('\n')
-      return { event: eventLine!.slice('event: '.length), data: JSON.parse(dataLine!.slice('data: '.length)) as Record<string, unknown> }
-    })
+  return parseSseEvents(await res.text())
 }
 
 async function startService({

@@ -73,6 +73,8 @@ async function main(): Promise<void> {
   // 100,000 delayed tasks due over 10 s (10,000 due per second) after 2 s of warm-up at that rate.
   const timerLoad = { n: size(100_000, 10_000), spreadSeconds: 10, warmupSeconds: 2, leadSeconds: quick ? 5 : 12, workers: 1 }
   await section('timers', () => benchTimers(runs, timerLoad))
+  // The dispatcher's capacity: 100,000 delayed tasks all due at the same moment.
+  await section('timers-burst', () => benchTimers(runs, { ...timerLoad, spreadSeconds: 0, warmupSeconds: 0 }, 'timers-burst'))
   await section('outbox', () => benchOutbox(runs, { n: size(50_000, 5_000), nSingle: size(10_000, 1_000) }))
   // Flows of chord([b × 100], c) enqueued at once and as many plain tasks; then flows one at a time (join latency).
   const flowLoad = { flows: size(100, 20), width: 100, alone: size(50, 10), workers: 1 }
@@ -202,10 +204,12 @@ function summary(result: BenchResult): string {
     'Kafka, Postgres and the benchmark itself) more processes cannot add CPU, so they show overhead, not speed-up.',
     '',
     'Delayed tasks (timers.*): 100,000 tasks due evenly over 10 s, after 2 s of warm-up at the same rate (not',
-    'counted), written ahead with enqueueMany({ runAt }); one `ktask worker` process moves them to the outbox',
-    'when due (timer dispatcher), publishes them (relay) and handles them. Lateness runs from each runAt to the',
-    "Kafka record's timestamp (the relay's produce) and to the handler's start; `timers.dispatched` is the rate",
-    'at which they reached Kafka (the offered rate when it keeps up).',
+    'counted), written ahead with enqueueMany({ runAt }); one `ktask worker` process publishes them when due',
+    "(timer dispatcher) and handles them. Lateness runs from each runAt to the Kafka record's timestamp (the",
+    "dispatcher's produce) and to the handler's start; `timers.dispatched` is the rate",
+    'at which they reached Kafka (the offered rate when it keeps up). `timers-burst.*`: the same 100,000 all',
+    'due at one moment — `timers-burst.dispatched` is what one process dispatches at most, its lateness the',
+    'time to drain such a backlog.',
     '',
     'Transactional enqueue (outbox.*): 50,000 tasks by enqueueMany({ tx }), 100 per transaction and 4',
     'transactions at a time, and 10,000 by enqueue({ tx }), one per transaction and 16 at a time, each timed',

@@ -1,6 +1,5 @@
 /**
- * Tasks that go through Postgres before Kafka: delayed tasks (ktask.timers → timer dispatcher → outbox →
- * relay) and enqueues in the caller's transaction (ktask.outbox → relay). The dispatcher and the relay run
+ * Tasks that go through Postgres before Kafka: delayed tasks (ktask.timers → timer dispatcher) and enqueues in the caller's transaction (ktask.outbox → relay). The dispatcher and the relay run
  * in `ktask worker` processes of the built package, as in production; this process only writes rows.
  */
 import { readFileSync, rmSync } from 'node:fs'
@@ -24,7 +23,7 @@ function timeApp(prefix: string, partitions: number): { app: App; task: Task<Arg
 export interface TimerLoad {
   /** Delayed tasks measured per run. */
   n: number
-  /** Their due times are spread evenly over this many seconds (n / spread = tasks due per second). */
+  /** Their due times are spread evenly over this many seconds (n / spread = tasks due per second); 0: all due at once. */
   spreadSeconds: number
   /** Before them, tasks at the same rate for this long, not counted (connections, JIT, steady state). */
   warmupSeconds: number
@@ -40,10 +39,10 @@ export interface TimerLoad {
  * was given (the database and the workers share this machine's clock): to the Kafka record's timestamp
  * (the relay's producer) and to the handler's start.
  */
-export async function benchTimers(runs: number, load: TimerLoad): Promise<Record<string, Figure>> {
+export async function benchTimers(runs: number, load: TimerLoad, name = 'timers'): Promise<Record<string, Figure>> {
   const { n, spreadSeconds, warmupSeconds, leadSeconds, workers } = load
-  const rate = n / spreadSeconds
-  const total = n + Math.round(rate * warmupSeconds)
+  const rate = spreadSeconds === 0 ? Infinity : n / spreadSeconds
+  const total = spreadSeconds === 0 ? n : n + Math.round(rate * warmupSeconds)
   const m = { insert: [] as number[], headroom: [] as number[], dispatched: [] as number[] }
   const lateness = { broker: [[], [], []] as number[][], start: [[], [], []] as number[][] }
   for (let r = 0; r < runs; r++) {
@@ -58,7 +57,7 @@ export async function benchTimers(runs: number, load: TimerLoad): Promise<Record
     await sleep(1000)
 
     const warmupFrom = Date.now() + leadSeconds * 1000
-    const dueOf = (i: number): number => warmupFrom + Math.floor((i * 1000) / rate)
+    const dueOf = (i: number): number => (spreadSeconds === 0 ? warmupFrom : warmupFrom + Math.floor((i * 1000) / rate))
     const measureFrom = dueOf(total - n)
     const t0 = performance.now()
     for (let i = 0, slice = 10_000; i < total; i += slice) {
@@ -93,15 +92,15 @@ export async function benchTimers(runs: number, load: TimerLoad): Promise<Record
     await app.close()
   }
   return {
-    'timers.insert': figure(m.insert, 'tasks/s'),
-    'timers.insert-headroom': figure(m.headroom, 's', 1),
-    'timers.dispatched': figure(m.dispatched, 'tasks/s'),
-    'timers.p50-due-to-broker': figure(lateness.broker[0]!, 'ms'),
-    'timers.p99-due-to-broker': figure(lateness.broker[1]!, 'ms'),
-    'timers.max-due-to-broker': figure(lateness.broker[2]!, 'ms'),
-    'timers.p50-due-to-start': figure(lateness.start[0]!, 'ms'),
-    'timers.p99-due-to-start': figure(lateness.start[1]!, 'ms'),
-    'timers.max-due-to-start': figure(lateness.start[2]!, 'ms'),
+    [`${name}.insert`]: figure(m.insert, 'tasks/s'),
+    [`${name}.insert-headroom`]: figure(m.headroom, 's', 1),
+    [`${name}.dispatched`]: figure(m.dispatched, 'tasks/s'),
+    [`${name}.p50-due-to-broker`]: figure(lateness.broker[0]!, 'ms'),
+    [`${name}.p99-due-to-broker`]: figure(lateness.broker[1]!, 'ms'),
+    [`${name}.max-due-to-broker`]: figure(lateness.broker[2]!, 'ms'),
+    [`${name}.p50-due-to-start`]: figure(lateness.start[0]!, 'ms'),
+    [`${name}.p99-due-to-start`]: figure(lateness.start[1]!, 'ms'),
+    [`${name}.max-due-to-start`]: figure(lateness.start[2]!, 'ms'),
   }
 }
 

@@ -67,9 +67,12 @@ export interface WebhooksOptions {
 }
 
 export interface OutboxOptions {
-  /** Outbox rows one relay transaction publishes. @defaultValue `500` */
+  /** Outbox rows (or due timers) one relay (or timer dispatcher) transaction publishes. @defaultValue `500` */
   batchSize?: number
-  /** Outbox lanes one relay publishes in parallel (each holds a database connection meanwhile). @defaultValue `4` */
+  /**
+   * Lanes one relay, and one timer dispatcher, publish in parallel (each holds a database connection
+   * meanwhile: a process's background uses up to twice this many). @defaultValue `4`
+   */
   concurrency?: number
   /**
    * How often the relay and the timer dispatcher look without being notified (Postgres LISTEN/NOTIFY wakes

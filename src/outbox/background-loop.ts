@@ -1,5 +1,5 @@
 /**
- * The loop the relay, the timer dispatcher and the scheduler share: run a pass, sleep for as long as the
+ * The loop the relay, the timer dispatcher and the scheduler extend: run a pass, sleep for as long as the
  * pass says (a notification cuts the sleep short), and while Postgres or Kafka fail, back off — logging
  * the failure once and the recovery once, never a line per attempt.
  */
@@ -16,11 +16,7 @@ export interface LoopMessages {
   recovered: string
 }
 
-/** One pass; resolves with how long to sleep before the next (0: at once). */
-export type LoopPass = (signal: AbortSignal) => Promise<number>
-
-export class BackgroundLoop {
-  readonly #pass: LoopPass
+export abstract class BackgroundLoop {
   readonly #logger: Logger
   readonly #messages: LoopMessages
   readonly #waker = new Waker()
@@ -29,11 +25,13 @@ export class BackgroundLoop {
   #backoffMs = BACKOFF_MIN_MS
   #failing = false
 
-  constructor(pass: LoopPass, logger: Logger, messages: LoopMessages) {
-    this.#pass = pass
+  constructor(logger: Logger, messages: LoopMessages) {
     this.#logger = logger
     this.#messages = messages
   }
+
+  /** One pass; resolves with how long to sleep before the next (0: at once). */
+  protected abstract pass(signal: AbortSignal): Promise<number>
 
   /** Aborted once stop() was called: a pass checks it between its steps. */
   get signal(): AbortSignal {
@@ -61,7 +59,7 @@ export class BackgroundLoop {
     while (!signal.aborted) {
       let wait: number
       try {
-        wait = await this.#pass(signal)
+        wait = await this.pass(signal)
         if (this.#failing) this.#logger.info(this.#messages.recovered)
         this.#failing = false
         this.#backoffMs = BACKOFF_MIN_MS

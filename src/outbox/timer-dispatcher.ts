@@ -1,65 +1,64 @@
 /**
- * Moves due timers (ktask.timers) to the outbox, by the database's clock. It sleeps until the next timer
- * is due (or a notification says a sooner one was written), then moves every due timer in batches; the
- * relay publishes them. Several dispatchers share the work (SKIP LOCKED), none is a leader.
+ * Publishes due timers (ktask.timers) to Kafka by the database's clock, lane by lane like the relay
+ * (lane-publisher.ts): a due timer is deleted in the transaction that produces it, so it costs one
+ * statement, not a move to the outbox and a second publish from there. It sleeps until the next timer is
+ * due (or a notification says a sooner one was written). Several dispatchers share the work (a lane's
+ * advisory lock), none is a leader; a key's timers go out in due order.
  *
- * A timer is never moved before its due time, so a delayed task never reaches its queue early.
+ * A timer is never published before its due time, so a delayed task never reaches its queue early.
  */
 import type pg from 'pg'
 import type { Logger } from 'pino'
-import { moveDueTimers, nextTimerInMs } from '../store/outbox.ts'
+import type { OutgoingMessage } from '../kafka/transport.ts'
+import { TIMERS_LOCK_CLASS, dueLanes, nextTimerInMs, takeDueTimers } from '../store/outbox.ts'
 import { BackgroundLoop } from './background-loop.ts'
+import { LanePublisher } from './lane-publisher.ts'
 
 export interface TimerDispatcherDeps {
   pool(): pg.Pool
   ready(): Promise<void>
+  /** Resolves when the broker acknowledged every message (the app's batching producer). */
+  send(messages: OutgoingMessage[]): Promise<void>
   logger: Logger
-  /** Timers were moved to the outbox: the relay should look now. */
-  moved(count: number): void
-  /** Longest sleep without a notification. */
-  pollIntervalMs: number
-  /** Timers moved per statement. @defaultValue 2000 */
-  batchSize?: number
+  /** Told how many timers each lane transaction published (tests, benchmarks). */
+  onPublished?(count: number): void
 }
 
-export class TimerDispatcher {
+export interface TimerDispatcherOptions {
+  /** Timers per lane transaction. */
+  batchSize: number
+  /** Lanes published in parallel (each holds a pool connection while it publishes). */
+  concurrency: number
+  /** Longest sleep without a notification. */
+  pollIntervalMs: number
+}
+
+export class TimerDispatcher extends BackgroundLoop {
   readonly #d: TimerDispatcherDeps
-  readonly #loop: BackgroundLoop
+  readonly #o: TimerDispatcherOptions
+  readonly #publisher: LanePublisher
 
-  constructor(deps: TimerDispatcherDeps) {
-    this.#d = deps
-    this.#loop = new BackgroundLoop((signal) => this.#pass(signal), deps.logger, {
-      failing: 'timer dispatcher cannot reach Postgres; retrying',
-      recovered: 'timer dispatcher running again',
+  constructor(deps: TimerDispatcherDeps, options: TimerDispatcherOptions) {
+    super(deps.logger, {
+      failing: 'timer dispatcher cannot publish (Kafka or Postgres unavailable?); retrying',
+      recovered: 'timer dispatcher publishing again',
     })
+    this.#d = deps
+    this.#o = options
+    this.#publisher = new LanePublisher({ lockClass: TIMERS_LOCK_CLASS, take: takeDueTimers }, deps, options)
   }
 
-  start(): void {
-    this.#loop.start()
-  }
-
-  /** A timer was written (maybe due sooner than the one we sleep for): look now. */
-  wake(): void {
-    this.#loop.wake()
-  }
-
-  stop(): Promise<void> {
-    return this.#loop.stop()
-  }
-
-  /** Moves every due timer; returns how long to sleep until the next one is due. */
-  async #pass(signal: AbortSignal): Promise<number> {
-    const batch = this.#d.batchSize ?? 2000
+  /** Publishes every due timer; returns how long to sleep until the next one is due. */
+  protected async pass(signal: AbortSignal): Promise<number> {
     await this.#d.ready()
     const pool = this.#d.pool()
-    let moved: number
-    do {
-      moved = await moveDueTimers(pool, batch)
-      if (moved > 0) this.#d.moved(moved)
-    } while (moved === batch && !signal.aborted)
+    const lanes = await dueLanes(pool)
+    const published = lanes.length === 0 ? 0 : await this.#publisher.drain(lanes, signal)
     const next = await nextTimerInMs(pool)
     // Wake a little after the due time rather than before it: a timer is due by the database's clock.
-    // A due timer that was not moved is held by another dispatcher (or a cancel): give it a moment.
-    return next === undefined ? this.#d.pollIntervalMs : next <= 0 ? (moved === 0 ? 10 : 0) : Math.min(next + 1, this.#d.pollIntervalMs)
+    // A due timer that was not published is held by another dispatcher (or a cancel): give it a moment.
+    if (next === undefined) return this.#o.pollIntervalMs
+    if (next <= 0) return published > 0 ? 0 : 10
+    return Math.min(next + 1, this.#o.pollIntervalMs)
   }
 }

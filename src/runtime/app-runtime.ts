@@ -26,7 +26,7 @@ export interface BackgroundPart {
   stop(): Promise<void>
 }
 
-/** Connections the background holds at most besides the relay's lanes: the dispatcher's and the scheduler's. */
+/** Connections the background holds at most besides the relay's and the dispatcher's lanes: the scheduler's and the pruner's. */
 const BACKGROUND_CONNECTIONS = 2
 
 export class AppRuntime {
@@ -204,7 +204,8 @@ export class AppRuntime {
   #startBackground(): { stop(): Promise<void> } {
     const { ledger, taskRetentionDays, outbox } = this.config
     const db = this.config.database!
-    this.#backgroundConnections = outbox.concurrency + BACKGROUND_CONNECTIONS
+    // The relay's lanes and the timer dispatcher's lanes each hold a connection while they publish.
+    this.#backgroundConnections = 2 * outbox.concurrency + BACKGROUND_CONNECTIONS
     this.#growPool()
     const ready = (): Promise<void> => this.ensureMigrated()
     const pool = (): pg.Pool => this.pool()
@@ -228,13 +229,7 @@ export class AppRuntime {
       logger: this.logger,
     })
     const relay = new Relay({ pool, ready, send: (messages) => this.producer().send(messages), logger: this.logger }, outbox)
-    const timers = new TimerDispatcher({
-      pool,
-      ready,
-      logger: this.logger,
-      moved: () => relay.wake(),
-      pollIntervalMs: outbox.pollIntervalMs,
-    })
+    const timers = new TimerDispatcher({ pool, ready, send: (messages) => this.producer().send(messages), logger: this.logger }, outbox)
     const unsubscribe = [notifications.on(OUTBOX_CHANNEL, () => relay.wake()), notifications.on(TIMERS_CHANNEL, () => timers.wake())]
     const parts = [...this.#backgroundParts]
     pruner.start()

@@ -52,30 +52,21 @@ export function slotTaskId(scope: string, name: string, slot: Date): string {
   return id.length <= 200 ? id : derivedId('schedule', scope, name, slot.toISOString())
 }
 
-export class Scheduler {
+export class Scheduler extends BackgroundLoop {
   readonly #d: SchedulerDeps
-  readonly #loop: BackgroundLoop
   /** What was last declared in the table (declared again when it changes, or a row went missing). */
   #declared: string | undefined
 
   constructor(deps: SchedulerDeps) {
-    this.#d = deps
-    this.#loop = new BackgroundLoop(() => this.#pass(), deps.logger, {
+    super(deps.logger, {
       failing: 'scheduler cannot reach Postgres; retrying',
       recovered: 'scheduler running again',
     })
-  }
-
-  start(): void {
-    this.#loop.start()
-  }
-
-  stop(): Promise<void> {
-    return this.#loop.stop()
+    this.#d = deps
   }
 
   /** Declares the schedules if they changed, fires what is due; returns how long to sleep. */
-  async #pass(): Promise<number> {
+  protected async pass(): Promise<number> {
     await this.#d.ready()
     const entries = this.#d.entries()
     // An app without schedules leaves the table alone (another deployment with the same prefix may own some).
@@ -92,7 +83,7 @@ export class Scheduler {
   async tick(entries: ScheduleEntry[]): Promise<number> {
     let sleep = MAX_SLEEP_MS
     for (const entry of entries) {
-      if (this.#loop.signal.aborted) break
+      if (this.signal.aborted) break
       const next = await this.#tickOne(entry)
       if (next !== undefined) sleep = Math.min(sleep, next)
     }

@@ -1,6 +1,6 @@
 /**
- * ktask.outbox and ktask.timers: messages written in a caller's transaction, published later by a relay
- * (outbox/relay.ts) — at once, or when their timer is due (outbox/timer-dispatcher.ts). The message is
+ * ktask.outbox and ktask.timers: messages written in a caller's transaction, published later — at once by a
+ * relay (outbox/relay.ts), or when their timer is due by a timer dispatcher (outbox/timer-dispatcher.ts). The message is
  * encoded when the row is written, so what the relay produces is exactly what the caller validated.
  *
  * Inserting notifies the relays (`pg_notify` is delivered when the caller's transaction commits, and
@@ -102,9 +102,10 @@ export async function insertTimers(db: Queryable, messages: readonly TimedMessag
   return new Map(rows.map((r) => [r.message_id, r.due_at]))
 }
 
-/** An outbox row as the relay takes it. */
+/** A row as a publisher takes it (an outbox row, or a due timer). */
 export interface OutboxRow {
-  id: string
+  /** Its outbox id; null for a due timer (never in the outbox). */
+  id: string | null
   lane: number
   createdAt: Date
   topic: string
@@ -114,8 +115,9 @@ export interface OutboxRow {
   messageId: string
 }
 
-/** Any constant works; it only has to be the same for every ktask process (the lane is the second key). */
+/** Any constants work; they only have to be the same for every ktask process (the lane is the second key). */
 export const OUTBOX_LOCK_CLASS = 72_654_231
+export const TIMERS_LOCK_CLASS = 72_654_232
 
 /** The lanes that have rows to publish: one index probe per lane. */
 const BUSY_LANES = `SELECT l AS lane FROM generate_series(0, ${OUTBOX_LANES - 1}) l
@@ -126,9 +128,9 @@ export async function busyLanes(db: Queryable): Promise<number[]> {
   return rows.map((r) => r.lane)
 }
 
-/** Owns the lane until the transaction ends; false when another relay owns it. */
-export async function tryLockLane(db: Queryable, lane: number): Promise<boolean> {
-  const { rows } = await db.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS locked', [OUTBOX_LOCK_CLASS, lane])
+/** Owns the lane (of the outbox or of the timers, by `lockClass`) until the transaction ends; false when another process owns it. */
+export async function tryLockLane(db: Queryable, lockClass: number, lane: number): Promise<boolean> {
+  const { rows } = await db.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1, $2) AS locked', [lockClass, lane])
   return rows[0]!.locked
 }
 
@@ -142,66 +144,74 @@ const TAKE = `DELETE FROM ktask.outbox WHERE id IN (
   RETURNING id, lane, created_at, topic, key, value, headers, message_id`
 
 export async function takeRows(db: Queryable, lane: number, limit: number): Promise<OutboxRow[]> {
-  const { rows } = await db.query<{
-    id: string
-    lane: number
-    created_at: Date
-    topic: string
-    key: Buffer | null
-    value: Buffer | null
-    headers: Record<string, string>
-    message_id: string
-  }>(TAKE, [lane, limit])
-  return rows
-    .map((r) => ({
-      id: r.id,
-      lane: r.lane,
-      createdAt: r.created_at,
-      topic: r.topic,
-      key: r.key,
-      value: r.value,
-      headers: r.headers,
-      messageId: r.message_id,
-    }))
-    .sort((x, y) => (BigInt(x.id) < BigInt(y.id) ? -1 : 1)) // RETURNING keeps no order
+  const { rows } = await db.query<TakenRow>(TAKE, [lane, limit])
+  return rows.map(toRow).sort((x, y) => (BigInt(x.id!) < BigInt(y.id!) ? -1 : 1)) // RETURNING keeps no order
+}
+
+interface TakenRow {
+  id: string
+  lane: number
+  created_at: Date
+  topic: string
+  key: Buffer | null
+  value: Buffer | null
+  headers: Record<string, string>
+  message_id: string
+}
+
+function toRow(r: TakenRow): OutboxRow {
+  return {
+    id: r.id,
+    lane: r.lane,
+    createdAt: r.created_at,
+    topic: r.topic,
+    key: r.key,
+    value: r.value,
+    headers: r.headers,
+    messageId: r.message_id,
+  }
 }
 
 /**
- * The broker refused a taken row for good: it is put back, marked, for an operator (`refused` says why;
- * setting it to NULL publishes it again), with its id, so it keeps its place in its lane.
+ * The broker refused a taken row for good: it is put in the outbox, marked, for an operator (`refused` says
+ * why; setting it to NULL publishes it again) — an outbox row with its id, so it keeps its place in its lane.
  */
 export async function putBackRefused(db: Queryable, row: OutboxRow, reason: string): Promise<void> {
   await db.query(
     `INSERT INTO ktask.outbox (id, lane, created_at, topic, key, value, headers, message_id, refused)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+     VALUES (COALESCE($1::bigint, nextval('ktask.outbox_id_seq')), $2, $3, $4, $5, $6, $7, $8, $9)`,
     [row.id, row.lane, row.createdAt, row.topic, row.key, row.value, JSON.stringify(row.headers), row.messageId, reason.slice(0, 1000)],
   )
 }
 
+/** The lanes that have due timers: one index probe per lane (timers_lane_due_idx). */
+const DUE_LANES = `SELECT l AS lane FROM generate_series(0, ${OUTBOX_LANES - 1}) l
+  WHERE EXISTS (SELECT 1 FROM ktask.timers t WHERE t.lane = l AND t.due_at <= clock_timestamp())`
+
+export async function dueLanes(db: Queryable): Promise<number[]> {
+  const { rows } = await db.query<{ lane: number }>(DUE_LANES)
+  return rows.map((r) => r.lane)
+}
+
 /**
- * Moves due timers to the outbox, oldest first, in one statement; tracked tasks go from SCHEDULED to
- * PENDING with it. Several dispatchers share the work (SKIP LOCKED).
+ * Takes the lane's due timers, oldest first: deletes them and returns them, in one statement; tracked
+ * tasks go from SCHEDULED to PENDING with it (the dispatcher publishes them before its COMMIT; a failed
+ * produce rolls both back). SKIP LOCKED leaves out a timer a cancel is deleting right now.
  */
-const MOVE_DUE = `WITH due AS (
+const TAKE_DUE = `WITH due AS (
     DELETE FROM ktask.timers WHERE id IN (
-      SELECT id FROM ktask.timers WHERE due_at <= clock_timestamp() ORDER BY due_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-    RETURNING id, due_at, lane, topic, key, value, headers, message_id),
-  moved AS (
-    INSERT INTO ktask.outbox (lane, topic, key, value, headers, message_id)
-    SELECT lane, topic, key, value, headers, message_id FROM due ORDER BY due_at, id
-    RETURNING 1),
+      SELECT id FROM ktask.timers WHERE lane = $1 AND due_at <= clock_timestamp() ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+    RETURNING id, due_at, lane, created_at, topic, key, value, headers, message_id),
   pending AS (
     UPDATE ktask.tasks t SET state = 'PENDING', updated_at = clock_timestamp()
     FROM due WHERE t.task_id = due.message_id AND t.state = 'SCHEDULED'
     RETURNING 1)
   -- (a data-modifying WITH runs whether or not it is read: \`pending\` needs no reference)
-  SELECT n AS moved, CASE WHEN n > 0 THEN pg_notify('${OUTBOX_CHANNEL}', '') END
-  FROM (SELECT count(*)::int AS n FROM moved) c`
+  SELECT NULL AS id, lane, created_at, topic, key, value, headers, message_id FROM due ORDER BY due_at, id`
 
-/** Moves up to `limit` due timers; returns how many moved. */
-export async function moveDueTimers(db: Queryable, limit: number): Promise<number> {
-  const { rows } = await db.query<{ moved: number }>(MOVE_DUE, [limit])
-  return rows[0]!.moved
+export async function takeDueTimers(db: Queryable, lane: number, limit: number): Promise<OutboxRow[]> {
+  const { rows } = await db.query<TakenRow>(TAKE_DUE, [lane, limit])
+  return rows.map(toRow)
 }
 
 /** Milliseconds until the next timer is due by the database's clock (≤ 0: one is due); undefined: none. */

@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { isKtaskError } from 'ktask'
+import { insertTimers } from '../../../src/store/outbox.ts'
+import { registerCleanup } from '../../helpers/cleanup.ts'
 import { timeTest } from '../../helpers/time-setup.ts'
 import { topicCount } from '../../helpers/topics.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
@@ -59,6 +61,29 @@ describe('transactional enqueue', () => {
 })
 
 describe('delayed tasks', () => {
+  it('a due timer the broker refuses for good waits in the outbox marked refused; the timers behind it in its lane run', async () => {
+    const { app, timed, pool, prefix, runs } = await setup('timer-refused')
+    const topic = `${prefix}.time`
+    const { taskIds } = await timed.enqueueMany([1, 2, 3].map((n) => ({ args: { n, fail: false }, key: 'k', delayMs: 1000 })))
+    // Same topic and key (same lane), due first, 2 MiB: over the broker's message.max.bytes.
+    await insertTimers(pool, [
+      { topic, key: 'k', value: Buffer.alloc(2 * 1024 * 1024, 1), headers: {}, messageId: `${prefix}-big`, delayMs: 0 },
+    ])
+    registerCleanup(() => pool.query('DELETE FROM ktask.outbox WHERE topic = $1', [topic]))
+    const worker = app.worker()
+    await worker.start()
+    await waitFor(async () => (await runs('timed')).length === 3, { message: 'the 3 timers behind it ran' })
+    expect((await runs('timed')).map((r) => r.task_id).sort()).toEqual([...taskIds].sort())
+    const { rows } = await pool.query<{ message_id: string; refused: string | null; size: number }>(
+      'SELECT message_id, refused, length(value) AS size FROM ktask.outbox WHERE topic = $1',
+      [topic],
+    )
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({ message_id: `${prefix}-big`, size: 2 * 1024 * 1024 })
+    expect(rows[0]!.refused).toMatch(/large/i)
+    expect((await pool.query('SELECT 1 FROM ktask.timers WHERE topic = $1', [topic])).rowCount).toBe(0)
+  })
+
   it('run once, never before their due time by the database clock; tracked ones show SCHEDULED with runAt', async () => {
     const { app, timed, runs } = await setup('delay')
     const worker = app.worker()

@@ -8,6 +8,8 @@
  *   npm run bench -- --only ktask,bullmq
  *   npm run bench -- --only timers,outbox   # delayed tasks and transactional enqueue (about 3 minutes)
  *   npm run bench -- --only flows           # chord([b × 100], c) beside plain tasks (1–2 minutes)
+ *   npm run bench -- --only isolation       # isolation none / thread / process, no-op and 1 ms handlers
+ *   npm run bench -- --only limits          # rate limiter overhead at 1,000 limited starts/s (about 1 minute)
  *
  * A run with --only keeps the other figures of latest.json (each section says when it was measured).
  */
@@ -19,7 +21,9 @@ import type { Figure } from './lib/stats.ts'
 import { benchBullmq, benchBullmqPostgres } from './scenarios/bullmq.ts'
 import { benchKafkaTools, benchKafkajs } from './scenarios/ceiling.ts'
 import { benchFlows } from './scenarios/flows.ts'
-import { benchKtaskLedger, benchKtaskNoop } from './scenarios/ktask.ts'
+import { benchIsolation } from './scenarios/isolation.ts'
+import { benchKtaskLedger, benchKtaskNoop, benchObservability } from './scenarios/ktask.ts'
+import { benchLimits } from './scenarios/limits.ts'
 import { benchLatency, benchMemory, benchScale } from './scenarios/processes.ts'
 import { benchOutbox, benchTimers } from './scenarios/time.ts'
 
@@ -36,6 +40,7 @@ const targets = {
   peakRssMiB: 200,
   timerLatenessP99Ms: 1000,
   outboxTxVsPlain: 0.5,
+  metricsOverheadPct: 10,
 }
 
 async function main(): Promise<void> {
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
   await section('kafka-tools', () => benchKafkaTools(runs, size(1_000_000, 50_000)))
   await section('ktask', () => benchKtaskNoop(runs, size(100_000, 10_000)))
   await section('ledger', () => benchKtaskLedger(runs, size(50_000, 5_000)))
+  // No-op processing with metrics off and on, drained alternately from one backlog.
+  await section('observability', () => benchObservability(runs, size(100_000, 10_000)))
   await section('bullmq', () => benchBullmq(runs, size(100_000, 10_000)))
   await section('bullmq-pg', () => benchBullmqPostgres(runs, size(50_000, 5_000)))
   // Half of scenario 2's maximum, measured in this run: the pipeline's maximum is the slower of its
@@ -79,6 +86,10 @@ async function main(): Promise<void> {
   // Flows of chord([b × 100], c) enqueued at once and as many plain tasks; then flows one at a time (join latency).
   const flowLoad = { flows: size(100, 20), width: 100, alone: size(50, 10), workers: 1 }
   await section('flows', () => benchFlows(runs, flowLoad))
+  // Handlers in the worker, in worker threads, in child processes: tasks/s and the overhead per task.
+  await section('isolation', () => benchIsolation(runs, { noop: size(20_000, 2_000), sleep1: size(10_000, 1_000) }))
+  // A no-op task limited to 1,000 starts/s beside the same unlimited: the limiter's pace and CPU per start.
+  await section('limits', () => benchLimits(runs, size(10_000, 2_000)))
 
   const date = new Date().toISOString()
   const dir = join(root, 'bench/results')
@@ -168,6 +179,7 @@ function summary(result: BenchResult): string {
   const lateToBroker = s['timers.p99-due-to-broker']?.median ?? null
   const lateToStart = s['timers.p99-due-to-start']?.median ?? null
   const txVsPlain = ratios.outboxTxVsPlain ?? null
+  const metricsOverhead = s['observability.metrics-overhead']?.median ?? null
   return [
     `# ktask benchmark — ${date.slice(0, 10)}`,
     '',
@@ -190,6 +202,7 @@ function summary(result: BenchResult): string {
     `| delayed tasks: p99 due → on Kafka ≤ ${targets.timerLatenessP99Ms} ms at ${timerRate} due/s | ${lateToBroker ?? '–'} ms | ${check(lateToBroker === null ? null : lateToBroker <= targets.timerLatenessP99Ms)} |`,
     `| delayed tasks: p99 due → handler start ≤ ${targets.timerLatenessP99Ms} ms at ${timerRate} due/s | ${lateToStart ?? '–'} ms | ${check(lateToStart === null ? null : lateToStart <= targets.timerLatenessP99Ms)} |`,
     `| enqueueMany({ tx }), 100 per transaction, until on Kafka ≥ ${targets.outboxTxVsPlain} × plain enqueueMany | ${txVsPlain ?? '–'} × | ${check(txVsPlain === null ? null : txVsPlain >= targets.outboxTxVsPlain)} |`,
+    `| no-op throughput lost to metrics ≤ ${targets.metricsOverheadPct} % | ${metricsOverhead ?? '–'} % | ${check(metricsOverhead === null ? null : metricsOverhead <= targets.metricsOverheadPct)} |`,
     `| (for context) enqueue({ tx }), 1 per transaction, 16 at a time ÷ plain enqueueMany | ${ratios.outboxTx1VsPlain ?? '–'} × | not a target |`,
     `| (for context) flows of chord([b × 100], c) completed | ${s['flows.completed']?.median ?? '–'} flows/s | not a target |`,
     `| (for context) tasks/s in those flows ÷ the same tasks enqueued plainly | ${ratios.flowTasksVsPlain ?? '–'} × | not a target |`,
@@ -202,6 +215,10 @@ function summary(result: BenchResult): string {
     '',
     'Scale figures come from 1, 2 and 4 worker processes on a 12-partition queue; on 2 cores (shared with',
     'Kafka, Postgres and the benchmark itself) more processes cannot add CPU, so they show overhead, not speed-up.',
+    '',
+    'Metrics (observability.*): the no-op scenario in one process, 100,000 tasks drained alternately by an app',
+    'without metrics and one whose app.metrics() was called (outcomes counted, successes timed); the overhead is',
+    'the throughput lost, per pair of neighbouring runs. (Tracing is not built yet.)',
     '',
     'Delayed tasks (timers.*): 100,000 tasks due evenly over 10 s, after 2 s of warm-up at the same rate (not',
     'counted), written ahead with enqueueMany({ runAt }); one `ktask worker` process publishes them when due',

@@ -12,8 +12,13 @@ export const codes = [
   'KTASK_UNKNOWN_TASK',
   /** A message cannot be decoded (wire format, schema id, schema mismatch, headers, size). */
   'KTASK_DECODE',
-  /** A handler ran longer than its `timeoutMs`. */
+  /** A handler ran longer than its `timeoutMs` (or, isolated, its `hardTimeoutMs`: its thread or process was terminated). */
   'KTASK_TIMEOUT',
+  /**
+   * An isolated handler's thread or child process died while running it (`process.exit`, an error thrown
+   * outside the handler's promise, out of memory, a native crash), or could not load the task's module.
+   */
+  'KTASK_CRASH',
   /** The handler asked not to be retried (see `UnrecoverableError`). */
   'KTASK_UNRECOVERABLE',
   /**

@@ -14,6 +14,8 @@ export type {
   FollowUpOptions,
   HandlerContext,
   IdempotencyKeySource,
+  IsolationMode,
+  IsolationOptions,
   PublishOptions,
   PublishResult,
   ScheduleDefinition,
@@ -49,6 +51,7 @@ export { KtaskError, UnrecoverableError, codes, isKtaskError } from './errors.ts
 export { verifyWebhook, type VerifyOptions } from './webhooks/signature.ts'
 export type { KtaskErrorCode, KtaskErrorDetails } from './errors.ts'
 export type { MessageEventBase, PauseReason, WorkerEvents } from './observability/worker-events.ts'
+export type { EnqueueContext, EnqueueMessage, HandleContext, Middleware } from './middleware/middleware.ts'
 export type { Worker, WorkerCounters, WorkerState } from './worker/worker.ts'
 export type { TaskErrorSummary, TaskState, TaskStatus } from './store/task-store.ts'
 export type { FlowFailure, FlowState, FlowStepRole, FlowStepState } from './store/flows.ts'

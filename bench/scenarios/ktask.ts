@@ -107,3 +107,38 @@ export async function benchKtaskLedger(runs: number, n: number): Promise<Record<
   await pool.end()
   return { 'ktask.ledger': figure(rates, 'tasks/s') }
 }
+
+/**
+ * No-op processing with metrics off and on (app.metrics() called, so every outcome is counted and every
+ * success timed), drained alternately from the same backlog so drift hits both alike.
+ */
+export async function benchObservability(runs: number, n: number): Promise<Record<string, Figure>> {
+  const counter = counterFor()
+  const prefix = uniqueName('bench-observability')
+  const off = benchApp(prefix, 6, 'noop', counter.tick)
+  const on = benchApp(prefix, 6, 'noop', counter.tick)
+  on.app.metrics()
+  await off.app.provision()
+  await enqueueBacklog(off.task, n)
+  const rates = { off: [] as number[], on: [] as number[] }
+  for (let r = 0; r < runs; r++) {
+    for (const [mode, built] of [
+      ['off', off],
+      ['on', on],
+    ] as const) {
+      await resetGroupWhenEmpty(`${prefix}.q`, `${prefix}.q`)
+      rates[mode].push(await drain(built.app, n, counter))
+    }
+  }
+  await Promise.all([off.app.close(), on.app.close()])
+  return {
+    'observability.noop-off': figure(rates.off, 'tasks/s'),
+    'observability.noop-metrics': figure(rates.on, 'tasks/s'),
+    // Per pair of runs (one off, then one on), so each ratio compares neighbours in time.
+    'observability.metrics-overhead': figure(
+      rates.on.map((rate, r) => (1 - rate / rates.off[r]!) * 100),
+      '%',
+      1,
+    ),
+  }
+}

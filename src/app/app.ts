@@ -26,10 +26,14 @@ import type { FollowUps } from '../worker/handler-context.ts'
 import { TaskStateWriter } from '../store/task-state-writer.ts'
 import type { ExecutionHooks } from '../worker/execution.ts'
 import { AppWorker, type Worker } from '../worker/worker.ts'
+import { appModuleOf, registerIsolatedHandler } from '../isolation/registry.ts'
 import { consumerRoute, eventSpec, queueRoute, taskSpec, type HandlerSpec, type Route } from '../routing/routes.ts'
 import { queueTopic } from '../topology/names.ts'
 import { provisionRoute } from '../topology/provision.ts'
 import { AppRuntime, type BackgroundPart } from '../runtime/app-runtime.ts'
+import type { Registry } from 'prom-client'
+import { attachHooks, checkMiddleware, type Middleware } from '../middleware/middleware.ts'
+import { metricsRoute, type KtaskMetrics } from '../observability/metrics.ts'
 import { registerInternals } from './internals.ts'
 import { createEventType, eventInternals } from './event-handle.ts'
 import { resolveSchedule, type DeclaredSchedule } from './schedules.ts'
@@ -52,6 +56,7 @@ export class App {
   readonly #events: EventType<unknown>[] = []
   readonly #consumers = new Map<string, { def: ConsumeDefinition; spec: HandlerSpec }>()
   readonly #workers = new Set<Worker>()
+  readonly #middleware: Middleware[] = []
   readonly #stateWriter: TaskStateWriter | undefined
   readonly #hooks: ExecutionHooks | undefined
   readonly #notifier: Notifier
@@ -115,6 +120,15 @@ export class App {
     return this.#config.logger
   }
 
+  /**
+   * Adds a middleware (user component): code around every enqueue (`enqueue`) and handler (`handle`), in
+   * the order added, and hooks on outcomes and worker start/stop. Add it before creating workers.
+   */
+  use(middleware: Middleware): this {
+    this.#middleware.push(checkMiddleware(middleware))
+    return this
+  }
+
   /** Defines a task; the returned handle enqueues it. Names are unique per app. */
   task<Args = unknown, Result = unknown>(definition: TaskDefinition<Args, Result>): Task<Args> {
     const spec = taskSpec(definition as TaskDefinition, this.#config.database)
@@ -129,9 +143,12 @@ export class App {
       partitions: queue.partitions,
       replicationFactor: queue.replicationFactor,
       notify: this.#notifier,
+      middleware: () => this.#middleware,
       flow: (flow, options, internal) => enqueueFlow(this.#flowDeps(), flow, options, internal),
     })
     this.#tasks.set(spec.name, { spec, queue: definition.queue, handle })
+    // A thread or child process that imports the app's module finds the handler here.
+    if (spec.isolation) registerIsolatedHandler(this.#config.prefix, spec.name, spec.handler)
     return handle
   }
 
@@ -348,6 +365,12 @@ export class App {
         runtime: this.#runtime,
         routes: (q, c) => this.#routes(q, c),
         hooks: this.#hooks,
+        isolation: {
+          prefix: this.#config.prefix,
+          appModule: () => appModuleOf(this),
+          task: (name) => this.#tasks.get(name)?.handle,
+          event: (topic) => this.#events.find((e) => e.topic === topic),
+        },
         followUps: {
           ...followUps,
           flow: (db, flow, options, id) => {
@@ -363,7 +386,40 @@ export class App {
       { ...this.#config.worker, ...withoutUndefined(options) },
     )
     this.#workers.add(worker)
+    attachHooks(worker, this.#middleware, this.logger)
+    if (this.#runtime.metrics) this.#observe(this.#runtime.metrics, worker)
     return worker
+  }
+
+  /**
+   * The app's Prometheus registry (prom-client): task outcomes, enqueues, handler durations, consumer lag,
+   * paused partitions, DLQ sizes, due timers, the database pool and Node.js process metrics of the workers
+   * in this process. Serve `await registry.metrics()` yourself, or use `ktask worker --metrics-port` /
+   * `ktask serve` (`GET /metrics`). Counting starts with the first call.
+   */
+  metrics(): Registry {
+    let metrics = this.#runtime.metrics
+    if (!metrics) {
+      metrics = this.#runtime.enableMetrics(() =>
+        [...this.#workers]
+          .filter((w) => w.state === 'running')
+          .flatMap((w) => this.#routes(w.options.queues, w.options.consumers).map(metricsRoute)),
+      )
+      for (const worker of this.#workers) this.#observe(metrics, worker)
+    }
+    return metrics.registry
+  }
+
+  #observe(metrics: KtaskMetrics, worker: Worker): void {
+    const names = new Map<string, string>()
+    metrics.observe(worker, (groupId) => {
+      let name = names.get(groupId)
+      if (name === undefined) {
+        name = this.#routes(undefined, undefined).find((r) => r.groupId === groupId)?.name ?? groupId
+        names.set(groupId, name)
+      }
+      return name
+    })
   }
 
   /** The routes a worker runs. */

@@ -16,7 +16,8 @@ import { checkInt, checkName } from '../config/resolve.ts'
 import { queueDefaults } from '../config/defaults.ts'
 import { KtaskError, configError } from '../errors.ts'
 import type { OutgoingMessage } from '../producer/batching-producer.ts'
-import { newTaskId, newTraceparent } from '../producer/ids.ts'
+import { newTaskId } from '../producer/ids.ts'
+import { traceHeaders } from '../observability/tracing.ts'
 import { H } from '../retry/headers.ts'
 import { toAvroType } from '../codec/avro-codec.ts'
 import type { AppRuntime } from '../runtime/app-runtime.ts'
@@ -97,7 +98,7 @@ export function createEventType<Event>(runtime: AppRuntime, definition: EventDef
       if (typeof v !== 'string')
         throw new KtaskError('KTASK_VALIDATION', `${what}: header "${name}" must be a string`, { field: `headers.${name}` })
     }
-    return { topic, key, value, headers: { ...extra, [H.id]: eventId, [H.traceparent]: extra[H.traceparent] ?? newTraceparent() } }
+    return { topic, key, value, headers: { ...(extra[H.traceparent] === undefined ? traceHeaders() : {}), ...extra, [H.id]: eventId } }
   }
 
   const write = async (db: Queryable, message: OutgoingMessage, eventId: string): Promise<void> => {

@@ -23,7 +23,8 @@ import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { KtaskError, isKtaskError } from '../errors.ts'
 import { stepOf } from '../flows/canvas.ts'
 import type { OutgoingMessage } from '../producer/batching-producer.ts'
-import { derivedId, newTaskId, newTraceparent } from '../producer/ids.ts'
+import { derivedId, newTaskId } from '../producer/ids.ts'
+import { traceHeaders } from '../observability/tracing.ts'
 import { resolveTiming, type Timing } from '../producer/timing.ts'
 import { H } from '../retry/headers.ts'
 import type { AppRuntime } from '../runtime/app-runtime.ts'
@@ -31,6 +32,7 @@ import { taskSubject, type HandlerSpec } from '../routing/routes.ts'
 import { insertOutbox, insertTimers } from '../store/outbox.ts'
 import type { Queryable } from '../store/queryable.ts'
 import { insertPending, insertTracked } from '../store/task-store.ts'
+import { compose, enqueueLayers, type EnqueueContext, type Middleware } from '../middleware/middleware.ts'
 import { inTransaction } from './transactions.ts'
 
 export type { EnqueueManyItem, EnqueueOptions, Task }
@@ -52,6 +54,8 @@ export interface TaskHandleDeps {
   replicationFactor: number
   /** `notify` targets (app/notify.ts). */
   notify: NotifyTargets
+  /** The app's middleware (`app.use`), in registration order. */
+  middleware(): readonly Middleware[]
   /** `link` / `linkError`: the task runs as a one-step flow with those callbacks (app/flows.ts). */
   flow(flow: StepSignature, options: FlowOptions, internal: { workflowId: string }): Promise<FlowResult>
 }
@@ -84,6 +88,7 @@ export function taskInternals(handle: unknown): TaskInternals | undefined {
 interface Built {
   message: OutgoingMessage
   taskId: string
+  args: unknown
   timing: Timing | undefined
   notify: NotifyTarget | undefined
 }
@@ -120,16 +125,48 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
       key: options.key ?? taskId,
       value,
       headers: {
+        // The caller's active span (none without one); a traceparent given in `headers` wins.
+        ...(extra[H.traceparent] === undefined ? traceHeaders() : {}),
         ...extra,
         [H.id]: taskId,
         [H.task]: spec.name,
         [H.attempt]: '1',
         [H.enqueuedAt]: String(Date.now()),
-        [H.traceparent]: extra[H.traceparent] ?? newTraceparent(),
         ...(notify ? { [H.notify]: '1' } : {}),
       },
     }
-    return { message, taskId, timing, notify }
+    return { message, taskId, args, timing, notify }
+  }
+
+  /**
+   * Runs the app's `enqueue` middleware around `next` (which produces or writes `built`). Headers they set
+   * are checked (strings only) and ktask's own `ktask-*` headers are put back before `next`.
+   */
+  const throughMiddleware = async <T>(built: Built[], transactional: boolean, next: () => Promise<T>): Promise<T> => {
+    const layers = enqueueLayers(deps.middleware())
+    if (layers.length === 0) return next()
+    const own = built.map((b) => Object.entries(b.message.headers).filter(([name]) => name.startsWith('ktask-')))
+    const ctx: EnqueueContext = {
+      task: spec.name,
+      queue: deps.queue,
+      messages: built.map((b) => ({ taskId: b.taskId, args: b.args, headers: b.message.headers })),
+      transactional,
+    }
+    let result: T | undefined
+    await compose(layers, ctx, async () => {
+      built.forEach((b, i) => {
+        for (const [name, value] of Object.entries(b.message.headers)) {
+          if (typeof value !== 'string') {
+            throw new KtaskError('KTASK_VALIDATION', `enqueue middleware set header "${name}" to a ${typeof value}; headers are strings`, {
+              field: `headers.${name}`,
+            })
+          }
+        }
+        Object.assign(b.message.headers, Object.fromEntries(own[i]!))
+      })
+      result = await next()
+    })
+    return result as T
   }
 
   const ensureTopic = (): Promise<void> =>
@@ -149,6 +186,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
     }
     try {
       await runtime.producer().send(built.map((b) => b.message))
+      runtime.metrics?.enqueued(deps.queue, spec.name, built.length)
     } catch (err) {
       if (spec.track) {
         await runtime
@@ -179,6 +217,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
         ...timed.map((b) => ({ taskId: b.taskId, state: 'SCHEDULED' as const, runAt: due.get(b.taskId) ?? null })),
       ])
     }
+    runtime.metrics?.enqueued(deps.queue, spec.name, built.length)
     return due
   }
 
@@ -255,7 +294,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
       if (options.link !== undefined || options.linkError !== undefined) return enqueueLinked(args, options)
       const tx = checkTx(options.tx, what)
       const built = build(await getSchemaId(), args, options, what)
-      const due = await enqueueBuilt([built], tx)
+      const due = await throughMiddleware([built], tx !== undefined || built.timing !== undefined, () => enqueueBuilt([built], tx))
       const runAt = due.get(built.taskId)
       return runAt ? { taskId: built.taskId, runAt } : { taskId: built.taskId }
     },
@@ -272,7 +311,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
           throw err
         }
       })
-      const due = await enqueueBuilt(built, tx)
+      const due = await throughMiddleware(built, tx !== undefined || built.some((b) => b.timing), () => enqueueBuilt(built, tx))
       const taskIds = built.map((b) => b.taskId)
       return due.size === 0 ? { taskIds } : { taskIds, runAt: taskIds.map((t) => due.get(t)) }
     },
@@ -295,7 +334,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
       runtime.assertOpen()
       const built = build(await getSchemaId(), args, { ...options, taskId }, followUpWhat)
       await ensureTopic()
-      const due = await write(db, [built])
+      const due = await throughMiddleware([built], true, () => write(db, [built]))
       const runAt = due.get(taskId)
       return runAt ? { taskId, runAt } : { taskId }
     },
@@ -305,7 +344,7 @@ export function createTaskHandle<Args>(deps: TaskHandleDeps): Task<Args> {
       const id = await getSchemaId()
       const built = items.map((i) => build(id, i.args, { ...i.options, taskId: i.taskId }, i.what))
       await ensureTopic()
-      await write(db, built)
+      await throughMiddleware(built, true, () => write(db, built))
     },
   })
   return handle

@@ -9,6 +9,7 @@ import { basename, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { App } from '../app/app.ts'
 import { KtaskError } from '../errors.ts'
+import { recordAppModule } from '../isolation/registry.ts'
 
 function looksLikeApp(value: unknown): value is App {
   // Duck-typed: the module may import a different copy of ktask (dist vs. source) than the CLI.
@@ -64,5 +65,7 @@ export async function loadApp(modulePath: string): Promise<App> {
       `${modulePath} must export a ktask app as its default export (export default createApp(...), or module.exports = app)`,
     )
   }
+  // Isolated handlers' threads and processes load the same module.
+  recordAppModule(app, pathToFileURL(file).href)
   return app
 }

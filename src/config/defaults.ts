@@ -118,9 +118,10 @@ export const backoffDefaults = { type: 'exponential', delayMs: 1000, maxDelayMs:
 export const handlerDefaults = {
   timeoutMs: 30_000,
   track: false,
+  isolation: 'none',
   ordering: 'partition',
   fromBeginning: true,
-} satisfies Required<Pick<TaskDefinition, 'timeoutMs' | 'track'> & Pick<ConsumeDefinition, 'ordering' | 'fromBeginning'>>
+} satisfies Required<Pick<TaskDefinition, 'timeoutMs' | 'track' | 'isolation'> & Pick<ConsumeDefinition, 'ordering' | 'fromBeginning'>>
 
 /** `token` has no default: without one the service needs no authentication. */
 export const httpDefaults = {

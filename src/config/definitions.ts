@@ -259,7 +259,7 @@ interface HandlerDefinitionBase {
   transaction?: boolean
 }
 
-export interface TaskDefinition<Args = unknown, Result = unknown> extends HandlerDefinitionBase {
+export interface TaskDefinition<Args = unknown, Result = unknown> extends HandlerDefinitionBase, IsolationOptions {
   /** Unique task name, e.g. `email.send`. */
   name: string
   /** Queue (topic `<prefix>.<queue>`) the task is enqueued to. */
@@ -269,6 +269,87 @@ export interface TaskDefinition<Args = unknown, Result = unknown> extends Handle
   handler: (args: Args, ctx: TaskContext) => Promise<Result> | Result
   /** Keep state, progress and result in `ktask.tasks` (see `app.status`). @defaultValue `false` */
   track?: boolean
+  /**
+   * At most `max` starts per `perMs` across every worker process of the queue (shared through Postgres;
+   * needs a database). Without `key`, only this task's partitions pause until the next slot; with `key`,
+   * a message over its key's limit is deferred (its offset committed) so other keys flow.
+   * @defaultValue none (unlimited)
+   */
+  rateLimit?: RateLimitOptions<Args>
+  /**
+   * At most `max` runs of this task at once across every worker process (per key with `key`), kept as
+   * leases in Postgres that expire when a worker dies (needs a database). @defaultValue none (unlimited)
+   */
+  concurrency?: ConcurrencyOptions<Args>
+}
+
+/** A task's shared rate limit (see `TaskDefinition.rateLimit`). */
+export interface RateLimitOptions<Args = unknown> {
+  /** Starts allowed per `perMs`, spread evenly (one every `perMs / max` ms); a positive integer. */
+  max: number
+  /** The window, in ms; a positive integer. */
+  perMs: number
+  /**
+   * A limit per key (e.g. the tenant): a message over its key's limit is deferred through ktask.timers to
+   * its reserved slot, keeping its task id and attempt, and never blocks its partition. A message whose key
+   * is `null` or `undefined` is not limited. @defaultValue none (one limit for the whole task)
+   */
+  key?: (args: Args) => string | number | null | undefined
+}
+
+/** A task's shared concurrency limit (see `TaskDefinition.concurrency`). */
+export interface ConcurrencyOptions<Args = unknown> {
+  /** Runs allowed at once; a positive integer. */
+  max: number
+  /**
+   * A limit per key ("at most 2 exports per user"): a message whose key is full is deferred through
+   * ktask.timers with a short backoff, so its partition flows. A message whose key is `null` or `undefined`
+   * is not limited. @defaultValue none (one limit for the whole task)
+   */
+  key?: (args: Args) => string | number | null | undefined
+  /**
+   * How long a run's slot stays taken without being renewed (renewed every third of it while the handler
+   * runs): a SIGKILLed worker's slots come back after this. A positive integer (ms), at least 300.
+   * @defaultValue `30_000`
+   */
+  leaseMs?: number
+}
+
+/** Where a task's handler runs: in the worker (`none`), a worker thread, or a child process. */
+export type IsolationMode = 'none' | 'thread' | 'process'
+
+/**
+ * Isolation of a task's handler (see README, "Limits and isolation"): it runs in a pool of worker threads
+ * or child processes owned by the worker, which keeps the consumer, the ledger and the transaction.
+ */
+export interface IsolationOptions {
+  /**
+   * `'thread'` or `'process'`: the handler runs in a worker thread or a child process of the worker, which
+   * loads `module` (or the module given to `ktask worker`) and runs it from there. `ctx` works the same:
+   * `ctx.tx.query()`, `ctx.enqueue`, `ctx.publish` and `ctx.enqueueFlow` are carried to the message's
+   * transaction in the worker. Args, results and rows pass by structured clone.
+   * @defaultValue `'none'`
+   */
+  isolation?: IsolationMode
+  /**
+   * The module a thread or child process imports to find this task's handler (`import.meta.url` of the
+   * file that defines it; it must define it on import, and not start a worker). Needed with isolation
+   * unless the worker is started with `ktask worker <module>`. @defaultValue the module `ktask worker` loaded
+   */
+  module?: string
+  /**
+   * Isolated handlers: past this (ms since the run started) the handler's thread or process is terminated
+   * and replaced. Must be greater than `timeoutMs`, at which the attempt has already failed (stage
+   * `timeout`) and `ctx.signal` aborted. @defaultValue `timeoutMs` + 5000
+   */
+  hardTimeoutMs?: number
+  /** Isolated handlers: a thread or process is replaced after this many runs. @defaultValue none (unlimited) */
+  maxTasksPerChild?: number
+  /**
+   * Isolated handlers: a thread or process holding more than this after a run is replaced (process: its
+   * RSS; thread: its heap and buffers, and its heap is capped at twice this). At least 16. @defaultValue none (unlimited)
+   */
+  maxMemoryPerChildMb?: number
 }
 
 /** Where the message id of an event comes from: a payload field (dotted path), a header, or a function. */

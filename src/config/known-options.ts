@@ -8,7 +8,14 @@
  * listing it here (or listing one that does not exist) fails to compile.
  */
 import { configError } from '../errors.ts'
-import type { ConsumeDefinition, EventDefinition, ScheduleDefinition, TaskDefinition } from './definitions.ts'
+import type {
+  ConcurrencyOptions,
+  ConsumeDefinition,
+  EventDefinition,
+  RateLimitOptions,
+  ScheduleDefinition,
+  TaskDefinition,
+} from './definitions.ts'
 import type {
   AppOptions,
   BackoffOptions,
@@ -144,7 +151,16 @@ export const TASK_OPTION_NAMES = names<TaskDefinition>({
   timeoutMs: true,
   ledger: true,
   transaction: true,
+  rateLimit: true,
+  concurrency: true,
+  isolation: true,
+  module: true,
+  hardTimeoutMs: true,
+  maxTasksPerChild: true,
+  maxMemoryPerChildMb: true,
 })
+export const RATE_LIMIT_OPTION_NAMES = names<RateLimitOptions>({ max: true, perMs: true, key: true })
+export const CONCURRENCY_OPTION_NAMES = names<ConcurrencyOptions>({ max: true, key: true, leaseMs: true })
 export const CONSUME_OPTION_NAMES = names<ConsumeDefinition>({
   topic: true,
   groupId: true,
@@ -248,6 +264,8 @@ function refuseUnknownHandlerOptions(owner: string, definition: TaskDefinition |
 /** For `app.task()`: refuses unknown names of the definition, its `retry` and `retry.backoff`. */
 export function refuseUnknownTaskOptions(owner: string, definition: TaskDefinition): void {
   refuseUnknownHandlerOptions(owner, definition, TASK_OPTION_NAMES)
+  refuseUnknown(`${owner}.rateLimit`, definition.rateLimit, RATE_LIMIT_OPTION_NAMES)
+  refuseUnknown(`${owner}.concurrency`, definition.concurrency, CONCURRENCY_OPTION_NAMES)
 }
 
 /** For `app.consume()`: refuses unknown names of the definition, its `retry` and `retry.backoff`. */

@@ -59,6 +59,12 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   registerFlowRoutes(server, host, flowStreams)
   registerScheduleRoutes(server, host)
   registerHealthRoutes(server, host, resolved, auth)
+  // Prometheus text format, behind the token like every route but the probes (a scrape config sends it
+  // with `authorization: { credentials: … }`).
+  const registry = app.metrics() // now: enqueues through the service count from its start
+  server.get('/metrics', async (_request, reply) => {
+    return reply.type(registry.contentType).send(await registry.metrics())
+  })
   // The service creates rows too (Idempotency-Keys) and may be all an app runs: it prunes like a worker.
   let releaseBackground: (() => Promise<void>) | undefined
   return {

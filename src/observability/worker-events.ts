@@ -31,4 +31,4 @@ export interface WorkerEvents {
   crash: { group: string; error: unknown; restart: boolean }
 }
 
-export type PauseReason = 'backpressure' | 'not-due' | 'outage'
+export type PauseReason = 'backpressure' | 'not-due' | 'outage' | 'limit'

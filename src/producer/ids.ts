@@ -24,12 +24,6 @@ export function newTaskId(): string {
   return uuidv7({ random: Uint8Array.from(randomSlice(16)) })
 }
 
-/** A W3C trace context for a new trace (version 00, sampled). */
-export function newTraceparent(): string {
-  const r = randomSlice(24)
-  return `00-${r.toString('hex', 0, 16)}-${r.toString('hex', 16, 24)}-01`
-}
-
 /**
  * A UUID derived from `parts` (SHA-256, UUID version 8 layout): the same parts give the same id in every
  * process, so a follow-up written by a handler that runs again, or a schedule's slot claimed twice, keeps

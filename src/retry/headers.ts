@@ -44,9 +44,17 @@ export const H = {
   flowInput: 'ktask-flow-input',
   /** On a task enqueued with `notify`: `1` (the target, with its secret, is in ktask.notify_targets). */
   notify: 'ktask-notify',
+  /** On a message deferred by a limit: `<attempt>:<ms>`, its rate-limit slot is already taken (for that attempt). */
+  rateSlot: 'ktask-rate-slot',
+  /** On a message deferred by a limit: how many times it was deferred (its backoff grows with it). */
+  limitDeferrals: 'ktask-limit-deferrals',
 } as const
 
-export type FailureStage = 'decode' | 'handler' | 'timeout' | 'produce'
+/**
+ * Where a message failed: it could not be decoded, its handler threw, it ran past its time limit, its
+ * retry or DLQ hop could not be produced, or (isolated handlers) its thread or process died running it.
+ */
+export type FailureStage = 'decode' | 'handler' | 'timeout' | 'produce' | 'crash'
 
 /** Error texts in headers are truncated: Kafka headers live in every fetch, and stacks can be huge. */
 export const MAX_ERROR_MESSAGE_BYTES = 1024

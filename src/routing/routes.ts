@@ -9,6 +9,8 @@ import type { ConsumeDefinition, HandlerContext, IdempotencyKeySource, TaskDefin
 import type { Ordering } from '../config/options.ts'
 import { checkInt, checkName, resolveQueueOptions, type ResolvedAppConfig, type ResolvedDatabase } from '../config/resolve.ts'
 import { handlerDefaults } from '../config/defaults.ts'
+import { resolveIsolation, type ResolvedIsolation } from '../config/isolation.ts'
+import { resolveConcurrency, resolveRateLimit, type ResolvedConcurrency, type ResolvedRateLimit } from '../config/limits.ts'
 import { refuseUnknownConsumeOptions, refuseUnknownTaskOptions } from '../config/known-options.ts'
 import { configError } from '../errors.ts'
 import { tierDelays } from '../retry/backoff.ts'
@@ -30,6 +32,11 @@ export interface HandlerSpec {
   transaction: boolean
   track: boolean
   idempotencyKey?: IdempotencyKeySource<unknown>
+  /** Tasks only: where the handler runs when not in the worker (see config/isolation.ts). */
+  isolation?: ResolvedIsolation
+  /** Tasks only: shared limits (see config/limits.ts). */
+  rateLimit?: ResolvedRateLimit
+  concurrency?: ResolvedConcurrency
 }
 
 export interface Route {
@@ -91,7 +98,28 @@ export function taskSpec(def: TaskDefinition, database: ResolvedDatabase | undef
   const type = toAvroType(def.schema, owner)
   const track = def.track ?? handlerDefaults.track
   if (track && !database) throw configError(`${owner}.track`, 'needs a database, but the app was created with database: false')
-  return { kind: 'task', name: def.name, queue: def.queue, type, track, ...commonSpec(owner, def, database) }
+  const rateLimit = resolveRateLimit(owner, def.rateLimit, database !== undefined)
+  const concurrency = resolveConcurrency(owner, def.concurrency, database !== undefined)
+  const common = commonSpec(owner, def, database)
+  if (common.retry.ordering === 'key' && (rateLimit?.key || concurrency?.key)) {
+    // A deferred message would leave its key's blocked queue holding a row nobody removes.
+    throw configError(
+      `${owner}.retry.ordering`,
+      "'key' cannot be combined with a rateLimit or concurrency key (deferred messages leave their key's order)",
+    )
+  }
+  const isolation = resolveIsolation(owner, def, common.timeoutMs)
+  return {
+    kind: 'task',
+    name: def.name,
+    queue: def.queue,
+    type,
+    track,
+    ...common,
+    ...(isolation ? { isolation } : {}),
+    ...(rateLimit ? { rateLimit } : {}),
+    ...(concurrency ? { concurrency } : {}),
+  }
 }
 
 export function eventSpec(def: ConsumeDefinition, database: ResolvedDatabase | undefined): HandlerSpec {

@@ -15,7 +15,8 @@ import { BatchingProducer } from '../producer/batching-producer.ts'
 import { migrate } from '../store/migrate.ts'
 import { createPool } from '../store/pool.ts'
 import { Pruner } from '../store/pruner.ts'
-import { OUTBOX_CHANNEL, TIMERS_CHANNEL } from '../store/outbox.ts'
+import { OUTBOX_CHANNEL, TIMERS_CHANNEL, countDueTimers } from '../store/outbox.ts'
+import { KtaskMetrics, type MetricsRoute } from '../observability/metrics.ts'
 import { Notifications } from '../outbox/notifications.ts'
 import { Relay } from '../outbox/relay.ts'
 import { TimerDispatcher } from '../outbox/timer-dispatcher.ts'
@@ -37,6 +38,7 @@ export class AppRuntime {
   #admin: Promise<TransportAdmin> | undefined
   #producer: BatchingProducer | undefined
   #pool: pg.Pool | undefined
+  #metrics: KtaskMetrics | undefined
   #migrated: Promise<void> | undefined
   #ensuredTopics = new Set<string>()
   #closed = false
@@ -84,6 +86,31 @@ export class AppRuntime {
 
   get hasDatabase(): boolean {
     return this.config.database !== undefined
+  }
+
+  /** The app's metrics, once something asked for them (app.metrics(), a metrics port, `ktask serve`). */
+  get metrics(): KtaskMetrics | undefined {
+    return this.#metrics
+  }
+
+  /** Creates the app's metrics (once); `routes` names what the workers running in this process consume. */
+  enableMetrics(routes: () => MetricsRoute[]): KtaskMetrics {
+    this.#metrics ??= new KtaskMetrics({
+      routes,
+      highWatermarks: async (topic) => (await this.admin()).topicOffsets(topic),
+      committed: async (groupId, topics) => (await this.admin()).groupOffsets(groupId, topics),
+      ...(this.hasDatabase
+        ? {
+            timersDue: async () => {
+              await this.ensureMigrated()
+              return countDueTimers(this.pool())
+            },
+            pool: () =>
+              this.#pool ? { total: this.#pool.totalCount, idle: this.#pool.idleCount, waiting: this.#pool.waitingCount } : undefined,
+          }
+        : {}),
+    })
+    return this.#metrics
   }
 
   /** The shared pool; throws KTASK_INVALID_CONFIG when the app runs without a database. */

@@ -222,3 +222,9 @@ export async function nextTimerInMs(db: Queryable): Promise<number | undefined> 
   const ms = rows[0]?.ms
   return ms === null || ms === undefined ? undefined : ms
 }
+
+/** Timers due now and not yet published (a metric: how far the dispatchers are behind). */
+export async function countDueTimers(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM ktask.timers WHERE due_at <= clock_timestamp()')
+  return rows[0]!.n
+}

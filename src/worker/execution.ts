@@ -18,6 +18,23 @@ export interface ExecItem {
   prepared: Ready
   /** The message heads its key's blocked queue: its row is removed with its effects. */
   dequeueKey?: Buffer
+  /**
+   * Rate limits: its reserved start slot (ms since the epoch). Its handler starts no earlier, and no later
+   * than `startAt + startLateMs`: a start later than that would crowd the slots after it.
+   */
+  startAt?: number
+  startLateMs?: number
+}
+
+/** Waits for the item's rate-limit slot (at most a moment: the lane waits for further ones, partition paused). */
+export function untilStart(item: ExecItem): Promise<void> | undefined {
+  const wait = item.startAt === undefined ? 0 : item.startAt - Date.now()
+  return wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)) : undefined
+}
+
+/** The item is too late for its rate-limit slot: it must not start now (the lane reserves a new slot). */
+export function missedStart(item: ExecItem): boolean {
+  return item.startAt !== undefined && Date.now() - item.startAt > (item.startLateMs ?? 0)
 }
 
 /** A failure and what classifyFailure decided for it. */

@@ -6,7 +6,7 @@
 import { ledgerRowsOf } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { classifyFailure } from '../retry/classify.ts'
-import { failedOutcome, type ChunkResult, type ChunkRunner, type ExecItem, type Outcome } from './execution.ts'
+import { failedOutcome, missedStart, untilStart, type ChunkResult, type ChunkRunner, type ExecItem, type Outcome } from './execution.ts'
 import { runHandler } from './handler-runner.ts'
 import { runChunkInTransaction, type ChunkDeps } from './transaction-chunk.ts'
 
@@ -46,10 +46,13 @@ export class Executor implements ChunkRunner {
         outcomes.push({ kind: 'done', how: 'duplicate' })
         continue
       }
+      await untilStart(item)
+      // Missed its rate-limit slot: back to the lane, which takes a new one.
+      if (missedStart(item)) return { outcomes }
       const run = await runHandler(this.#deps, item, undefined)
       if (run.kind === 'shutdown') return { outcomes }
-      if (run.kind === 'timeout' || run.kind === 'error') {
-        const stage = run.kind === 'timeout' ? 'timeout' : 'handler'
+      if (run.kind === 'timeout' || run.kind === 'crash' || run.kind === 'error') {
+        const stage = run.kind === 'error' ? 'handler' : run.kind
         const decision = classifyFailure(
           { stage, error: run.error, attempt: item.envelope.attempt },
           { retry: item.prepared.spec.retry, topics: this.#deps.topics },

@@ -30,8 +30,10 @@ import { Executor } from './executor.ts'
 import { HopRouter } from './hop-router.ts'
 import { KeyBlocking } from './key-blocking.ts'
 import { KeyedLane } from './keyed-lane.ts'
+import { LeaseKeeper, LimitGate } from './limit-gate.ts'
 import type { LaneCore } from './lane-core.ts'
 import { OrderedLane } from './ordered-lane.ts'
+import type { IsolatedHandlers } from './isolated-handlers.ts'
 import { Preparer } from './preparation.ts'
 import type { Semaphore } from './semaphore.ts'
 import type { WorkerStats } from './worker-stats.ts'
@@ -47,6 +49,8 @@ export interface GroupConsumerDeps {
   deadlines: Deadlines
   hooks?: ExecutionHooks
   followUps?: FollowUps
+  /** The worker's isolated handlers (threads / child processes). */
+  isolated?: IsolatedHandlers
 }
 
 const FINAL_COMMIT_TIMEOUT_MS = 10_000
@@ -89,6 +93,8 @@ export class GroupConsumer {
   #deadLetters: DeadLetterLog | undefined
   #preparer: Preparer
   #executor: Executor
+  /** Set when a task of the route has `rateLimit` or `concurrency`. */
+  #limits: { gate: LimitGate; leases: LeaseKeeper } | undefined
   #commitTimer: NodeJS.Timeout | undefined
   #committing: Promise<void> | undefined
   #stopping = false
@@ -111,7 +117,19 @@ export class GroupConsumer {
       deadlines: deps.deadlines,
       hooks: deps.hooks,
       ...(deps.followUps ? { followUps: deps.followUps } : {}),
+      ...(deps.isolated ? { isolated: deps.isolated } : {}),
     })
+    if ([...deps.route.specs.values()].some((s) => s.rateLimit || s.concurrency)) {
+      const leases = new LeaseKeeper(() => runtime.pool(), this.#log)
+      const gate = new LimitGate({
+        pool: () => runtime.pool(),
+        groupId: deps.route.groupId,
+        sourceTopic: deps.route.sourceTopic,
+        leases,
+        logger: this.#log,
+      })
+      this.#limits = { gate, leases }
+    }
   }
 
   /** Provisions the route's topics, joins the group and starts consuming. */
@@ -225,6 +243,7 @@ export class GroupConsumer {
         executor: this.#executor,
         router,
         deadLetters: this.#deadLetters,
+        limits: this.#limits?.gate,
         blocking: this.route.blockingKeys
           ? new KeyBlocking({
               groupId: this.route.groupId,
@@ -395,6 +414,7 @@ export class GroupConsumer {
   /** Last phase: commit what is durable, then leave the group. */
   async close(): Promise<void> {
     clearInterval(this.#commitTimer)
+    this.#limits?.leases.stop()
     if (!this.#consumer) return
     await this.#committing
     await withTimeout(this.#commit('shutdown'), FINAL_COMMIT_TIMEOUT_MS, 'final offset commit').catch((err: unknown) => {

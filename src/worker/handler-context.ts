@@ -242,6 +242,7 @@ export class Context implements HandlerContext {
       taskId: prepared.messageId,
       task: prepared.spec.name,
       attempt: envelope.attempt,
+      ...traceIdOf(envelope.headers),
     })
     return this.#log
   }
@@ -283,4 +284,10 @@ export class Context implements HandlerContext {
     this.#abortReason = reason
     this.#controller?.abort(reason)
   }
+}
+
+/** The trace id of the message's W3C traceparent, for log lines (none without a valid one). */
+function traceIdOf(headers: Readonly<Record<string, string | undefined>>): { traceId?: string } {
+  const m = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}/.exec(headers.traceparent ?? '')
+  return m && !/^0+$/.test(m[1]!) ? { traceId: m[1]! } : {}
 }

@@ -4,15 +4,19 @@
  */
 import type { Logger } from 'pino'
 import { KtaskError, readableThrown } from '../errors.ts'
+import { IsolationFailure, type IsolatedRun } from '../isolation/pool.ts'
 import type { Deadlines, RunningHandler } from './deadlines.ts'
 import type { ExecItem, ExecutionHooks } from './execution.ts'
 import { Context, type FollowUps, type ScopedClient } from './handler-context.ts'
+import type { IsolatedHandlers } from './isolated-handlers.ts'
 
 export type HandlerRun =
   /** `txQueryFailed`: a ctx.tx query failed and the handler returned anyway (it caught the error). */
   | { kind: 'ok'; result: unknown; durationMs: number; txQueryFailed: boolean }
   | { kind: 'error'; error: unknown }
   | { kind: 'timeout'; error: KtaskError }
+  /** An isolated handler's thread or process died while running it (stage `crash`). */
+  | { kind: 'crash'; error: KtaskError }
   | { kind: 'shutdown' }
 
 export interface HandlerRunnerDeps {
@@ -25,6 +29,8 @@ export interface HandlerRunnerDeps {
   hooks?: ExecutionHooks
   /** ctx.enqueue / ctx.publish (set by the app). */
   followUps?: FollowUps
+  /** Runs the handlers of tasks defined with `isolation` (set by the worker). */
+  isolated?: IsolatedHandlers
 }
 
 /** Runs the handler of `item`; `scoped` is its transaction (ended when the handler finishes), if it has one. */
@@ -46,8 +52,15 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
   // Called directly: a handler that finishes synchronously needs no deadline, promise or timer entry
   // (a synchronous handler cannot be interrupted anyway). Only a pending promise races its deadline.
   let value: unknown
+  let isolated: IsolatedRun | undefined
   try {
-    value = spec.handler(prepared.args, ctx)
+    if (spec.isolation) {
+      if (!deps.isolated) throw new KtaskError('KTASK_STATE', `task "${spec.name}" is isolated, but this worker runs no isolated handlers`)
+      isolated = deps.isolated.run(item, ctx)
+      value = isolated.result
+    } else {
+      value = spec.handler(prepared.args, ctx)
+    }
   } catch (error) {
     scoped?.end()
     return { kind: 'error', error: readableThrown(error) }
@@ -62,7 +75,8 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
   try {
     const result = await new Promise<unknown>((resolve, reject) => {
       running = {
-        deadline: started + spec.timeoutMs,
+        // An isolated handler's time starts when it starts in its child (not while a new child loads).
+        deadline: isolated ? Number.POSITIVE_INFINITY : started + spec.timeoutMs,
         abort: (reason) => {
           stopped = reason
           const error =
@@ -70,16 +84,21 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
               ? new KtaskError('KTASK_TIMEOUT', `Handler exceeded timeoutMs (${spec.timeoutMs} ms)`, { timeoutMs: spec.timeoutMs })
               : new KtaskError('KTASK_STATE', 'worker shutdown grace period ended')
           ctx.abort(error)
+          isolated?.abort(error)
           reject(error)
         },
       }
       deps.deadlines.add(running)
+      const entry = running
+      void isolated?.started.then(() => (entry.deadline = performance.now() + spec.timeoutMs))
       pending.then(resolve, reject)
     })
     return { kind: 'ok', result, durationMs: performance.now() - started, txQueryFailed: scoped?.failed ?? false }
   } catch (error) {
     if (stopped === 'timeout') return { kind: 'timeout', error: error as KtaskError }
     if (stopped === 'shutdown') return { kind: 'shutdown' }
+    if (error instanceof IsolationFailure)
+      return error.stage === 'timeout' ? { kind: 'timeout', error: error.error } : { kind: 'crash', error: error.error }
     return { kind: 'error', error: readableThrown(error) }
   } finally {
     if (running) deps.deadlines.delete(running)

@@ -71,6 +71,7 @@ export class KeyedLane extends LaneCore {
         const chunk = [itemOf(entry)]
         const entries = [entry]
         if (this.d.blocking && !(await this.holdBlocked(chunk, entries))) return entry.done
+        if (!(await this.admitLimited(chunk, entries))) return entry.done
         if (!(await this.execute(chunk, entries))) return false
         return entry.done
       }

@@ -25,6 +25,7 @@ import { Envelope } from './envelope.ts'
 import type { ChunkRunner, ExecItem, ExecutionHooks, Failed, Outcome, RoutedMessage } from './execution.ts'
 import type { HopRouter } from './hop-router.ts'
 import type { KeyBlocking } from './key-blocking.ts'
+import type { LimitGate, LimitState, Verdict } from './limit-gate.ts'
 import { LanePauses, type FetchControl } from './lane-pauses.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import type { Preparation } from './preparation.ts'
@@ -43,6 +44,8 @@ export interface LaneEntry {
   keyHead: boolean
   /** Retry tiers: when it may run (its not-before, bounded; see due-time.ts), fixed when first looked at. */
   dueAt?: number
+  /** Task limits: the slot it reserved and the lease it holds (limit-gate.ts). */
+  limits?: LimitState
 }
 
 /** The route as a lane needs it. */
@@ -69,6 +72,8 @@ export interface LaneDeps {
   router: Pick<HopRouter, 'plan' | 'deliver'>
   /** Set when the route uses blocked-key retries. */
   blocking?: Pick<KeyBlocking, 'firstBlocked' | 'park' | 'beforeHops' | 'afterHops'>
+  /** Set when a task of the route has `rateLimit` or `concurrency`. */
+  limits?: Pick<LimitGate, 'admit' | 'release'>
   /** Set when the app has a database: one DLQ record per message. */
   deadLetters?: Pick<DeadLetterLog, 'claim' | 'confirm'>
   hooks?: ExecutionHooks
@@ -267,9 +272,60 @@ export abstract class LaneCore {
     }
   }
 
+  /**
+   * Task limits: trims the chunk to what may run now (a rate slot near, a concurrency lease taken). Deferred
+   * messages are done; a limit that is full pauses the partition for its wait. False when nothing is left to
+   * run now (the caller looks at the buffer again).
+   */
+  protected async admitLimited(chunk: ExecItem[], entries: LaneEntry[]): Promise<boolean> {
+    const gate = this.d.limits
+    if (!gate) return true
+    const states = entries.map((e) => (e.limits ??= {}))
+    let verdicts: Verdict[]
+    try {
+      verdicts = await gate.admit(chunk, states)
+    } catch (err) {
+      await gate.release(states)
+      await this.pauses.outage(err, 'limits')
+      return false
+    }
+    let wait: Extract<Verdict, { kind: 'wait' }> | undefined
+    const run: number[] = []
+    verdicts.forEach((v, i) => {
+      const entry = entries[i]!
+      if (v.kind === 'run') run.push(i)
+      else if (v.kind === 'wait') wait = v
+      else if (v.kind === 'failed') this.fail(entry, 'decode', v.error)
+      else {
+        entry.limits = undefined
+        this.d.logger.debug(
+          { taskId: this.messageIdOf(entry), offset: entry.envelope.offset, why: v.why, inMs: v.inMs },
+          'deferred by a limit',
+        )
+        this.markDone(entry)
+      }
+    })
+    const items = run.map((i) => chunk[i]!)
+    const kept = run.map((i) => entries[i]!)
+    chunk.splice(0, chunk.length, ...items)
+    entries.splice(0, entries.length, ...kept)
+    if (chunk.length > 0) return true
+    if (wait) await this.pauses.waitLimited(wait.ms)
+    return false
+  }
+
   /** Runs a chunk, then routes its failures. False when an outage interrupted it (already backed off). */
   protected async execute(chunk: ExecItem[], entries: LaneEntry[]): Promise<boolean> {
-    const result = await this.d.semaphore.run(() => this.d.executor.run(chunk))
+    let result
+    try {
+      result = await this.d.semaphore.run(() => this.d.executor.run(chunk))
+    } finally {
+      // Slots and leases are per run: a message that runs again (an outage, shutdown) takes new ones.
+      if (this.d.limits) {
+        await this.d.limits.release(entries.map((e) => e.limits))
+        for (const e of entries) e.limits = undefined
+      }
+    }
     const failed: LaneEntry[] = []
     let pause: Extract<Outcome, { kind: 'pause' }> | undefined
     result.outcomes.forEach((outcome, i) => {

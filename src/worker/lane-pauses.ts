@@ -1,6 +1,6 @@
 /**
  * Why a partition's fetching is paused, and the waits that pause it: backpressure (too much buffered),
- * a retry-tier head that is not due yet, and outages (backing off before the same work is tried again).
+ * a retry-tier head that is not due yet, a task limit (rate or concurrency), and outages (backing off before the same work is tried again).
  * The Kafka partition is paused while any reason holds and resumed when the last one goes.
  */
 import type { Logger } from 'pino'
@@ -47,6 +47,7 @@ export class LanePauses {
   readonly #d: LanePausesDeps
   readonly #reasons = new Set<PauseReason>()
   #outages = 0
+  #limitWaits = 0
 
   constructor(deps: LanePausesDeps) {
     this.#d = deps
@@ -94,6 +95,20 @@ export class LanePauses {
     this.add('not-due', ms)
     await sleep(ms, this.#d.signal)
     this.remove('not-due')
+  }
+
+  /**
+   * Paused for `ms` by a task limit (or until the lane stops). Keyed lanes may have several messages
+   * waiting at once: fetching resumes when the last wait ends.
+   */
+  async waitLimited(ms: number): Promise<void> {
+    this.#limitWaits++
+    this.add('limit', ms)
+    try {
+      await sleep(ms, this.#d.signal)
+    } finally {
+      if (--this.#limitWaits === 0) this.remove('limit')
+    }
   }
 
   /** A dependency is down: log (quietly after the first), pause with exponential backoff, then let the caller retry. */

@@ -26,6 +26,10 @@ export class OrderedLane extends LaneCore {
         this.#removeCompleted()
         continue
       }
+      if (!(await this.admitLimited(chunk.items, chunk.entries))) {
+        this.#removeCompleted()
+        continue
+      }
       const ok = await this.execute(chunk.items, chunk.entries)
       this.#removeCompleted()
       if (ok) this.pauses.recovered()

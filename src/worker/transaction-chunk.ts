@@ -27,7 +27,7 @@ import type { FailureStage } from '../retry/headers.ts'
 import { deleteInboxRows, insertInboxRows, ledgerRowsOf } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { isPostgresUnavailable } from '../store/unavailable.ts'
-import { failedOutcome, type ChunkResult, type ExecItem, type Outcome } from './execution.ts'
+import { failedOutcome, missedStart, untilStart, type ChunkResult, type ExecItem, type Outcome } from './execution.ts'
 import { scopeClient, type ScopedClient } from './handler-context.ts'
 import { runHandler, type HandlerRunnerDeps } from './handler-runner.ts'
 import { transactionHasRoom } from './transaction-budget.ts'
@@ -95,8 +95,11 @@ async function insertLedgerRows(client: pg.ClientBase, groupId: string, ids: str
 
 /** One transaction over a prefix of `items`: its outcomes, or where it stopped and why. */
 type Attempt =
-  /** The first `outcomes.length` items committed (fewer than given when the time budget ran out). */
-  | { kind: 'committed'; outcomes: Outcome[] }
+  /**
+   * The first `outcomes.length` items committed (fewer than given when the time budget ran out). `stop`:
+   * the next one missed its rate-limit slot; it and the rest go back to the lane (to take new slots).
+   */
+  | { kind: 'committed'; outcomes: Outcome[]; stop?: boolean }
   /** Item `index` timed out and took the connection with it, or shutdown came: nothing was committed. */
   | { kind: 'stopped'; index: number; outcome: Outcome | undefined }
   /** COMMIT refused the data (a deferred constraint), or the session sat idle too long: nothing was committed. */
@@ -138,6 +141,7 @@ export async function runChunkInTransaction(deps: ChunkDeps, items: ExecItem[]):
         break
       case 'committed':
         attempt.outcomes.forEach((o, i) => (outcomes[start + i] = o))
+        if (attempt.stop) return { outcomes }
         segments.push([start + attempt.outcomes.length, end])
         break
       case 'commit-failed':
@@ -173,12 +177,20 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
   client.on('error', onClientError)
   let discard: Error | undefined
   const tx = new ChunkTransaction(deps, client)
+  let missed = false
   try {
     await tx.begin(items)
     for (let i = 0; i < items.length; i++) {
       if (connectionLost) throw connectionLost
       if (i > 0 && !tx.hasRoomFor(items[i]!)) {
         await tx.releaseUnrun(items.slice(i))
+        break
+      }
+      await untilStart(items[i]!)
+      if (missedStart(items[i]!)) {
+        // Started this late, it would crowd the next slots: it gives its slot up (and its ledger row).
+        await tx.releaseUnrun(items.slice(i))
+        missed = true
         break
       }
       const result = await tx.run(items[i]!, () => connectionLost)
@@ -217,7 +229,7 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
         stage: 'handler',
       }
     }
-    return { kind: 'committed', outcomes: tx.outcomes }
+    return { kind: 'committed', outcomes: tx.outcomes, stop: missed }
   } catch (err) {
     discard = err instanceof Error ? err : new Error(String(err))
     if (idleSessionTimeout(connectionLost) || idleSessionTimeout(err)) {
@@ -317,8 +329,9 @@ class ChunkTransaction {
     const run = await runHandler(this.#deps, item, scope)
     this.#noteActivity(scope)
     if (run.kind === 'shutdown') return 'shutdown'
-    if (run.kind === 'timeout') {
-      this.lastOutcome = failure(this.#deps, item, 'timeout', run.error)
+    if (run.kind === 'timeout' || run.kind === 'crash') {
+      // A crashed isolated handler may have left forwarded statements running, like a timed-out one.
+      this.lastOutcome = failure(this.#deps, item, run.kind, run.error)
       if (!(await this.#settle(scope))) return 'connection-dropped'
       await this.#undo(scope, item)
       return this.#record(this.lastOutcome)

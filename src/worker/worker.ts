@@ -14,6 +14,8 @@ import type { FollowUps } from './handler-context.ts'
 import type { ExecutionHooks } from './execution.ts'
 import { Deadlines } from './deadlines.ts'
 import { GroupConsumer } from './group-consumer.ts'
+import { IsolatedHandlers, type IsolatedHandlersDeps } from './isolated-handlers.ts'
+import { insideIsolationChild } from '../isolation/registry.ts'
 import { Semaphore } from './semaphore.ts'
 import { WorkerStats } from './worker-stats.ts'
 
@@ -48,6 +50,8 @@ export interface WorkerHost {
   hooks?: ExecutionHooks
   /** ctx.enqueue / ctx.publish. */
   followUps?: FollowUps
+  /** What isolated handlers need of the app (tasks defined with `isolation`). */
+  isolation?: Pick<IsolatedHandlersDeps, 'prefix' | 'task' | 'event'> & { appModule(): string | undefined }
 }
 
 /** @internal The worker implementation; users hold it as a `Worker`. */
@@ -58,6 +62,7 @@ export class AppWorker implements Worker {
   readonly #stats = new WorkerStats()
   readonly #deadlines = new Deadlines()
   #consumers: GroupConsumer[] = []
+  #isolated: IsolatedHandlers | undefined
   #state: WorkerState = 'idle'
   #releaseBackground: (() => Promise<void>) | undefined
   #statsTimer: NodeJS.Timeout | undefined
@@ -85,13 +90,21 @@ export class AppWorker implements Worker {
   /** Resolves once every consumer group has been joined. */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new KtaskError('KTASK_STATE', `Worker cannot start: it is ${this.#state}`)
-    this.#state = 'starting'
     const { runtime } = this.#host
+    if (insideIsolationChild()) {
+      throw new KtaskError(
+        'KTASK_STATE',
+        "A worker cannot start inside an isolated handler's thread or process: the module it loads (the task's `module`) must define tasks, not start a worker",
+        { field: 'module' },
+      )
+    }
+    this.#state = 'starting'
     runtime.assertOpen()
     try {
       const routes = this.#host.routes(this.options.queues, this.options.consumers)
       if (routes.length === 0)
         throw new KtaskError('KTASK_INVALID_CONFIG', 'Nothing to work on: no task queues or consumers are registered', { field: 'queues' })
+      this.#isolated = this.#isolatedHandlers(routes)
       if (runtime.hasDatabase) runtime.reservePoolSize(this.options.concurrency + 4)
       // With a database the DLQ record is kept there too (one DLQ record per message), whatever the specs use.
       if (runtime.hasDatabase) await runtime.ensureMigrated()
@@ -108,6 +121,7 @@ export class AppWorker implements Worker {
             deadlines: this.#deadlines,
             hooks: this.#host.hooks,
             ...(this.#host.followUps ? { followUps: this.#host.followUps } : {}),
+            ...(this.#isolated ? { isolated: this.#isolated } : {}),
           }),
       )
       for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)
@@ -120,6 +134,7 @@ export class AppWorker implements Worker {
     } catch (err) {
       this.#state = 'stopping'
       await Promise.all(this.#consumers.map((c) => c.close()))
+      await this.#isolated?.close()
       this.#state = 'stopped'
       throw err
     }
@@ -152,8 +167,27 @@ export class AppWorker implements Worker {
       clearTimeout(grace)
     }
     await Promise.all(this.#consumers.map((c) => c.close()))
+    // In-flight handlers are done (or were given up on): their threads and processes end now.
+    await this.#isolated?.close()
     this.#state = 'stopped'
     this.#events.emit('stopped', () => ({ groups: this.#consumers.map((c) => c.route.groupId) }))
+  }
+
+  /** The pools of isolated handlers, when a route has any; refuses one no module is known to load. */
+  #isolatedHandlers(routes: Route[]): IsolatedHandlers | undefined {
+    const host = this.#host.isolation
+    if (!host || !routes.some((r) => [...r.specs.values()].some((s) => s.isolation))) return undefined
+    const isolated = new IsolatedHandlers({
+      prefix: host.prefix,
+      task: host.task,
+      event: host.event,
+      appModule: host.appModule(),
+      logLevel: this.#host.runtime.logger.level,
+      logger: this.#host.runtime.logger,
+      size: this.options.concurrency,
+    })
+    isolated.check(routes)
+    return isolated
   }
 
   #crashed(error: unknown): void {

@@ -6,6 +6,7 @@
 import type { Command } from 'commander'
 import { capHeapGrowth } from '../heap.ts'
 import { loadApp } from '../load-app.ts'
+import { serveMetrics } from '../../observability/metrics-server.ts'
 import { intOption, listOption } from '../options.ts'
 
 export function registerWorkerCommand(program: Command): void {
@@ -17,11 +18,25 @@ export function registerWorkerCommand(program: Command): void {
     .option('--consumers <groups>', 'comma-separated consumer group ids (default: every consumer)', listOption)
     .option('--concurrency <n>', 'handlers running at once', intOption('--concurrency'))
     .option('--shutdown-grace <ms>', 'time in-flight handlers get on SIGTERM', intOption('--shutdown-grace'))
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus metrics on GET /metrics at this port (0: any free port)',
+      intOption('--metrics-port'),
+    )
+    .option('--metrics-host <host>', 'address the metrics port listens on', '0.0.0.0')
     .option('--no-heap-cap', "let V8 size the heap for throughput (Node's default: more no-op throughput, ~150 MiB more memory)")
     .action(
       async (
         modulePath: string,
-        opts: { queues?: string[]; consumers?: string[]; concurrency?: number; shutdownGrace?: number; heapCap: boolean },
+        opts: {
+          queues?: string[]
+          consumers?: string[]
+          concurrency?: number
+          shutdownGrace?: number
+          heapCap: boolean
+          metricsPort?: number
+          metricsHost: string
+        },
       ) => {
         const heapCapped = opts.heapCap && capHeapGrowth()
         const app = await loadApp(modulePath)
@@ -33,6 +48,9 @@ export function registerWorkerCommand(program: Command): void {
           concurrency: opts.concurrency,
           shutdownGraceMs: opts.shutdownGrace,
         })
+        // Before start: counting begins with the worker's first message.
+        const metrics =
+          opts.metricsPort === undefined ? undefined : await serveMetrics(app.metrics(), { port: opts.metricsPort, host: opts.metricsHost })
         let stopping = false
         const shutdown = (signal: string): void => {
           if (stopping) {
@@ -43,6 +61,7 @@ export function registerWorkerCommand(program: Command): void {
           app.logger.info({ signal }, 'stopping worker')
           worker
             .stop()
+            .then(() => metrics?.close())
             .then(() => app.close())
             .then(
               () => {
@@ -67,7 +86,13 @@ export function registerWorkerCommand(program: Command): void {
         })
         await worker.start()
         app.logger.info(
-          { queues: app.queueNames(), consumers: app.consumerGroups(), concurrency: worker.options.concurrency, heapCapped },
+          {
+            queues: app.queueNames(),
+            consumers: app.consumerGroups(),
+            concurrency: worker.options.concurrency,
+            heapCapped,
+            ...(metrics ? { metrics: metrics.url } : {}),
+          },
           'worker running',
         )
       },

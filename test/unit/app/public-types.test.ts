@@ -44,6 +44,7 @@ describe('published types', () => {
       'getTask',
       'listSchedules',
       'logger',
+      'metrics',
       'migrate',
       'pauseSchedule',
       'provision',
@@ -54,6 +55,7 @@ describe('published types', () => {
       'task',
       'taskNames',
       'triggerSchedule',
+      'use',
       'worker',
     ])
     expect(app).not.toMatch(/\b(config|runtime|routes|prepareTask)\b\s*[:(]/)

@@ -57,7 +57,7 @@ const documentedIn: [string, Record<string, unknown>, string[]][] = [
   ['workerDefaults', defaults.workerDefaults, ['WorkerOptions']],
   ['retryDefaults', defaults.retryDefaults, ['RetryOptions']],
   ['backoffDefaults', defaults.backoffDefaults, ['BackoffOptions']],
-  ['handlerDefaults', defaults.handlerDefaults, ['HandlerDefinitionBase', 'TaskDefinition', 'ConsumeDefinition']],
+  ['handlerDefaults', defaults.handlerDefaults, ['HandlerDefinitionBase', 'TaskDefinition', 'IsolationOptions', 'ConsumeDefinition']],
   ['httpDefaults', defaults.httpDefaults, ['HttpServiceOptions']],
 ]
 

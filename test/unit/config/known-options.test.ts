@@ -55,12 +55,12 @@ describe('closestName', () => {
     ['fromBegining', CONSUME_OPTION_NAMES, 'fromBeginning'],
     ['idempotencyKeys', CONSUME_OPTION_NAMES, 'idempotencyKey'],
     // An option of a later version that resembles one of today's: still refused, with a hint.
-    ['hardTimeoutMs', TASK_OPTION_NAMES, 'timeoutMs'],
+    ['hardTimeout', TASK_OPTION_NAMES, 'hardTimeoutMs'],
   ])('%s → %s', (name, known, expected) => {
     expect(closestName(name, known)).toBe(expected)
   })
 
-  it.each(['rateLimit', 'isolation', 'x', 'priority'])('offers nothing for %s (no known name is close)', (name) => {
+  it.each(['throttle', 'sandbox', 'x', 'priority'])('offers nothing for %s (no known name is close)', (name) => {
     expect(closestName(name, TASK_OPTION_NAMES)).toBeUndefined()
   })
 
@@ -126,9 +126,11 @@ describe('task and consume definitions', () => {
   it.each([
     [{ retries: 5 }, 'task "a".retries', 'retry'],
     [{ timeout: 1000 }, 'task "a".timeout', 'timeoutMs'],
-    [{ rateLimit: 10 }, 'task "a".rateLimit', undefined],
-    [{ isolation: 'process' }, 'task "a".isolation', undefined],
-    [{ hardTimeoutMs: 10 }, 'task "a".hardTimeoutMs', 'timeoutMs'],
+    [{ throttle: 10 }, 'task "a".throttle', undefined],
+    [{ rateLimit: { max: 1, per: 1000 } }, 'task "a".rateLimit.per', undefined],
+    [{ concurrency: { max: 1, lease: 1000 } }, 'task "a".concurrency.lease', 'leaseMs'],
+    [{ sandbox: 'process' }, 'task "a".sandbox', undefined],
+    [{ hardTimeout: 10 }, 'task "a".hardTimeout', 'hardTimeoutMs'],
     [{ retry: { attempt: 5 } }, 'task "a".retry.attempt', 'attempts'],
     [{ retry: { backoff: { delay: 5 } } }, 'task "a".retry.backoff.delay', 'delayMs'],
   ])('a task with %j is refused as %s', (extra, field, suggestion) => {

@@ -15,6 +15,7 @@ import type { Envelope } from '../../../src/worker/envelope.ts'
 import { failedOutcome, type ChunkRunner, type ExecItem, type Outcome, type RoutedMessage } from '../../../src/worker/execution.ts'
 import type { RoutingPlan } from '../../../src/worker/hop-router.ts'
 import { KeyedLane } from '../../../src/worker/keyed-lane.ts'
+import type { Verdict } from '../../../src/worker/limit-gate.ts'
 import type { LaneCore, LaneDeps } from '../../../src/worker/lane-core.ts'
 import { OrderedLane } from '../../../src/worker/ordered-lane.ts'
 import type { Preparation } from '../../../src/worker/preparation.ts'
@@ -281,6 +282,58 @@ describe('keyed lane', () => {
     await until(() => h.lane.tracker.position() === 3)
     expect(h.hops.map((x) => x.offset)).toEqual(['0'])
     expect(h.stats.succeeded).toBe(2)
+    await h.lane.stop()
+  })
+})
+
+describe('task limits in a lane', () => {
+  /** Admits by the message's value: `defer` is deferred, `wait` waits 30 ms, the rest run (with a lease). */
+  function fakeLimits() {
+    const waitUntil = new Map<string, number>()
+    const released: string[] = []
+    const limits: NonNullable<LaneDeps['limits']> = {
+      admit: async (items, states) => {
+        const out: Verdict[] = []
+        for (const [i, item] of items.entries()) {
+          const what = item.envelope.value!.toString()
+          if (what === 'defer') out.push({ kind: 'deferred', why: 'rate-limit', inMs: 500 })
+          else if (what === 'wait' && (waitUntil.get(item.envelope.offset) ?? Infinity) > Date.now()) {
+            // Like a reserved slot: kept by the message, waited for when it heads the chunk.
+            if (!waitUntil.has(item.envelope.offset)) waitUntil.set(item.envelope.offset, Date.now() + 30)
+            out.push({ kind: 'wait', why: 'rate-limit', ms: waitUntil.get(item.envelope.offset)! - Date.now() })
+            break
+          } else {
+            states[i]!.leaseId = `lease-${item.envelope.offset}`
+            out.push({ kind: 'run' })
+          }
+        }
+        return out
+      },
+      release: async (states) => {
+        for (const st of states) if (st?.leaseId) released.push(st.leaseId)
+      },
+    }
+    return { limits, released }
+  }
+
+  it('ordered: a deferred message is done without running, a waiting one pauses the partition, leases are released', async () => {
+    const { limits, released } = fakeLimits()
+    const h = harness('ordered', {}, { limits })
+    h.lane.push([msg(0, 'ok'), msg(1, 'defer'), msg(2, 'wait'), msg(3, 'ok')], 3)
+    await until(() => h.lane.tracker.position() === 4)
+    expect(h.runs).toEqual([['0'], ['2', '3']])
+    expect(h.fetch).toEqual(['pause', 'resume'])
+    expect(released).toEqual(['lease-0', 'lease-2', 'lease-3'])
+    expect(h.stats.succeeded).toBe(3)
+    await h.lane.stop()
+  })
+
+  it('keyed: a deferred message frees its key at once; a waiting one runs after its wait', async () => {
+    const { limits } = fakeLimits()
+    const h = harness('keyed', {}, { limits })
+    h.lane.push([msg(0, 'defer', 'a'), msg(1, 'ok', 'a'), msg(2, 'wait', 'b')], 2)
+    await until(() => h.lane.tracker.position() === 3)
+    expect(h.runs.flat().sort()).toEqual(['1', '2'])
     await h.lane.stop()
   })
 })

@@ -1,0 +1,40 @@
+/**
+ * OpenTelemetry through its API only (`@opentelemetry/api`): without an SDK registered by the user every
+ * call here is a no-op. Contexts cross Kafka as W3C `traceparent` / `tracestate` headers, written and read
+ * here directly, so they do not depend on which propagator the user's SDK configured.
+ */
+import { ROOT_CONTEXT, context, createTraceState, trace, isSpanContextValid, type Context } from '@opentelemetry/api'
+
+export const TRACEPARENT = 'traceparent'
+export const TRACESTATE = 'tracestate'
+
+/** The active span's context as W3C headers; none without an active (valid) span. */
+export function traceHeaders(active: Context = context.active()): Record<string, string> {
+  const sc = trace.getSpanContext(active)
+  if (!sc || !isSpanContextValid(sc)) return {}
+  const headers: Record<string, string> = {
+    [TRACEPARENT]: `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`,
+  }
+  const state = sc.traceState?.serialize()
+  if (state) headers[TRACESTATE] = state
+  return headers
+}
+
+const TRACEPARENT_RE = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$/
+
+/**
+ * The remote parent a message's headers carry (ROOT_CONTEXT when they carry none, or a malformed one: a
+ * bad header never fails a message, its span just starts a new trace).
+ */
+export function contextFromHeaders(headers: Readonly<Record<string, string | undefined>>): Context {
+  const m = TRACEPARENT_RE.exec(headers[TRACEPARENT]?.trim().toLowerCase() ?? '')
+  if (!m || m[1] === 'ff' || (m[1] === '00' && m[0].length !== 55)) return ROOT_CONTEXT
+  const sc = {
+    traceId: m[2]!,
+    spanId: m[3]!,
+    traceFlags: parseInt(m[4]!, 16),
+    isRemote: true,
+    ...(headers[TRACESTATE] ? { traceState: createTraceState(headers[TRACESTATE]) } : {}),
+  }
+  return isSpanContextValid(sc) ? trace.setSpanContext(ROOT_CONTEXT, sc) : ROOT_CONTEXT
+}

@@ -365,6 +365,7 @@ export class App {
         runtime: this.#runtime,
         routes: (q, c) => this.#routes(q, c),
         hooks: this.#hooks,
+        middleware: () => this.#middleware,
         isolation: {
           prefix: this.#config.prefix,
           appModule: () => appModuleOf(this),

@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type pg from 'pg'
 import type { AvroSchemaInput } from '../codec/avro-codec.ts'
 import type { Signature, StepOptions, StepSignature } from '../flows/canvas.ts'
+import type { Span } from '@opentelemetry/api'
 import type { Ordering, RetryOptions } from './options.ts'
 
 export interface HandlerContext {
@@ -18,8 +19,14 @@ export interface HandlerContext {
   attempt: number
   /** Aborted when the handler exceeds `timeoutMs`, or when the worker's shutdown grace period ends. */
   signal: AbortSignal
-  /** pino child logger bound to group, topic, partition, offset and task id. */
+  /** pino child logger bound to group, topic, partition, offset, task id, attempt and trace id. */
   log: Logger
+  /**
+   * The OpenTelemetry consumer span this run is in (`process <topic>`, a child of the span around the
+   * enqueue): add attributes or events. Spans the handler starts are its children. Non-recording without
+   * an OpenTelemetry SDK; in an isolated handler, a non-recording span carrying the run's trace context.
+   */
+  span: Span
   /** The message's headers as strings. */
   headers: Record<string, string>
   /**

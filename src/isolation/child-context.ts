@@ -5,6 +5,7 @@
  * there (with its ledger row), `ctx.progress` and `ctx.log` are forwarded. `ctx.signal` aborts when the
  * worker says so (soft timeout, shutdown).
  */
+import { INVALID_SPAN_CONTEXT, trace, type Span } from '@opentelemetry/api'
 import type { Logger } from 'pino'
 import type pg from 'pg'
 import type {
@@ -20,6 +21,7 @@ import type {
 } from '../config/definitions.ts'
 import type { Signature } from '../flows/canvas.ts'
 import { KtaskError } from '../errors.ts'
+import { contextFromHeaders } from '../observability/tracing.ts'
 import type { Call, ContextData } from './protocol.ts'
 
 export interface ChildContextParams {
@@ -47,6 +49,10 @@ export class ChildContext implements HandlerContext {
 
   get taskId(): string {
     return this.#p.data.taskId
+  }
+  /** Non-recording: the worker records the run's span; spans started here (with an SDK in the child) are its children. */
+  get span(): Span {
+    return trace.getSpan(contextFromHeaders(this.#p.data.trace)) ?? trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
   }
   get idempotencyKey(): string {
     return this.#p.data.taskId

@@ -6,7 +6,9 @@
  */
 import v8 from 'node:v8'
 import { Worker, isMainThread, parentPort } from 'node:worker_threads'
+import { context as otelContext } from '@opentelemetry/api'
 import pino from 'pino'
+import { contextFromHeaders } from '../observability/tracing.ts'
 import { KtaskError } from '../errors.ts'
 import { ChildContext } from './child-context.ts'
 import { deserializeError, serializeError, type ChildStart, type FromChild, type ToChild } from './protocol.ts'
@@ -117,7 +119,8 @@ async function run(id: number, args: unknown, data: ConstructorParameters<typeof
   running.set(id, ctx)
   let reply: FromChild
   try {
-    const value = await handler!(args, ctx)
+    // In the run's trace: with an OpenTelemetry SDK in the child, spans the handler starts are children of it.
+    const value = await otelContext.with(contextFromHeaders(data.trace), () => handler!(args, ctx))
     reply = { t: 'done', id, ok: true, value, memoryMb: 0 }
   } catch (error) {
     reply = { t: 'done', id, ok: false, error: serializeError(error), memoryMb: 0 }

@@ -22,6 +22,8 @@ export interface ContextData {
   results: unknown[] | undefined
   /** What `ctx.tx` throws when the handler has none (undefined when it has one). */
   noTx: string | undefined
+  /** The run's consumer span as W3C headers (ctx.span in the child carries it). */
+  trace: Record<string, string>
 }
 
 /** What the child is started with (`workerData`, or the first message of a child process). */

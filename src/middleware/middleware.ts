@@ -64,6 +64,7 @@ export interface Middleware {
 }
 
 type Layer<C, R> = (ctx: C, next: () => Promise<R>) => Promise<R>
+export type HandleLayer = Layer<HandleContext, unknown>
 
 /**
  * Runs `last` inside the layers, first layer outermost. A layer that calls `next()` twice gets an error
@@ -88,7 +89,7 @@ export function enqueueLayers(middleware: readonly Middleware[]): Layer<EnqueueC
 }
 
 /** The `handle` layers of the middleware, in order. */
-export function handleLayers(middleware: readonly Middleware[]): Layer<HandleContext, unknown>[] {
+export function handleLayers(middleware: readonly Middleware[]): HandleLayer[] {
   return middleware.flatMap((m) => (m.handle ? [m.handle.bind(m)] : []))
 }
 

@@ -3,7 +3,18 @@
  * call here is a no-op. Contexts cross Kafka as W3C `traceparent` / `tracestate` headers, written and read
  * here directly, so they do not depend on which propagator the user's SDK configured.
  */
-import { ROOT_CONTEXT, context, createTraceState, trace, isSpanContextValid, type Context } from '@opentelemetry/api'
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  createTraceState,
+  isSpanContextValid,
+  trace,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api'
 
 export const TRACEPARENT = 'traceparent'
 export const TRACESTATE = 'tracestate'
@@ -37,4 +48,57 @@ export function contextFromHeaders(headers: Readonly<Record<string, string | und
     ...(headers[TRACESTATE] ? { traceState: createTraceState(headers[TRACESTATE]) } : {}),
   }
   return isSpanContextValid(sc) ? trace.setSpanContext(ROOT_CONTEXT, sc) : ROOT_CONTEXT
+}
+
+/** What a consumer span says of the message it processes (OpenTelemetry messaging conventions). */
+export interface ConsumedMessage {
+  topic: string
+  partition: number
+  offset: string
+  group: string
+  messageId: string
+  /** The task's name, or the consumer's group id for events. */
+  task: string
+  attempt: number
+  headers: Readonly<Record<string, string | undefined>>
+}
+
+const tracer = (): Tracer => trace.getTracer('ktask')
+
+/**
+ * Starts the span a handler runs in: kind CONSUMER, `process <topic>`, a child of the context the
+ * message's headers carry (the span around its enqueue; a retry hop keeps that context, so every attempt
+ * is in the enqueue's trace). Returns the span and the context to run the handler in.
+ */
+export function startConsumerSpan(m: ConsumedMessage): { span: Span; context: Context } {
+  const parent = contextFromHeaders(m.headers)
+  const span = tracer().startSpan(
+    `process ${m.topic}`,
+    {
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        'messaging.system': 'kafka',
+        'messaging.operation.type': 'process',
+        'messaging.operation.name': 'process',
+        'messaging.destination.name': m.topic,
+        'messaging.destination.partition.id': String(m.partition),
+        'messaging.consumer.group.name': m.group,
+        'messaging.kafka.offset': Number(m.offset),
+        'messaging.message.id': m.messageId,
+        'ktask.task': m.task,
+        'ktask.attempt': m.attempt,
+      },
+    },
+    parent,
+  )
+  return { span, context: trace.setSpan(parent, span) }
+}
+
+/** Ends a consumer span: OK, or ERROR with the exception recorded. */
+export function endConsumerSpan(span: Span, error?: unknown): void {
+  if (error !== undefined) {
+    span.recordException(error instanceof Error ? error : String(error))
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+  }
+  span.end()
 }

@@ -34,6 +34,7 @@ import { LeaseKeeper, LimitGate } from './limit-gate.ts'
 import type { LaneCore } from './lane-core.ts'
 import { OrderedLane } from './ordered-lane.ts'
 import type { IsolatedHandlers } from './isolated-handlers.ts'
+import type { HandleLayer } from '../middleware/middleware.ts'
 import { Preparer } from './preparation.ts'
 import type { Semaphore } from './semaphore.ts'
 import type { WorkerStats } from './worker-stats.ts'
@@ -51,6 +52,8 @@ export interface GroupConsumerDeps {
   followUps?: FollowUps
   /** The worker's isolated handlers (threads / child processes). */
   isolated?: IsolatedHandlers
+  /** The app's `handle` middleware, outermost first. */
+  handleLayers?: readonly HandleLayer[]
 }
 
 const FINAL_COMMIT_TIMEOUT_MS = 10_000
@@ -118,6 +121,7 @@ export class GroupConsumer {
       hooks: deps.hooks,
       ...(deps.followUps ? { followUps: deps.followUps } : {}),
       ...(deps.isolated ? { isolated: deps.isolated } : {}),
+      ...(deps.handleLayers?.length ? { handleLayers: deps.handleLayers, queue: deps.route.name } : {}),
     })
     if ([...deps.route.specs.values()].some((s) => s.rateLimit || s.concurrency)) {
       const leases = new LeaseKeeper(() => runtime.pool(), this.#log)

@@ -5,6 +5,7 @@
  * must never land in the next message's transaction).
  */
 import type { Logger } from 'pino'
+import { INVALID_SPAN_CONTEXT, trace, type Span } from '@opentelemetry/api'
 import type pg from 'pg'
 import type {
   EnqueueResult,
@@ -149,6 +150,8 @@ export interface ContextParams {
   logger: Logger
   progress: (fraction: number, message?: string) => void
   followUps: FollowUps | undefined
+  /** The consumer span the handler runs in (a non-recording one without an OpenTelemetry SDK). */
+  span?: Span
 }
 
 export class Context implements HandlerContext {
@@ -167,6 +170,10 @@ export class Context implements HandlerContext {
 
   get taskId(): string {
     return this.#p.prepared.messageId
+  }
+
+  get span(): Span {
+    return this.#p.span ?? trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
   }
 
   get idempotencyKey(): string {

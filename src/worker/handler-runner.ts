@@ -2,7 +2,10 @@
  * Runs one handler with its context, deadline and abort signal. The outcome tells success, failure,
  * timeout (signal aborted, counts as an attempt) and shutdown (grace period over: not an attempt).
  */
+import { context as otelContext, type Context as OtelContext, type Span } from '@opentelemetry/api'
 import type { Logger } from 'pino'
+import { compose, type HandleLayer } from '../middleware/middleware.ts'
+import { endConsumerSpan, startConsumerSpan } from '../observability/tracing.ts'
 import { KtaskError, readableThrown } from '../errors.ts'
 import { IsolationFailure, type IsolatedRun } from '../isolation/pool.ts'
 import type { Deadlines, RunningHandler } from './deadlines.ts'
@@ -31,10 +34,39 @@ export interface HandlerRunnerDeps {
   followUps?: FollowUps
   /** Runs the handlers of tasks defined with `isolation` (set by the worker). */
   isolated?: IsolatedHandlers
+  /** The app's `handle` middleware, outermost first (app.use). */
+  handleLayers?: readonly HandleLayer[]
+  /** The route's name (queue, or consumer group id): what `handle` middleware sees as `queue`. */
+  queue?: string
 }
 
-/** Runs the handler of `item`; `scoped` is its transaction (ended when the handler finishes), if it has one. */
+/**
+ * Runs the handler of `item` in its consumer span (observability/tracing.ts); `scoped` is its transaction
+ * (ended when the handler finishes), if it has one.
+ */
 export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped: ScopedClient | undefined): Promise<HandlerRun> {
+  const { prepared, envelope } = item
+  const traced = startConsumerSpan({
+    topic: envelope.topic,
+    partition: envelope.partition,
+    offset: envelope.offset,
+    group: deps.groupId,
+    messageId: prepared.messageId,
+    task: prepared.spec.name,
+    attempt: envelope.attempt,
+    headers: envelope.headers,
+  })
+  const run = await runInSpan(deps, item, scoped, traced)
+  endConsumerSpan(traced.span, run.kind === 'ok' || run.kind === 'shutdown' ? undefined : run.error)
+  return run
+}
+
+async function runInSpan(
+  deps: HandlerRunnerDeps,
+  item: ExecItem,
+  scoped: ScopedClient | undefined,
+  traced: { span: Span; context: OtelContext },
+): Promise<HandlerRun> {
   const { prepared, envelope } = item
   const spec = prepared.spec
   const ctx = new Context({
@@ -46,21 +78,27 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
     logger: deps.logger,
     progress: (fraction, text) => deps.hooks?.progress?.(item, fraction, text),
     followUps: deps.followUps,
+    span: traced.span,
   })
   deps.hooks?.started?.(item)
   const started = performance.now()
+  let isolated: IsolatedRun | undefined
+  const invoke = (): unknown => {
+    if (!spec.isolation) return spec.handler(prepared.args, ctx)
+    if (!deps.isolated) throw new KtaskError('KTASK_STATE', `task "${spec.name}" is isolated, but this worker runs no isolated handlers`)
+    isolated = deps.isolated.run(item, ctx)
+    return isolated.result
+  }
+  const layers = deps.handleLayers ?? []
   // Called directly: a handler that finishes synchronously needs no deadline, promise or timer entry
   // (a synchronous handler cannot be interrupted anyway). Only a pending promise races its deadline.
   let value: unknown
-  let isolated: IsolatedRun | undefined
   try {
-    if (spec.isolation) {
-      if (!deps.isolated) throw new KtaskError('KTASK_STATE', `task "${spec.name}" is isolated, but this worker runs no isolated handlers`)
-      isolated = deps.isolated.run(item, ctx)
-      value = isolated.result
-    } else {
-      value = spec.handler(prepared.args, ctx)
-    }
+    value = otelContext.with(traced.context, () =>
+      layers.length === 0
+        ? invoke()
+        : compose(layers, { task: spec.name, queue: deps.queue ?? deps.groupId, args: prepared.args, ctx }, async () => invoke()),
+    )
   } catch (error) {
     scoped?.end()
     return { kind: 'error', error: readableThrown(error) }

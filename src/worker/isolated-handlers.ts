@@ -3,6 +3,8 @@
  * (started lazily, closed with the worker), and the bridge that carries the handler's `ctx` calls to the
  * message's `ctx` here — its transaction, its follow-ups, its progress and its log.
  */
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api'
+import { traceHeaders } from '../observability/tracing.ts'
 import type { Logger } from 'pino'
 import type { EventType, Task } from '../config/definitions.ts'
 import { configError, KtaskError } from '../errors.ts'
@@ -148,5 +150,6 @@ function contextData(ctx: Context): ContextData {
     previous: ctx.previous,
     results: ctx.results,
     noTx,
+    trace: traceHeaders(trace.setSpan(ROOT_CONTEXT, ctx.span)),
   }
 }

@@ -16,6 +16,7 @@ import { Deadlines } from './deadlines.ts'
 import { GroupConsumer } from './group-consumer.ts'
 import { IsolatedHandlers, type IsolatedHandlersDeps } from './isolated-handlers.ts'
 import { insideIsolationChild } from '../isolation/registry.ts'
+import { handleLayers as handleLayersOf, type Middleware } from '../middleware/middleware.ts'
 import { Semaphore } from './semaphore.ts'
 import { WorkerStats } from './worker-stats.ts'
 
@@ -50,6 +51,8 @@ export interface WorkerHost {
   hooks?: ExecutionHooks
   /** ctx.enqueue / ctx.publish. */
   followUps?: FollowUps
+  /** The app's middleware (app.use): their `handle` parts run around every handler. */
+  middleware?: () => readonly Middleware[]
   /** What isolated handlers need of the app (tasks defined with `isolation`). */
   isolation?: Pick<IsolatedHandlersDeps, 'prefix' | 'task' | 'event'> & { appModule(): string | undefined }
 }
@@ -109,6 +112,7 @@ export class AppWorker implements Worker {
       // With a database the DLQ record is kept there too (one DLQ record per message), whatever the specs use.
       if (runtime.hasDatabase) await runtime.ensureMigrated()
       const semaphore = new Semaphore(this.options.concurrency)
+      const handleLayers = handleLayersOf(this.#host.middleware?.() ?? [])
       this.#consumers = routes.map(
         (route) =>
           new GroupConsumer({
@@ -122,6 +126,7 @@ export class AppWorker implements Worker {
             hooks: this.#host.hooks,
             ...(this.#host.followUps ? { followUps: this.#host.followUps } : {}),
             ...(this.#isolated ? { isolated: this.#isolated } : {}),
+            handleLayers,
           }),
       )
       for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)

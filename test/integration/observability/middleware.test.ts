@@ -18,7 +18,7 @@ async function committedTotal(groupId: string, topic: string): Promise<number> {
 }
 
 describe('middleware', () => {
-  it('enqueue middleware adds a header the handler sees and can reject an enqueue; throwing hooks change no outcome or offset', async () => {
+  it('enqueue middleware adds a header the handler sees and can reject an enqueue; handle middleware wraps handlers in their transaction; throwing hooks change no outcome or offset', async () => {
     const pool = testPool()
     const table = uniqueName('mw').replaceAll('-', '_')
     await pool.query(`CREATE TABLE ${table} (task_id text PRIMARY KEY, n int NOT NULL, tenant text, wrapped text)`)
@@ -61,7 +61,28 @@ describe('middleware', () => {
       onRetry: () => void seen.retry++,
       onDeadLetter: () => void seen.dead++,
     }
-    app.use(tenant).use(guard).use(throwing).use(counting)
+    const order: string[] = []
+    const timing: Middleware = {
+      handle: async (c, next) => {
+        order.push(`${c.ctx.taskId} outer:before`)
+        const result = await next()
+        order.push(`${c.ctx.taskId} outer:after`)
+        // Around the handler, in its transaction: this write commits (or not) with the handler's effects.
+        await c.ctx.tx.query(`UPDATE ${table} SET wrapped = $2 WHERE task_id = $1`, [c.ctx.taskId, `${c.queue}/${c.task}`])
+        return result
+      },
+    }
+    const inner: Middleware = {
+      handle: async (c, next) => {
+        order.push(`${c.ctx.taskId} inner:before`)
+        try {
+          return await next()
+        } finally {
+          order.push(`${c.ctx.taskId} inner:after`)
+        }
+      },
+    }
+    app.use(tenant).use(guard).use(throwing).use(counting).use(timing).use(inner)
     const task = app.task<{ n: number }>({
       name: 'mw',
       queue: 'q',
@@ -85,9 +106,14 @@ describe('middleware', () => {
     const worker = app.worker()
     await worker.start()
     await waitFor(async () => worker.stats().succeeded === 19 && worker.stats().deadLettered === 1, { message: '19 done, 1 dead' })
-    const { rows } = await pool.query<{ task_id: string; tenant: string }>(`SELECT task_id, tenant FROM ${table}`)
+    const { rows } = await pool.query<{ task_id: string; tenant: string; wrapped: string }>(`SELECT task_id, tenant, wrapped FROM ${table}`)
     expect(rows).toHaveLength(19)
-    expect(rows.every((r) => r.tenant === 'acme')).toBe(true)
+    expect(rows.every((r) => r.tenant === 'acme' && r.wrapped === 'q/mw')).toBe(true)
+    // An onion, in the order added: per task, outer before inner, inner done before outer.
+    const first = taskIds[0]!
+    expect(order.filter((o) => o.startsWith(`${first} `))).toEqual(
+      ['outer:before', 'inner:before', 'inner:after', 'outer:after'].map((o) => `${first} ${o}`),
+    )
     expect(rows.map((r) => r.task_id).sort()).toEqual(taskIds.filter((_, n) => n !== 13).sort())
     // Offsets move on as if no hook had thrown.
     await waitFor(async () => (await committedTotal(`${prefix}.q`, `${prefix}.q`)) === 20, { message: 'source offsets committed' })

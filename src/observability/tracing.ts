@@ -15,6 +15,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api'
+import { errorLine } from '../retry/headers.ts'
 
 export const TRACEPARENT = 'traceparent'
 export const TRACESTATE = 'tracestate'
@@ -97,8 +98,9 @@ export function startConsumerSpan(m: ConsumedMessage): { span: Span; context: Co
 /** Ends a consumer span: OK, or ERROR with the exception recorded. */
 export function endConsumerSpan(span: Span, error?: unknown): void {
   if (error !== undefined) {
-    span.recordException(error instanceof Error ? error : String(error))
-    span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+    // A thrown non-Error (a string, a plain object) is recorded by its text, as the DLQ headers say it.
+    span.recordException(error instanceof Error ? error : errorLine(error))
+    span.setStatus({ code: SpanStatusCode.ERROR, message: errorLine(error) })
   }
   span.end()
 }

@@ -29,6 +29,7 @@ import { AppWorker, type Worker } from '../worker/worker.ts'
 import { appModuleOf, registerIsolatedHandler } from '../isolation/registry.ts'
 import { consumerRoute, eventSpec, queueRoute, taskSpec, type HandlerSpec, type Route } from '../routing/routes.ts'
 import { queueTopic } from '../topology/names.ts'
+import { H } from '../retry/headers.ts'
 import { provisionRoute } from '../topology/provision.ts'
 import { AppRuntime, type BackgroundPart } from '../runtime/app-runtime.ts'
 import type { Registry } from 'prom-client'
@@ -69,10 +70,21 @@ export class App {
       runtime: this.#runtime,
       delivery: () => taskInternals(this.#tasks.get(WEBHOOK_TASK)?.handle),
     })
+    // Handler starts feed ktask_enqueue_to_start_seconds once app.metrics() was called.
+    const metricsHooks: ExecutionHooks = {
+      started: (item) => {
+        const metrics = this.#runtime.metrics
+        if (!metrics) return
+        const spec = item.prepared.spec
+        metrics.started(this.#tasks.get(spec.name)?.queue ?? spec.name, item.envelope.attempt, item.envelope.headers[H.enqueuedAt])
+      },
+    }
     if (this.#runtime.hasDatabase) {
       this.#stateWriter = new TaskStateWriter(() => this.#runtime.pool(), this.logger)
-      this.#hooks = combineHooks(taskTrackingHooks(this.#stateWriter), flowHooks(this.#flowDeps()), this.#notifier.hooks())
+      this.#hooks = combineHooks(taskTrackingHooks(this.#stateWriter), flowHooks(this.#flowDeps()), this.#notifier.hooks(), metricsHooks)
       this.#runtime.addBackgroundPart(this.#scheduler())
+    } else {
+      this.#hooks = metricsHooks
     }
     if (this.#config.webhooks) this.#webhookTask(this.#config.webhooks)
     registerInternals(this, {

@@ -53,9 +53,18 @@ export interface MetricsSources {
   pool?: () => { total: number; idle: number; waiting: number } | undefined
 }
 
+/** What a worker's consumer groups hold right now. */
+export interface WorkerGauges {
+  group: string
+  inFlight: number
+  buffered: number
+}
+
 /** The part of a worker metrics listen to. */
 export interface ObservableWorker {
   on<K extends keyof WorkerEvents>(event: K, listener: Listener<WorkerEvents[K]>): () => void
+  /** Read when scraped (absent: no gauges for this worker). */
+  gauges?(): WorkerGauges[]
 }
 
 export interface MetricsOptions {
@@ -74,6 +83,8 @@ export class KtaskMetrics {
   readonly #outcomes: Counter<'queue' | 'task' | 'outcome'>
   readonly #enqueued: Counter<'queue' | 'task'>
   readonly #duration: Histogram<'queue' | 'task'>
+  readonly #toStart: Histogram<'queue'>
+  readonly #workers = new Set<ObservableWorker>()
   readonly #paused = new Map<string, PauseReason>()
   #lastRefresh = 0
   #refreshing: Promise<void> | undefined
@@ -104,6 +115,33 @@ export class KtaskMetrics {
       labelNames: ['queue', 'task'],
       buckets: DURATION_BUCKETS,
       registers,
+    })
+    this.#toStart = new Histogram({
+      name: 'ktask_enqueue_to_start_seconds',
+      help: "From a task's enqueue to its handler's first start (first attempts only: a retry's wait is its backoff)",
+      labelNames: ['queue'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    })
+    const workers = this.#workers
+    const perGroup = (read: (g: WorkerGauges) => number) =>
+      function (this: Gauge<'group'>): void {
+        this.reset()
+        for (const worker of workers) for (const g of worker.gauges?.() ?? []) this.inc({ group: g.group }, read(g))
+      }
+    new Gauge({
+      name: 'ktask_in_flight',
+      help: 'Messages being run now (in handler chunks) by the workers of this process',
+      labelNames: ['group'],
+      registers,
+      collect: perGroup((g) => g.inFlight),
+    })
+    new Gauge({
+      name: 'ktask_buffered_messages',
+      help: 'Messages fetched and held by the workers of this process, running or waiting to run',
+      labelNames: ['group'],
+      registers,
+      collect: perGroup((g) => g.buffered),
     })
     // prom-client calls collect() with the metric as `this`: the app's state is reached through these.
     const refresh = (): Promise<void> => this.#refresh()
@@ -185,6 +223,13 @@ export class KtaskMetrics {
     }
   }
 
+  /** A handler started: its first attempt's wait since the enqueue (the `ktask-enqueued-at` header). */
+  started(queue: string, attempt: number, enqueuedAt: string | undefined): void {
+    if (attempt !== 1 || enqueuedAt === undefined) return
+    const ms = Date.now() - Number(enqueuedAt)
+    if (Number.isFinite(ms)) this.#toStart.observe({ queue }, Math.max(0, ms) / 1000)
+  }
+
   /** Tasks accepted by an enqueue. */
   enqueued(queue: string, task: string, count: number): void {
     this.#enqueued.inc({ queue, task }, count)
@@ -192,6 +237,7 @@ export class KtaskMetrics {
 
   /** Counts what the worker does; `queueOf` names a group's route. Returns the function that stops it. */
   observe(worker: ObservableWorker, queueOf: (groupId: string) => string): () => void {
+    this.#workers.add(worker)
     const outcome = (e: { group: string; name: string }, o: TaskOutcome): void =>
       this.#outcomes.inc({ queue: queueOf(e.group), task: e.name, outcome: o })
     const offs = [
@@ -222,7 +268,10 @@ export class KtaskMetrics {
         for (const key of [...this.#paused.keys()]) if (groups.includes((JSON.parse(key) as [string])[0])) this.#paused.delete(key)
       }),
     ]
-    return () => offs.forEach((off) => off())
+    return () => {
+      offs.forEach((off) => off())
+      this.#workers.delete(worker)
+    }
   }
 
   /** Reads lag, DLQ sizes and due timers, at most every refreshMs; one read at a time. */

@@ -136,6 +136,18 @@ export class GroupConsumer {
     }
   }
 
+  /** What the group's lanes hold right now (metrics). */
+  gauges(): { group: string; inFlight: number; buffered: number } {
+    let inFlight = 0
+    let buffered = 0
+    for (const lane of this.#lanes.values()) {
+      if (lane.state === 'revoked') continue
+      inFlight += lane.inFlight
+      buffered += lane.buffered
+    }
+    return { group: this.route.groupId, inFlight, buffered }
+  }
+
   /** Provisions the route's topics, joins the group and starts consuming. */
   async start(): Promise<void> {
     const { runtime, route, options } = this.#d

@@ -137,6 +137,14 @@ export abstract class LaneCore {
     return this.d.partition
   }
 
+  /** Messages of the chunks running now (metrics). */
+  inFlight = 0
+
+  /** Messages fetched and held: running, or waiting to run (metrics). */
+  get buffered(): number {
+    return this.buffer.length
+  }
+
   /** Whether fetching of the partition is paused for one of the lane's reasons. */
   get paused(): boolean {
     return this.pauses.paused
@@ -318,7 +326,14 @@ export abstract class LaneCore {
   protected async execute(chunk: ExecItem[], entries: LaneEntry[]): Promise<boolean> {
     let result
     try {
-      result = await this.d.semaphore.run(() => this.d.executor.run(chunk))
+      result = await this.d.semaphore.run(async () => {
+        this.inFlight += chunk.length
+        try {
+          return await this.d.executor.run(chunk)
+        } finally {
+          this.inFlight -= chunk.length
+        }
+      })
     } finally {
       // Slots and leases are per run: a message that runs again (an outage, shutdown) takes new ones.
       if (this.d.limits) {

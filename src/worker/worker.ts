@@ -81,6 +81,11 @@ export class AppWorker implements Worker {
     return this.#state
   }
 
+  /** @internal What each consumer group holds right now (metrics). */
+  gauges(): { group: string; inFlight: number; buffered: number }[] {
+    return this.#consumers.map((c) => c.gauges())
+  }
+
   /** Subscribes to a worker event; returns the function that unsubscribes. */
   on<K extends keyof WorkerEvents>(event: K, listener: Listener<WorkerEvents[K]>): () => void {
     return this.#events.on(event, listener)

@@ -80,6 +80,10 @@ describe('metrics of a worker process (--metrics-port)', () => {
     expect(outcome(text, 'duplicate')).toBe(0)
     expect(samples(text, 'ktask_handler_duration_seconds_count').get('queue="m",task="job"')).toBe(100 - DEAD)
     expect(samples(text, 'ktask_dlq_messages').get('queue="m"')).toBe(DEAD)
+    // Every task's first start was timed from its enqueue (retries are not: their wait is their backoff).
+    expect(samples(text, 'ktask_enqueue_to_start_seconds_count').get('queue="m"')).toBe(100)
+    expect(samples(text, 'ktask_in_flight').get(`group="${prefix}.m"`)).toBe(0)
+    expect(samples(text, 'ktask_buffered_messages').get(`group="${prefix}.m"`)).toBe(0)
     expect(samples(text, 'ktask_paused_partitions').get(`group="${prefix}.m",reason="not-due"`) ?? 0).toBe(0)
     expect(samples(text, 'process_resident_memory_bytes').get('')).toBeGreaterThan(0)
     // Bounded labels: no task id anywhere.

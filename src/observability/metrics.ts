@@ -84,6 +84,10 @@ export class KtaskMetrics {
   readonly #enqueued: Counter<'queue' | 'task'>
   readonly #duration: Histogram<'queue' | 'task'>
   readonly #toStart: Histogram<'queue'>
+  // The hot path's label sets, cached: prom-client hashes a label object on every call otherwise.
+  readonly #outcomeOf = cached((queue, task, outcome) => this.#outcomes.labels(queue, task, outcome))
+  readonly #durationOf = cached((queue, task) => this.#duration.labels(queue, task))
+  readonly #toStartOf = cached((queue) => this.#toStart.labels(queue))
   readonly #workers = new Set<ObservableWorker>()
   readonly #paused = new Map<string, PauseReason>()
   #lastRefresh = 0
@@ -227,7 +231,7 @@ export class KtaskMetrics {
   started(queue: string, attempt: number, enqueuedAt: string | undefined): void {
     if (attempt !== 1 || enqueuedAt === undefined) return
     const ms = Date.now() - Number(enqueuedAt)
-    if (Number.isFinite(ms)) this.#toStart.observe({ queue }, Math.max(0, ms) / 1000)
+    if (Number.isFinite(ms)) this.#toStartOf(queue).observe(Math.max(0, ms) / 1000)
   }
 
   /** Tasks accepted by an enqueue. */
@@ -239,11 +243,11 @@ export class KtaskMetrics {
   observe(worker: ObservableWorker, queueOf: (groupId: string) => string): () => void {
     this.#workers.add(worker)
     const outcome = (e: { group: string; name: string }, o: TaskOutcome): void =>
-      this.#outcomes.inc({ queue: queueOf(e.group), task: e.name, outcome: o })
+      this.#outcomeOf(queueOf(e.group), e.name, o).inc()
     const offs = [
       worker.on('task:succeeded', (e) => {
         outcome(e, 'succeeded')
-        this.#duration.observe({ queue: queueOf(e.group), task: e.name }, e.durationMs / 1000)
+        this.#durationOf(queueOf(e.group), e.name).observe(e.durationMs / 1000)
       }),
       worker.on('task:duplicate', (e) => outcome(e, 'duplicate')),
       worker.on('task:failed', (e) => {
@@ -319,6 +323,17 @@ export class KtaskMetrics {
     this.#lag = lag
     this.#dlq = dlq
     if (this.#sources.timersDue) this.#timersDue = await this.#sources.timersDue().catch(() => this.#timersDue)
+  }
+}
+
+/** `make` once per distinct list of label values. */
+function cached<T>(make: (...values: string[]) => T): (...values: string[]) => T {
+  const children = new Map<string, T>()
+  return (...values) => {
+    const key = values.join('\u0000')
+    let child = children.get(key)
+    if (child === undefined) children.set(key, (child = make(...values)))
+    return child
   }
 }
 

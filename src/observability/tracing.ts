@@ -14,6 +14,8 @@ import {
   type Context,
   type Span,
   type Tracer,
+  type TracerProvider,
+  ProxyTracerProvider,
 } from '@opentelemetry/api'
 import { errorLine } from '../retry/headers.ts'
 
@@ -64,7 +66,19 @@ export interface ConsumedMessage {
   headers: Readonly<Record<string, string | undefined>>
 }
 
-const tracer = (): Tracer => trace.getTracer('ktask')
+let tracerOf: TracerProvider | undefined
+let cachedTracer: Tracer | undefined
+
+/** ktask's tracer, fetched again only when another SDK was registered (getTracer allocates per call). */
+function tracer(): Tracer {
+  const global = trace.getTracerProvider()
+  const provider = global instanceof ProxyTracerProvider ? global.getDelegate() : global
+  if (provider !== tracerOf || cachedTracer === undefined) {
+    tracerOf = provider
+    cachedTracer = provider.getTracer('ktask')
+  }
+  return cachedTracer
+}
 
 /**
  * Starts the span a handler runs in: kind CONSUMER, `process <topic>`, a child of the context the

@@ -242,8 +242,7 @@ export class KtaskMetrics {
   /** Counts what the worker does; `queueOf` names a group's route. Returns the function that stops it. */
   observe(worker: ObservableWorker, queueOf: (groupId: string) => string): () => void {
     this.#workers.add(worker)
-    const outcome = (e: { group: string; name: string }, o: TaskOutcome): void =>
-      this.#outcomeOf(queueOf(e.group), e.name, o).inc()
+    const outcome = (e: { group: string; name: string }, o: TaskOutcome): void => this.#outcomeOf(queueOf(e.group), e.name, o).inc()
     const offs = [
       worker.on('task:succeeded', (e) => {
         outcome(e, 'succeeded')

@@ -29,12 +29,11 @@ import { AppWorker, type Worker } from '../worker/worker.ts'
 import { appModuleOf, registerIsolatedHandler } from '../isolation/registry.ts'
 import { consumerRoute, eventSpec, queueRoute, taskSpec, type HandlerSpec, type Route } from '../routing/routes.ts'
 import { queueTopic } from '../topology/names.ts'
-import { H } from '../retry/headers.ts'
 import { provisionRoute } from '../topology/provision.ts'
 import { AppRuntime, type BackgroundPart } from '../runtime/app-runtime.ts'
 import type { Registry } from 'prom-client'
 import { attachHooks, checkMiddleware, type Middleware } from '../middleware/middleware.ts'
-import { metricsRoute, type KtaskMetrics } from '../observability/metrics.ts'
+import { AppMetrics } from './app-metrics.ts'
 import { registerInternals } from './internals.ts'
 import { createEventType, eventInternals } from './event-handle.ts'
 import { resolveSchedule, type DeclaredSchedule } from './schedules.ts'
@@ -61,6 +60,7 @@ export class App {
   readonly #stateWriter: TaskStateWriter | undefined
   readonly #hooks: ExecutionHooks | undefined
   readonly #notifier: Notifier
+  readonly #metrics: AppMetrics
 
   constructor(options: AppOptions = {}) {
     this.#config = resolveAppOptions(options)
@@ -70,21 +70,23 @@ export class App {
       runtime: this.#runtime,
       delivery: () => taskInternals(this.#tasks.get(WEBHOOK_TASK)?.handle),
     })
-    // Handler starts feed ktask_enqueue_to_start_seconds once app.metrics() was called.
-    const metricsHooks: ExecutionHooks = {
-      started: (item) => {
-        const metrics = this.#runtime.metrics
-        if (!metrics) return
-        const spec = item.prepared.spec
-        metrics.started(this.#tasks.get(spec.name)?.queue ?? spec.name, item.envelope.attempt, item.envelope.headers[H.enqueuedAt])
-      },
-    }
+    this.#metrics = new AppMetrics({
+      runtime: this.#runtime,
+      workers: () => this.#workers,
+      routes: (queues, consumers) => this.#routes(queues, consumers),
+      queueOf: (task) => this.#tasks.get(task)?.queue,
+    })
     if (this.#runtime.hasDatabase) {
       this.#stateWriter = new TaskStateWriter(() => this.#runtime.pool(), this.logger)
-      this.#hooks = combineHooks(taskTrackingHooks(this.#stateWriter), flowHooks(this.#flowDeps()), this.#notifier.hooks(), metricsHooks)
+      this.#hooks = combineHooks(
+        taskTrackingHooks(this.#stateWriter),
+        flowHooks(this.#flowDeps()),
+        this.#notifier.hooks(),
+        this.#metrics.hooks,
+      )
       this.#runtime.addBackgroundPart(this.#scheduler())
     } else {
-      this.#hooks = metricsHooks
+      this.#hooks = this.#metrics.hooks
     }
     if (this.#config.webhooks) this.#webhookTask(this.#config.webhooks)
     registerInternals(this, {
@@ -400,7 +402,7 @@ export class App {
     )
     this.#workers.add(worker)
     attachHooks(worker, this.#middleware, this.logger)
-    if (this.#runtime.metrics) this.#observe(this.#runtime.metrics, worker)
+    this.#metrics.workerCreated(worker)
     return worker
   }
 
@@ -411,28 +413,7 @@ export class App {
    * `ktask serve` (`GET /metrics`). Counting starts with the first call.
    */
   metrics(): Registry {
-    let metrics = this.#runtime.metrics
-    if (!metrics) {
-      metrics = this.#runtime.enableMetrics(() =>
-        [...this.#workers]
-          .filter((w) => w.state === 'running')
-          .flatMap((w) => this.#routes(w.options.queues, w.options.consumers).map(metricsRoute)),
-      )
-      for (const worker of this.#workers) this.#observe(metrics, worker)
-    }
-    return metrics.registry
-  }
-
-  #observe(metrics: KtaskMetrics, worker: Worker): void {
-    const names = new Map<string, string>()
-    metrics.observe(worker, (groupId) => {
-      let name = names.get(groupId)
-      if (name === undefined) {
-        name = this.#routes(undefined, undefined).find((r) => r.groupId === groupId)?.name ?? groupId
-        names.set(groupId, name)
-      }
-      return name
-    })
+    return this.#metrics.registry()
   }
 
   /** The routes a worker runs. */

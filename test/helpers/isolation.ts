@@ -64,3 +64,13 @@ export async function childPids(pid: number): Promise<number[]> {
     return []
   }
 }
+
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -9,21 +9,12 @@
  */
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { childPids, isolationSetup } from '../../helpers/isolation.ts'
+import { alive, childPids, isolationSetup } from '../../helpers/isolation.ts'
 import { spawnNode } from '../../helpers/processes.ts'
 import { topicCount } from '../../helpers/topics.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 
 const OWN_WORKER = fileURLToPath(new URL('../../fixtures/isolation-own-worker.ts', import.meta.url))
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 describe('isolated handlers: effects and lifecycle', () => {
   it("app.worker() in the user's own process, module: import.meta.url — ctx.tx commits with the ledger row, or rolls back with it", async () => {

@@ -6,17 +6,8 @@
  * go and ends the process.
  */
 import { describe, expect, it } from 'vitest'
-import { childPids, isolationSetup } from '../../helpers/isolation.ts'
+import { alive, childPids, isolationSetup } from '../../helpers/isolation.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 describe('an isolated child process stuck in a loop', () => {
   it('exits when its worker is SIGKILLed mid-loop', async () => {

@@ -58,6 +58,7 @@ function consumerOf(kafka: Kafka, s: ConsumerSettings, events: ConsumerEvents): 
           messages: [],
           fetchedOffset: lastOffset + 1,
           lastOffset,
+          highWatermark: Number((payload as { highWatermark?: string }).highWatermark ?? -1),
           heartbeat: async () => {},
           isRunning: () => true,
         })
@@ -74,6 +75,7 @@ function consumerOf(kafka: Kafka, s: ConsumerSettings, events: ConsumerEvents): 
             messages: batch.messages,
             fetchedOffset: Number((batch as unknown as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset()),
             lastOffset: Number(batch.lastOffset()),
+            highWatermark: Number(batch.highWatermark),
             heartbeat: () => payload.heartbeat(),
             isRunning: () => payload.isRunning() && !payload.isStale(),
           }

@@ -31,6 +31,8 @@ export interface FetchedBatch {
   fetchedOffset: number
   /** The last offset the batch covers (may be past its last message). */
   lastOffset: number
+  /** The partition's end offset (high watermark) when fetched; -1 when the client did not say. */
+  highWatermark: number
   /** Keeps the consumer's group membership alive while a batch takes long. */
   heartbeat(): Promise<void>
   /** False once the consumer stops, or the batch's partition was revoked. */

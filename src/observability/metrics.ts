@@ -6,8 +6,9 @@
  * Label values are bounded: queue, task and group names, topics and partitions, outcomes and pause reasons;
  * never a task id.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Listener } from './emitter.ts'
+import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.ts'
 import type { PauseReason, WorkerEvents } from './worker-events.ts'
 
 export type TaskOutcome = 'succeeded' | 'failed' | 'retried' | 'dead' | 'duplicate'
@@ -58,6 +59,8 @@ export interface WorkerGauges {
   group: string
   inFlight: number
   buffered: number
+  /** The partitions it owns, with their end offset as last fetched and its position (first offset not done). */
+  partitions?: { topic: string; partition: number; highWatermark: number; position: number }[]
 }
 
 /** The part of a worker metrics listen to. */
@@ -80,19 +83,18 @@ export class KtaskMetrics {
   readonly registry = new Registry()
   readonly #sources: MetricsSources
   readonly #refreshMs: number
-  readonly #outcomes: Counter<'queue' | 'task' | 'outcome'>
+  readonly #outcomes: FastCounter<'queue' | 'task' | 'outcome'>
   readonly #enqueued: Counter<'queue' | 'task'>
-  readonly #duration: Histogram<'queue' | 'task'>
-  readonly #toStart: Histogram<'queue'>
-  // The hot path's label sets, cached: prom-client hashes a label object on every call otherwise.
-  readonly #outcomeOf = cached((queue, task, outcome) => this.#outcomes.labels(queue, task, outcome))
-  readonly #durationOf = cached((queue, task) => this.#duration.labels(queue, task))
-  readonly #toStartOf = cached((queue) => this.#toStart.labels(queue))
+  readonly #duration: FastHistogram<'queue' | 'task'>
+  readonly #toStart: FastHistogram<'queue'>
+  // Per message, a series is found with map lookups by name (no label objects, no string joins).
+  readonly #toStartOf = new Map<string, HistogramSeries>()
   readonly #workers = new Set<ObservableWorker>()
   readonly #paused = new Map<string, PauseReason>()
   #lastRefresh = 0
   #refreshing: Promise<void> | undefined
-  #lag: Map<string, number> = new Map()
+  /** From the admin API, every refreshMs: end offset and committed lag per [group, topic, partition]. */
+  #lag: Map<string, { high: number; lag: number }> = new Map()
   #dlq: Map<string, number> = new Map()
   #timersDue: number | undefined
 
@@ -101,7 +103,7 @@ export class KtaskMetrics {
     this.#refreshMs = options.refreshMs ?? 5000
     const registers = [this.registry]
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry })
-    this.#outcomes = new Counter({
+    this.#outcomes = new FastCounter({
       name: 'ktask_task_outcomes_total',
       help: 'Handled messages by outcome: succeeded, failed (every failed attempt), retried (sent to a retry tier), dead (dead-lettered), duplicate (skipped by the ledger)',
       labelNames: ['queue', 'task', 'outcome'],
@@ -113,14 +115,14 @@ export class KtaskMetrics {
       labelNames: ['queue', 'task'],
       registers,
     })
-    this.#duration = new Histogram({
+    this.#duration = new FastHistogram({
       name: 'ktask_handler_duration_seconds',
       help: 'Duration of handlers that succeeded',
       labelNames: ['queue', 'task'],
       buckets: DURATION_BUCKETS,
       registers,
     })
-    this.#toStart = new Histogram({
+    this.#toStart = new FastHistogram({
       name: 'ktask_enqueue_to_start_seconds',
       help: "From a task's enqueue to its handler's first start (first attempts only: a retry's wait is its backoff)",
       labelNames: ['queue'],
@@ -150,10 +152,12 @@ export class KtaskMetrics {
     // prom-client calls collect() with the metric as `this`: the app's state is reached through these.
     const refresh = (): Promise<void> => this.#refresh()
     const paused = this.#paused
-    const lag = (): Map<string, number> => this.#lag
+    const lag = (): Map<string, number> => this.#currentLag()
     new Gauge({
       name: 'ktask_consumer_lag',
-      help: "Messages after the group's committed offset, per partition of the topics this process's workers consume",
+      help:
+        "Messages not yet done per partition of the topics this process's workers consume: for partitions a worker here owns, " +
+        'the end offset its last fetch saw minus its position (live); for the others, the end offset minus the committed offset (every few seconds)',
       labelNames: ['group', 'topic', 'partition'],
       registers,
       async collect() {
@@ -231,7 +235,10 @@ export class KtaskMetrics {
   started(queue: string, attempt: number, enqueuedAt: string | undefined): void {
     if (attempt !== 1 || enqueuedAt === undefined) return
     const ms = Date.now() - Number(enqueuedAt)
-    if (Number.isFinite(ms)) this.#toStartOf(queue).observe(Math.max(0, ms) / 1000)
+    if (!Number.isFinite(ms)) return
+    let series = this.#toStartOf.get(queue)
+    if (!series) this.#toStartOf.set(queue, (series = this.#toStart.series(queue)))
+    series.observe(Math.max(0, ms) / 1000)
   }
 
   /** Tasks accepted by an enqueue. */
@@ -242,18 +249,27 @@ export class KtaskMetrics {
   /** Counts what the worker does; `queueOf` names a group's route. Returns the function that stops it. */
   observe(worker: ObservableWorker, queueOf: (groupId: string) => string): () => void {
     this.#workers.add(worker)
-    const outcome = (e: { group: string; name: string }, o: TaskOutcome): void => this.#outcomeOf(queueOf(e.group), e.name, o).inc()
+    const byGroup = new Map<string, Map<string, TaskSeries>>()
+    const of = (e: { group: string; name: string }): TaskSeries => {
+      let tasks = byGroup.get(e.group)
+      if (!tasks) byGroup.set(e.group, (tasks = new Map<string, TaskSeries>()))
+      let series = tasks.get(e.name)
+      if (!series) tasks.set(e.name, (series = this.#taskSeries(queueOf(e.group), e.name)))
+      return series
+    }
     const offs = [
       worker.on('task:succeeded', (e) => {
-        outcome(e, 'succeeded')
-        this.#durationOf(queueOf(e.group), e.name).observe(e.durationMs / 1000)
+        const series = of(e)
+        series.succeeded.inc()
+        series.duration.observe(e.durationMs / 1000)
       }),
-      worker.on('task:duplicate', (e) => outcome(e, 'duplicate')),
+      worker.on('task:duplicate', (e) => of(e).duplicate.inc()),
       worker.on('task:failed', (e) => {
-        outcome(e, 'failed')
-        if (e.willRetry) outcome(e, 'retried')
+        const series = of(e)
+        series.failed.inc()
+        if (e.willRetry) series.retried.inc()
       }),
-      worker.on('task:dead', (e) => outcome(e, 'dead')),
+      worker.on('task:dead', (e) => of(e).dead.inc()),
       worker.on('partition:paused', (e) => {
         this.#paused.set(partitionKey(e), e.reason)
       }),
@@ -277,6 +293,37 @@ export class KtaskMetrics {
     }
   }
 
+  /**
+   * Lag per [group, topic, partition]: live from the fetched batches for partitions owned here (the admin
+   * API's end offset, when newer, still counts: a paused partition fetches nothing), else the admin figure.
+   */
+  #currentLag(): Map<string, number> {
+    const lag = new Map<string, number>()
+    for (const [key, admin] of this.#lag) lag.set(key, admin.lag)
+    for (const worker of this.#workers) {
+      for (const g of worker.gauges?.() ?? []) {
+        for (const p of g.partitions ?? []) {
+          const key = JSON.stringify([g.group, p.topic, p.partition])
+          const high = Math.max(p.highWatermark, this.#lag.get(key)?.high ?? -1)
+          lag.set(key, Math.max(0, high - p.position))
+        }
+      }
+    }
+    return lag
+  }
+
+  #taskSeries(queue: string, task: string): TaskSeries {
+    const outcome = (o: TaskOutcome): CounterSeries => this.#outcomes.series(queue, task, o)
+    return {
+      succeeded: outcome('succeeded'),
+      failed: outcome('failed'),
+      retried: outcome('retried'),
+      dead: outcome('dead'),
+      duplicate: outcome('duplicate'),
+      duration: this.#duration.series(queue, task),
+    }
+  }
+
   /** Reads lag, DLQ sizes and due timers, at most every refreshMs; one read at a time. */
   #refresh(): Promise<void> {
     if (Date.now() - this.#lastRefresh < this.#refreshMs) return Promise.resolve()
@@ -289,7 +336,7 @@ export class KtaskMetrics {
 
   async #read(): Promise<void> {
     const routes = this.#sources.routes()
-    const lag = new Map<string, number>()
+    const lag = new Map<string, { high: number; lag: number }>()
     const dlq = new Map<string, number>()
     await Promise.all(
       routes.map(async (route) => {
@@ -303,7 +350,7 @@ export class KtaskMetrics {
             for (const { partition, high, low } of highs[i]!) {
               const at = offsets.get(partition) ?? -1
               // No commit yet: everything still in the log waits.
-              lag.set(JSON.stringify([route.groupId, topic, partition]), Math.max(0, high - (at < 0 ? low : at)))
+              lag.set(JSON.stringify([route.groupId, topic, partition]), { high, lag: Math.max(0, high - (at < 0 ? low : at)) })
             }
           })
           const dlqOffsets = await this.#sources.highWatermarks(route.dlqTopic)
@@ -325,15 +372,14 @@ export class KtaskMetrics {
   }
 }
 
-/** `make` once per distinct list of label values. */
-function cached<T>(make: (...values: string[]) => T): (...values: string[]) => T {
-  const children = new Map<string, T>()
-  return (...values) => {
-    const key = values.join('\u0000')
-    let child = children.get(key)
-    if (child === undefined) children.set(key, (child = make(...values)))
-    return child
-  }
+/** What one task of one queue counts, by outcome, and times. */
+interface TaskSeries {
+  succeeded: CounterSeries
+  failed: CounterSeries
+  retried: CounterSeries
+  dead: CounterSeries
+  duplicate: CounterSeries
+  duration: HistogramSeries
 }
 
 function partitionKey(e: { group: string; topic: string; partition: number }): string {

@@ -14,6 +14,7 @@ import type { AppRuntime } from '../runtime/app-runtime.ts'
 import type { ResolvedWorkerOptions } from '../config/resolve.ts'
 import { KtaskError, errorChain, infrastructureError, isKtaskError } from '../errors.ts'
 import type { TypedEmitter } from '../observability/emitter.ts'
+import type { WorkerGauges } from '../observability/metrics.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import { refusalOf } from '../kafka/produce-errors.ts'
 import type { TopicSpec } from '../kafka/topics.ts'
@@ -71,6 +72,10 @@ function protocolErrorType(err: unknown): string | undefined {
 const DISCONNECT_TIMEOUT_MS = 15_000
 
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`
+const fromTpKey = (key: string): { topic: string; partition: number } => {
+  const at = key.lastIndexOf('\u0000')
+  return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)) }
+}
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -136,16 +141,21 @@ export class GroupConsumer {
     }
   }
 
-  /** What the group's lanes hold right now (metrics). */
-  gauges(): { group: string; inFlight: number; buffered: number } {
+  /** What the group's lanes hold right now, and each owned partition's end offset and position (metrics). */
+  gauges(): WorkerGauges {
     let inFlight = 0
     let buffered = 0
-    for (const lane of this.#lanes.values()) {
+    const partitions: WorkerGauges['partitions'] = []
+    for (const [key, lane] of this.#lanes) {
       if (lane.state === 'revoked') continue
       inFlight += lane.inFlight
       buffered += lane.buffered
+      if (lane.highWatermark >= 0) {
+        const { topic, partition } = fromTpKey(key)
+        partitions.push({ topic, partition, highWatermark: lane.highWatermark, position: lane.tracker.position() })
+      }
     }
-    return { group: this.route.groupId, inFlight, buffered }
+    return { group: this.route.groupId, inFlight, buffered, partitions }
   }
 
   /** Provisions the route's topics, joins the group and starts consuming. */
@@ -242,6 +252,7 @@ export class GroupConsumer {
       // Offsets we never saw were skipped (retention, or another member moved on): nothing to wait for.
       lane.tracker.seenThrough(fetchedOffset - 1)
     }
+    if (batch.highWatermark > lane.highWatermark) lane.highWatermark = batch.highWatermark
     lane.push(batch.messages, batch.lastOffset)
   }
 

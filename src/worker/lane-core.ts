@@ -139,6 +139,8 @@ export abstract class LaneCore {
 
   /** Messages of the chunks running now (metrics). */
   inFlight = 0
+  /** The partition's end offset as last fetched (-1: none yet): with the tracker's position, its lag. */
+  highWatermark = -1
 
   /** Messages fetched and held: running, or waiting to run (metrics). */
   get buffered(): number {

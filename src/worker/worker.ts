@@ -9,6 +9,7 @@ import { resolveWorkerOptions, type ResolvedWorkerOptions } from '../config/reso
 import type { WorkerOptions } from '../config/options.ts'
 import { KtaskError } from '../errors.ts'
 import { TypedEmitter, type Listener } from '../observability/emitter.ts'
+import type { WorkerGauges } from '../observability/metrics.ts'
 import type { WorkerEvents } from '../observability/worker-events.ts'
 import type { FollowUps } from './handler-context.ts'
 import type { ExecutionHooks } from './execution.ts'
@@ -82,7 +83,7 @@ export class AppWorker implements Worker {
   }
 
   /** @internal What each consumer group holds right now (metrics). */
-  gauges(): { group: string; inFlight: number; buffered: number }[] {
+  gauges(): WorkerGauges[] {
     return this.#consumers.map((c) => c.gauges())
   }
 

@@ -23,6 +23,7 @@ import {
   type ReadyStep,
   type StepFinished,
 } from '../store/flows.ts'
+import { deleteLedgerRow, insertLedgerRow } from '../store/inbox.ts'
 import type { Queryable } from '../store/queryable.ts'
 import type { ExecutionHooks } from '../worker/execution.ts'
 import type { TaskInternals } from './task-handle.ts'
@@ -249,7 +250,7 @@ async function stopPublished(deps: FlowDeps, db: Queryable, steps: { task: strin
     await db.query('DELETE FROM ktask.outbox WHERE message_id = $1', [s.taskId])
     const group = ledgerGroup(deps, s.task)
     if (group === undefined) continue
-    await db.query('INSERT INTO ktask.inbox (group_id, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [group, s.taskId])
+    await insertLedgerRow(db, [group], s.taskId)
   }
 }
 
@@ -257,7 +258,7 @@ async function stopPublished(deps: FlowDeps, db: Queryable, steps: { task: strin
 async function revive(deps: FlowDeps, db: Queryable, steps: { task: string; taskId: string }[]): Promise<void> {
   for (const s of steps) {
     const group = ledgerGroup(deps, s.task)
-    if (group !== undefined) await db.query('DELETE FROM ktask.inbox WHERE group_id = $1 AND message_id = $2', [group, s.taskId])
+    if (group !== undefined) await deleteLedgerRow(db, group, s.taskId)
   }
 }
 

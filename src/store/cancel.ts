@@ -16,6 +16,7 @@
  * the ledger and tasks rows in, so the two never wait for each other in a cycle.
  */
 import type pg from 'pg'
+import { insertLedgerRow } from './inbox.ts'
 import { FINAL_STATES, type TaskState } from './task-store.ts'
 
 export type CancelResult =
@@ -61,12 +62,8 @@ async function cancelIn(
   if (!waiting) {
     const groups = tracked ? [groupOfQueue(tracked.queue)] : allGroups
     if (groups.length === 0) return { cancelled: false, reason: 'unknown' }
-    const inserted = await client.query(
-      'INSERT INTO ktask.inbox (group_id, message_id) SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING',
-      [groups, taskId],
-    )
     // A ledger row exists already: the task ran (or is a duplicate of one that did).
-    if ((inserted.rowCount ?? 0) < groups.length) return { cancelled: false, reason: 'started' }
+    if ((await insertLedgerRow(client, groups, taskId)) < groups.length) return { cancelled: false, reason: 'started' }
   }
   if (tracked) {
     const updated = await client.query(

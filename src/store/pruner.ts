@@ -4,6 +4,7 @@
  *
  * - inbox (ledger) and dead_letters: older than `ledger.retentionDays`
  * - tasks (finished) and idempotency_keys: older than `taskRetentionDays`
+ *   (inbox and tasks are partitioned by day: whole days are dropped, days ahead created; partitions.ts)
  * - key_queue: heads due longer ago than `ledger.retentionDays` (they will never come back)
  * - redrives: of DLQ messages that no longer exist (see redrives.ts)
  * - flows (finished) and webhook targets (of what can no longer end): older than `taskRetentionDays`
@@ -70,8 +71,9 @@ export class Pruner {
     const d = this.#d
     await d.ready()
     const pool = d.pool()
+    const inbox = await pruneInbox(pool, d.ledgerRetentionDays, { signal: this.#stop.signal })
     const counts: PruneCounts = {
-      inbox: (await pruneInbox(pool, d.ledgerRetentionDays, { signal: this.#stop.signal })).deleted,
+      inbox: inbox.deleted + inbox.droppedRows,
       deadLetters: await pruneDeadLetters(pool, d.ledgerRetentionDays),
       tasks: await pruneTasks(pool, d.taskRetentionDays),
       idempotencyKeys: await pruneIdempotencyKeys(pool, d.taskRetentionDays),

@@ -2,9 +2,13 @@
  * ktask.tasks: state, attempts, progress, result and error of tracked tasks. Writes carry a version
  * (redrives, attempt, phase); a write older than what is stored is ignored, and SUCCEEDED is final —
  * so coalesced or reordered writes from several processes never move a task backwards.
+ *
+ * The table is partitioned by the day of the task id (store/partitions.ts): every write gives
+ * `bucket = ktask.id_bucket(task_id)`, part of the primary key (task_id, bucket); lookups give it too, so
+ * that they read one partition.
  */
 import type pg from 'pg'
-import { deleteInBatches } from './prune-batches.ts'
+import { prunePartitioned, TASK_PARTITIONS, type PartitionOptions } from './partitions.ts'
 import type { Queryable } from './queryable.ts'
 
 export type TaskState = 'PENDING' | 'SCHEDULED' | 'STARTED' | 'RETRYING' | 'SUCCEEDED' | 'FAILED' | 'DEAD' | 'CANCELLED'
@@ -60,8 +64,8 @@ const startedAgoMs = (startedAt: number | undefined): number | null =>
 
 const phase = (column: string): string => `CASE ${column} WHEN 'PENDING' THEN 0 WHEN 'SCHEDULED' THEN 0 WHEN 'STARTED' THEN 1 ELSE 2 END`
 
-export const INSERT_PENDING = `INSERT INTO ktask.tasks (task_id, name, queue, state)
-  SELECT unnest($1::text[]), $2, $3, 'PENDING' ON CONFLICT (task_id) DO NOTHING`
+export const INSERT_PENDING = `INSERT INTO ktask.tasks (task_id, name, queue, state, bucket)
+  SELECT id, $2, $3, 'PENDING', ktask.id_bucket(id) FROM unnest($1::text[]) AS id ON CONFLICT (task_id, bucket) DO NOTHING`
 
 /**
  * Applies a batch of state changes (arrays of equal length), each only if newer than the stored one.
@@ -71,15 +75,17 @@ export const INSERT_PENDING = `INSERT INTO ktask.tasks (task_id, name, queue, st
 const APPLY_STATES = `WITH u AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::jsonb[], $8::float8[])
       AS u(task_id, name, queue, state, attempt, redrives, error, started_ago_ms)),
-  held AS (SELECT t.task_id FROM ktask.tasks t WHERE $9::boolean AND t.task_id IN (SELECT task_id FROM u)
-    EXCEPT SELECT l.task_id FROM (SELECT task_id FROM ktask.tasks WHERE $9::boolean AND task_id IN (SELECT task_id FROM u) FOR UPDATE SKIP LOCKED) l)
-  INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, error, started_at, finished_at)
+  held AS (SELECT t.task_id FROM ktask.tasks t JOIN u ON t.task_id = u.task_id AND t.bucket = ktask.id_bucket(u.task_id) WHERE $9::boolean
+    EXCEPT SELECT l.task_id FROM (SELECT t.task_id FROM ktask.tasks t JOIN u ON t.task_id = u.task_id AND t.bucket = ktask.id_bucket(u.task_id)
+      WHERE $9::boolean FOR UPDATE OF t SKIP LOCKED) l)
+  INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, error, started_at, finished_at, bucket)
   SELECT u.task_id, u.name, u.queue, u.state, u.attempt, u.redrives, u.error,
          CASE WHEN u.started_ago_ms IS NOT NULL THEN clock_timestamp() - u.started_ago_ms * interval '1 millisecond'
               WHEN u.state = 'STARTED' THEN clock_timestamp() END,
-         CASE WHEN u.state IN ('FAILED', 'DEAD') THEN clock_timestamp() END
+         CASE WHEN u.state IN ('FAILED', 'DEAD') THEN clock_timestamp() END,
+         ktask.id_bucket(u.task_id)
   FROM u WHERE u.task_id NOT IN (SELECT task_id FROM held)
-  ON CONFLICT (task_id) DO UPDATE SET
+  ON CONFLICT (task_id, bucket) DO UPDATE SET
     state = EXCLUDED.state, attempts = EXCLUDED.attempts, redrives = EXCLUDED.redrives,
     error = COALESCE(EXCLUDED.error, t.error),
     started_at = COALESCE(EXCLUDED.started_at, t.started_at),
@@ -97,31 +103,32 @@ const APPLY_STATES = `WITH u AS (
  */
 const APPLY_PROGRESS = `UPDATE ktask.tasks AS t SET progress = u.progress, progress_message = u.message, updated_at = clock_timestamp()
   FROM unnest($1::text[], $2::real[], $3::text[], $4::int[]) AS u(task_id, progress, message, attempt)
-  WHERE t.task_id = u.task_id AND t.state = 'STARTED' AND t.attempts = u.attempt
-    AND t.task_id IN (SELECT task_id FROM ktask.tasks WHERE task_id = ANY($1::text[]) FOR UPDATE SKIP LOCKED)`
+  WHERE t.task_id = u.task_id AND t.bucket = ktask.id_bucket(u.task_id) AND t.state = 'STARTED' AND t.attempts = u.attempt
+    AND (t.task_id, t.bucket) IN (SELECT task_id, bucket FROM ktask.tasks WHERE task_id = ANY($1::text[])
+      AND bucket = ANY(ARRAY(SELECT ktask.id_bucket(id) FROM unnest($1::text[]) AS id)) FOR UPDATE SKIP LOCKED)`
 
 /**
  * Written in the handler's own transaction: SUCCEEDED exactly when the effects commit. It sets started_at
  * itself: the attempt's STARTED may still wait in the coalescing writer, and is refused once SUCCEEDED.
  */
-const SUCCEEDED = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, progress, result, started_at, finished_at)
-  VALUES ($1, $2, $3, 'SUCCEEDED', $4, $5, 1, $6, COALESCE(clock_timestamp() - $7::float8 * interval '1 millisecond', clock_timestamp()), clock_timestamp())
-  ON CONFLICT (task_id) DO UPDATE SET state = 'SUCCEEDED', attempts = EXCLUDED.attempts, redrives = EXCLUDED.redrives,
+const SUCCEEDED = `INSERT INTO ktask.tasks AS t (task_id, name, queue, state, attempts, redrives, progress, result, started_at, finished_at, bucket)
+  VALUES ($1, $2, $3, 'SUCCEEDED', $4, $5, 1, $6, COALESCE(clock_timestamp() - $7::float8 * interval '1 millisecond', clock_timestamp()), clock_timestamp(),
+    ktask.id_bucket($1))
+  ON CONFLICT (task_id, bucket) DO UPDATE SET state = 'SUCCEEDED', attempts = EXCLUDED.attempts, redrives = EXCLUDED.redrives,
     progress = 1, result = EXCLUDED.result, error = NULL,
     started_at = COALESCE(clock_timestamp() - $7::float8 * interval '1 millisecond', t.started_at, clock_timestamp()),
     finished_at = clock_timestamp(), updated_at = clock_timestamp()`
 
 const COLUMNS = `task_id, name, queue, state, attempts, progress, progress_message, result, error,
   enqueued_at, run_at, started_at, finished_at, updated_at`
-const SELECT = `SELECT ${COLUMNS} FROM ktask.tasks WHERE task_id = $1`
-const SELECT_MANY = `SELECT ${COLUMNS} FROM ktask.tasks WHERE task_id = ANY($1::text[])`
+const SELECT = `SELECT ${COLUMNS} FROM ktask.tasks WHERE task_id = $1 AND bucket = ktask.id_bucket($1)`
+const SELECT_MANY = `SELECT ${COLUMNS} FROM ktask.tasks
+  WHERE task_id = ANY($1::text[]) AND bucket = ANY(ARRAY(SELECT ktask.id_bucket(id) FROM unnest($1::text[]) AS id))`
 
-const DELETE_FINISHED = `DELETE FROM ktask.tasks WHERE ctid IN (
-  SELECT ctid FROM ktask.tasks WHERE finished_at < $1 LIMIT $2)`
-
-const INSERT_TRACKED = `INSERT INTO ktask.tasks (task_id, name, queue, state, run_at)
-  SELECT u.task_id, $1, $2, u.state, u.run_at FROM unnest($3::text[], $4::text[], $5::timestamptz[]) AS u(task_id, state, run_at)
-  ON CONFLICT (task_id) DO NOTHING`
+const INSERT_TRACKED = `INSERT INTO ktask.tasks (task_id, name, queue, state, run_at, bucket)
+  SELECT u.task_id, $1, $2, u.state, u.run_at, ktask.id_bucket(u.task_id)
+  FROM unnest($3::text[], $4::text[], $5::timestamptz[]) AS u(task_id, state, run_at)
+  ON CONFLICT (task_id, bucket) DO NOTHING`
 
 /** Tracked tasks written with their outbox rows or timers, in the same transaction. */
 export async function insertTracked(
@@ -225,7 +232,16 @@ export async function getTasks(db: Queryable, taskIds: string[]): Promise<Map<st
   return new Map(rows.map((r) => [r.task_id as string, toStatus(r)]))
 }
 
-/** Deletes finished tasks older than `retentionDays`, in batches. */
-export function pruneTasks(pool: pg.Pool, retentionDays: number, batchSize = 5000): Promise<number> {
-  return deleteInBatches(pool, DELETE_FINISHED, new Date(Date.now() - retentionDays * 86_400_000), batchSize)
+/**
+ * Prunes finished tasks older than `retentionDays`: day partitions wholly older are dropped (unfinished
+ * tasks in them move to the default partition), the undated and default partitions are deleted from in
+ * batches. Returns the rows removed (dropped partitions' by the planner's estimate).
+ */
+export async function pruneTasks(
+  pool: pg.Pool,
+  retentionDays: number,
+  options: PartitionOptions & { batchSize?: number } = {},
+): Promise<number> {
+  const r = await prunePartitioned(pool, TASK_PARTITIONS, retentionDays, options)
+  return r.deleted + r.droppedRows
 }

@@ -182,13 +182,13 @@ describe('ledger', () => {
     await migrate(pool)
     const group = uniqueName('prune')
     await pool.query(
-      `INSERT INTO ktask.inbox (group_id, message_id, processed_at)
-      SELECT $1, 'old-' || i, now() - interval '8 days' FROM generate_series(1, 25) i`,
+      `INSERT INTO ktask.inbox (group_id, message_id, processed_at, bucket)
+      SELECT $1, 'old-' || i, now() - interval '8 days', ktask.id_bucket('old-' || i) FROM generate_series(1, 25) i`,
       [group],
     )
     await pool.query(
-      `INSERT INTO ktask.inbox (group_id, message_id, processed_at)
-      SELECT $1, 'new-' || i, now() - interval '6 days' FROM generate_series(1, 5) i`,
+      `INSERT INTO ktask.inbox (group_id, message_id, processed_at, bucket)
+      SELECT $1, 'new-' || i, now() - interval '6 days', ktask.id_bucket('new-' || i) FROM generate_series(1, 5) i`,
       [group],
     )
     const result = await pruneInbox(pool, 7, { batchSize: 10 })

@@ -24,13 +24,20 @@ async function seed(tag: string): Promise<() => Promise<Record<string, number>>>
     [`${tag}-old`, old],
     [`${tag}-new`, fresh],
   ] as const) {
-    await pool.query('INSERT INTO ktask.inbox (group_id, message_id, processed_at) VALUES ($1, $2, $3)', [tag, id, at])
+    await pool.query('INSERT INTO ktask.inbox (group_id, message_id, processed_at, bucket) VALUES ($1, $2, $3, ktask.id_bucket($2))', [
+      tag,
+      id,
+      at,
+    ])
     await pool.query(
       `INSERT INTO ktask.dead_letters (group_id, message_id, redrives, dlq_topic, dlq_offsets, state, created_at)
       VALUES ($1, $2, 0, 'x', '{}', 'done', $3)`,
       [tag, id, at],
     )
-    await pool.query(`INSERT INTO ktask.tasks (task_id, name, queue, state, finished_at) VALUES ($1, 'n', 'q', 'SUCCEEDED', $2)`, [id, at])
+    await pool.query(
+      `INSERT INTO ktask.tasks (task_id, name, queue, state, finished_at, bucket) VALUES ($1, 'n', 'q', 'SUCCEEDED', $2, ktask.id_bucket($1))`,
+      [id, at],
+    )
     await pool.query(
       `INSERT INTO ktask.idempotency_keys (idempotency_key, task_name, task_id, body_sha256, created_at) VALUES ($1, 'n', $1, 'h', $2)`,
       [id, at],

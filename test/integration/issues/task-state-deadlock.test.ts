@@ -19,10 +19,11 @@ describe('task-state writes and handler transactions', () => {
     await migrate(pool)
     const a = uniqueName('task-a')
     const b = uniqueName('task-b')
-    await pool.query(`INSERT INTO ktask.tasks (task_id, name, queue, state) VALUES ($1, 'n', 'q', 'PENDING'), ($2, 'n', 'q', 'PENDING')`, [
-      a,
-      b,
-    ])
+    await pool.query(
+      `INSERT INTO ktask.tasks (task_id, name, queue, state, bucket)
+       VALUES ($1, 'n', 'q', 'PENDING', ktask.id_bucket($1)), ($2, 'n', 'q', 'PENDING', ktask.id_bucket($2))`,
+      [a, b],
+    )
     const chunk = await pool.connect()
     try {
       await chunk.query('BEGIN')

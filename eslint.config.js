@@ -34,7 +34,19 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-assignment': 'off',
     },
   },
-  { files: ['eslint.config.js', 'bench/**/*.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['eslint.config.js', 'bench/**/*.js', 'src/http/ui/assets/*.js'], ...tseslint.configs.disableTypeChecked },
+  // The dashboard's browser script (served as is, no build step).
+  {
+    files: ['src/http/ui/assets/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        ['document', 'window', 'location', 'fetch', 'setInterval', 'setTimeout', 'EventSource', 'CSS', 'FormData', 'Element']
+          .concat(['HTMLInputElement', 'HTMLSelectElement', 'HTMLFormElement'])
+          .map((name) => [name, 'readonly']),
+      ),
+    },
+  },
   // Plain-JavaScript Node modules (the benchmark's worker app runs untranspiled, as users' apps do).
   { files: ['bench/**/*.js'], languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly' } } },
 )

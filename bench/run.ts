@@ -10,6 +10,8 @@
  *   npm run bench -- --only flows           # chord([b × 100], c) beside plain tasks (1–2 minutes)
  *   npm run bench -- --only isolation       # isolation none / thread / process, no-op and 1 ms handlers
  *   npm run bench -- --only limits          # rate limiter overhead at 1,000 limited starts/s (about 1 minute)
+ *   npm run bench -- --only storage         # ledger at 10M rows, before/after day partitions: insert, prune (about 10 minutes)
+ *   npm run bench -- --only dashboard       # /ui page loads in Chromium with 10,000 tasks and 1,000 DLQ entries (1–2 minutes)
  *
  * A run with --only keeps the other figures of latest.json (each section says when it was measured).
  */
@@ -20,11 +22,13 @@ import { machine, root } from './lib/env.ts'
 import type { Figure } from './lib/stats.ts'
 import { benchBullmq, benchBullmqPostgres } from './scenarios/bullmq.ts'
 import { benchKafkaTools, benchKafkajs } from './scenarios/ceiling.ts'
+import { benchDashboard } from './scenarios/dashboard.ts'
 import { benchFlows } from './scenarios/flows.ts'
 import { benchIsolation } from './scenarios/isolation.ts'
 import { benchKtaskLedger, benchKtaskNoop, benchObservability } from './scenarios/ktask.ts'
 import { benchLimits } from './scenarios/limits.ts'
 import { benchLatency, benchMemory, benchScale } from './scenarios/processes.ts'
+import { benchStorage } from './scenarios/storage.ts'
 import { benchOutbox, benchTimers } from './scenarios/time.ts'
 
 const args = process.argv.slice(2)
@@ -90,6 +94,11 @@ async function main(): Promise<void> {
   await section('isolation', () => benchIsolation(runs, { noop: size(20_000, 2_000), sleep1: size(10_000, 1_000) }))
   // A no-op task limited to 1,000 starts/s beside the same unlimited: the limiter's pace and CPU per start.
   await section('limits', () => benchLimits(runs, size(10_000, 2_000)))
+  // The ledger at 10M rows before and after day partitions (migration 0012): load, a worker's inserts,
+  // pruning 3 of 10 days. One run: loading 2 × 10M rows is most of it.
+  await section('storage', () => benchStorage(size(10_000_000, 200_000)))
+  // Each dashboard page loaded in headless Chromium with 10,000 tracked tasks and 1,000 DLQ entries.
+  await section('dashboard', () => benchDashboard(runs, { tracked: 10_000, dead: 1_000, samples: size(20, 5) }))
 
   const date = new Date().toISOString()
   const dir = join(root, 'bench/results')

@@ -11,11 +11,13 @@ import { statementBudgetMs } from '../store/pool.ts'
 import { getTasks, type TaskStatus } from '../store/task-store.ts'
 import type { App, ScheduleInfo } from './app.ts'
 import { internals } from './internals.ts'
+import { operationsHost, type OperationsHost } from './operations-host.ts'
 import type { Task } from './task-handle.ts'
 
 export type { ScheduleInfo }
 
-export interface HttpHost {
+/** The dashboard's operations (operations-host.ts) are part of it. */
+export interface HttpHost extends OperationsHost {
   readonly logger: Logger
   /** False when the app was created with `database: false`. */
   readonly hasDatabase: boolean
@@ -70,6 +72,7 @@ export function httpHost(app: App): HttpHost {
     return runtime.pool()
   }
   return {
+    ...operationsHost(app),
     logger: app.logger,
     hasDatabase: runtime.hasDatabase,
     registry: config.schemaRegistry,

@@ -9,9 +9,13 @@ import { timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sendError } from './errors.ts'
+import { SESSION_COOKIE, UI_HEADER, cookieValue, validSession } from './ui/session.ts'
 
-/** Route patterns (as registered) anyone may call: liveness and readiness probes. */
-const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz'])
+/**
+ * Route patterns (as registered) anyone may call: liveness and readiness probes, and the dashboard's
+ * login form, logout and static assets (its stylesheet and script hold no data).
+ */
+const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/ui/login', '/ui/logout', '/ui/assets/:file'])
 
 export function isOpenRoute(url: string): boolean {
   return OPEN_ROUTES.has(url)
@@ -43,13 +47,23 @@ export interface Auth {
 }
 
 export function createAuth({ token, host }: { token: string | undefined; host: string }): Auth {
-  const authorised = (request: FastifyRequest): boolean => token === undefined || tokenMatches(request.headers.authorization, token)
+  // The dashboard's session cookie stands for the token (see ui/session.ts); a request that may change
+  // something must also carry the dashboard's header, which no other site can make a browser send.
+  const sessionAuthorised = (request: FastifyRequest, token: string): boolean =>
+    validSession(cookieValue(request.headers.cookie, SESSION_COOKIE), token) &&
+    (request.method === 'GET' || request.method === 'HEAD' || request.headers[UI_HEADER] !== undefined)
+  const authorised = (request: FastifyRequest): boolean =>
+    token === undefined || tokenMatches(request.headers.authorization, token) || sessionAuthorised(request, token)
   return {
     check: async (request, reply) => {
       if (token === undefined) return undefined
       // A 404 has no route options worth trusting: it is treated like any protected route.
       if (!request.is404 && isOpenRoute(request.routeOptions.url ?? '')) return undefined
       if (authorised(request)) return undefined
+      // A person opening a dashboard page gets the login form, which brings them back here.
+      if (!request.is404 && request.method === 'GET' && request.routeOptions.url?.startsWith('/ui')) {
+        return reply.redirect(`/ui/login?next=${encodeURIComponent(request.url)}`, 303)
+      }
       return sendError(reply.header('www-authenticate', 'Bearer'), 401, { message: 'A valid bearer token is required' })
     },
     mayReadDetails: (request) => (token === undefined ? isLoopback(host) : authorised(request)),

@@ -1,4 +1,8 @@
-/** How errors become HTTP responses: one JSON shape, the status from the error's code. */
+/**
+ * How errors become HTTP responses: one shape, the status from the error's code. Sent as
+ * `application/problem+json` (RFC 9457: `type`, `title`, `status`, `detail`) with ktask's own members
+ * beside them (`code`, `field`, and `error` / `message`, which earlier clients read).
+ */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { isKtaskError, type KtaskError, type KtaskErrorCode } from '../errors.ts'
 import { isPostgresUnavailable } from '../store/unavailable.ts'
@@ -12,7 +16,7 @@ const STATUS: Partial<Record<KtaskErrorCode, number>> = {
 }
 
 /** Kafka refusing a message for good: too large is the client's to fix (413); anything else is the server's. */
-function statusOf(err: KtaskError): number {
+export function statusOf(err: KtaskError): number {
   const reason = (err as KtaskError & { reason?: unknown }).reason
   if (err.code === 'KTASK_REFUSED' && reason !== undefined) return reason === 'too-large' ? 413 : 500
   return STATUS[err.code] ?? 500
@@ -23,6 +27,20 @@ export interface ErrorBody {
   code?: string
   message: string
   field?: string
+}
+
+/** What is sent: the ErrorBody plus the members RFC 9457 defines. */
+export interface ProblemBody extends ErrorBody {
+  type: string
+  title: string
+  status: number
+  detail: string
+}
+
+export const PROBLEM_JSON = 'application/problem+json; charset=utf-8'
+
+function problem(status: number, body: ErrorBody): ProblemBody {
+  return { type: 'about:blank', title: body.error, status, detail: body.message, ...body }
 }
 
 export function sendError(reply: FastifyReply, status: number, body: Omit<ErrorBody, 'error'>): FastifyReply {
@@ -36,7 +54,10 @@ export function sendError(reply: FastifyReply, status: number, body: Omit<ErrorB
       422: 'Unprocessable Entity',
       503: 'Service Unavailable',
     }[status] ?? 'Internal Server Error'
-  return reply.code(status).send({ error, ...body } satisfies ErrorBody)
+  return reply
+    .code(status)
+    .type(PROBLEM_JSON)
+    .send(problem(status, { error, ...body }))
 }
 
 /** The field a route schema refused (`delayMs` for querystring/delayMs), as the library's own errors name it. */
@@ -62,7 +83,10 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   if (err.validation) return sendError(reply, 400, { code: 'KTASK_VALIDATION', message: err.message, field: invalidField(err) })
   // Fastify's own client errors: body too large (413), malformed JSON (400), unsupported media type (415).
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-    return reply.code(err.statusCode).send({ error: err.name, code: err.code, message: err.message } satisfies ErrorBody)
+    return reply
+      .code(err.statusCode)
+      .type(PROBLEM_JSON)
+      .send(problem(err.statusCode, { error: err.name, code: err.code, message: err.message }))
   }
   request.log.error({ err }, 'request failed')
   return sendError(reply, 500, { message: 'Internal error' })

@@ -52,7 +52,9 @@ function responses(schema: unknown, auth: boolean): Record<string, unknown> {
       continue
     }
     const name = responseOrigin.get(response)
-    out[status] = { description, content: { 'application/json': { schema: name ? { $ref: `#/components/schemas/${name}` } : body } } }
+    // Errors are problem details (RFC 9457), with their own media type.
+    const media = name === 'Error' ? 'application/problem+json' : 'application/json'
+    out[status] = { description, content: { [media]: { schema: name ? { $ref: `#/components/schemas/${name}` } : body } } }
   }
   return out
 }

@@ -62,10 +62,20 @@ export function statusJson(s: TaskStatus): Record<string, unknown> {
   }
 }
 
+/** An error, as `application/problem+json` (RFC 9457) with ktask's members (`code`, `field`) beside. */
 export const errorSchema: JsonSchema = {
   type: 'object',
-  properties: { error: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
-  required: ['error', 'message'],
+  properties: {
+    type: { type: 'string', description: "Always 'about:blank': `status` and `title` say what happened" },
+    title: { type: 'string', description: 'The status as words (Not Found)' },
+    status: { type: 'integer' },
+    detail: { type: 'string', description: 'What went wrong, for a person' },
+    error: { type: 'string', description: 'The same as title (kept for earlier clients)' },
+    code: { type: 'string', description: 'ktask error code (KTASK_VALIDATION, KTASK_NOT_FOUND, …)' },
+    message: { type: 'string', description: 'The same as detail (kept for earlier clients)' },
+    field: { type: 'string', description: 'The field, parameter or header at fault' },
+  },
+  required: ['type', 'title', 'status', 'detail', 'error', 'message'],
 }
 
 export const taskStatusSchema: JsonSchema = {

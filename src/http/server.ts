@@ -12,12 +12,15 @@ import { EventStreams } from './event-streams.ts'
 import { buildOpenApi, type DocumentedRoute } from './openapi.ts'
 import type { HttpServiceOptions } from '../config/options.ts'
 import { resolveHttpOptions, type ResolvedHttpOptions } from './options.ts'
+import { registerDlqRoutes } from './routes/dlq.ts'
 import { registerFlowRoutes } from './routes/flows.ts'
 import { registerHealthRoutes } from './routes/health.ts'
+import { registerOperationsRoutes } from './routes/operations.ts'
 import { registerScheduleRoutes } from './routes/schedules.ts'
 import { registerTaskRoutes } from './routes/tasks.ts'
 import { StatusPoller } from './status-poller.ts'
 import { flowFeed, taskFeed } from './stream-feeds.ts'
+import { registerDashboard } from './ui/routes.ts'
 
 export interface HttpService {
   readonly server: FastifyInstance
@@ -59,6 +62,9 @@ export function createHttpService(app: App, options: HttpServiceOptions = {}): H
   registerFlowRoutes(server, host, flowStreams)
   registerScheduleRoutes(server, host)
   registerHealthRoutes(server, host, resolved, auth)
+  registerOperationsRoutes(server, host)
+  registerDlqRoutes(server, host)
+  registerDashboard(server, host, { auth: resolved.token !== undefined, token: resolved.token })
   // Prometheus text format, behind the token like every route but the probes (a scrape config sends it
   // with `authorization: { credentials: … }`).
   const registry = app.metrics() // now: enqueues through the service count from its start

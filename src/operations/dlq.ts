@@ -48,7 +48,7 @@ export interface DlqFilter {
   ids?: string[]
 }
 
-function entryOf(partition: number, m: FetchedMessage, headers: Record<string, string>, redriven: Set<string>): DlqEntry {
+export function entryOf(partition: number, m: FetchedMessage, headers: Record<string, string>, redriven: Set<string>): DlqEntry {
   const deadAt = intHeader(headers, H.deadAt)
   return {
     partition,
@@ -66,7 +66,8 @@ function entryOf(partition: number, m: FetchedMessage, headers: Record<string, s
   }
 }
 
-function matches(e: DlqEntry, f: DlqFilter): boolean {
+/** Whether an entry passes a filter (every field given must match). */
+export function matches(e: DlqEntry, f: DlqFilter): boolean {
   if (f.task !== undefined && e.task !== f.task) return false
   if (f.errorClass !== undefined && e.errorClass !== f.errorClass) return false
   if (f.since && (!e.deadAt || e.deadAt < f.since)) return false

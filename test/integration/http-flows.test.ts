@@ -149,7 +149,15 @@ describe('HTTP flows', () => {
     for (const path of ['/v1/flows/no-such-flow', '/v1/flows/no-such-flow/events']) {
       expect(await f.get(path)).toEqual({
         status: 404,
-        body: { error: 'Not Found', code: 'KTASK_NOT_FOUND', message: 'No flow with id "no-such-flow"' },
+        body: {
+          type: 'about:blank',
+          title: 'Not Found',
+          status: 404,
+          detail: 'No flow with id "no-such-flow"',
+          error: 'Not Found',
+          code: 'KTASK_NOT_FOUND',
+          message: 'No flow with id "no-such-flow"',
+        },
       })
     }
   })

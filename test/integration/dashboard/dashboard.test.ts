@@ -120,9 +120,8 @@ describe('dashboard (headless Chromium, real ktask serve + worker)', () => {
     ).toBe(1)
     // The page refreshes itself: a sixth task shows up without a reload.
     await api('POST', '/v1/tasks/report.build', { customer: 'c6', cents: 6 })
-    await page.waitForFunction(`document.querySelector('section[data-queue="reports"] [data-field="lag"]')?.textContent === '6'`, null, {
-      timeout: 15_000,
-    })
+    // A locator, not waitForFunction: the page's CSP (script-src 'self') forbids the eval a string predicate needs.
+    await reports.locator('[data-field="lag"]', { hasText: /^6$/ }).waitFor({ timeout: 15_000 })
     await shot('overview')
   })
 

@@ -13,10 +13,11 @@ describe('html templates', () => {
       '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;</p>',
     )
     const items = ['a<', 'b'].map((x) => html`<li>${x}</li>`)
+    // Prettier lays a template over several lines: compare without the whitespace between tags.
     expect(
       html`<ul>
         ${items}
-      </ul>`.value,
+      </ul>`.value.replace(/>\s+</g, '><'),
     ).toBe('<ul><li>a&lt;</li><li>b</li></ul>')
     expect(html`${null}${undefined}${false}${0}${{ a: '<' }}`.value).toBe('0{&quot;a&quot;:&quot;&lt;&quot;}')
     expect(query({ state: 'DEAD', task: undefined, cursor: 'a b&c' })).toBe('?state=DEAD&cursor=a+b%26c')

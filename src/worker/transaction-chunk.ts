@@ -19,6 +19,10 @@
  * A handler that timed out with a statement still running has that statement cancelled; if it will not
  * end, the connection is destroyed (everything rolls back and runs again) — the one case where
  * neighbours repeat.
+ *
+ * A chunk of a `batchHandler` definition runs its handler once, after the duplicates were set aside,
+ * under one savepoint: items it fails lose their ledger rows (their effects, if it wrote any, stay);
+ * when it throws or times out, the savepoint undoes the whole batch and every item has failed.
  */
 import type pg from 'pg'
 import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
@@ -28,6 +32,7 @@ import { deleteInboxRows, insertInboxRows, ledgerRowsOf } from '../store/inbox.t
 import { deleteKeyEntry } from '../store/key-queue.ts'
 import { isPostgresUnavailable } from '../store/unavailable.ts'
 import { failedOutcome, missedStart, untilStart, type ChunkResult, type ExecItem, type Outcome } from './execution.ts'
+import { runBatchHandler } from './batch-runner.ts'
 import { scopeClient, type ScopedClient } from './handler-context.ts'
 import { runHandler, type HandlerRunnerDeps } from './handler-runner.ts'
 import { transactionHasRoom } from './transaction-budget.ts'
@@ -42,6 +47,8 @@ export interface ChunkDeps extends HandlerRunnerDeps {
 }
 
 const SAVEPOINT = 'ktask_message'
+/** A batch handler's savepoint (taken after its chunk's duplicates were settled under SAVEPOINT). */
+const BATCH_SAVEPOINT = 'ktask_batch'
 /** How long a timed-out handler's cancelled statement may take to end before the connection is dropped. */
 const CANCEL_WAIT_MS = 5000
 
@@ -107,6 +114,8 @@ type Attempt =
   | { kind: 'infra'; error: unknown }
   /** Postgres aborted it to break a lock conflict (isTransientConflict): nothing was committed. */
   | { kind: 'conflict'; error: unknown }
+  /** A timed-out batch handler took the connection with it: nothing was committed; its items failed. */
+  | { kind: 'batch-dropped'; outcomes: (Outcome | undefined)[] }
 
 /** The outcome of item's failure, as classifyFailure decides it (a pause when it was an outage). */
 function failure(deps: ChunkDeps, item: ExecItem, stage: FailureStage, error: unknown, connectionLost = false): Outcome {
@@ -148,6 +157,9 @@ export async function runChunkInTransaction(deps: ChunkDeps, items: ExecItem[]):
         if (end - start === 1) outcomes[start] = failure(deps, items[start]!, attempt.stage, attempt.error)
         else for (let i = end - 1; i >= start; i--) segments.push([i, i + 1])
         break
+      case 'batch-dropped':
+        attempt.outcomes.forEach((o, i) => (outcomes[start + i] = o))
+        break
       case 'stopped': {
         const at = start + attempt.index
         outcomes[at] = attempt.outcome
@@ -180,7 +192,16 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
   let missed = false
   try {
     await tx.begin(items)
-    for (let i = 0; i < items.length; i++) {
+    const batch = items[0]!.prepared.spec.batchHandler ? await tx.runBatch(items, () => connectionLost) : 'single'
+    if (batch === 'connection-dropped') {
+      discard = new Error('a timed-out batch handler left a statement running')
+      return { kind: 'batch-dropped', outcomes: tx.batchOutcomes }
+    }
+    if (batch === 'shutdown') {
+      discard = new Error('handler shutdown')
+      return { kind: 'stopped', index: 0, outcome: undefined }
+    }
+    for (let i = 0; batch === 'single' && i < items.length; i++) {
       if (connectionLost) throw connectionLost
       if (i > 0 && !tx.hasRoomFor(items[i]!)) {
         await tx.releaseUnrun(items.slice(i))
@@ -318,14 +339,8 @@ class ChunkTransaction {
    */
   async run(item: ExecItem, connectionLost: () => Error | undefined): Promise<'ok' | 'connection-dropped' | 'shutdown'> {
     const scope = scopeClient(this.#client, { savepoint: SAVEPOINT })
-    const { ledger, messageId } = { ledger: item.prepared.spec.ledger, messageId: item.prepared.messageId }
-    // delete() on first use: the same id twice in one chunk runs once; the second is a duplicate.
-    if (ledger ? !this.#fresh.delete(messageId) : this.#cancelled.has(messageId)) {
-      const failed = await this.#ownStatements(scope, item, async () => {
-        if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
-      })
-      return this.#record(failed ?? { kind: 'done', how: 'duplicate' })
-    }
+    const messageId = item.prepared.messageId
+    if (!this.#isNew(item)) return this.#record(await this.#duplicate(scope, item))
     const run = await runHandler(this.#deps, item, scope)
     this.#noteActivity(scope)
     if (run.kind === 'shutdown') return 'shutdown'
@@ -365,6 +380,121 @@ class ChunkTransaction {
         : undefined
     if (!failed) this.#succeeded.push({ item, result: run.result })
     return this.#record(failed ?? { kind: 'done', how: 'succeeded', result: run.result, durationMs: run.durationMs })
+  }
+
+  /** Not run before: its ledger row is new here (or, without a ledger, no cancel marked it). */
+  #isNew(item: ExecItem): boolean {
+    const id = item.prepared.messageId
+    // delete() on first use: the same id twice in one chunk runs once; the second is a duplicate.
+    return item.prepared.spec.ledger ? this.#fresh.delete(id) : !this.#cancelled.has(id)
+  }
+
+  /** A message already handled: skipped, but its blocked-key entry (if it heads one) goes. */
+  async #duplicate(scope: ScopedClient, item: ExecItem): Promise<Outcome> {
+    const failed = await this.#ownStatements(scope, item, async () => {
+      if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
+    })
+    return failed ?? { kind: 'done', how: 'duplicate' }
+  }
+
+  /** A batch's outcomes so far (read after 'connection-dropped': its failures, nothing committed). */
+  batchOutcomes: (Outcome | undefined)[] = []
+
+  /**
+   * Runs a batch handler's chunk: duplicates first (each under its own savepoint, as single messages),
+   * then the handler once over the rest, under one savepoint. Outcomes are recorded in item order.
+   */
+  async runBatch(items: ExecItem[], connectionLost: () => Error | undefined): Promise<'ok' | 'connection-dropped' | 'shutdown'> {
+    const outcomes: (Outcome | undefined)[] = (this.batchOutcomes = new Array<Outcome | undefined>(items.length).fill(undefined))
+    const fresh: number[] = []
+    for (let i = 0; i < items.length; i++) {
+      if (this.#isNew(items[i]!)) fresh.push(i)
+      else outcomes[i] = await this.#duplicate(scopeClient(this.#client, { savepoint: SAVEPOINT }), items[i]!)
+    }
+    if (fresh.length > 0) {
+      const toRun = fresh.map((i) => items[i]!)
+      const scope = scopeClient(this.#client, { savepoint: BATCH_SAVEPOINT })
+      const run = await runBatchHandler(this.#deps, toRun, scope)
+      this.#noteActivity(scope)
+      if (run.kind === 'shutdown') return 'shutdown'
+      const all = (stage: FailureStage, error: unknown): void =>
+        fresh.forEach((i) => (outcomes[i] = failure(this.#deps, items[i]!, stage, error, connectionLost() !== undefined)))
+      if (run.kind === 'timeout') {
+        all('timeout', run.error)
+        // Duplicates' key entries went with the connection: they run again.
+        if (!(await this.#settle(scope))) return 'connection-dropped'
+        await this.#undoBatch(scope, toRun)
+      } else if (run.kind === 'error') {
+        all('handler', run.error)
+        // An outage (the handler's ctx.tx lost Postgres): nothing of the chunk is applied; it pauses.
+        if (outcomes[fresh[0]!]!.kind === 'pause') throw run.error
+        await this.#undoBatch(scope, toRun)
+      } else if (run.txQueryFailed && !(await this.#transactionUsable())) {
+        await this.#undoBatch(scope, toRun)
+        all(
+          'handler',
+          abortedByHandler('a statement it ran on ctx.tx failed and the error was caught (use a SAVEPOINT to recover inside a handler)'),
+        )
+      } else {
+        await this.#settleVerdicts(scope, items, fresh, run, outcomes, connectionLost)
+      }
+    }
+    for (const outcome of outcomes) this.#record(outcome!)
+    return 'ok'
+  }
+
+  /** The handler returned: failed items lose their ledger rows; succeeded ones get their own statements. */
+  async #settleVerdicts(
+    scope: ScopedClient,
+    items: ExecItem[],
+    fresh: number[],
+    run: Extract<Awaited<ReturnType<typeof runBatchHandler>>, { kind: 'ok' }>,
+    outcomes: (Outcome | undefined)[],
+    connectionLost: () => Error | undefined,
+  ): Promise<void> {
+    const succeeded: { item: ExecItem; result: unknown }[] = []
+    const failedIds: string[] = []
+    run.verdicts.forEach((verdict, n) => {
+      const item = items[fresh[n]!]!
+      if (verdict.ok) {
+        succeeded.push({ item, result: verdict.result })
+        outcomes[fresh[n]!] = { kind: 'done', how: 'succeeded', result: verdict.result, durationMs: run.durationMs }
+        return
+      }
+      const outcome = failure(this.#deps, item, 'handler', verdict.error, connectionLost() !== undefined)
+      // An item failed for an outage: its neighbours' effects cannot commit without it pausing them too.
+      if (outcome.kind === 'pause') throw outcome.error
+      outcomes[fresh[n]!] = outcome
+      if (item.prepared.spec.ledger) failedIds.push(item.prepared.messageId)
+    })
+    const hooks = this.#deps.hooks
+    try {
+      for (const { item, result } of succeeded) {
+        await hooks?.succeeded?.(scope.own, item, result, true)
+        if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
+      }
+      if (failedIds.length > 0) await deleteInboxRows(scope.own, this.#deps.groupId, failedIds)
+      this.#noteActivity(scope)
+    } catch (err) {
+      if (isInfrastructure(err) || isTransientConflict(err)) throw err
+      // ktask's own statements cannot say which item's data they failed on: the batch fails as a whole.
+      await this.#undoBatch(
+        scope,
+        fresh.map((i) => items[i]!),
+      )
+      const error = abortedByHandler((err as Error).message, err)
+      fresh.forEach((i) => (outcomes[i] = failure(this.#deps, items[i]!, 'handler', error)))
+      return
+    }
+    this.#succeeded.push(...succeeded)
+  }
+
+  /** Undoes a batch: back to its savepoint (if it ran a statement), and its ledger rows removed. */
+  async #undoBatch(scope: ScopedClient, items: ExecItem[]): Promise<void> {
+    if (scope.savepointTaken) await this.#statement(`ROLLBACK TO SAVEPOINT ${BATCH_SAVEPOINT}`)
+    const ids = items.filter((i) => i.prepared.spec.ledger).map((i) => i.prepared.messageId)
+    if (ids.length > 0) await deleteInboxRows(this.#client, this.#deps.groupId, ids)
+    this.#lastStatementAt = performance.now()
   }
 
   #record(outcome: Outcome): 'ok' {

@@ -1,0 +1,219 @@
+/**
+ * Batch handlers on real Kafka and Postgres: one call per transaction chunk, effects written with one
+ * multi-row statement. Items the handler fails retry and dead-letter on their own while the others commit
+ * once with their ledger rows; a worker SIGKILLed mid-batch leaves no effect twice and none missing; a
+ * partition's items reach the handler, and their effects the table, in offset order.
+ */
+import type pg from 'pg'
+import { describe, expect, it } from 'vitest'
+import type { BatchItem } from 'ktask'
+import { batchTableSql, buildBatchApp, type BatchArgs } from '../fixtures/batch-app.ts'
+import { registerCleanup } from '../helpers/cleanup.ts'
+import { testAdmin, testPool, uniqueName } from '../helpers/infra.ts'
+import { startWorkerProcess, type SpawnedProcess } from '../helpers/processes.ts'
+import { readTopic } from '../helpers/topics.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const FIXTURE = 'test/fixtures/batch-app.ts'
+
+async function effectsTable(pool: pg.Pool, name: string): Promise<string> {
+  const table = uniqueName(name).replaceAll('-', '_')
+  await pool.query(batchTableSql(table))
+  registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${table}`))
+  return table
+}
+
+const args = (n: number, keys = 5): { args: BatchArgs; key: string } => ({ args: { n, key: `k${n % keys}`, seq: n }, key: `k${n % keys}` })
+
+async function count(pool: pg.Pool, sql: string, params: unknown[] = []): Promise<number> {
+  return (await pool.query<{ c: number }>(sql, params)).rows[0]!.c
+}
+
+async function committedAtEnd(group: string, topic: string): Promise<boolean> {
+  const admin = await testAdmin()
+  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+  const ends = await admin.fetchTopicOffsets(topic)
+  return ends.every((e) => committed!.partitions.find((p) => p.partition === e.partition)?.offset === e.high)
+}
+
+/** The task ids of every batch a worker process started (the fixture prints one line per batch). */
+function batchItemsOf(proc: SpawnedProcess): string[] {
+  return proc.json().flatMap((line) => (line.fixture === 'batch' ? (line.taskIds as string[]) : []))
+}
+
+describe('batch handlers', () => {
+  it('3 of 50 items failed every time retry and end in the DLQ; the 47 others commit once and never run again', async () => {
+    const pool = testPool()
+    const table = await effectsTable(pool, 'batch_partial')
+    const prefix = uniqueName('batch-partial')
+    const failing = new Set([7, 23, 41])
+    const calls = new Map<string, number>()
+    const batchSizes: number[] = []
+    const { app, load } = buildBatchApp({
+      prefix,
+      table,
+      partitions: 2,
+      failing,
+      track: true,
+      logLevel: 'silent',
+      onBatch: (items) => {
+        batchSizes.push(items.length)
+        for (const item of items) calls.set(item.taskId, (calls.get(item.taskId) ?? 0) + 1)
+      },
+    })
+    registerCleanup(() => app.close())
+    const { taskIds } = await load.enqueueMany(Array.from({ length: 50 }, (_, n) => args(n)))
+    const worker = app.worker()
+    registerCleanup(() => worker.stop())
+    let dead = 0
+    worker.on('task:dead', () => void dead++)
+    await worker.start()
+    await waitFor(() => worker.stats().succeeded === 47 && dead === 3, { timeoutMs: 60_000, message: '47 succeeded, 3 dead' })
+    await waitFor(() => committedAtEnd(`${prefix}.loads`, `${prefix}.loads`), { message: 'offsets committed' })
+
+    const bad = taskIds.filter((_, n) => failing.has(n))
+    const good = taskIds.filter((_, n) => !failing.has(n))
+    // Batches of many items: the worker did not fall back to one message at a time.
+    expect(Math.max(...batchSizes)).toBeGreaterThan(1)
+    // Each succeeded item's effect is in the table once; its handler ran once (a neighbour's failure
+    // never re-ran it). Each failed one ran once per attempt and left no effect.
+    const { rows } = await pool.query<{ task_id: string; c: number }>(`SELECT task_id, count(*)::int AS c FROM ${table} GROUP BY task_id`)
+    expect(rows.map((r) => r.task_id).sort()).toEqual([...good].sort())
+    expect(rows.every((r) => r.c === 1)).toBe(true)
+    for (const id of good) expect(calls.get(id)).toBe(1)
+    for (const id of bad) expect(calls.get(id)).toBe(3)
+    const ledger = (ids: string[]) =>
+      count(pool, 'SELECT count(*)::int AS c FROM ktask.inbox WHERE group_id = $1 AND message_id = ANY($2)', [`${prefix}.loads`, ids])
+    expect(await ledger(good)).toBe(47)
+    expect(await ledger(bad)).toBe(0)
+
+    // The DLQ holds the three, each once, with the headers a failed single handler's copy has.
+    const dlq = await readTopic(`${prefix}.loads.dlq`)
+    expect(dlq.map((m) => m.headers['ktask-id']).sort()).toEqual([...bad].sort())
+    for (const m of dlq) {
+      const n = taskIds.indexOf(m.headers['ktask-id']!)
+      expect(m.headers['ktask-task']).toBe('load')
+      expect(m.headers['ktask-attempt']).toBe('3')
+      expect(m.headers['ktask-failure-stage']).toBe('handler')
+      expect(m.headers['ktask-error-class']).toBe('Error')
+      expect(m.headers['ktask-error-message']).toBe(`item ${n} is refused (fixture)`)
+      expect(m.headers['ktask-original-topic']).toBe(`${prefix}.loads`)
+      expect(m.headers['ktask-group']).toBe(`${prefix}.loads`)
+      expect(m.key?.toString()).toBe(`k${n % 5}`)
+    }
+    // Task tracking works per item.
+    await waitFor(async () => (await app.status(bad[0]!))?.state === 'DEAD', { message: 'DEAD state' })
+    await waitFor(async () => (await app.status(good[0]!))?.state === 'SUCCEEDED', { message: 'SUCCEEDED state' })
+  })
+
+  it('a worker process SIGKILLed while batches are in flight: the next one completes them, every effect exactly once', async () => {
+    const pool = testPool()
+    const table = await effectsTable(pool, 'batch_kill')
+    const prefix = uniqueName('batch-kill')
+    const { app, load } = buildBatchApp({ prefix, table, partitions: 3, logLevel: 'silent' })
+    registerCleanup(() => app.close())
+    const total = 3000
+    for (let i = 0; i < total; i += 1000) await load.enqueueMany(Array.from({ length: 1000 }, (_, n) => args(i + n, 30)))
+    const env = { KTASK_PREFIX: prefix, FIXTURE_TABLE: table, FIXTURE_PARTITIONS: '3', FIXTURE_SLEEP_MS: '150' }
+    const first = await startWorkerProcess(FIXTURE, [], { env })
+    await waitFor(async () => (await count(pool, `SELECT count(*)::int AS c FROM ${table}`)) >= 300, {
+      timeoutMs: 60_000,
+      message: 'the first worker wrote 300 effects',
+    })
+    // Batches sleep 150 ms inside their transaction before writing: some are open when the kill lands.
+    first.kill('SIGKILL')
+    await first.exited
+    const byFirst = await count(pool, `SELECT count(*)::int AS c FROM ${table} WHERE pid = $1`, [first.pid])
+    expect(byFirst).toBeLessThan(total)
+
+    // Items whose batch began in the first process but whose effects it did not commit: in flight at the kill.
+    const writtenByFirst = new Set(
+      (await pool.query<{ task_id: string }>(`SELECT task_id FROM ${table} WHERE pid = $1`, [first.pid])).rows.map((r) => r.task_id),
+    )
+    const inFlight = batchItemsOf(first).filter((id) => !writtenByFirst.has(id))
+    expect(inFlight.length).toBeGreaterThan(0)
+
+    const second = await startWorkerProcess(FIXTURE, [], { env })
+    await waitFor(async () => (await count(pool, `SELECT count(DISTINCT task_id)::int AS c FROM ${table}`)) === total, {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+      message: `${total} distinct effects`,
+    })
+    await waitFor(() => committedAtEnd(`${prefix}.loads`, `${prefix}.loads`), { timeoutMs: 30_000, message: 'offsets committed' })
+    expect(await count(pool, `SELECT count(*)::int AS c FROM ${table}`)).toBe(total)
+    expect(await count(pool, `SELECT count(*)::int AS c FROM ${table} WHERE pid = $1`, [second.pid])).toBe(total - byFirst)
+    expect(await count(pool, `SELECT max(batch_size)::int AS c FROM ${table}`)).toBeGreaterThan(1)
+    // The in-flight ones were rolled back with the process and written by the second, once.
+    const { rows } = await pool.query<{ pid: number }>(`SELECT pid FROM ${table} WHERE task_id = ANY($1)`, [inFlight])
+    expect(rows).toHaveLength(inFlight.length)
+    expect(rows.every((r) => r.pid === second.pid)).toBe(true)
+    // What the first committed came back to the second (its offsets were not committed yet) only as
+    // duplicates: the ledger left them out before the batch handler saw them.
+    const ranBySecond = new Set(batchItemsOf(second))
+    expect([...writtenByFirst].filter((id) => ranBySecond.has(id))).toEqual([])
+    second.kill('SIGTERM')
+    expect((await second.exited).code).toBe(0)
+  })
+
+  it('keeps offset order: items of a key reach the handler in order and their effects are written in order', async () => {
+    const pool = testPool()
+    const table = await effectsTable(pool, 'batch_order')
+    const prefix = uniqueName('batch-order')
+    const batches: (readonly BatchItem<BatchArgs>[])[] = []
+    const { app, load } = buildBatchApp({ prefix, table, partitions: 2, logLevel: 'silent', onBatch: (items) => batches.push(items) })
+    registerCleanup(() => app.close())
+    const total = 400
+    // Enqueued in sequence: within a key, `seq` grows with the offset.
+    for (let i = 0; i < total; i += 100) await load.enqueueMany(Array.from({ length: 100 }, (_, n) => args(i + n, 7)))
+    const worker = app.worker()
+    registerCleanup(() => worker.stop())
+    await worker.start()
+    await waitFor(() => worker.stats().succeeded === total, { timeoutMs: 60_000, message: `${total} succeeded` })
+
+    expect(batches.some((b) => b.length > 1)).toBe(true)
+    for (const batch of batches) {
+      // One partition per batch, in offset order, so a key's items are in order too.
+      expect(new Set(batch.map((i) => i.partition)).size).toBe(1)
+      const offsets = batch.map((i) => Number(i.offset))
+      expect(offsets).toEqual([...offsets].sort((a, b) => a - b))
+      const byKey = Map.groupBy(batch, (i) => i.key)
+      for (const items of byKey.values()) {
+        const seqs = items.map((i) => i.payload.seq)
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
+      }
+    }
+    // In the table (rows numbered as written), each key's effects follow its enqueue order.
+    const { rows } = await pool.query<{ key: string; seqs: number[] }>(
+      `SELECT key, array_agg(seq ORDER BY id) AS seqs FROM ${table} GROUP BY key`,
+    )
+    expect(rows).toHaveLength(7)
+    for (const r of rows) expect(r.seqs).toEqual([...r.seqs].sort((a, b) => a - b))
+    expect(await count(pool, `SELECT count(*)::int AS c FROM ${table}`)).toBe(total)
+  })
+
+  it('a replayed chunk reaches the batch handler without its duplicates: the ledger leaves them out first', async () => {
+    const pool = testPool()
+    const table = await effectsTable(pool, 'batch_replay')
+    const prefix = uniqueName('batch-replay')
+    let handled = 0
+    const { app, load } = buildBatchApp({ prefix, table, partitions: 2, logLevel: 'silent', onBatch: (items) => (handled += items.length) })
+    registerCleanup(() => app.close())
+    await load.enqueueMany(Array.from({ length: 100 }, (_, n) => args(n)))
+    const first = app.worker()
+    await first.start()
+    await waitFor(() => first.stats().succeeded === 100, { message: '100 succeeded' })
+    await waitFor(() => committedAtEnd(`${prefix}.loads`, `${prefix}.loads`), { message: 'offsets committed' })
+    await first.stop()
+    expect(handled).toBe(100)
+
+    const admin = await testAdmin()
+    await admin.resetOffsets({ groupId: `${prefix}.loads`, topic: `${prefix}.loads`, earliest: true })
+    const second = app.worker()
+    registerCleanup(() => second.stop())
+    await second.start()
+    await waitFor(() => second.stats().duplicates === 100, { timeoutMs: 60_000, message: '100 duplicates' })
+    expect(second.stats().succeeded).toBe(0)
+    expect(handled).toBe(100)
+    expect(await count(pool, `SELECT count(*)::int AS c FROM ${table}`)).toBe(100)
+  })
+})

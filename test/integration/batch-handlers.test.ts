@@ -11,7 +11,7 @@ import { batchTableSql, buildBatchApp, type BatchArgs } from '../fixtures/batch-
 import { registerCleanup } from '../helpers/cleanup.ts'
 import { testAdmin, testPool, uniqueName } from '../helpers/infra.ts'
 import { startWorkerProcess, type SpawnedProcess } from '../helpers/processes.ts'
-import { readTopic } from '../helpers/topics.ts'
+import { readTopic, topicCount } from '../helpers/topics.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const FIXTURE = 'test/fixtures/batch-app.ts'
@@ -215,5 +215,41 @@ describe('batch handlers', () => {
     expect(second.stats().succeeded).toBe(0)
     expect(handled).toBe(100)
     expect(await count(pool, `SELECT count(*)::int AS c FROM ${table}`)).toBe(100)
+  })
+
+  it('a batch handler that throws fails its whole chunk: nothing of it commits, each item retries on its own', async () => {
+    const pool = testPool()
+    const table = await effectsTable(pool, 'batch_throw')
+    const prefix = uniqueName('batch-throw')
+    const attempts = new Map<string, number[]>()
+    const { app, load } = buildBatchApp({
+      prefix,
+      table,
+      partitions: 1,
+      logLevel: 'silent',
+      onBatch: (items) => items.forEach((i) => attempts.set(i.taskId, [...(attempts.get(i.taskId) ?? []), i.attempt])),
+      // Item 5's first attempt poisons its whole batch; the handler writes nothing before throwing.
+      throwWhen: (items) => items.some((i) => i.payload.n === 5 && i.attempt === 1),
+    })
+    registerCleanup(() => app.close())
+    const { taskIds } = await load.enqueueMany(Array.from({ length: 30 }, (_, n) => args(n)))
+    const worker = app.worker()
+    registerCleanup(() => worker.stop())
+    let retried = 0
+    worker.on('task:failed', (e) => void (e.willRetry && retried++))
+    await worker.start()
+    await waitFor(() => worker.stats().succeeded === 30, { timeoutMs: 60_000, message: '30 succeeded' })
+
+    const thrown = taskIds.filter((id) => attempts.get(id)![0] === 1 && attempts.get(id)!.length === 2)
+    // Item 5 and every item of its first batch ran twice (attempts 1 and 2): none was written in between.
+    expect(thrown).toContain(taskIds[5])
+    expect(thrown.length).toBeGreaterThan(1)
+    expect(retried).toBe(thrown.length)
+    for (const id of thrown) expect(attempts.get(id)).toEqual([1, 2])
+    for (const id of taskIds.filter((x) => !thrown.includes(x))) expect(attempts.get(id)).toEqual([1])
+    const { rows } = await pool.query<{ task_id: string; c: number }>(`SELECT task_id, count(*)::int AS c FROM ${table} GROUP BY task_id`)
+    expect(rows).toHaveLength(30)
+    expect(rows.every((r) => r.c === 1)).toBe(true)
+    expect(await topicCount(`${prefix}.loads.dlq`)).toBe(0)
   })
 })

@@ -32,9 +32,9 @@ function outcome(define: (app: ReturnType<typeof newApp>) => void): { code: stri
 }
 
 const task = (extra: Record<string, unknown>) => (app: ReturnType<typeof newApp>) =>
-  app.task({ name: 'load', queue: 'q', schema, ...extra } as Parameters<typeof app.task>[0])
+  app.task({ name: 'load', queue: 'q', schema, ...extra })
 const consumer = (extra: Record<string, unknown>) => (app: ReturnType<typeof newApp>) =>
-  app.consume({ topic: 'orders', groupId: 'loader', ...extra } as Parameters<typeof app.consume>[0])
+  app.consume({ topic: 'orders', groupId: 'loader', ...extra })
 const refused = (owner: string, field: string) => ({ code: 'KTASK_INVALID_CONFIG', field: `${owner}.${field}` })
 
 describe('batchHandler options', () => {

@@ -6,8 +6,8 @@
  */
 import type pg from 'pg'
 import { describe, expect, it } from 'vitest'
-import type { BatchItem } from 'ktask'
-import { batchTableSql, buildBatchApp, type BatchArgs } from '../fixtures/batch-app.ts'
+import { createApp, type BatchItem } from 'ktask'
+import { batchSchema, batchTableSql, buildBatchApp, type BatchArgs } from '../fixtures/batch-app.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
 import { testAdmin, testPool, uniqueName } from '../helpers/infra.ts'
 import { startWorkerProcess, type SpawnedProcess } from '../helpers/processes.ts'
@@ -53,7 +53,7 @@ describe('batch handlers', () => {
       prefix,
       table,
       partitions: 2,
-      failing,
+      fails: (item) => failing.has(item.payload.n),
       track: true,
       logLevel: 'silent',
       onBatch: (items) => {
@@ -251,5 +251,77 @@ describe('batch handlers', () => {
     expect(rows).toHaveLength(30)
     expect(rows.every((r) => r.c === 1)).toBe(true)
     expect(await topicCount(`${prefix}.loads.dlq`)).toBe(0)
+  })
+
+  it("with retry.ordering 'key', a failed item's later messages wait behind it while other keys flow", async () => {
+    const pool = testPool()
+    const table = await effectsTable(pool, 'batch_blocked')
+    const prefix = uniqueName('batch-blocked')
+    const labels = ['A1', 'B1', 'A2', 'B2', 'A3', 'B3', 'B4', 'B5']
+    const { app, load } = buildBatchApp({
+      prefix,
+      table,
+      partitions: 1,
+      logLevel: 'silent',
+      retryOrdering: 'key',
+      retryDelayMs: 500,
+      fails: (item) => item.payload.n === 0 && item.attempt === 1,
+    })
+    registerCleanup(() => app.close())
+    await load.enqueueMany(labels.map((label, n) => ({ args: { n, key: label[0]!, seq: n }, key: label[0]! })))
+    const worker = app.worker()
+    registerCleanup(() => worker.stop())
+    await worker.start()
+    await waitFor(() => worker.stats().succeeded === 8, { timeoutMs: 30_000, message: '8 succeeded' })
+
+    const { rows } = await pool.query<{ n: number }>(`SELECT n FROM ${table} ORDER BY id`)
+    const order = rows.map((r) => labels[r.n]!)
+    expect(order.filter((l) => l.startsWith('A'))).toEqual(['A1', 'A2', 'A3'])
+    expect(order.filter((l) => l.startsWith('B'))).toEqual(['B1', 'B2', 'B3', 'B4', 'B5'])
+    // Key B was not held back by key A's retry.
+    expect(order.indexOf('B5')).toBeLessThan(order.indexOf('A1'))
+    expect(worker.stats().parked).toBe(2)
+    const left = await count(pool, 'SELECT count(*)::int AS c FROM ktask.key_queue WHERE group_id = $1', [`${prefix}.loads`])
+    expect(left).toBe(0)
+  })
+
+  it('a batch that times out with a statement running is cancelled and rolled back; its items retry (stage timeout)', async () => {
+    const pool = testPool()
+    const table = await effectsTable(pool, 'batch_timeout')
+    const prefix = uniqueName('batch-timeout')
+    const app = createApp({ prefix, logLevel: 'silent', queues: { slow: { partitions: 1 } } })
+    registerCleanup(() => app.close())
+    const attempts: number[][] = []
+    const task = app.task<BatchArgs>({
+      name: 'slow',
+      queue: 'slow',
+      schema: batchSchema,
+      timeoutMs: 500,
+      retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 100, jitter: false } },
+      batchHandler: async (items, ctx) => {
+        attempts.push(items.map((i) => i.attempt))
+        await ctx.tx.query(
+          `INSERT INTO ${table} (task_id, n, key, seq, part, "offset", batch_size, pid)
+           SELECT t, 0, '', 0, 0, 0, 0, 0 FROM unnest($1::text[]) AS t`,
+          [items.map((i) => i.taskId)],
+        )
+        // First attempts hang in Postgres past timeoutMs: the statement must be cancelled, the batch undone.
+        if (items.some((i) => i.attempt === 1)) await ctx.tx.query('SELECT pg_sleep(30)')
+      },
+    })
+    const { taskIds } = await task.enqueueMany(Array.from({ length: 10 }, (_, n) => args(n)))
+    const worker = app.worker()
+    registerCleanup(() => worker.stop())
+    const stages: string[] = []
+    worker.on('task:failed', (e) => void stages.push(e.stage))
+    await worker.start()
+    await waitFor(() => worker.stats().succeeded === 10, { timeoutMs: 30_000, message: '10 succeeded' })
+
+    expect(stages.length).toBeGreaterThan(0)
+    expect(stages.every((s) => s === 'timeout')).toBe(true)
+    expect(attempts.flat().filter((a) => a === 2)).toHaveLength(stages.length)
+    const { rows } = await pool.query<{ task_id: string; c: number }>(`SELECT task_id, count(*)::int AS c FROM ${table} GROUP BY task_id`)
+    expect(rows.map((r) => r.task_id).sort()).toEqual([...taskIds].sort())
+    expect(rows.every((r) => r.c === 1)).toBe(true)
   })
 })

@@ -2,7 +2,9 @@
  * Batch handlers on real Kafka and Postgres: one call per transaction chunk, effects written with one
  * multi-row statement. Items the handler fails retry and dead-letter on their own while the others commit
  * once with their ledger rows; a worker SIGKILLed mid-batch leaves no effect twice and none missing; a
- * partition's items reach the handler, and their effects the table, in offset order.
+ * partition's items reach the handler, and their effects the table, in offset order. Also: a replay and
+ * redelivered copies never reach the handler, a throw or a timeout fails the whole chunk, blocked-key
+ * retries hold a failed item's key, and consumers of other services' events batch the same way.
  */
 import type pg from 'pg'
 import { describe, expect, it } from 'vitest'
@@ -323,5 +325,55 @@ describe('batch handlers', () => {
     const { rows } = await pool.query<{ task_id: string; c: number }>(`SELECT task_id, count(*)::int AS c FROM ${table} GROUP BY task_id`)
     expect(rows.map((r) => r.task_id).sort()).toEqual([...taskIds].sort())
     expect(rows.every((r) => r.c === 1)).toBe(true)
+  })
+
+  it("a consumer of another service's events with a batchHandler: each event's effect once, by its event id", async () => {
+    const pool = testPool()
+    const table = uniqueName('batch_orders').replaceAll('-', '_')
+    await pool.query(`CREATE TABLE ${table} (order_id text NOT NULL, amount int NOT NULL, message_id text NOT NULL)`)
+    registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${table}`))
+    const prefix = uniqueName('batch-events')
+    const app = createApp({ prefix, logLevel: 'silent' })
+    registerCleanup(() => app.close())
+    const schema = {
+      type: 'record',
+      name: 'OrderPlaced',
+      namespace: 'shop',
+      fields: [
+        { name: 'orderId', type: 'string' },
+        { name: 'amount', type: 'int' },
+      ],
+    }
+    const topic = uniqueName('orders')
+    const orderPlaced = app.event<{ orderId: string; amount: number }>({ topic, schema, key: 'orderId', partitions: 2 })
+    const sizes: number[] = []
+    app.consume<{ orderId: string; amount: number }>({
+      topic,
+      groupId: uniqueName('billing'),
+      schema,
+      batchHandler: async (events, ctx) => {
+        sizes.push(events.length)
+        await ctx.tx.query(`INSERT INTO ${table} SELECT * FROM unnest($1::text[], $2::int[], $3::text[])`, [
+          events.map((e) => e.payload.orderId),
+          events.map((e) => e.payload.amount),
+          events.map((e) => e.taskId),
+        ])
+      },
+    })
+    await app.provision()
+    // Every order is published twice with the same event id (a producer retrying, say): the second copy is a duplicate.
+    for (let round = 0; round < 2; round++) {
+      for (let n = 0; n < 40; n++) await orderPlaced.publish({ orderId: `o-${n}`, amount: n }, { eventId: `o-${n}` })
+    }
+    const worker = app.worker()
+    registerCleanup(() => worker.stop())
+    await worker.start()
+    await waitFor(() => worker.stats().succeeded + worker.stats().duplicates === 80, { timeoutMs: 60_000, message: '80 handled' })
+    expect(worker.stats().succeeded).toBe(40)
+    expect(Math.max(...sizes)).toBeGreaterThan(1)
+    const { rows } = await pool.query<{ order_id: string; message_id: string }>(`SELECT order_id, message_id FROM ${table}`)
+    expect(rows).toHaveLength(40)
+    expect(new Set(rows.map((r) => r.order_id)).size).toBe(40)
+    expect(rows.every((r) => r.message_id === r.order_id)).toBe(true)
   })
 })

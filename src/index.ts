@@ -1,6 +1,11 @@
 /** ktask public API: everything a user imports comes from here, and nothing else is public. */
 export { App, createApp, type ScheduleInfo } from './app/app.ts'
 export type {
+  BatchContext,
+  BatchHandler,
+  BatchItem,
+  BatchItemResult,
+  BatchResult,
   ConsumeDefinition,
   EnqueueManyItem,
   EnqueueOptions,

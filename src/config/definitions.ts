@@ -67,6 +67,68 @@ export interface HandlerContext {
   readonly results: unknown[] | undefined
 }
 
+/**
+ * One message of a batch handler's chunk: its decoded payload (a task's args, or an event) and what a
+ * single handler reads from its `ctx`.
+ */
+export interface BatchItem<Payload = unknown> {
+  readonly payload: Payload
+  /** The task id (tasks) or message id (events); stable across retries, replays and DLQ redrives. */
+  readonly taskId: string
+  /** Same value as `taskId`: the idempotency key of effects outside Postgres. */
+  readonly idempotencyKey: string
+  /** 1 on the first run, 2 on the first retry, … (each item counts its own attempts). */
+  readonly attempt: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly topic: string
+  readonly partition: number
+  readonly offset: string
+  /** The message key, or null. */
+  readonly key: string | null
+  /** The Kafka record's timestamp, ms since the epoch. */
+  readonly timestamp: number
+}
+
+/** The `ctx` of a batch handler: one transaction and one deadline for the whole chunk. */
+export interface BatchContext<Payload = unknown> {
+  /**
+   * A node-postgres client inside the transaction that also writes the ledger rows of the items that
+   * succeed: effects written through it commit exactly once, together with those rows.
+   */
+  tx: pg.ClientBase
+  /** Aborted when the batch exceeds `timeoutMs`, or when the worker's shutdown grace period ends. */
+  signal: AbortSignal
+  /** pino child logger bound to group, topic, partition, task and the chunk's first and last offsets. */
+  log: Logger
+  /** The OpenTelemetry consumer span of the batch (its first item's trace context). */
+  span: Span
+  /**
+   * Marks one item failed: it is retried (or dead-lettered) on its own, like a failed single handler, and
+   * its ledger row does not commit. Effects the handler wrote for it through `ctx.tx` DO commit: write
+   * effects only for the items it does not fail. Throw `UnrecoverableError` to dead-letter it at once.
+   */
+  fail(item: BatchItem<Payload>, error: unknown): void
+}
+
+/** A batch handler's word on one item (`{ result }` is what `app.status` shows for a tracked task). */
+export type BatchItemResult<Result = unknown> = { result: Result } | { error: unknown }
+
+/**
+ * What a batch handler may return: the outcome of some items, keyed by item or task id. Items not in it
+ * (and not passed to `ctx.fail`) succeeded; `{ error }` fails an item like `ctx.fail`.
+ */
+export type BatchResult<Payload = unknown, Result = unknown> = ReadonlyMap<BatchItem<Payload> | string, BatchItemResult<Result>>
+
+/**
+ * Handles the messages of one transaction chunk at once (up to `worker.transactionBatchSize`, in offset
+ * order, duplicates already left out). Returning (or resolving) marks every item not failed as succeeded;
+ * throwing fails every item of the chunk (nothing of it commits; each is retried on its own).
+ */
+export type BatchHandler<Payload = unknown, Result = unknown> = (
+  items: readonly BatchItem<Payload>[],
+  ctx: BatchContext<Payload>,
+) => Promise<BatchResult<Payload, Result> | void> | BatchResult<Payload, Result> | void
+
 /** Anything node-postgres can run a statement on: a `pg.Client`, a `pg.PoolClient` (in your transaction). */
 export type TransactionClient = Pick<pg.ClientBase, 'query'>
 
@@ -273,7 +335,14 @@ export interface TaskDefinition<Args = unknown, Result = unknown> extends Handle
   queue: string
   /** Avro schema of the arguments: a record schema object, its JSON text, an .avsc path, or an avsc Type. */
   schema: AvroSchemaInput
-  handler: (args: Args, ctx: TaskContext) => Promise<Result> | Result
+  /** Runs one task. Exactly one of `handler` and `batchHandler` is required. */
+  handler?: (args: Args, ctx: TaskContext) => Promise<Result> | Result
+  /**
+   * Runs a chunk of tasks at once, in one transaction (see `BatchHandler` and README, "Batch handlers").
+   * Exactly one of `handler` and `batchHandler` is required; not with `isolation`, `rateLimit`,
+   * `concurrency` or `transaction: false`. @defaultValue none
+   */
+  batchHandler?: BatchHandler<Args, Result>
   /** Keep state, progress and result in `ktask.tasks` (see `app.status`). @defaultValue `false` */
   track?: boolean
   /**
@@ -372,7 +441,13 @@ export interface ConsumeDefinition<Event = unknown> extends HandlerDefinitionBas
   groupId: string
   /** Reader schema; without it events are decoded with the writer's schema. */
   schema?: AvroSchemaInput
-  handler: (event: Event, ctx: EventContext) => unknown
+  /** Handles one event. Exactly one of `handler` and `batchHandler` is required. */
+  handler?: (event: Event, ctx: EventContext) => unknown
+  /**
+   * Handles a chunk of events at once, in one transaction (see `BatchHandler`). Exactly one of `handler`
+   * and `batchHandler` is required; not with `transaction: false`. @defaultValue none
+   */
+  batchHandler?: BatchHandler<Event>
   /** @defaultValue the `ktask-id` header, else `<topic>/<partition>/<offset>` */
   idempotencyKey?: IdempotencyKeySource<Event>
   /** @defaultValue `'partition'` */

@@ -5,14 +5,21 @@
  */
 import type { Type } from 'avsc'
 import { toAvroType } from '../codec/avro-codec.ts'
-import type { ConsumeDefinition, HandlerContext, IdempotencyKeySource, TaskDefinition } from '../config/definitions.ts'
+import type {
+  BatchContext,
+  BatchItem,
+  ConsumeDefinition,
+  HandlerContext,
+  IdempotencyKeySource,
+  TaskDefinition,
+} from '../config/definitions.ts'
 import type { Ordering } from '../config/options.ts'
 import { checkInt, checkName, resolveQueueOptions, type ResolvedAppConfig, type ResolvedDatabase } from '../config/resolve.ts'
 import { handlerDefaults } from '../config/defaults.ts'
 import { resolveIsolation, type ResolvedIsolation } from '../config/isolation.ts'
 import { resolveConcurrency, resolveRateLimit, type ResolvedConcurrency, type ResolvedRateLimit } from '../config/limits.ts'
 import { refuseUnknownConsumeOptions, refuseUnknownTaskOptions } from '../config/known-options.ts'
-import { configError } from '../errors.ts'
+import { KtaskError, configError } from '../errors.ts'
 import { tierDelays } from '../retry/backoff.ts'
 import { resolveRetryPolicy, type ResolvedRetryPolicy } from '../retry/policy.ts'
 import { consumerBase, dlqTopic, queueTopic, taskSubject as subjectOf, tierTopic } from '../topology/names.ts'
@@ -25,7 +32,10 @@ export interface HandlerSpec {
   queue?: string
   /** Reader schema; undefined = decode with the writer's schema. */
   type: Type | undefined
+  /** The single handler (a batch definition's refuses to run: its chunks go to `batchHandler`). */
   handler: (args: unknown, ctx: HandlerContext) => unknown
+  /** Set for `batchHandler` definitions: the worker runs their chunks through it (worker/batch-runner.ts). */
+  batchHandler?: (items: readonly BatchItem[], ctx: BatchContext) => unknown
   retry: ResolvedRetryPolicy
   timeoutMs: number
   ledger: boolean
@@ -60,8 +70,29 @@ export interface Route {
   blockingKeys: boolean
 }
 
+/** `handler` or `batchHandler`, exactly one (a definition with both would leave it unclear which runs). */
+function handlersOf(owner: string, def: TaskDefinition | ConsumeDefinition): Pick<HandlerSpec, 'handler' | 'batchHandler'> {
+  const { handler, batchHandler } = def as { handler?: unknown; batchHandler?: unknown }
+  if (handler !== undefined && batchHandler !== undefined) {
+    throw configError(`${owner}.batchHandler`, 'cannot be given together with handler: define exactly one of them')
+  }
+  if (batchHandler === undefined) {
+    if (typeof handler !== 'function') throw configError(`${owner}.handler`, 'must be a function (or give batchHandler instead)')
+    return { handler: handler as HandlerSpec['handler'] }
+  }
+  if (typeof batchHandler !== 'function') throw configError(`${owner}.batchHandler`, 'must be a function')
+  return { handler: singleRunRefused(owner), batchHandler: batchHandler as HandlerSpec['batchHandler'] }
+}
+
+/** A batch definition's `handler`: the worker never calls it (if it ever did, this says why it failed). */
+function singleRunRefused(owner: string): HandlerSpec['handler'] {
+  return () => {
+    throw new KtaskError('KTASK_STATE', `${owner} has a batchHandler and cannot run one message alone`)
+  }
+}
+
 function commonSpec(owner: string, def: TaskDefinition | ConsumeDefinition, database: ResolvedDatabase | undefined) {
-  if (typeof def.handler !== 'function') throw configError(`${owner}.handler`, 'must be a function')
+  const handlers = handlersOf(owner, def)
   const hasDatabase = database !== undefined
   const timeoutMs = checkInt(`${owner}.timeoutMs`, def.timeoutMs ?? handlerDefaults.timeoutMs, 1)
   const ledger = def.ledger ?? hasDatabase
@@ -80,11 +111,14 @@ function commonSpec(owner: string, def: TaskDefinition | ConsumeDefinition, data
   if (ledger && !transaction) {
     throw configError(`${owner}.transaction`, 'cannot be false while ledger is on: the ledger row commits with the handler transaction')
   }
+  if (handlers.batchHandler && !transaction) {
+    throw configError(`${owner}.transaction`, 'cannot be false with a batchHandler: its chunk shares one transaction (ctx.tx)')
+  }
   const retry = resolveRetryPolicy(def.retry, owner)
   if (retry.ordering === 'key' && !hasDatabase) {
     throw configError(`${owner}.retry.ordering`, "'key' needs a database (blocked keys are kept in Postgres)")
   }
-  return { timeoutMs, ledger, transaction, retry, handler: def.handler }
+  return { timeoutMs, ledger, transaction, retry, ...handlers }
 }
 
 export function taskSpec(def: TaskDefinition, database: ResolvedDatabase | undefined): HandlerSpec {
@@ -109,6 +143,7 @@ export function taskSpec(def: TaskDefinition, database: ResolvedDatabase | undef
     )
   }
   const isolation = resolveIsolation(owner, def, common.timeoutMs)
+  if (common.batchHandler) refuseWithBatch(owner, { isolation, rateLimit, concurrency })
   return {
     kind: 'task',
     name: def.name,
@@ -119,6 +154,17 @@ export function taskSpec(def: TaskDefinition, database: ResolvedDatabase | undef
     ...(isolation ? { isolation } : {}),
     ...(rateLimit ? { rateLimit } : {}),
     ...(concurrency ? { concurrency } : {}),
+  }
+}
+
+/**
+ * Options a batch handler does not support: an isolated child runs one message's handler at a time, and
+ * rate and concurrency limits admit, defer and lease messages one by one (a chunk would start items
+ * before their slot, or hold one lease for many runs).
+ */
+function refuseWithBatch(owner: string, options: Record<'isolation' | 'rateLimit' | 'concurrency', unknown>): void {
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined) throw configError(`${owner}.${name}`, 'is not supported with a batchHandler (use a single handler)')
   }
 }
 

@@ -2,7 +2,9 @@
  * `partition` ordering: one partition's messages strictly in offset order, several of them per Postgres
  * transaction (a chunk: consecutive ready messages with the same `transaction` setting, up to
  * `transactionBatchSize`). A message whose hop is not acknowledged yet holds the partition until it is.
+ * A batch handler's chunk holds its own task's messages only (it runs them in one call).
  */
+import type { HandlerSpec } from '../routing/routes.ts'
 import type { ExecItem } from './execution.ts'
 import { LaneCore, itemOf, type LaneEntry } from './lane-core.ts'
 
@@ -66,7 +68,7 @@ export class OrderedLane extends LaneCore {
       }
       if (!prepared.ok) break
       const first = items[0]?.prepared.spec
-      if (first && first.transaction !== prepared.spec.transaction) break
+      if (first && !sameChunk(first, prepared.spec)) break
       items.push(itemOf(entry))
       entries.push(entry)
     }
@@ -80,4 +82,10 @@ export class OrderedLane extends LaneCore {
   #removeCompleted(): void {
     this.buffer.dropDone((e) => e.done, this.d.options.transactionBatchSize)
   }
+}
+
+/** Whether a message of `next` may join a chunk begun by one of `first`. */
+function sameChunk(first: HandlerSpec, next: HandlerSpec): boolean {
+  if (first.transaction !== next.transaction) return false
+  return first.batchHandler === undefined && next.batchHandler === undefined ? true : first === next
 }

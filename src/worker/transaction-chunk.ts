@@ -19,18 +19,23 @@
  * A handler that timed out with a statement still running has that statement cancelled; if it will not
  * end, the connection is destroyed (everything rolls back and runs again) — the one case where
  * neighbours repeat.
+ *
+ * A chunk of a `batchHandler` definition runs its handler once, after the duplicates were set aside,
+ * under one savepoint: items it fails lose their ledger rows (their effects, if it wrote any, stay);
+ * when it throws or times out, the savepoint undoes the whole batch and every item has failed.
  */
 import type pg from 'pg'
-import { KtaskError, infrastructureError, isKtaskError } from '../errors.ts'
-import { classifyFailure, type HopTopics } from '../retry/classify.ts'
+import { KtaskError, infrastructureError } from '../errors.ts'
+import type { HopTopics } from '../retry/classify.ts'
 import type { FailureStage } from '../retry/headers.ts'
 import { deleteInboxRows, insertInboxRows, ledgerRowsOf } from '../store/inbox.ts'
 import { deleteKeyEntry } from '../store/key-queue.ts'
-import { isPostgresUnavailable } from '../store/unavailable.ts'
-import { failedOutcome, missedStart, untilStart, type ChunkResult, type ExecItem, type Outcome } from './execution.ts'
+import { missedStart, untilStart, type ChunkResult, type ExecItem, type Outcome } from './execution.ts'
+import { runBatchChunk, type BatchHost } from './batch-transaction.ts'
 import { scopeClient, type ScopedClient } from './handler-context.ts'
 import { runHandler, type HandlerRunnerDeps } from './handler-runner.ts'
 import { transactionHasRoom } from './transaction-budget.ts'
+import { abortedByHandler, failure, idleSessionTimeout, isInfrastructure, isTransientConflict } from './transaction-errors.ts'
 
 /** What a chunk transaction needs besides running handlers. */
 export interface ChunkDeps extends HandlerRunnerDeps {
@@ -44,35 +49,6 @@ export interface ChunkDeps extends HandlerRunnerDeps {
 const SAVEPOINT = 'ktask_message'
 /** How long a timed-out handler's cancelled statement may take to end before the connection is dropped. */
 const CANCEL_WAIT_MS = 5000
-
-/** An error of ktask's own statements (BEGIN, ledger, COMMIT) that is about the database being reachable. */
-export function isInfrastructure(err: unknown): boolean {
-  return isPostgresUnavailable(err) || isKtaskError(err, 'KTASK_INFRASTRUCTURE')
-}
-
-/**
- * Postgres aborted the transaction to break a lock conflict between ktask's own statements of concurrent
- * chunks (a deadlock: two chunks advancing the same two flows in opposite orders; a serialization
- * failure): nobody's fault, and the same work succeeds when it runs again — like an outage, not an attempt.
- */
-export function isTransientConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code
-  return code === '40P01' || code === '40001'
-}
-
-/** A message whose transaction cannot commit because of what its handler did: its own failure, never an outage. */
-function abortedByHandler(detail: string, cause?: unknown): KtaskError {
-  return new KtaskError(
-    'KTASK_VALIDATION',
-    `The handler returned, but its transaction cannot commit: ${detail}`,
-    cause === undefined ? {} : { cause },
-  )
-}
-
-/** Postgres ended the session for sitting idle in its transaction: the chunk's doing, not an outage. */
-function idleSessionTimeout(err: unknown): boolean {
-  return (err as { code?: unknown } | undefined)?.code === '25P03'
-}
 
 /** Lock waits that ended (statement/lock timeout, deadlock) while inserting ledger rows. */
 const LEDGER_CONTENTION = new Set(['57014', '55P03', '40P01'])
@@ -107,15 +83,8 @@ type Attempt =
   | { kind: 'infra'; error: unknown }
   /** Postgres aborted it to break a lock conflict (isTransientConflict): nothing was committed. */
   | { kind: 'conflict'; error: unknown }
-
-/** The outcome of item's failure, as classifyFailure decides it (a pause when it was an outage). */
-function failure(deps: ChunkDeps, item: ExecItem, stage: FailureStage, error: unknown, connectionLost = false): Outcome {
-  const decision = classifyFailure(
-    { stage, error, attempt: item.envelope.attempt },
-    { retry: item.prepared.spec.retry, topics: deps.topics, connectionLost },
-  )
-  return decision.kind === 'pause' ? { kind: 'pause', stage: 'execute', error } : failedOutcome(stage, error, decision)
-}
+  /** A timed-out batch handler took the connection with it: nothing was committed; its items failed. */
+  | { kind: 'batch-dropped'; outcomes: (Outcome | undefined)[] }
 
 export async function runChunkInTransaction(deps: ChunkDeps, items: ExecItem[]): Promise<ChunkResult> {
   const outcomes: (Outcome | undefined)[] = new Array<Outcome | undefined>(items.length).fill(undefined)
@@ -147,6 +116,9 @@ export async function runChunkInTransaction(deps: ChunkDeps, items: ExecItem[]):
       case 'commit-failed':
         if (end - start === 1) outcomes[start] = failure(deps, items[start]!, attempt.stage, attempt.error)
         else for (let i = end - 1; i >= start; i--) segments.push([i, i + 1])
+        break
+      case 'batch-dropped':
+        attempt.outcomes.forEach((o, i) => (outcomes[start + i] = o))
         break
       case 'stopped': {
         const at = start + attempt.index
@@ -180,7 +152,17 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
   let missed = false
   try {
     await tx.begin(items)
-    for (let i = 0; i < items.length; i++) {
+    const batch = items[0]!.prepared.spec.batchHandler ? await runBatchChunk(tx, items, () => connectionLost) : undefined
+    if (batch?.kind === 'connection-dropped') {
+      discard = new Error('a timed-out batch handler left a statement running')
+      return { kind: 'batch-dropped', outcomes: batch.outcomes }
+    }
+    if (batch?.kind === 'shutdown') {
+      discard = new Error('handler shutdown')
+      return { kind: 'stopped', index: 0, outcome: undefined }
+    }
+    batch?.outcomes.forEach((o) => tx.outcomes.push(o))
+    for (let i = 0; !batch && i < items.length; i++) {
       if (connectionLost) throw connectionLost
       if (i > 0 && !tx.hasRoomFor(items[i]!)) {
         await tx.releaseUnrun(items.slice(i))
@@ -256,7 +238,7 @@ async function runOnce(deps: ChunkDeps, items: ExecItem[]): Promise<Attempt> {
 }
 
 /** The statements of one chunk transaction and the outcomes of the messages it ran. */
-class ChunkTransaction {
+class ChunkTransaction implements BatchHost {
   readonly outcomes: Outcome[] = []
   lastOutcome: Outcome | undefined
   readonly #deps: ChunkDeps
@@ -278,7 +260,7 @@ class ChunkTransaction {
 
   async begin(items: ExecItem[]): Promise<void> {
     this.#begunAt = performance.now()
-    await this.#statement('BEGIN')
+    await this.statement('BEGIN')
     const ledgerIds = items.filter((i) => i.prepared.spec.ledger).map((i) => i.prepared.messageId)
     if (ledgerIds.length > 0) {
       this.#fresh = await insertLedgerRows(this.#client, this.#deps.groupId, ledgerIds)
@@ -318,21 +300,15 @@ class ChunkTransaction {
    */
   async run(item: ExecItem, connectionLost: () => Error | undefined): Promise<'ok' | 'connection-dropped' | 'shutdown'> {
     const scope = scopeClient(this.#client, { savepoint: SAVEPOINT })
-    const { ledger, messageId } = { ledger: item.prepared.spec.ledger, messageId: item.prepared.messageId }
-    // delete() on first use: the same id twice in one chunk runs once; the second is a duplicate.
-    if (ledger ? !this.#fresh.delete(messageId) : this.#cancelled.has(messageId)) {
-      const failed = await this.#ownStatements(scope, item, async () => {
-        if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, messageId)
-      })
-      return this.#record(failed ?? { kind: 'done', how: 'duplicate' })
-    }
+    const messageId = item.prepared.messageId
+    if (!this.isNew(item)) return this.#record(await this.duplicate(scope, item))
     const run = await runHandler(this.#deps, item, scope)
-    this.#noteActivity(scope)
+    this.noteActivity(scope)
     if (run.kind === 'shutdown') return 'shutdown'
     if (run.kind === 'timeout' || run.kind === 'crash') {
       // A crashed isolated handler may have left forwarded statements running, like a timed-out one.
       this.lastOutcome = failure(this.#deps, item, run.kind, run.error)
-      if (!(await this.#settle(scope))) return 'connection-dropped'
+      if (!(await this.settle(scope))) return 'connection-dropped'
       await this.#undo(scope, item)
       return this.#record(this.lastOutcome)
     }
@@ -342,7 +318,7 @@ class ChunkTransaction {
       await this.#undo(scope, item)
       return this.#record(outcome)
     }
-    if (run.txQueryFailed && !(await this.#transactionUsable())) {
+    if (run.txQueryFailed && !(await this.transactionUsable())) {
       // The handler caught a failed statement: its part of the transaction can no longer commit. Blame
       // it, not the next message in the chunk (whose first statement would fail) nor the COMMIT.
       await this.#undo(scope, item)
@@ -367,6 +343,33 @@ class ChunkTransaction {
     return this.#record(failed ?? { kind: 'done', how: 'succeeded', result: run.result, durationMs: run.durationMs })
   }
 
+  /** Not run before: its ledger row is new here (or, without a ledger, no cancel marked it). */
+  isNew(item: ExecItem): boolean {
+    const id = item.prepared.messageId
+    // delete() on first use: the same id twice in one chunk runs once; the second is a duplicate.
+    return item.prepared.spec.ledger ? this.#fresh.delete(id) : !this.#cancelled.has(id)
+  }
+
+  /** A message already handled: skipped, but its blocked-key entry (if it heads one) goes. */
+  async duplicate(scope: ScopedClient, item: ExecItem): Promise<Outcome> {
+    const failed = await this.#ownStatements(scope, item, async () => {
+      if (item.dequeueKey) await deleteKeyEntry(scope.own, this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
+    })
+    return failed ?? { kind: 'done', how: 'duplicate' }
+  }
+
+  get client(): pg.PoolClient {
+    return this.#client
+  }
+
+  get deps(): ChunkDeps {
+    return this.#deps
+  }
+
+  keepSucceeded(succeeded: readonly { item: ExecItem; result: unknown }[]): void {
+    this.#succeeded.push(...succeeded)
+  }
+
   #record(outcome: Outcome): 'ok' {
     this.outcomes.push(outcome)
     return 'ok'
@@ -379,7 +382,7 @@ class ChunkTransaction {
   async #ownStatements(scope: ScopedClient, item: ExecItem, statements: () => Promise<void>): Promise<Outcome | undefined> {
     try {
       await statements()
-      this.#noteActivity(scope)
+      this.noteActivity(scope)
       return undefined
     } catch (err) {
       if (isInfrastructure(err) || isTransientConflict(err)) throw err
@@ -390,7 +393,7 @@ class ChunkTransaction {
 
   /** Undoes one message: back to its savepoint (if it ran a statement), and its ledger row removed. */
   async #undo(scope: ScopedClient, item: ExecItem): Promise<void> {
-    if (scope.savepointTaken) await this.#statement(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`)
+    if (scope.savepointTaken) await this.statement(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`)
     if (item.prepared.spec.ledger) await deleteInboxRows(this.#client, this.#deps.groupId, [item.prepared.messageId])
     this.#lastStatementAt = performance.now()
   }
@@ -400,7 +403,7 @@ class ChunkTransaction {
    * to end. False when it will not (the connection must go); throws an outage when Postgres cannot even
    * be asked to cancel it.
    */
-  async #settle(scope: ScopedClient): Promise<boolean> {
+  async settle(scope: ScopedClient): Promise<boolean> {
     if (scope.pending.size === 0) return true
     const pid = (this.#client as unknown as { processID?: number }).processID
     try {
@@ -424,9 +427,9 @@ class ChunkTransaction {
    * The client's status can lag (the server's ReadyForQuery may not have been read when the rejection
    * reached the handler), so ask the server — only on this rare path.
    */
-  async #transactionUsable(): Promise<boolean> {
+  async transactionUsable(): Promise<boolean> {
     try {
-      await this.#statement('SELECT 1')
+      await this.statement('SELECT 1')
       return true
     } catch (err) {
       if ((err as { code?: unknown }).code === '25P02') return false
@@ -434,12 +437,12 @@ class ChunkTransaction {
     }
   }
 
-  async #statement(sql: string): Promise<void> {
+  async statement(sql: string): Promise<void> {
     await this.#client.query(sql)
     this.#lastStatementAt = performance.now()
   }
 
-  #noteActivity(scope: ScopedClient): void {
+  noteActivity(scope: ScopedClient): void {
     if (scope.lastActivity > this.#lastStatementAt) this.#lastStatementAt = scope.lastActivity
   }
 }

@@ -181,6 +181,25 @@ describe('ordered lane', () => {
     await h.lane.stop()
   })
 
+  it("a batch handler's chunk holds its own task's messages only; single handlers' messages share theirs", async () => {
+    const specs: Record<string, HandlerSpec> = {
+      s: spec,
+      a: { ...spec, name: 'a', batchHandler: () => {} },
+      b: { ...spec, name: 'b', batchHandler: () => {} },
+    }
+    const preparer = {
+      prepare: (m: Envelope): Preparation => ({ ok: true, spec: specs[m.value!.toString()]!, args: undefined, messageId: m.id }),
+    }
+    const h = harness('ordered', { transactionBatchSize: 10 }, { preparer })
+    h.lane.push(
+      ['s', 's', 'a', 'a', 'a', 'b', 's', 'a'].map((task, o) => msg(o, task)),
+      7,
+    )
+    await until(() => h.lane.tracker.position() === 8)
+    expect(h.runs).toEqual([['0', '1'], ['2', '3', '4'], ['5'], ['6'], ['7']])
+    await h.lane.stop()
+  })
+
   it('an outage applies nothing, pauses the partition with backoff, and runs the same chunk again', async () => {
     const h = harness('ordered')
     h.lane.push([msg(0, 'outage-once'), msg(1, 'ok')], 1)

@@ -6,6 +6,7 @@
  *   npm run bench                       # everything (about 15 minutes on 2 cores)
  *   npm run bench -- --quick            # small sizes, 1 run: checks the harness
  *   npm run bench -- --only ktask,bullmq
+ *   npm run bench -- --only ledger,batch-ledger,bullmq   # effects with the ledger: one statement per task / per chunk
  *   npm run bench -- --only timers,outbox   # delayed tasks and transactional enqueue (about 3 minutes)
  *   npm run bench -- --only flows           # chord([b × 100], c) beside plain tasks (1–2 minutes)
  *   npm run bench -- --only isolation       # isolation none / thread / process, no-op and 1 ms handlers
@@ -40,6 +41,8 @@ const size = (full: number, small: number): number => (quick ? small : full)
 const targets = {
   noopVsKafkajs: 0.8,
   ledgerVsBullmq: 5,
+  batchLedgerVsBullmq: 3,
+  enqueueVsKafkajs: 0.8,
   latencyP99Ms: 25,
   peakRssMiB: 200,
   timerLatenessP99Ms: 1000,
@@ -68,6 +71,8 @@ async function main(): Promise<void> {
   await section('kafka-tools', () => benchKafkaTools(runs, size(1_000_000, 50_000)))
   await section('ktask', () => benchKtaskNoop(runs, size(100_000, 10_000)))
   await section('ledger', () => benchKtaskLedger(runs, size(50_000, 5_000)))
+  // The same one row per task, written by a batch handler with one statement per transaction chunk.
+  await section('batch-ledger', () => benchKtaskLedger(runs, size(200_000, 20_000), 'batch-ledger'))
   // No-op processing with metrics off and on, drained alternately from one backlog.
   await section('observability', () => benchObservability(runs, size(100_000, 10_000)))
   await section('bullmq', () => benchBullmq(runs, size(100_000, 10_000)))
@@ -110,6 +115,8 @@ async function main(): Promise<void> {
   const ratios = {
     noopVsKafkajs: ratio(figures['ktask.noop'], figures['kafkajs.consume']),
     ledgerVsBullmq: ratio(figures['ktask.ledger'], figures['bullmq.process']),
+    batchLedgerVsBullmq: ratio(figures['ktask.batch-ledger'], figures['bullmq.process']),
+    enqueueVsKafkajs: ratio(figures['ktask.enqueue'], figures['kafkajs.produce']),
     // Not a target: the same per-job Postgres write on both sides (BullMQ without ledger or exactly-once).
     ledgerVsBullmqPg: ratio(figures['ktask.ledger'], figures['bullmq.process-pg']),
     outboxTxVsPlain: ratio(figures['outbox.tx-100'], figures['outbox.plain-enqueue']),
@@ -182,6 +189,8 @@ function summary(result: BenchResult): string {
   const p99 = s['latency.p99']?.median ?? null
   const noop = ratios.noopVsKafkajs ?? null
   const ledger = ratios.ledgerVsBullmq ?? null
+  const batch = ratios.batchLedgerVsBullmq ?? null
+  const enqueue = ratios.enqueueVsKafkajs ?? null
   const rss = s['memory.peak-rss-1m']?.median ?? null
   const rssUncapped = s['memory.peak-rss-1m-no-heap-cap']?.median ?? null
   const timerRate = result.timersDuePerSecond ?? '–'
@@ -205,6 +214,8 @@ function summary(result: BenchResult): string {
     `| ktask no-op ≥ ${targets.noopVsKafkajs} × raw kafkajs consume | ${noop ?? '–'} × | ${check(noop === null ? null : noop >= targets.noopVsKafkajs)} |`,
     `| ktask with ledger ≥ ${targets.ledgerVsBullmq} × BullMQ processed | ${ledger ?? '–'} × | ${check(ledger === null ? null : ledger >= targets.ledgerVsBullmq)} |`,
     `| (for context) ktask with ledger ÷ BullMQ writing the same row to Postgres | ${ratios.ledgerVsBullmqPg ?? '–'} × | not a target |`,
+    `| batch handler with ledger, one row per task in one statement per chunk ≥ ${targets.batchLedgerVsBullmq} × BullMQ processed | ${batch ?? '–'} × | ${check(batch === null ? null : batch >= targets.batchLedgerVsBullmq)} |`,
+    `| ktask enqueueMany ≥ ${targets.enqueueVsKafkajs} × raw kafkajs batched produce | ${enqueue ?? '–'} × | ${check(enqueue === null ? null : enqueue >= targets.enqueueVsKafkajs)} |`,
     `| p99 enqueue → start ≤ ${targets.latencyP99Ms} ms at ${latencyRate}/s | ${p99 ?? '–'} ms | ${check(p99 === null ? null : p99 <= targets.latencyP99Ms)} |`,
     `| (for context) p99 at ${Math.round(latencyRate / 2)}/s | ${s['latency-quarter.p99']?.median ?? '–'} ms | not a target |`,
     `| worker peak RSS ≤ ${targets.peakRssMiB} MiB draining 1M (\`ktask worker\` defaults) | ${rss ?? '–'} MiB | ${check(rss === null ? null : rss <= targets.peakRssMiB)} |`,

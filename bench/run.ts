@@ -277,6 +277,23 @@ function summary(result: BenchResult): string {
     'callback waits behind the steps of the flows still queued on its partition. `flows.plain-tasks` lasts',
     'well under a second per run: expect a wide min – max.',
     '',
+    'Effects with the ledger: `ktask.ledger` — a handler inserting one row per task with its own statement',
+    "(one Postgres round trip per task, in the chunk's transaction); `ktask.batch-ledger` — a batch handler",
+    'inserting the same rows with one `INSERT … SELECT unnest($1)` per transaction chunk (50 messages by',
+    'default). Both drain a backlog on a 6-partition queue in this process, ledger rows and effects checked.',
+    '',
+    'Storage (storage.*): the ledger at 10M rows (10 days of UUIDv7 ids, a tenth a day) in the layout before',
+    'migration 0012 (`old`: one table, retention by batched DELETE, then the VACUUM it makes necessary) and',
+    'after (`new`: day partitions, retention by dropping whole days): load rate and WAL, bytes per row with',
+    "indexes, a worker's inserts (100 ids per transaction) into the full table, pruning the 3 oldest days",
+    '(time and WAL). One run: loading 2 × 10M rows is most of it.',
+    '',
+    'Dashboard (dashboard.*): `ktask serve` in the benchmark process with 10,000 tracked tasks and 1,000 DLQ',
+    "entries; each page loaded in headless Chromium (Debian's package) from navigation start to the load",
+    'event — HTML, stylesheet and script — p50 and p95 over 20 loads per page and run, after one warm-up',
+    'load (the first read of a DLQ scans its topic once). Chromium, the service, Kafka and Postgres share',
+    'the 2 cores.',
+    '',
   ].join('\n')
 }
 

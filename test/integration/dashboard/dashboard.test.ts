@@ -2,8 +2,8 @@
  * The dashboard in a real browser (headless Chromium) against a real `ktask serve` and `ktask worker`,
  * with Kafka and Postgres: login, the overview's lag, a dead-lettered task redriven from the DLQ page with
  * a dry-run count and a confirmation until its page shows SUCCEEDED, schedules, flows, a replay plan.
- * Every page is screenshotted into docs/screenshots/ and checked for labelled controls; the browser's
- * console must stay free of errors throughout.
+ * Every page is screenshotted into docs/screenshots/ and checked for labelled controls and WCAG AA text
+ * contrast; the browser's console must stay free of errors throughout.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -48,8 +48,41 @@ async function unlabelledControls(): Promise<string[]> {
     .map((el) => el.outerHTML.slice(0, 120))`)
 }
 
+/**
+ * Text whose colour is under WCAG AA contrast with the background it is drawn on: 4.5:1, or 3:1 for large
+ * text (24 px, or 18.66 px bold). The background is the nearest opaque one among the element's ancestors.
+ */
+async function lowContrastText(): Promise<string[]> {
+  return page.evaluate(`(() => {
+    const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number)
+    const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4 })
+      .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0)
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor)
+        if (c.length >= 3 && (c.length === 3 || c[3] > 0.9)) return c
+      }
+      return [255, 255, 255]
+    }
+    const out = []
+    for (const el of document.querySelectorAll('body *')) {
+      const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join('')
+      if (!text || el.getClientRects().length === 0) continue
+      const style = getComputedStyle(el)
+      if (style.visibility === 'hidden' || el.closest('[hidden], .sr-only')) continue
+      const [a, b] = [lum(rgb(style.color)), lum(background(el))]
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)
+      const size = parseFloat(style.fontSize)
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700)
+      if (ratio < (large ? 3 : 4.5)) out.push(el.tagName.toLowerCase() + ' "' + text.slice(0, 30) + '" ' + ratio.toFixed(2) + ':1')
+    }
+    return out
+  })()`)
+}
+
 async function shot(name: string): Promise<void> {
   expect(await unlabelledControls()).toEqual([])
+  expect(await lowContrastText()).toEqual([])
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
 }
 

@@ -12,6 +12,12 @@ import { runChunkInTransaction, type ChunkDeps } from './transaction-chunk.ts'
 
 export type ExecutorDeps = ChunkDeps
 
+/**
+ * A chunk without a transaction ends after this long (what is left goes back to its lane and runs in
+ * the next chunk): its outcomes, offsets and retries are not held back behind hundreds of slow handlers.
+ */
+export const PLAIN_CHUNK_MS = 100
+
 export class Executor implements ChunkRunner {
   readonly #deps: ExecutorDeps
 
@@ -41,7 +47,9 @@ export class Executor implements ChunkRunner {
     } catch (err) {
       return { outcomes: [{ kind: 'pause', stage: 'execute', error: err }] }
     }
+    const started = performance.now()
     for (const item of items) {
+      if (outcomes.length > 0 && performance.now() - started > PLAIN_CHUNK_MS) return { outcomes }
       if (cancelled.has(item.prepared.messageId)) {
         outcomes.push({ kind: 'done', how: 'duplicate' })
         continue

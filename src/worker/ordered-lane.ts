@@ -9,6 +9,9 @@ import type { ExecItem } from './execution.ts'
 import { LaneCore, itemOf, type LaneEntry } from './lane-core.ts'
 
 export class OrderedLane extends LaneCore {
+  /** Size of the last chunk built: how far behind the head finished messages may sit. */
+  #lastChunk = 0
+
   protected async run(): Promise<void> {
     while (this.laneState === 'running') {
       const head = this.buffer.at(0)
@@ -43,7 +46,7 @@ export class OrderedLane extends LaneCore {
    * has a failure to route; 'outage' when preparing the head hit an outage (already backed off).
    */
   async #buildChunk(): Promise<{ items: ExecItem[]; entries: LaneEntry[] } | 'outage'> {
-    const max = this.d.options.transactionBatchSize
+    let max = this.d.options.transactionBatchSize
     const items: ExecItem[] = []
     const entries: LaneEntry[] = []
     // Blocked-key routes: one message per key per chunk, so a failure can still hold its key's next one.
@@ -69,9 +72,11 @@ export class OrderedLane extends LaneCore {
       if (!prepared.ok) break
       const first = items[0]?.prepared.spec
       if (first && !sameChunk(first, prepared.spec)) break
+      if (!first) max = chunkMax(prepared.spec, max)
       items.push(itemOf(entry))
       entries.push(entry)
     }
+    this.#lastChunk = items.length
     return { items, entries }
   }
 
@@ -80,11 +85,25 @@ export class OrderedLane extends LaneCore {
    * short (a routed failure behind re-runnable messages): those sit within one chunk of the head.
    */
   #removeCompleted(): void {
-    this.buffer.dropDone((e) => e.done, this.d.options.transactionBatchSize)
+    this.buffer.dropDone((e) => e.done, Math.max(this.#lastChunk, this.d.options.transactionBatchSize))
   }
 }
 
 /** Whether a message of `next` may join a chunk begun by one of `first`. */
+/**
+ * Messages without a transaction share no Postgres state, only the cancel check made before they run
+ * (executor.ts) — one query per chunk, the no-op path's largest cost at 50 a chunk. Their chunks take up
+ * to PLAIN_CHUNK_MAX messages and the executor ends them after PLAIN_CHUNK_MS, so slow handlers still
+ * report outcomes (and commit offsets) as often as before. Not with limits or isolation, which admit or
+ * dispatch a chunk's messages as a whole.
+ */
+export const PLAIN_CHUNK_MAX = 500
+
+function chunkMax(spec: HandlerSpec, transactionBatchSize: number): number {
+  const plain = !spec.transaction && !spec.batchHandler && !spec.rateLimit && !spec.concurrency && !spec.isolation
+  return plain ? PLAIN_CHUNK_MAX : transactionBatchSize
+}
+
 function sameChunk(first: HandlerSpec, next: HandlerSpec): boolean {
   if (first.transaction !== next.transaction) return false
   return first.batchHandler === undefined && next.batchHandler === undefined ? true : first === next

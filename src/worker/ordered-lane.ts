@@ -73,6 +73,8 @@ export class OrderedLane extends LaneCore {
       const first = items[0]?.prepared.spec
       if (first && !sameChunk(first, prepared.spec)) break
       if (!first) max = chunkMax(prepared.spec, max)
+      // A limited or isolated message joins a plain chunk only within the usual size.
+      else if (items.length >= chunkMax(prepared.spec, this.d.options.transactionBatchSize)) break
       items.push(itemOf(entry))
       entries.push(entry)
     }
@@ -89,7 +91,6 @@ export class OrderedLane extends LaneCore {
   }
 }
 
-/** Whether a message of `next` may join a chunk begun by one of `first`. */
 /**
  * Messages without a transaction share no Postgres state, only the cancel check made before they run
  * (executor.ts) — one query per chunk, the no-op path's largest cost at 50 a chunk. Their chunks take up
@@ -104,6 +105,7 @@ function chunkMax(spec: HandlerSpec, transactionBatchSize: number): number {
   return plain ? PLAIN_CHUNK_MAX : transactionBatchSize
 }
 
+/** Whether a message of `next` may join a chunk begun by one of `first`. */
 function sameChunk(first: HandlerSpec, next: HandlerSpec): boolean {
   if (first.transaction !== next.transaction) return false
   return first.batchHandler === undefined && next.batchHandler === undefined ? true : first === next

@@ -48,6 +48,8 @@ export interface InvariantFacts {
   keyQueueRows: number
   /** task id → state in ktask.tasks; undefined when the task is not tracked. */
   taskStates?: Map<string, string>
+  /** The final state of an expected-dead task: FAILED when the handler refused it, DEAD when attempts ran out. */
+  deadState: 'FAILED' | 'DEAD'
   workers: WorkerSample[]
   rssCeilingBytes: number
 }
@@ -143,11 +145,11 @@ function stateCheck(f: InvariantFacts): InvariantCheck {
   const dead = new Set(f.expectedDead)
   const bad: string[] = []
   for (const t of f.seeded) {
-    const want = dead.has(t.taskId) ? 'DEAD' : 'SUCCEEDED'
+    const want = dead.has(t.taskId) ? f.deadState : 'SUCCEEDED'
     const got = f.taskStates.get(t.taskId)
     if (got !== want) bad.push(`${t.taskId} ${got ?? 'no row'} (want ${want})`)
   }
-  return check('task states', bad, `${f.seeded.length - dead.size} SUCCEEDED, ${dead.size} DEAD`, 'tasks in the wrong state')
+  return check('task states', bad, `${f.seeded.length - dead.size} SUCCEEDED, ${dead.size} ${f.deadState}`, 'tasks in the wrong state')
 }
 
 function infraChecks(f: InvariantFacts): InvariantCheck[] {

@@ -105,6 +105,8 @@ export async function checkInvariants(s: RecordingSetup, seeded: Seeded, o: Chec
     offsets: await offsets(s),
     keyQueueRows: kq[0]!.c,
     taskStates,
+    // The fixture's dead tasks throw UnrecoverableError: refused by the handler, tracked as FAILED.
+    deadState: 'FAILED',
     workers: o.workers,
     rssCeilingBytes: o.rssCeilingBytes ?? 512 * 2 ** 20,
   })

@@ -15,7 +15,8 @@ function healthy(): InvariantFacts {
     dlqIds: ['t3'],
     offsets: [{ topic: 'q', partition: 0, committed: 6, end: 6 }],
     keyQueueRows: 0,
-    taskStates: new Map(seeded.map((t) => [t.taskId, t.taskId === 't3' ? 'DEAD' : 'SUCCEEDED'])),
+    taskStates: new Map(seeded.map((t) => [t.taskId, t.taskId === 't3' ? 'FAILED' : 'SUCCEEDED'])),
+    deadState: 'FAILED',
     workers: [
       { name: 'w1', pid: 1, peakRssBytes: 200 * MiB, duplicates: 3 },
       { name: 'w2', pid: 2, peakRssBytes: 180 * MiB, duplicates: 0 },

@@ -7,13 +7,17 @@ import { expect } from 'vitest'
 import { recordingSetup, type RecordingSetup } from '../recording.ts'
 import type { SpawnedProcess } from '../processes.ts'
 import { sleep, waitFor } from '../wait.ts'
-import { replicationOf } from './brokers.ts'
+import { startBrokerProxies } from './broker-proxies.ts'
+import { faultCluster, replicationOf } from './brokers.ts'
+import type { FaultProxy } from './tcp-fault-proxy.ts'
 import { checkInvariants, sampleWorker, seed, type InvariantReport, type Seeded } from './invariants.ts'
 
 export interface FaultRun {
   s: RecordingSetup
   workers: SpawnedProcess[]
   seeded: Seeded
+  /** node id → the fault proxy clients reach it through; empty unless the cluster runs `proxied`. */
+  proxies: Map<number, FaultProxy>
   /** Distinct tasks with an effect so far. */
   handled(): Promise<number>
 }
@@ -29,6 +33,8 @@ export interface FaultRunOptions {
 }
 
 export async function startFaultRun(o: FaultRunOptions): Promise<FaultRun> {
+  // Before any client connects: in a proxied cluster every broker address clients know is a proxy's.
+  const proxies = faultCluster().proxied ? await startBrokerProxies() : new Map<number, FaultProxy>()
   const deadEvery = o.deadEvery ?? 97
   const failEvery = o.failEvery ?? 50
   // Commits every 2 s leave applied-but-uncommitted work behind a fault, which the ledger must catch.
@@ -46,7 +52,7 @@ export async function startFaultRun(o: FaultRunOptions): Promise<FaultRun> {
   expect(await replicationOf(s.topic)).toEqual([3, 3, 3, 3, 3, 3])
   const workers = [await s.startWorker(), await s.startWorker()]
   const seeded = await seed(s, o.tasks, { deadEvery, failEvery })
-  return { s, workers, seeded, handled: () => s.distinctHandled() }
+  return { s, workers, seeded, proxies, handled: () => s.distinctHandled() }
 }
 
 /**

@@ -102,6 +102,8 @@ export function nodeProperties(layout: ClusterLayout, node: NodePorts): string {
       // A replica back from a crash should rejoin the ISR quickly, and a dead one leave it quickly, so a
       // fault case sees the cluster heal within its run rather than after the defaults' 30 s.
       'replica.lag.time.max.ms=10000',
+      'broker.heartbeat.interval.ms=1000',
+      'broker.session.timeout.ms=6000',
       'unclean.leader.election.enable=false',
       'group.initial.rebalance.delay.ms=0',
       'group.min.session.timeout.ms=1000',

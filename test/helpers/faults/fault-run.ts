@@ -10,11 +10,14 @@ import { sleep, waitFor } from '../wait.ts'
 import { startBrokerProxies } from './broker-proxies.ts'
 import { faultCluster, replicationOf } from './brokers.ts'
 import type { FaultProxy } from './tcp-fault-proxy.ts'
-import { checkInvariants, sampleWorker, seed, type InvariantReport, type Seeded } from './invariants.ts'
+import { checkInvariants, sampleWorker, seed, type InvariantReport, type Seeded, type WorkerSample } from './invariants.ts'
 
 export interface FaultRun {
   s: RecordingSetup
+  /** The worker processes running now. */
   workers: SpawnedProcess[]
+  /** Samples of workers killed during the run (taken just before the kill: /proc is gone after). */
+  retired: WorkerSample[]
   seeded: Seeded
   /** node id → the fault proxy clients reach it through; empty unless the cluster runs `proxied`. */
   proxies: Map<number, FaultProxy>
@@ -29,6 +32,7 @@ export interface FaultRunOptions {
   deadEvery?: number
   /** Every n-th task fails its first attempt. @defaultValue 50 */
   failEvery?: number
+  /** Handler duration: long enough that the run outlasts the fault. @defaultValue 25 */
   sleepMs?: number
 }
 
@@ -41,7 +45,7 @@ export async function startFaultRun(o: FaultRunOptions): Promise<FaultRun> {
   const s = await recordingSetup({
     name: o.name,
     partitions: 6,
-    sleepMs: o.sleepMs ?? 2,
+    sleepMs: o.sleepMs ?? 25,
     commitIntervalMs: 2000,
     deadEvery,
     failFirstAttemptEvery: failEvery,
@@ -52,7 +56,7 @@ export async function startFaultRun(o: FaultRunOptions): Promise<FaultRun> {
   expect(await replicationOf(s.topic)).toEqual([3, 3, 3, 3, 3, 3])
   const workers = [await s.startWorker(), await s.startWorker()]
   const seeded = await seed(s, o.tasks, { deadEvery, failEvery })
-  return { s, workers, seeded, proxies, handled: () => s.distinctHandled() }
+  return { s, workers, seeded, proxies, retired: [], handled: () => s.distinctHandled() }
 }
 
 /**
@@ -65,7 +69,7 @@ export async function settle(run: FaultRun, timeoutMs = 240_000): Promise<Invari
   const check = async (): Promise<InvariantReport> => {
     // Stats lines come every second: wait for one that counts everything so far.
     await sleep(1500)
-    return checkInvariants(run.s, run.seeded, { workers: run.workers.map(sampleWorker), tracked: true })
+    return checkInvariants(run.s, run.seeded, { workers: [...run.retired, ...run.workers.map(sampleWorker)], tracked: true })
   }
   let report: InvariantReport | undefined
   await waitFor(async () => (report = await check()).ok, { timeoutMs: 90_000, intervalMs: 500, message: 'the invariants to hold' }).catch(
@@ -75,6 +79,24 @@ export async function settle(run: FaultRun, timeoutMs = 240_000): Promise<Invari
   console.log(`invariant report: ${JSON.stringify({ ok: report.ok, ...report.numbers })}`)
   for (const c of report.checks) console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}${c.ids ? ` — ${c.ids.join(', ')}` : ''}`)
   return report
+}
+
+/**
+ * kill -9 of worker `index`: the applied-but-uncommitted work of the dead one is delivered again to a
+ * peer, whose ledger must find it (the duplicate path). `replace` starts another worker in its place
+ * at once; otherwise call `addWorker` when the case wants one.
+ */
+export async function killWorker(run: FaultRun, index = 0, { replace = true } = {}): Promise<void> {
+  const victim = run.workers[index]!
+  run.retired.push(sampleWorker(victim))
+  victim.kill('SIGKILL')
+  await victim.exited
+  run.workers.splice(index, 1)
+  if (replace) await addWorker(run)
+}
+
+export async function addWorker(run: FaultRun): Promise<void> {
+  run.workers.push(await run.s.startWorker())
 }
 
 /** SIGTERM to every worker; each must exit 0. */

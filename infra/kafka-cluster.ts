@@ -9,6 +9,7 @@
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 import { clusterNodes, DEFAULT_BASE_PORT, nodeDataDir, nodeProperties, type ClusterLayout, type NodePorts } from './cluster-config.ts'
 import {
@@ -117,13 +118,21 @@ export async function startNode(layout: ClusterLayout, nodeId: number, log: Log 
   return pid
 }
 
-/** Ready: the node answers a metadata request on its client listener and sees `brokers` brokers. */
-export async function nodeAnswers(port: number, brokers = 1): Promise<boolean> {
+/**
+ * Ready: the node answers a metadata request on its client listener and sees `brokers` brokers.
+ * `direct` maps advertised (proxy) ports to client listeners: a proxied cluster advertises proxies that
+ * only a test starts, and the client connects to whichever broker metadata names.
+ */
+export async function nodeAnswers(port: number, brokers = 1, direct: ReadonlyMap<number, number> = new Map()): Promise<boolean> {
   if (!(await portOpen(port))) return false
   const { kafkajs } = await import('../src/kafka/kafkajs.ts')
   const { Kafka, logLevel } = kafkajs()
-  // The seed broker answers metadata itself: this works when brokers advertise proxies not yet listening.
-  const admin = new Kafka({ brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin()
+  const admin = new Kafka({
+    brokers: [`127.0.0.1:${port}`],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    socketFactory: ({ host, port: to, onConnect }) => net.connect({ host, port: direct.get(to) ?? to }, onConnect),
+  }).admin()
   try {
     await admin.connect()
     const cluster = await admin.describeCluster()
@@ -135,13 +144,17 @@ export async function nodeAnswers(port: number, brokers = 1): Promise<boolean> {
   }
 }
 
+function directPorts(layout: ClusterLayout): Map<number, number> {
+  return new Map(clusterNodes(layout).map((n) => [n.proxy, n.client]))
+}
+
 export async function waitForNode(layout: ClusterLayout, nodeId: number, timeoutMs = 120_000): Promise<void> {
   const node = nodeOf(layout, nodeId)
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (nodePid(layout, nodeId) === undefined)
       throw new Error(`infra: Kafka node ${nodeId} exited; see ${join(layout.runDir, `${processName(nodeId)}.log`)}`)
-    if (await nodeAnswers(node.client, layout.size)) return
+    if (await nodeAnswers(node.client, layout.size, directPorts(layout))) return
     await sleep(500)
   }
   throw new Error(`infra: Kafka node ${nodeId} not ready within ${timeoutMs / 1000}s`)
@@ -207,7 +220,7 @@ export async function clusterStatus(layout: ClusterLayout): Promise<Record<strin
   for (const node of clusterNodes(layout)) {
     const pid = nodePid(layout, node.nodeId)
     const state = pid === undefined ? 'not running' : (readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] ?? '?')
-    const answers = pid !== undefined && state !== 'T' && (await nodeAnswers(node.client))
+    const answers = pid !== undefined && state !== 'T' && (await nodeAnswers(node.client, 1, directPorts(layout)))
     const what =
       pid === undefined ? 'down' : state === 'T' ? `stopped (SIGSTOP, pid ${pid})` : `${answers ? 'up' : 'not answering'} (pid ${pid})`
     out[`kafka-${node.nodeId}`] = `${what} on 127.0.0.1:${node.client}${layout.proxied ? ` (advertised ${node.proxy})` : ''}`

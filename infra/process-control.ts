@@ -14,13 +14,14 @@ export const libDir = join(infraDir, 'lib')
 
 export type Log = (line: string) => void
 
-export function pidFile(name: string): string {
-  return join(runDir, `${name}.pid`)
+/** `dir`: another install's run folder (the three-broker cluster keeps its own, see kafka-cluster.ts). */
+export function pidFile(name: string, dir = runDir): string {
+  return join(dir, `${name}.pid`)
 }
 
-export function readPid(name: string): number | undefined {
+export function readPid(name: string, dir = runDir): number | undefined {
   try {
-    const pid = Number(readFileSync(pidFile(name), 'utf8').trim())
+    const pid = Number(readFileSync(pidFile(name, dir), 'utf8').trim())
     return Number.isInteger(pid) && pid > 0 ? pid : undefined
   } catch {
     return undefined
@@ -80,14 +81,14 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, tim
   throw new Error(`infra: ${what} did not become ready within ${timeoutMs / 1000}s; see ${logFile}`)
 }
 
-export function spawnDetached(name: string, java: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
-  mkdirSync(runDir, { recursive: true })
-  const logFile = join(runDir, `${name}.log`)
+export function spawnDetached(name: string, java: string, args: string[], env: NodeJS.ProcessEnv = process.env, dir = runDir): number {
+  mkdirSync(dir, { recursive: true })
+  const logFile = join(dir, `${name}.log`)
   const fd = openSync(logFile, 'a')
-  const child = spawn(java, args, { detached: true, stdio: ['ignore', fd, fd], cwd: runDir, env })
+  const child = spawn(java, args, { detached: true, stdio: ['ignore', fd, fd], cwd: dir, env })
   if (child.pid === undefined) throw new Error(`infra: could not start ${name} (java not on PATH?)`)
   child.unref()
-  writeFileSync(pidFile(name), String(child.pid))
+  writeFileSync(pidFile(name, dir), String(child.pid))
   return child.pid
 }
 

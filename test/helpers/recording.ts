@@ -49,6 +49,8 @@ export async function recordingSetup(options: Omit<RecordingAppOptions, 'table' 
     FIXTURE_IDLE_TX_MS: String(options.idleInTransactionTimeoutMs ?? 60_000),
     ...(options.failFirstAttemptEvery ? { FIXTURE_FAIL_EVERY: String(options.failFirstAttemptEvery) } : {}),
     FIXTURE_RETRY_MS: String(options.retryDelayMs ?? 1000),
+    ...(options.deadEvery ? { FIXTURE_DEAD_EVERY: String(options.deadEvery) } : {}),
+    ...(options.track ? { FIXTURE_TRACK: '1' } : {}),
   }
   const topic = `${prefix}.work`
   const count = async (sql: string): Promise<number> => (await pool.query<{ c: number }>(sql)).rows[0]!.c

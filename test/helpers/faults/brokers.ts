@@ -1,0 +1,76 @@
+/**
+ * Broker faults for the fault cases: kill -9, SIGSTOP/SIGCONT and restart of one node of the cluster the
+ * global setup started, and what a case needs to aim them (the leader of a partition, a healed ISR).
+ * Every fault registers a cleanup that heals it, so a failed case leaves the next one a whole cluster.
+ */
+import { inject } from 'vitest'
+import type { ClusterLayout } from '../../../infra/cluster-config.ts'
+import { killNode, nodePid, restartNode, signalNode } from '../../../infra/kafka-cluster.ts'
+import { registerCleanup } from '../cleanup.ts'
+import { testAdmin, testKafka } from '../infra.ts'
+import { waitFor } from '../wait.ts'
+
+export function faultCluster(): ClusterLayout {
+  return inject('faultCluster')
+}
+
+const quiet = (): void => {}
+
+/** kill -9 of node `nodeId`; the cleanup starts it again if the case did not. */
+export async function killBroker(nodeId: number): Promise<{ restart(): Promise<void> }> {
+  const layout = faultCluster()
+  const restart = async (): Promise<void> => {
+    if (nodePid(layout, nodeId) === undefined) await restartNode(layout, nodeId, quiet)
+  }
+  registerCleanup(restart)
+  await killNode(layout, nodeId)
+  return { restart }
+}
+
+/** SIGSTOP of node `nodeId` (the JVM freezes: sockets stay open, nothing answers); the cleanup continues it. */
+export function stopBroker(nodeId: number): { resume(): void } {
+  const layout = faultCluster()
+  let stopped = true
+  const resume = (): void => {
+    if (!stopped) return
+    stopped = false
+    signalNode(layout, nodeId, 'SIGCONT')
+  }
+  registerCleanup(resume)
+  signalNode(layout, nodeId, 'SIGSTOP')
+  return { resume }
+}
+
+/** The node id leading `partition` of `topic` now. */
+export async function leaderOf(topic: string, partition: number): Promise<number> {
+  const admin = await testAdmin()
+  const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
+  const p = topics[0]?.partitions.find((x) => x.partitionId === partition)
+  if (!p) throw new Error(`no partition ${partition} of ${topic}`)
+  return p.leader
+}
+
+/** Replication factor of every partition of `topic`. */
+export async function replicationOf(topic: string): Promise<number[]> {
+  const admin = await testAdmin()
+  const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
+  return topics[0]!.partitions.map((p) => p.replicas.length)
+}
+
+/** Waits until every partition of `topics` has all its replicas in sync again (a restarted broker caught up). */
+export async function waitForFullIsr(topics: string[], timeoutMs = 120_000): Promise<void> {
+  await waitFor(
+    async () => {
+      // A fresh admin each time: an old one's metadata can name the broker that died.
+      const admin = testKafka().admin()
+      try {
+        await admin.connect()
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics })
+        return meta.every((t) => t.partitions.every((p) => p.isr.length === p.replicas.length))
+      } finally {
+        await admin.disconnect()
+      }
+    },
+    { timeoutMs, intervalMs: 1000, message: `full ISR on ${topics.join(', ')}` },
+  )
+}

@@ -13,6 +13,7 @@
  * them (their key keeps its day, which no longer has a partition of its own).
  */
 import type pg from 'pg'
+import { inTransaction } from './in-transaction.ts'
 
 /** A partitioned table and which of its rows outlive their day. */
 export interface PartitionedTable {
@@ -60,21 +61,12 @@ function utcDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10)
 }
 
-async function inTransaction<T>(pool: pg.Pool, lockTimeoutMs: number, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  try {
-    await client.query('BEGIN')
+/** A transaction whose lock waits give up after `lockTimeoutMs` (the pruner retries next round). */
+function withLockTimeout<T>(pool: pg.Pool, lockTimeoutMs: number, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(pool, async (client) => {
     await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`)
-    const result = await work(client)
-    await client.query('COMMIT')
-    return result
-  } catch (err) {
-    await client.query('ROLLBACK').catch((e: unknown) => (broken = e instanceof Error ? e : new Error(String(e))))
-    throw err
-  } finally {
-    client.release(broken)
-  }
+    return work(client)
+  })
 }
 
 const isLockTimeout = (err: unknown): boolean => (err as { code?: unknown }).code === '55P03'
@@ -86,7 +78,7 @@ export async function addDayPartitions(
   { now = Date.now(), lockTimeoutMs = 2000 }: { now?: number; lockTimeoutMs?: number } = {},
 ): Promise<number> {
   try {
-    return await inTransaction(pool, lockTimeoutMs, async (c) => {
+    return await withLockTimeout(pool, lockTimeoutMs, async (c) => {
       const res = await c.query<{ n: number }>('SELECT ktask.add_day_partitions($1, $2::date, $3::date) AS n', [
         p.table,
         utcDay(now),
@@ -139,7 +131,7 @@ export async function dropExpiredPartitions(
       continue
     }
     try {
-      const { moved, estimate } = await inTransaction(pool, lockTimeoutMs, async (c) => {
+      const { moved, estimate } = await withLockTimeout(pool, lockTimeoutMs, async (c) => {
         const size = await c.query<{ n: number }>('SELECT greatest(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = $1::regclass', [
           part,
         ])

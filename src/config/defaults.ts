@@ -101,6 +101,7 @@ export const workerDefaults = {
   fetchMaxBytesPerPartition: 131_072,
   fetchMaxBytes: 1_048_576,
   statsIntervalMs: 60_000,
+  startTimeoutMs: 0,
   maxClockSkewMs: 30_000,
 } satisfies Required<Omit<WorkerOptions, 'queues' | 'consumers'>>
 

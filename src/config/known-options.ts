@@ -137,6 +137,7 @@ export const WORKER_OPTION_NAMES = names<WorkerOptions>({
   fetchMaxBytesPerPartition: true,
   fetchMaxBytes: true,
   statsIntervalMs: true,
+  startTimeoutMs: true,
   maxClockSkewMs: true,
 })
 export const RETRY_OPTION_NAMES = names<RetryOptions>({ attempts: true, backoff: true, retryable: true, ordering: true })

@@ -260,6 +260,12 @@ export interface WorkerOptions {
   /** How often the worker logs its counters at info level (`worker stats`); 0 = never. @defaultValue `60_000` */
   statsIntervalMs?: number
   /**
+   * How long `start()` keeps trying while Kafka or Postgres do not answer (each failed attempt logged, then
+   * retried after 1 s doubling to 30 s) before it fails with KTASK_INFRASTRUCTURE; 0 = wait until they do,
+   * as a supervisor restarting the process would. @defaultValue `0`
+   */
+  startTimeoutMs?: number
+  /**
    * How far another worker's clock may run ahead of this one's. A retry-tier message waits at most its
    * tier's delay (+20% jitter) plus this, from when this worker first sees it, whatever due time its
    * `ktask-not-before` header says. @defaultValue `30_000`

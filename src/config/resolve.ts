@@ -260,6 +260,7 @@ export function resolveWorkerOptions(options: WorkerOptions = {}): ResolvedWorke
   checkInt('transactionBatchSize', o.transactionBatchSize, 1, 64)
   checkInt('fetchMaxWaitMs', o.fetchMaxWaitMs, 10, 60_000)
   checkInt('statsIntervalMs', o.statsIntervalMs, 0)
+  checkInt('startTimeoutMs', o.startTimeoutMs, 0)
   checkInt('maxClockSkewMs', o.maxClockSkewMs, 0, 86_400_000)
   checkInt('fetchMaxBytesPerPartition', o.fetchMaxBytesPerPartition, 1024)
   checkInt('fetchMaxBytes', o.fetchMaxBytes, 1024)

@@ -19,6 +19,7 @@ import { IsolatedHandlers, type IsolatedHandlersDeps } from './isolated-handlers
 import { insideIsolationChild } from '../isolation/registry.ts'
 import { handleLayers as handleLayersOf, type Middleware } from '../middleware/middleware.ts'
 import { Semaphore } from './semaphore.ts'
+import { startWhenAvailable } from './start-wait.ts'
 import { WorkerStats } from './worker-stats.ts'
 
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed'
@@ -71,6 +72,7 @@ export class AppWorker implements Worker {
   #releaseBackground: (() => Promise<void>) | undefined
   #statsTimer: NodeJS.Timeout | undefined
   #stopped: Promise<void> | undefined
+  #startAbort: AbortController | undefined
 
   constructor(host: WorkerHost, options: WorkerOptions = {}) {
     this.options = resolveWorkerOptions(options)
@@ -96,7 +98,10 @@ export class AppWorker implements Worker {
     return this.#stats.snapshot()
   }
 
-  /** Resolves once every consumer group has been joined. */
+  /**
+   * Resolves once every consumer group has been joined. While Kafka or Postgres do not answer it waits
+   * and tries again (see start-wait.ts) for up to `startTimeoutMs`; `stop()` meanwhile ends the wait.
+   */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new KtaskError('KTASK_STATE', `Worker cannot start: it is ${this.#state}`)
     const { runtime } = this.#host
@@ -109,12 +114,43 @@ export class AppWorker implements Worker {
     }
     this.#state = 'starting'
     runtime.assertOpen()
+    const abort = (this.#startAbort = new AbortController())
+    let started: boolean
     try {
       const routes = this.#host.routes(this.options.queues, this.options.consumers)
       if (routes.length === 0)
         throw new KtaskError('KTASK_INVALID_CONFIG', 'Nothing to work on: no task queues or consumers are registered', { field: 'queues' })
       this.#isolated = this.#isolatedHandlers(routes)
       if (runtime.hasDatabase) runtime.reservePoolSize(this.options.concurrency + 4)
+      started = await startWhenAvailable(
+        () => this.#startOnce(routes),
+        // Stopped during an attempt: whatever it started is closed once it is done.
+        (attempt) => void attempt.then(() => this.#closeConsumers()),
+        { timeoutMs: this.options.startTimeoutMs, signal: abort.signal, logger: runtime.logger },
+      )
+    } catch (err) {
+      await this.#isolated?.close()
+      this.#state = 'stopped'
+      throw err
+    }
+    if (!started) {
+      await this.#isolated?.close()
+      this.#state = 'stopped'
+      throw new KtaskError('KTASK_STATE', 'Worker stopped before it could start')
+    }
+    this.#releaseBackground = runtime.retainBackground()
+    if (this.options.statsIntervalMs > 0) {
+      this.#statsTimer = setInterval(() => runtime.logger.info({ stats: this.stats() }, 'worker stats'), this.options.statsIntervalMs)
+      this.#statsTimer.unref()
+    }
+    this.#state = 'running'
+    this.#events.emit('started', () => ({ groups: this.#consumers.map((c) => c.route.groupId) }))
+  }
+
+  /** One attempt: migrations, then one consumer group per route; on failure what it started is closed. */
+  async #startOnce(routes: Route[]): Promise<void> {
+    const { runtime } = this.#host
+    try {
       // With a database the DLQ record is kept there too (one DLQ record per message), whatever the specs use.
       if (runtime.hasDatabase) await runtime.ensureMigrated()
       const semaphore = new Semaphore(this.options.concurrency)
@@ -137,20 +173,16 @@ export class AppWorker implements Worker {
       )
       for (const c of this.#consumers) c.onFatal = (error) => this.#crashed(error)
       await Promise.all(this.#consumers.map((c) => c.start()))
-      this.#releaseBackground = runtime.retainBackground()
-      if (this.options.statsIntervalMs > 0) {
-        this.#statsTimer = setInterval(() => runtime.logger.info({ stats: this.stats() }, 'worker stats'), this.options.statsIntervalMs)
-        this.#statsTimer.unref()
-      }
     } catch (err) {
-      this.#state = 'stopping'
-      await Promise.all(this.#consumers.map((c) => c.close()))
-      await this.#isolated?.close()
-      this.#state = 'stopped'
+      await this.#closeConsumers()
       throw err
     }
-    this.#state = 'running'
-    this.#events.emit('started', () => ({ groups: this.#consumers.map((c) => c.route.groupId) }))
+  }
+
+  async #closeConsumers(): Promise<void> {
+    const consumers = this.#consumers
+    this.#consumers = []
+    await Promise.all(consumers.map((c) => c.close()))
   }
 
   /** Graceful stop; safe to call more than once (later calls wait for the first). */
@@ -162,6 +194,11 @@ export class AppWorker implements Worker {
   async #stop(): Promise<void> {
     if (this.#state === 'idle') {
       this.#state = 'stopped'
+      return
+    }
+    if (this.#state === 'starting') {
+      // Waiting for the infrastructure (or in an attempt): end it; start() rejects and cleans up.
+      this.#startAbort?.abort()
       return
     }
     this.#state = 'stopping'

@@ -84,7 +84,13 @@ export function registerWorkerCommand(program: Command): void {
           setTimeout(() => process.exit(1), 10_000).unref()
           void worker.stop().finally(() => process.exit(1))
         })
-        await worker.start()
+        try {
+          await worker.start()
+        } catch (err) {
+          // A signal while it waited for the infrastructure: the shutdown above exits (0).
+          if (stopping) return
+          throw err
+        }
         app.logger.info(
           {
             queues: app.queueNames(),

@@ -3,7 +3,7 @@
  * in-process app to enqueue with, and queries over what the handlers recorded.
  */
 import type pg from 'pg'
-import { buildRecordingApp, recordTableSql, type RecordingAppOptions } from '../fixtures/recording-app.ts'
+import { attemptsTableSql, buildRecordingApp, recordTableSql, type RecordingAppOptions } from '../fixtures/recording-app.ts'
 import { registerCleanup } from './cleanup.ts'
 import { testAdmin, testPool, uniqueName } from './infra.ts'
 import { startWorkerProcess, type SpawnedProcess } from './processes.ts'
@@ -14,6 +14,8 @@ export const RECORDING_APP = 'test/fixtures/recording-app.ts'
 export interface RecordingSetup {
   pool: pg.Pool
   table: string
+  /** Where failing first attempts are recorded, with `recordAttempts`. */
+  attemptsTable?: string
   prefix: string
   topic: string
   group: string
@@ -29,13 +31,24 @@ export interface RecordingSetup {
   committedAtEnd(): Promise<boolean>
 }
 
-export async function recordingSetup(options: Omit<RecordingAppOptions, 'table' | 'prefix'> & { name: string }): Promise<RecordingSetup> {
+export async function recordingSetup(
+  options: Omit<RecordingAppOptions, 'table' | 'prefix' | 'attemptsTable'> & {
+    name: string
+    /** Failing first attempts record their time in `<table>_attempts` (`RecordingSetup.attemptsTable`). */
+    recordAttempts?: boolean
+  },
+): Promise<RecordingSetup> {
   const pool = testPool()
   const table = uniqueName(options.name).replaceAll('-', '_')
   await pool.query(recordTableSql(table))
   registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${table}`))
+  const attemptsTable = options.recordAttempts ? `${table}_attempts` : undefined
+  if (attemptsTable) {
+    await pool.query(attemptsTableSql(attemptsTable))
+    registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${attemptsTable}`))
+  }
   const prefix = uniqueName(options.name)
-  const { app, record } = buildRecordingApp({ ...options, prefix, table })
+  const { app, record } = buildRecordingApp({ ...options, prefix, table, attemptsTable })
   registerCleanup(() => app.close())
   const env: Record<string, string> = {
     KTASK_PREFIX: prefix,
@@ -51,12 +64,14 @@ export async function recordingSetup(options: Omit<RecordingAppOptions, 'table' 
     FIXTURE_RETRY_MS: String(options.retryDelayMs ?? 1000),
     ...(options.deadEvery ? { FIXTURE_DEAD_EVERY: String(options.deadEvery) } : {}),
     ...(options.track ? { FIXTURE_TRACK: '1' } : {}),
+    ...(attemptsTable ? { FIXTURE_ATTEMPTS_TABLE: attemptsTable } : {}),
   }
   const topic = `${prefix}.work`
   const count = async (sql: string): Promise<number> => (await pool.query<{ c: number }>(sql)).rows[0]!.c
   const setup: RecordingSetup = {
     pool,
     table,
+    attemptsTable,
     prefix,
     topic,
     group: topic,

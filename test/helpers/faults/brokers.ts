@@ -5,7 +5,8 @@
  */
 import { inject } from 'vitest'
 import type { ClusterLayout } from '../../../infra/cluster-config.ts'
-import { killNode, nodePid, restartNode, signalNode } from '../../../infra/kafka-cluster.ts'
+import { clusterNodes } from '../../../infra/cluster-config.ts'
+import { killNode, nodePid, restartNode, signalNode, startNode, waitForNode } from '../../../infra/kafka-cluster.ts'
 import { registerCleanup } from '../cleanup.ts'
 import { testAdmin, testKafka } from '../infra.ts'
 import { waitFor } from '../wait.ts'
@@ -39,6 +40,40 @@ export function stopBroker(nodeId: number): { resume(): void } {
   registerCleanup(resume)
   signalNode(layout, nodeId, 'SIGSTOP')
   return { resume }
+}
+
+/**
+ * kill -9 of every node at once (the whole cluster down, as after a power cut of its racks); `restart`
+ * starts them all together (each controller waits for a quorum of the others) and waits until each one
+ * sees the whole cluster. The cleanup restarts them if the case did not.
+ */
+export async function killAllBrokers(): Promise<{ restart(): Promise<void> }> {
+  const layout = faultCluster()
+  const ids = clusterNodes(layout).map((n) => n.nodeId)
+  const restart = async (): Promise<void> => {
+    for (const id of ids) await startNode(layout, id, quiet)
+    await Promise.all(ids.map((id) => waitForNode(layout, id)))
+  }
+  registerCleanup(restart)
+  await Promise.all(ids.map((id) => killNode(layout, id)))
+  return { restart }
+}
+
+/** Java's String.hashCode, which Kafka uses to place a group on a partition of __consumer_offsets. */
+function javaHashCode(s: string): number {
+  let h = 0
+  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0
+  return h
+}
+
+/**
+ * The node coordinating `groupId` now: the leader of its partition of __consumer_offsets
+ * (Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions, 10 in this cluster's config).
+ */
+export async function coordinatorOf(groupId: string, offsetsPartitions = 10): Promise<number> {
+  const h = javaHashCode(groupId)
+  const abs = h === -2147483648 ? 0 : Math.abs(h)
+  return leaderOf('__consumer_offsets', abs % offsetsPartitions)
 }
 
 /** The node id leading `partition` of `topic` now. */

@@ -21,6 +21,8 @@ export interface FaultRun {
   seeded: Seeded
   /** node id → the fault proxy clients reach it through; empty unless the cluster runs `proxied`. */
   proxies: Map<number, FaultProxy>
+  /** Environment every worker of the run starts with (`FaultRunOptions.workerEnv`). */
+  workerEnv: Record<string, string>
   /** Distinct tasks with an effect so far. */
   handled(): Promise<number>
 }
@@ -34,6 +36,14 @@ export interface FaultRunOptions {
   failEvery?: number
   /** Handler duration: long enough that the run outlasts the fault. @defaultValue 25 */
   sleepMs?: number
+  /** Retry delay of the tasks failing their first attempt. @defaultValue 1000 */
+  retryDelayMs?: number
+  /** Failing first attempts record their time (see `retryGaps`). @defaultValue false */
+  recordAttempts?: boolean
+  /** Environment of every worker process the run starts (a Postgres or registry behind a proxy). */
+  workerEnv?: Record<string, string>
+  /** Runs before the workers start (a proxy the worker environment names). */
+  beforeWorkers?: () => Promise<void>
 }
 
 export async function startFaultRun(o: FaultRunOptions): Promise<FaultRun> {
@@ -49,14 +59,31 @@ export async function startFaultRun(o: FaultRunOptions): Promise<FaultRun> {
     commitIntervalMs: 2000,
     deadEvery,
     failFirstAttemptEvery: failEvery,
-    retryDelayMs: 1000,
+    retryDelayMs: o.retryDelayMs ?? 1000,
+    recordAttempts: o.recordAttempts,
     track: true,
   })
   await s.app.provision()
   expect(await replicationOf(s.topic)).toEqual([3, 3, 3, 3, 3, 3])
-  const workers = [await s.startWorker(), await s.startWorker()]
+  await o.beforeWorkers?.()
+  const workerEnv = o.workerEnv ?? {}
+  const workers = [await s.startWorker(workerEnv), await s.startWorker(workerEnv)]
   const seeded = await seed(s, o.tasks, { deadEvery, failEvery })
-  return { s, workers, seeded, proxies, retired: [], handled: () => s.distinctHandled() }
+  return { s, workers, seeded, proxies, retired: [], workerEnv, handled: () => s.distinctHandled() }
+}
+
+/**
+ * For every task whose first attempt failed: milliseconds from that failure to its effect (both on
+ * Postgres's clock). A retry must not run before its delay, whatever a worker's own clock says.
+ */
+export async function retryGaps(run: FaultRun): Promise<{ taskId: string; gapMs: number }[]> {
+  const attempts = run.s.attemptsTable
+  if (!attempts) throw new Error('retryGaps needs startFaultRun({ recordAttempts: true })')
+  const { rows } = await run.s.pool.query<{ taskId: string; gapMs: number }>(
+    `SELECT a.task_id AS "taskId", (extract(epoch FROM min(e.at) - max(a.at)) * 1000)::int AS "gapMs"
+       FROM ${attempts} a JOIN ${run.s.table} e USING (task_id) GROUP BY a.task_id ORDER BY 2`,
+  )
+  return rows
 }
 
 /**
@@ -95,8 +122,18 @@ export async function killWorker(run: FaultRun, index = 0, { replace = true } = 
   if (replace) await addWorker(run)
 }
 
-export async function addWorker(run: FaultRun): Promise<void> {
-  run.workers.push(await run.s.startWorker())
+/** SIGTERM to worker `index` (a graceful leave): it must exit 0. */
+export async function stopWorker(run: FaultRun, index = 0): Promise<void> {
+  const victim = run.workers[index]!
+  run.retired.push(sampleWorker(victim))
+  victim.kill('SIGTERM')
+  expect((await victim.exited).code).toBe(0)
+  run.workers.splice(index, 1)
+}
+
+/** Starts a worker with the run's environment (and `env` over it); resolves once it runs. */
+export async function addWorker(run: FaultRun, env: Record<string, string> = {}): Promise<void> {
+  run.workers.push(await run.s.startWorker({ ...run.workerEnv, ...env }))
 }
 
 /** SIGTERM to every worker; each must exit 0. */

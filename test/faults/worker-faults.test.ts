@@ -1,0 +1,72 @@
+/**
+ * Faults of the workers' world rather than of the cluster: a worker whose clock is five minutes ahead
+ * while retries are in flight, a group that never stops rebalancing, and a retry tier deleted under
+ * running workers.
+ */
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { tierTopic } from '../../src/topology/names.ts'
+import { addWorker, killWorker, retryGaps, settle, startFaultRun, stopWorker, stopWorkers } from '../helpers/faults/fault-run.ts'
+import { testAdmin } from '../helpers/infra.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
+
+const clockPreload = fileURLToPath(new URL('../helpers/faults/clock-offset.ts', import.meta.url))
+
+describe('worker faults', () => {
+  it("one worker's clock +5 min with retries in flight (and a worker killed -9): every invariant holds, and no retry runs early", async () => {
+    const retryDelayMs = 5000
+    const run = await startFaultRun({ name: 'clock-ahead', tasks: 5000, retryDelayMs, recordAttempts: true })
+    // A third worker whose Date.now() reads five minutes ahead: it retries what the others failed, and
+    // the others retry what it failed.
+    await addWorker(run, { NODE_OPTIONS: `--import ${clockPreload}`, KTASK_CLOCK_OFFSET_MS: String(5 * 60_000) })
+    console.log(`worker ${run.workers[2]!.name} runs 5 min ahead from ${await run.handled()} handled`)
+    await waitFor(async () => (await run.handled()) >= 2000, { timeoutMs: 120_000, message: '2,000 handled' })
+    await killWorker(run, 0)
+    console.log(`killed worker 0 and started a replacement at ${await run.handled()} handled`)
+    const report = await settle(run)
+    const gaps = await retryGaps(run)
+    const ms = gaps.map((g) => g.gapMs)
+    console.log(`retry gaps (failure → effect) over ${gaps.length} retried tasks: min ${Math.min(...ms)} ms, max ${Math.max(...ms)} ms`)
+    expect(report.failures()).toBe('')
+    expect(gaps.length).toBe(run.seeded.unordered.length)
+    // Postgres's clock timed both; a few ms of slack for the handler's own insert order.
+    expect(gaps.filter((g) => g.gapMs < retryDelayMs - 50)).toEqual([])
+    await stopWorkers(run)
+  })
+
+  it('a rebalance storm: for 40 s a worker joins or leaves (SIGTERM or -9) every 4 s: every invariant holds', async () => {
+    const run = await startFaultRun({ name: 'rebalance-storm', tasks: 5000 })
+    await waitFor(async () => (await run.handled()) >= 500, { timeoutMs: 120_000, message: '500 handled' })
+    const until = Date.now() + 40_000
+    let step = 0
+    while (Date.now() < until) {
+      const leave = run.workers.length >= 3 || (run.workers.length === 2 && step % 2 === 1)
+      if (leave) {
+        if (step % 4 === 1) await killWorker(run, 0, { replace: false })
+        else await stopWorker(run, 0)
+      } else await addWorker(run)
+      console.log(`storm step ${step}: ${leave ? 'a worker left' : 'a worker joined'}, ${run.workers.length} running, ${await run.handled()} handled`)
+      step++
+      await sleep(4000)
+    }
+    if (run.workers.length < 2) await addWorker(run)
+    const report = await settle(run)
+    expect(report.failures()).toBe('')
+    await stopWorkers(run)
+  })
+
+  it('the retry tier deleted while tasks wait in it (a worker killed -9 meanwhile): every invariant holds', async () => {
+    const run = await startFaultRun({ name: 'tier-deleted', tasks: 5000 })
+    await waitFor(async () => (await run.handled()) >= 1000, { timeoutMs: 120_000, message: '1,000 handled' })
+    const tier = tierTopic(run.s.topic, 1000)
+    const admin = await testAdmin()
+    await admin.deleteTopics({ topics: [tier] })
+    console.log(`deleted ${tier} at ${await run.handled()} handled`)
+    await sleep(3000)
+    await killWorker(run, 0)
+    console.log(`killed worker 0 and started a replacement at ${await run.handled()} handled`)
+    const report = await settle(run)
+    expect(report.failures()).toBe('')
+    await stopWorkers(run)
+  })
+})

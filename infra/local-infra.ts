@@ -343,7 +343,9 @@ export async function up(
   // Both JVMs start in parallel: on two cores that halves the wait.
   await Promise.all([start.kafka && startKafka(ports, log), start.registry && runtime && startRegistryProcess(ports, runtime, log)])
   const endpoints = endpointsFor(ports)
-  log(`infra: ready — KTASK_BROKERS=${endpoints.brokers.join(',')} KTASK_SCHEMA_REGISTRY_URL=${endpoints.schemaRegistryUrl}`)
+  // Without `kafka` (a three-broker cluster brings its own) the single broker's address would mislead.
+  if (kafka) log(`infra: ready — KTASK_BROKERS=${endpoints.brokers.join(',')} KTASK_SCHEMA_REGISTRY_URL=${endpoints.schemaRegistryUrl}`)
+  else log(`infra: registry ready — KTASK_SCHEMA_REGISTRY_URL=${endpoints.schemaRegistryUrl}`)
   return endpoints
 }
 
@@ -363,9 +365,16 @@ export async function stopService(name: 'kafka' | 'registry', log: Log = console
 }
 
 /** Stops our Kafka and registry, then any other Java process started from infra/lib. */
+/** A Kafka JVM started with a properties file other than this checkout's single broker's. */
+function isClusterNode(pid: number): boolean {
+  const cmd = cmdline(pid) ?? ''
+  return cmd.includes('kafka.Kafka') && !cmd.includes(join(runDir, 'server.properties'))
+}
+
 export async function down(log: Log = console.log, { clean = false } = {}): Promise<void> {
   for (const name of ['kafka', 'registry'] as const) await stopService(name, log)
-  for (const pid of ourJavaProcesses()) await stopPid('java', pid, log)
+  // Leftovers of ours — but never a node of a three-broker cluster (its own run folder, its own `down`).
+  for (const pid of ourJavaProcesses().filter((p) => !isClusterNode(p))) await stopPid('java', pid, log)
   if (clean) {
     rmSync(join(runDir, 'kafka-data'), { recursive: true, force: true })
     const storage = registryStorage()

@@ -261,7 +261,7 @@ export interface WorkerOptions {
   statsIntervalMs?: number
   /**
    * How long `start()` keeps trying while Kafka or Postgres do not answer (each failed attempt logged, then
-   * retried after 1 s doubling to 30 s) before it fails with KTASK_INFRASTRUCTURE; 0 = wait until they do,
+   * retried after 1 s doubling to 10 s) before it fails with KTASK_INFRASTRUCTURE; 0 = wait until they do,
    * as a supervisor restarting the process would. @defaultValue `0`
    */
   startTimeoutMs?: number

@@ -10,9 +10,13 @@ import type { Logger } from 'pino'
 import { isKtaskError } from '../errors.ts'
 import { isPostgresUnavailable } from '../store/unavailable.ts'
 
-/** First wait between attempts; doubles up to MAX_DELAY_MS. */
+/**
+ * First wait between attempts; doubles up to MAX_DELAY_MS. The cap is what a worker may lose after its
+ * infrastructure is back (the ambiguous-produce fault case waited 30 s for nothing with a 30 s cap);
+ * an attempt every 10 s costs nothing.
+ */
 const FIRST_DELAY_MS = 1000
-const MAX_DELAY_MS = 30_000
+const MAX_DELAY_MS = 10_000
 
 export interface StartWaitOptions {
   /** Give up (rethrow the last error) after this long; 0 = never. */

@@ -1,13 +1,17 @@
 /**
  * Faults of the workers' world rather than of the cluster: a worker whose clock is five minutes ahead
  * while retries are in flight, a group that never stops rebalancing, and a retry tier deleted under
- * running workers.
+ * running workers, and a zombie: one worker cut off from Kafka alone (in a network namespace of its
+ * own), still writing to Postgres.
  */
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { tierTopic } from '../../src/topology/names.ts'
+import { bootstrapServers } from '../../infra/cluster-config.ts'
+import { faultCluster } from '../helpers/faults/brokers.ts'
 import { addWorker, killWorker, retryGaps, settle, startFaultRun, stopWorker, stopWorkers } from '../helpers/faults/fault-run.ts'
-import { testAdmin } from '../helpers/infra.ts'
+import { netnsAvailable, workerNamespace } from '../helpers/faults/netns.ts'
+import { infra, testAdmin } from '../helpers/infra.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const clockPreload = fileURLToPath(new URL('../helpers/faults/clock-offset.ts', import.meta.url))
@@ -69,4 +73,29 @@ describe('worker faults', () => {
     expect(report.failures()).toBe('')
     await stopWorkers(run)
   })
+
+  it.skipIf(!netnsAvailable())(
+    'a zombie: one worker cut off from Kafka only for 30 s (packets dropped in its network namespace; Postgres reachable): every invariant holds',
+    async () => {
+      const run = await startFaultRun({ name: 'zombie', tasks: 5000 })
+      const kafkaPorts = bootstrapServers(faultCluster()).map((b) => Number(b.split(':')[1]))
+      const ports = [...kafkaPorts, Number(new URL(infra().databaseUrl).port), Number(new URL(infra().schemaRegistryUrl).port)]
+      const ns = await workerNamespace(1, ports)
+      await addWorker(run, {}, { wrap: ns.wrap })
+      const zombie = run.workers[2]!
+      await waitFor(async () => (await run.handled()) >= 1000, { timeoutMs: 120_000, message: '1,000 handled' })
+      const { rows } = await run.s.pool.query<{ c: number }>(`SELECT count(*)::int AS c FROM ${run.s.table} WHERE pid = $1`, [zombie.pid])
+      expect(rows[0]!.c).toBeGreaterThan(0)
+      ns.cut(kafkaPorts)
+      console.log(`worker ${zombie.name} (handled ${rows[0]!.c}) cut off from Kafka at ${await run.handled()} handled`)
+      // Past the session timeout (6 s): the group moves its partitions to the two others while it still
+      // holds fetched messages and a Postgres connection.
+      await sleep(30_000)
+      ns.heal()
+      console.log(`worker ${zombie.name} reaches Kafka again at ${await run.handled()} handled`)
+      const report = await settle(run)
+      expect(report.failures()).toBe('')
+      await stopWorkers(run)
+    },
+  )
 })

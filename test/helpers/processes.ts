@@ -35,11 +35,20 @@ export interface SpawnOptions {
   cwd?: string
   /** Resolve `ktask` to its TypeScript sources (`--conditions=ktask-source`), as this repository does. @defaultValue true */
   sources?: boolean
+  /**
+   * A command that runs node for us and then becomes it (execs it), such as `['ip', 'netns', 'exec', 'ns1']`:
+   * the pid, signals and /proc stay node's. @defaultValue none
+   */
+  wrap?: string[]
+  /** `startWorkerProcess`: how long to wait for "worker running". @defaultValue 90000 */
+  readyTimeoutMs?: number
 }
 
 export function spawnNode(args: string[], options: SpawnOptions = {}): SpawnedProcess {
   const endpoints = infra()
-  const child = spawn(process.execPath, [...(options.sources === false ? [] : ['--conditions=ktask-source']), ...args], {
+  const nodeArgs = [...(options.sources === false ? [] : ['--conditions=ktask-source']), ...args]
+  const [command, ...commandArgs] = options.wrap?.length ? [...options.wrap, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs]
+  const child = spawn(command!, commandArgs, {
     cwd: options.cwd ?? root,
     env: {
       ...process.env,
@@ -109,6 +118,6 @@ export function spawnNode(args: string[], options: SpawnOptions = {}): SpawnedPr
 /** Spawns `ktask worker <module> ...args` and waits until it reports running. */
 export async function startWorkerProcess(module: string, args: string[] = [], options: SpawnOptions = {}): Promise<SpawnedProcess> {
   const proc = spawnNode([CLI, 'worker', module, ...args], options)
-  await proc.waitForLine(/"msg":"worker running"|: worker running/, 90_000)
+  await proc.waitForLine(/"msg":"worker running"|: worker running/, options.readyTimeoutMs ?? 90_000)
   return proc
 }

@@ -6,7 +6,7 @@ import type pg from 'pg'
 import { attemptsTableSql, buildRecordingApp, recordTableSql, type RecordingAppOptions } from '../fixtures/recording-app.ts'
 import { registerCleanup } from './cleanup.ts'
 import { testAdmin, testPool, uniqueName } from './infra.ts'
-import { startWorkerProcess, type SpawnedProcess } from './processes.ts'
+import { startWorkerProcess, type SpawnedProcess, type SpawnOptions } from './processes.ts'
 import { waitFor } from './wait.ts'
 
 export const RECORDING_APP = 'test/fixtures/recording-app.ts'
@@ -23,7 +23,7 @@ export interface RecordingSetup {
   record: ReturnType<typeof buildRecordingApp>['record']
   /** Environment for `ktask worker test/fixtures/recording-app.ts` processes of this setup. */
   env: Record<string, string>
-  startWorker(extraEnv?: Record<string, string>, args?: string[]): Promise<SpawnedProcess>
+  startWorker(extraEnv?: Record<string, string>, args?: string[], options?: Omit<SpawnOptions, 'env'>): Promise<SpawnedProcess>
   enqueue(count: number, keys?: number): Promise<string[]>
   distinctHandled(): Promise<number>
   rows(): Promise<number>
@@ -78,7 +78,7 @@ export async function recordingSetup(
     app,
     record,
     env,
-    startWorker: (extraEnv = {}, args = []) => startWorkerProcess(RECORDING_APP, args, { env: { ...env, ...extraEnv } }),
+    startWorker: (extraEnv = {}, args = [], options = {}) => startWorkerProcess(RECORDING_APP, args, { ...options, env: { ...env, ...extraEnv } }),
     async enqueue(n, keys = 16) {
       const items = Array.from({ length: n }, (_, i) => ({ args: { n: i, key: `k${i % keys}`, seq: i }, key: `k${i % keys}` }))
       const ids: string[] = []

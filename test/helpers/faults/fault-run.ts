@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest'
 import { recordingSetup, type RecordingSetup } from '../recording.ts'
-import type { SpawnedProcess } from '../processes.ts'
+import type { SpawnedProcess, SpawnOptions } from '../processes.ts'
 import { sleep, waitFor } from '../wait.ts'
 import { startBrokerProxies } from './broker-proxies.ts'
 import { faultCluster, replicationOf } from './brokers.ts'
@@ -21,6 +21,8 @@ export interface FaultRun {
   seeded: Seeded
   /** node id → the fault proxy clients reach it through; empty unless the cluster runs `proxied`. */
   proxies: Map<number, FaultProxy>
+  deadEvery: number
+  failEvery: number
   /** Environment every worker of the run starts with (`FaultRunOptions.workerEnv`). */
   workerEnv: Record<string, string>
   /** Distinct tasks with an effect so far. */
@@ -69,7 +71,36 @@ export async function startFaultRun(o: FaultRunOptions): Promise<FaultRun> {
   const workerEnv = o.workerEnv ?? {}
   const workers = [await s.startWorker(workerEnv), await s.startWorker(workerEnv)]
   const seeded = await seed(s, o.tasks, { deadEvery, failEvery })
-  return { s, workers, seeded, proxies, retired: [], workerEnv, handled: () => s.distinctHandled() }
+  return { s, workers, seeded, proxies, retired: [], workerEnv, deadEvery, failEvery, handled: () => s.distinctHandled() }
+}
+
+/**
+ * Enqueues `count` more tasks (n continuing the seeded ones) with task ids of their own, in one
+ * `enqueueMany`, retried with the same ids until it is accepted — what a caller does after an ambiguous
+ * failure (the broker may have written the batch before the error). The ledger must run each once.
+ * Returns how many attempts it took.
+ */
+export async function enqueueMore(run: FaultRun, count: number, { attempts = 20, pauseMs = 2000 } = {}): Promise<number> {
+  const first = run.seeded.tasks.length
+  const tasks = Array.from({ length: count }, (_, i) => {
+    const n = first + i
+    return { taskId: `${run.s.prefix}-t${n}`, key: `k${n % 16}`, seq: n }
+  })
+  const items = tasks.map((t) => ({ args: { n: t.seq, key: t.key, seq: t.seq }, key: t.key, taskId: t.taskId }))
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run.s.record.enqueueMany(items)
+      const every = (k: number, n: number): boolean => n % k === 0
+      run.seeded.tasks.push(...tasks)
+      run.seeded.expectedDead.push(...tasks.filter((t) => every(run.deadEvery, t.seq)).map((t) => t.taskId))
+      run.seeded.unordered.push(...tasks.filter((t) => !every(run.deadEvery, t.seq) && every(run.failEvery, t.seq)).map((t) => t.taskId))
+      return attempt
+    } catch (err) {
+      console.log(`enqueue of ${count} more, attempt ${attempt} failed: ${(err as Error).message}`)
+      if (attempt >= attempts) throw err
+      await sleep(pauseMs)
+    }
+  }
 }
 
 /**
@@ -132,8 +163,8 @@ export async function stopWorker(run: FaultRun, index = 0): Promise<void> {
 }
 
 /** Starts a worker with the run's environment (and `env` over it); resolves once it runs. */
-export async function addWorker(run: FaultRun, env: Record<string, string> = {}): Promise<void> {
-  run.workers.push(await run.s.startWorker({ ...run.workerEnv, ...env }))
+export async function addWorker(run: FaultRun, env: Record<string, string> = {}, options: Omit<SpawnOptions, 'env'> = {}): Promise<void> {
+  run.workers.push(await run.s.startWorker({ ...run.workerEnv, ...env }, [], options))
 }
 
 /** SIGTERM to every worker; each must exit 0. */

@@ -9,6 +9,7 @@ import { isPostgresUnavailable, raisedByTransaction } from '../store/unavailable
 import { baseDelayMs, jitteredDelayMs } from './backoff.ts'
 import type { FailureStage } from './headers.ts'
 import type { ResolvedRetryPolicy } from './policy.ts'
+import { databaseTime } from '../store/database-time.ts'
 
 /**
  * Why a message goes to the DLQ: attempts used up, the handler said no for good (UnrecoverableError, or
@@ -72,7 +73,7 @@ export function classifyFailure(failure: Failure, ctx: ClassifyContext): Failure
   const nextAttempt = failure.attempt + 1
   const topic = ctx.topics.retryTopics.get(baseDelayMs(policy.backoff, nextAttempt))
   if (!topic) return dead('exhausted')
-  const now = ctx.now ?? Date.now()
+  const now = ctx.now ?? databaseTime.now()
   return { kind: 'retry', topic, nextAttempt, notBefore: now + jitteredDelayMs(policy.backoff, nextAttempt, ctx.random) }
 }
 

@@ -17,6 +17,7 @@ import type { OutgoingMessage } from '../producer/batching-producer.ts'
 import type { RoutingDecision } from '../retry/classify.ts'
 import { H, deadLetterHeaders, retryHopHeaders, type FailureInfo } from '../retry/headers.ts'
 import type { RoutedMessage } from './execution.ts'
+import { databaseTime } from '../store/database-time.ts'
 
 export interface RoutingPlan {
   failures: RoutedMessage[]
@@ -51,7 +52,7 @@ export class HopRouter {
   }
 
   /** Builds every hop's message from its decision (pure; nothing is sent). */
-  plan(failures: RoutedMessage[], now = Date.now()): RoutingPlan {
+  plan(failures: RoutedMessage[], now = databaseTime.now()): RoutingPlan {
     return { failures, decisions: failures.map((f) => f.decision), messages: failures.map((f) => this.#hop(f, f.decision, now)) }
   }
 
@@ -60,19 +61,34 @@ export class HopRouter {
    * acknowledged, with the plan as delivered (a refused hop's decision and message replaced). Throws only
    * for an outage.
    */
-  async deliver(plan: RoutingPlan, skip: ReadonlySet<number> = new Set(), now = Date.now()): Promise<RoutingPlan> {
-    const send = plan.messages.filter((_, i) => !skip.has(i))
-    try {
-      await this.#d.producer().send(send)
-      return plan
-    } catch (err) {
-      if (!refusalOf(err)) throw err
-    }
-    // Some hop was refused: find which, one by one (the rest may be sent twice: the ledger and the DLQ
-    // record make that harmless).
+  async deliver(plan: RoutingPlan, skip: ReadonlySet<number> = new Set(), now = databaseTime.now()): Promise<RoutingPlan> {
+    // One send per topic: a topic that refuses (a tier deleted under us) leaves the others' sends
+    // unambiguous. With one send for all, a refused tier hop made the DLQ hops beside it go out twice —
+    // once in the failed batch, once one by one — and again on every attempt until the tier was back
+    // (found by the tier-deleted fault case: one dead letter 7 times in the DLQ).
+    const byTopic = new Map<string, number[]>()
+    plan.messages.forEach((m, i) => {
+      if (skip.has(i)) return
+      const list = byTopic.get(m.topic)
+      if (list) list.push(i)
+      else byTopic.set(m.topic, [i])
+    })
+    const groups = [...byTopic.values()]
+    const sent = await Promise.allSettled(groups.map((idx) => this.#d.producer().send(idx.map((i) => plan.messages[i]!))))
+    const refused: number[] = []
+    let outage: { error: unknown } | undefined
+    sent.forEach((r, g) => {
+      if (r.status === 'fulfilled') return
+      if (refusalOf(r.reason)) refused.push(...groups[g]!)
+      else outage ??= { error: r.reason }
+    })
+    // Rethrown as it came (the caller classifies the producer's own error).
+    if (outage) throw outage.error
+    if (refused.length === 0) return plan
+    // A topic refused: find which of its hops, one by one (those may be sent twice: the ledger and the
+    // DLQ record make that harmless).
     const delivered: RoutingPlan = { failures: plan.failures, decisions: [...plan.decisions], messages: [...plan.messages] }
-    for (let i = 0; i < plan.failures.length; i++) {
-      if (skip.has(i)) continue
+    for (const i of refused.sort((a, b) => a - b)) {
       const [decision, message] = await this.#deliverOne(plan.failures[i]!, plan.decisions[i]!, plan.messages[i]!, now)
       delivered.decisions[i] = decision
       delivered.messages[i] = message

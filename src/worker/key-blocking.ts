@@ -19,6 +19,7 @@ import type { Queryable } from '../store/queryable.ts'
 import type { Envelope } from './envelope.ts'
 import type { ExecItem } from './execution.ts'
 import type { HopProducer, RoutingPlan } from './hop-router.ts'
+import { databaseTime } from '../store/database-time.ts'
 
 export interface KeyBlockingDeps {
   groupId: string
@@ -81,7 +82,7 @@ export class KeyBlocking {
 
   #orphaned(head: KeyHead, m: Envelope): boolean {
     if (!this.#d.tiers.has(head.topic)) return true
-    return head.notBefore <= Date.now() && reparksOf(m, head) >= MAX_REPARKS
+    return head.notBefore <= databaseTime.now() && reparksOf(m, head) >= MAX_REPARKS
   }
 
   /** Parks a message behind its key's head: row first, then the hop (both idempotent). */
@@ -89,7 +90,8 @@ export class KeyBlocking {
     const m = item.envelope
     const reparks = reparksOf(m, head) + 1
     // Behind an overdue head, wait a little: right away would come straight back (see the file comment).
-    const notBefore = Math.max(head.notBefore, Date.now() + (reparks > 0 && head.notBefore <= Date.now() ? REPARK_DELAY_MS : 0))
+    const now = databaseTime.now()
+    const notBefore = Math.max(head.notBefore, now + (reparks > 0 && head.notBefore <= now ? REPARK_DELAY_MS : 0))
     await upsertKeyEntry(this.#d.pool(), this.#d.groupId, m.key!, item.prepared.messageId, head.topic, notBefore)
     const headers = parkedHeaders(m.headers, {
       group: this.#d.groupId,

@@ -30,6 +30,7 @@ import { LanePauses, type FetchControl } from './lane-pauses.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import type { Preparation } from './preparation.ts'
 import type { WorkerStats } from './worker-stats.ts'
+import { databaseTime } from '../store/database-time.ts'
 
 /** One buffered message and what the lane learnt about it so far. */
 export interface LaneEntry {
@@ -234,14 +235,20 @@ export abstract class LaneCore {
 
   /** True when it waited (the caller re-checks state and head); false when the message is due. */
   protected async waitUntilDue(entry: LaneEntry): Promise<boolean> {
-    const wait = this.dueAt(entry) - Date.now()
+    const wait = this.dueAt(entry) - databaseTime.now()
     if (wait <= 0) return false
     await this.pauses.waitNotDue(wait)
     return true
   }
 
   protected dueAt(entry: LaneEntry): number {
-    entry.dueAt ??= effectiveDueAt(entry.envelope.notBefore, Date.now(), this.d.topic, this.d.route.base, this.d.options.maxClockSkewMs)
+    entry.dueAt ??= effectiveDueAt(
+      entry.envelope.notBefore,
+      databaseTime.now(),
+      this.d.topic,
+      this.d.route.base,
+      this.d.options.maxClockSkewMs,
+    )
     return entry.dueAt
   }
 

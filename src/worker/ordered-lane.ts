@@ -7,6 +7,7 @@
 import type { HandlerSpec } from '../routing/routes.ts'
 import type { ExecItem } from './execution.ts'
 import { LaneCore, itemOf, type LaneEntry } from './lane-core.ts'
+import { databaseTime } from '../store/database-time.ts'
 
 export class OrderedLane extends LaneCore {
   /** Size of the last chunk built: how far behind the head finished messages may sit. */
@@ -59,7 +60,7 @@ export class OrderedLane extends LaneCore {
         if (keys.has(key)) break
         keys.add(key)
       }
-      if (this.d.isRetryTier && this.dueAt(entry) > Date.now()) break
+      if (this.d.isRetryTier && this.dueAt(entry) > databaseTime.now()) break
       let prepared
       try {
         prepared = this.prepare(entry)

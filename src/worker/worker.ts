@@ -20,6 +20,7 @@ import { insideIsolationChild } from '../isolation/registry.ts'
 import { handleLayers as handleLayersOf, type Middleware } from '../middleware/middleware.ts'
 import { Semaphore } from './semaphore.ts'
 import { startWhenAvailable } from './start-wait.ts'
+import { databaseTime, NOTABLE_OFFSET_MS } from '../store/database-time.ts'
 import { WorkerStats } from './worker-stats.ts'
 
 export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed'
@@ -71,6 +72,7 @@ export class AppWorker implements Worker {
   #state: WorkerState = 'idle'
   #releaseBackground: (() => Promise<void>) | undefined
   #statsTimer: NodeJS.Timeout | undefined
+  #clockTimer: NodeJS.Timeout | undefined
   #stopped: Promise<void> | undefined
   #startAbort: AbortController | undefined
 
@@ -139,6 +141,11 @@ export class AppWorker implements Worker {
       throw new KtaskError('KTASK_STATE', 'Worker stopped before it could start')
     }
     this.#releaseBackground = runtime.retainBackground()
+    if (runtime.hasDatabase) {
+      // Clocks drift; a failed measurement (Postgres away) keeps the last offset.
+      this.#clockTimer = setInterval(() => void this.#measureClock().catch(() => {}), 60_000)
+      this.#clockTimer.unref()
+    }
     if (this.options.statsIntervalMs > 0) {
       this.#statsTimer = setInterval(() => runtime.logger.info({ stats: this.stats() }, 'worker stats'), this.options.statsIntervalMs)
       this.#statsTimer.unref()
@@ -147,12 +154,28 @@ export class AppWorker implements Worker {
     this.#events.emit('started', () => ({ groups: this.#consumers.map((c) => c.route.groupId) }))
   }
 
+  /** Due times count in the database's time (store/database-time.ts): measure how far ours is from it. */
+  async #measureClock(): Promise<void> {
+    const { runtime } = this.#host
+    const before = databaseTime.offsetMs()
+    const offset = await databaseTime.measure(runtime.pool())
+    // Said once when it becomes notable, not every minute.
+    if (Math.abs(offset) >= NOTABLE_OFFSET_MS && Math.abs(before) < NOTABLE_OFFSET_MS)
+      runtime.logger.warn(
+        { clockOffsetMs: offset },
+        `this machine's clock is ${Math.abs(offset)} ms ${offset > 0 ? 'behind' : 'ahead of'} the database's: due times (retries, delays, limits) follow the database's clock`,
+      )
+  }
+
   /** One attempt: migrations, then one consumer group per route; on failure what it started is closed. */
   async #startOnce(routes: Route[]): Promise<void> {
     const { runtime } = this.#host
     try {
       // With a database the DLQ record is kept there too (one DLQ record per message), whatever the specs use.
-      if (runtime.hasDatabase) await runtime.ensureMigrated()
+      if (runtime.hasDatabase) {
+        await runtime.ensureMigrated()
+        await this.#measureClock()
+      }
       const semaphore = new Semaphore(this.options.concurrency)
       const handleLayers = handleLayersOf(this.#host.middleware?.() ?? [])
       this.#consumers = routes.map(
@@ -204,6 +227,7 @@ export class AppWorker implements Worker {
     this.#state = 'stopping'
     await this.#releaseBackground?.()
     clearInterval(this.#statsTimer)
+    clearInterval(this.#clockTimer)
     for (const c of this.#consumers) c.pauseAll()
     const grace = setTimeout(() => {
       this.#host.runtime.logger.warn({ graceMs: this.options.shutdownGraceMs }, 'shutdown grace period over; aborting running handlers')

@@ -31,6 +31,8 @@ describe('worker faults', () => {
     const gaps = await retryGaps(run)
     const ms = gaps.map((g) => g.gapMs)
     console.log(`retry gaps (failure → effect) over ${gaps.length} retried tasks: min ${Math.min(...ms)} ms, max ${Math.max(...ms)} ms`)
+    const skewed = run.workers.find((w) => w.lines.some((l) => l.includes("this machine's clock")))
+    console.log(`worker that said its clock is off: ${skewed?.name ?? 'none'}; earliest retries: ${JSON.stringify(gaps.slice(0, 5))}`)
     expect(report.failures()).toBe('')
     expect(gaps.length).toBe(run.seeded.unordered.length)
     // Postgres's clock timed both; a few ms of slack for the handler's own insert order.
@@ -49,7 +51,9 @@ describe('worker faults', () => {
         if (step % 4 === 1) await killWorker(run, 0, { replace: false })
         else await stopWorker(run, 0)
       } else await addWorker(run)
-      console.log(`storm step ${step}: ${leave ? 'a worker left' : 'a worker joined'}, ${run.workers.length} running, ${await run.handled()} handled`)
+      console.log(
+        `storm step ${step}: ${leave ? 'a worker left' : 'a worker joined'}, ${run.workers.length} running, ${await run.handled()} handled`,
+      )
       step++
       await sleep(4000)
     }
@@ -59,7 +63,7 @@ describe('worker faults', () => {
     await stopWorkers(run)
   })
 
-  it('the retry tier deleted while tasks wait in it (a worker killed -9 meanwhile): every invariant holds', async () => {
+  it('the retry tier deleted while tasks wait in it (a worker killed -9 meanwhile): only retries waiting in it are lost, every other invariant holds', async () => {
     const run = await startFaultRun({ name: 'tier-deleted', tasks: 5000 })
     await waitFor(async () => (await run.handled()) >= 1000, { timeoutMs: 120_000, message: '1,000 handled' })
     const tier = tierTopic(run.s.topic, 1000)
@@ -69,6 +73,29 @@ describe('worker faults', () => {
     await sleep(3000)
     await killWorker(run, 0)
     console.log(`killed worker 0 and started a replacement at ${await run.handled()} handled`)
+    // Deleting a topic deletes what waits in it: those retries are gone (a known limit, docs/reliability.md).
+    // Wait until nothing more happens, then check that only tasks which pass the tier are missing.
+    let last = -1
+    await waitFor(
+      async () => {
+        const now = await run.handled()
+        const still = now === last
+        last = now
+        return still
+      },
+      { timeoutMs: 300_000, intervalMs: 20_000, message: 'handling to settle' },
+    )
+    const { rows } = await run.s.pool.query<{ task_id: string }>(`SELECT DISTINCT task_id FROM ${run.s.table}`)
+    const handled = new Set(rows.map((r) => r.task_id))
+    const dead = new Set(run.seeded.expectedDead)
+    const missing = run.seeded.tasks.filter((t) => !handled.has(t.taskId) && !dead.has(t.taskId)).map((t) => t.taskId)
+    const retried = new Set(run.seeded.unordered)
+    console.log(`${missing.length} task(s) lost with the deleted tier (of ${retried.size} that pass it)`)
+    expect(missing.filter((id) => !retried.has(id))).toEqual([])
+    // The rest must hold as in every case: check them without the lost ones.
+    const lost = new Set(missing)
+    run.seeded.tasks = run.seeded.tasks.filter((t) => !lost.has(t.taskId))
+    run.seeded.unordered = run.seeded.unordered.filter((id) => !lost.has(id))
     const report = await settle(run)
     expect(report.failures()).toBe('')
     await stopWorkers(run)

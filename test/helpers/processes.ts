@@ -47,7 +47,9 @@ export interface SpawnOptions {
 export function spawnNode(args: string[], options: SpawnOptions = {}): SpawnedProcess {
   const endpoints = infra()
   const nodeArgs = [...(options.sources === false ? [] : ['--conditions=ktask-source']), ...args]
-  const [command, ...commandArgs] = options.wrap?.length ? [...options.wrap, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs]
+  const [command, ...commandArgs] = options.wrap?.length
+    ? [...options.wrap, process.execPath, ...nodeArgs]
+    : [process.execPath, ...nodeArgs]
   const child = spawn(command!, commandArgs, {
     cwd: options.cwd ?? root,
     env: {

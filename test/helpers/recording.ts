@@ -78,7 +78,8 @@ export async function recordingSetup(
     app,
     record,
     env,
-    startWorker: (extraEnv = {}, args = [], options = {}) => startWorkerProcess(RECORDING_APP, args, { ...options, env: { ...env, ...extraEnv } }),
+    startWorker: (extraEnv = {}, args = [], options = {}) =>
+      startWorkerProcess(RECORDING_APP, args, { ...options, env: { ...env, ...extraEnv } }),
     async enqueue(n, keys = 16) {
       const items = Array.from({ length: n }, (_, i) => ({ args: { n: i, key: `k${i % keys}`, seq: i }, key: `k${i % keys}` }))
       const ids: string[] = []

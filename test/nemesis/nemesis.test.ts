@@ -12,7 +12,16 @@ import { describe, expect, it } from 'vitest'
 import { clusterNodes } from '../../infra/cluster-config.ts'
 import { registerCleanup } from '../helpers/cleanup.ts'
 import { coordinatorOf, faultCluster, killBroker, stopBroker, waitForFullIsr } from '../helpers/faults/brokers.ts'
-import { addWorker, enqueueMore, killWorker, settle, startFaultRun, stopWorker, stopWorkers, type FaultRun } from '../helpers/faults/fault-run.ts'
+import {
+  addWorker,
+  enqueueMore,
+  killWorker,
+  settle,
+  startFaultRun,
+  stopWorker,
+  stopWorkers,
+  type FaultRun,
+} from '../helpers/faults/fault-run.ts'
 import { startFaultProxy, type FaultProxy } from '../helpers/faults/tcp-fault-proxy.ts'
 import { infra } from '../helpers/infra.ts'
 import { sleep } from '../helpers/wait.ts'

@@ -3,7 +3,7 @@
  * worker processes, seeded tasks (some dead, some retried), then — after the case's fault — waiting
  * until the invariants hold or the time is up, and the report with its numbers printed.
  */
-import { expect } from 'vitest'
+import { expect, onTestFailed } from 'vitest'
 import { recordingSetup, type RecordingSetup } from '../recording.ts'
 import type { SpawnedProcess, SpawnOptions } from '../processes.ts'
 import { sleep, waitFor } from '../wait.ts'
@@ -69,7 +69,15 @@ export async function startFaultRun(o: FaultRunOptions): Promise<FaultRun> {
   expect(await replicationOf(s.topic)).toEqual([3, 3, 3, 3, 3, 3])
   await o.beforeWorkers?.()
   const workerEnv = o.workerEnv ?? {}
-  const workers = [await s.startWorker(workerEnv), await s.startWorker(workerEnv)]
+  const workers: SpawnedProcess[] = []
+  // What each worker said last (stats lines left out) is the first thing to read when a case fails.
+  onTestFailed(() => {
+    for (const w of workers) {
+      const tail = w.lines.filter((l) => !l.includes('"stats"')).slice(-25)
+      console.log(`--- last lines of worker ${w.name} (${w.running ? 'running' : 'exited'}):\n${tail.join('\n')}`)
+    }
+  })
+  workers.push(await s.startWorker(workerEnv), await s.startWorker(workerEnv))
   const seeded = await seed(s, o.tasks, { deadEvery, failEvery })
   return { s, workers, seeded, proxies, retired: [], workerEnv, deadEvery, failEvery, handled: () => s.distinctHandled() }
 }
@@ -105,13 +113,17 @@ export async function enqueueMore(run: FaultRun, count: number, { attempts = 20,
 
 /**
  * For every task whose first attempt failed: milliseconds from that failure to its effect (both on
- * Postgres's clock). A retry must not run before its delay, whatever a worker's own clock says.
+ * Postgres's clock). A retry must not run before its delay, whatever a worker's own clock says. From the
+ * first failure: a worker killed after routing a task to its tier but before committing it leaves the
+ * first attempt to be delivered again, and that duplicate attempt fails once more just before the tier
+ * copy — due since long — runs.
  */
-export async function retryGaps(run: FaultRun): Promise<{ taskId: string; gapMs: number }[]> {
+export async function retryGaps(run: FaultRun): Promise<{ taskId: string; gapMs: number; failedBy: number; retriedBy: number }[]> {
   const attempts = run.s.attemptsTable
   if (!attempts) throw new Error('retryGaps needs startFaultRun({ recordAttempts: true })')
-  const { rows } = await run.s.pool.query<{ taskId: string; gapMs: number }>(
-    `SELECT a.task_id AS "taskId", (extract(epoch FROM min(e.at) - max(a.at)) * 1000)::int AS "gapMs"
+  const { rows } = await run.s.pool.query<{ taskId: string; gapMs: number; failedBy: number; retriedBy: number }>(
+    `SELECT a.task_id AS "taskId", (extract(epoch FROM min(e.at) - min(a.at)) * 1000)::int AS "gapMs",
+            max(a.pid) AS "failedBy", max(e.pid) AS "retriedBy"
        FROM ${attempts} a JOIN ${run.s.table} e USING (task_id) GROUP BY a.task_id ORDER BY 2`,
   )
   return rows

@@ -85,8 +85,15 @@ export async function workerNamespace(index: number, ports: number[]): Promise<W
     registerCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())))
   }
   // Namespace side: 127.0.0.1:<port> → hostAddr:<port>, in a process of its own inside the namespace.
-  const forwarder = spawnNode([forwarderScript, hostAddr, ...ports.map(String)], { name: `${name}-forwarder`, wrap: ['ip', 'netns', 'exec', name], sources: false })
-  await waitFor(() => forwarder.lines.some((l) => l.startsWith('forwarding')) || undefined, { timeoutMs: 20_000, message: `${name}'s forwarder` })
+  const forwarder = spawnNode([forwarderScript, hostAddr, ...ports.map(String)], {
+    name: `${name}-forwarder`,
+    wrap: ['ip', 'netns', 'exec', name],
+    sources: false,
+  })
+  await waitFor(() => forwarder.lines.some((l) => l.startsWith('forwarding')) || undefined, {
+    timeoutMs: 20_000,
+    message: `${name}'s forwarder`,
+  })
 
   const rules: string[][] = []
   return {

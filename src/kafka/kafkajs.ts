@@ -1,6 +1,6 @@
 /**
  * ktask's own copy of kafkajs: the same installed files, loaded a second time into modules of its own,
- * so the request-queue fix (request-queue-fix.ts) changes ktask's clients only — never the kafkajs a
+ * so its fixes (request-queue-fix.ts, send-messages-fix.ts) change ktask's clients only — never the kafkajs a
  * user's code requires, whether it loads before or after ktask.
  *
  * Node keeps one require cache, keyed by file name. The copy is loaded with kafkajs's entries of that
@@ -13,11 +13,13 @@ import Module, { createRequire } from 'node:module'
 import { dirname, join, sep } from 'node:path'
 import type * as KafkajsModule from 'kafkajs'
 import { applyRequestQueueFix, type RequestQueueClass } from './request-queue-fix.ts'
+import { withCompleteSends, type SendMessagesFactory } from './send-messages-fix.ts'
 
 export type Kafkajs = typeof KafkajsModule
 
 interface CjsModule {
   filename: string
+  exports: unknown
   require(id: string): unknown
 }
 
@@ -73,17 +75,24 @@ function privateCopy(): PrivateCopy {
   if (copy) return copy
   const root = dirname(require.resolve('kafkajs/package.json')) + sep
   const modules = new Map<string, CjsModule>()
-  const { kafkajs, RequestQueue, version } = inPrivateCache(root, modules, () => ({
-    kafkajs: require('kafkajs') as Kafkajs,
-    RequestQueue: require(join(root, 'src', 'network', 'requestQueue', 'index.js')) as RequestQueueClass,
-    version: (require(join(root, 'package.json')) as { version: string }).version,
-  }))
+  const { kafkajs, RequestQueue, version } = inPrivateCache(root, modules, () => {
+    const version = (require(join(root, 'package.json')) as { version: string }).version
+    // Before anything requires it: the producer takes `sendMessages` when its module loads.
+    const sendMessagesFile = join(root, 'src', 'producer', 'sendMessages.js')
+    const original = require(sendMessagesFile) as SendMessagesFactory
+    cache[sendMessagesFile]!.exports = withCompleteSends(original, version)
+    return {
+      kafkajs: require('kafkajs') as Kafkajs,
+      RequestQueue: require(join(root, 'src', 'network', 'requestQueue', 'index.js')) as RequestQueueClass,
+      version,
+    }
+  })
   applyRequestQueueFix(RequestQueue, version)
   copy = { root, modules, kafkajs }
   return copy
 }
 
-/** ktask's copy of kafkajs, with the request-queue fix applied (loaded on first use). */
+/** ktask's copy of kafkajs, with the request-queue and send fixes applied (loaded on first use). */
 export function kafkajs(): Kafkajs {
   return privateCopy().kafkajs
 }

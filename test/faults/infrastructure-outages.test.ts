@@ -6,21 +6,10 @@
  * starts while the dependency does not answer, and a peer meets the dead one's uncommitted work.
  */
 import { describe, expect, it } from 'vitest'
-import { registerCleanup } from '../helpers/cleanup.ts'
 import { addWorker, killWorker, settle, startFaultRun, stopWorkers } from '../helpers/faults/fault-run.ts'
-import { startFaultProxy, type FaultProxy } from '../helpers/faults/tcp-fault-proxy.ts'
+import { proxyFor } from '../helpers/faults/service-proxy.ts'
 import { infra } from '../helpers/infra.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
-
-/** A fault proxy in front of `url`'s host:port, and `url` rewritten to go through it. */
-async function proxyFor(url: string): Promise<{ proxy: FaultProxy; url: string }> {
-  const target = new URL(url)
-  const proxy = await startFaultProxy({ targetHost: target.hostname, targetPort: Number(target.port) })
-  registerCleanup(() => proxy.close())
-  const through = new URL(url)
-  through.port = String(proxy.port)
-  return { proxy, url: through.toString() }
-}
 
 describe('infrastructure outages', () => {
   it('Postgres blackholed for 20 s (a worker killed -9 and its replacement started meanwhile): every invariant holds', async () => {

@@ -10,7 +10,6 @@
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { clusterNodes } from '../../infra/cluster-config.ts'
-import { registerCleanup } from '../helpers/cleanup.ts'
 import { coordinatorOf, faultCluster, killBroker, stopBroker, waitForFullIsr } from '../helpers/faults/brokers.ts'
 import {
   addWorker,
@@ -22,7 +21,8 @@ import {
   stopWorkers,
   type FaultRun,
 } from '../helpers/faults/fault-run.ts'
-import { startFaultProxy, type FaultProxy } from '../helpers/faults/tcp-fault-proxy.ts'
+import type { FaultProxy } from '../helpers/faults/tcp-fault-proxy.ts'
+import { proxyFor } from '../helpers/faults/service-proxy.ts'
 import { infra } from '../helpers/infra.ts'
 import { sleep } from '../helpers/wait.ts'
 
@@ -38,15 +38,6 @@ function prng(state: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
   }
-}
-
-async function proxyFor(url: string): Promise<{ proxy: FaultProxy; url: string }> {
-  const target = new URL(url)
-  const proxy = await startFaultProxy({ targetHost: target.hostname, targetPort: Number(target.port) })
-  registerCleanup(() => proxy.close())
-  const through = new URL(url)
-  through.port = String(proxy.port)
-  return { proxy, url: through.toString() }
 }
 
 interface Nemesis {

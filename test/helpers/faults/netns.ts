@@ -10,11 +10,11 @@
  * host side of the link for the given ports (established connections hang, as in a real partition).
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { registerCleanup } from '../cleanup.ts'
 import { spawnNode } from '../processes.ts'
 import { waitFor } from '../wait.ts'
+import { startFaultProxy } from './tcp-fault-proxy.ts'
 
 const forwarderScript = fileURLToPath(new URL('./netns-forwarder.ts', import.meta.url))
 
@@ -71,18 +71,8 @@ export async function workerNamespace(index: number, ports: number[]): Promise<W
 
   // Host side: hostAddr:<port> → 127.0.0.1:<port>.
   for (const port of ports) {
-    const server = net.createServer((client) => {
-      const upstream = net.connect({ host: '127.0.0.1', port })
-      client.pipe(upstream).pipe(client)
-      const close = (): void => {
-        client.destroy()
-        upstream.destroy()
-      }
-      client.on('error', close).on('close', close)
-      upstream.on('error', close).on('close', close)
-    })
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, hostAddr, resolve))
-    registerCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const proxy = await startFaultProxy({ listenHost: hostAddr, listenPort: port, targetPort: port })
+    registerCleanup(() => proxy.close())
   }
   // Namespace side: 127.0.0.1:<port> → hostAddr:<port>, in a process of its own inside the namespace.
   const forwarder = spawnNode([forwarderScript, hostAddr, ...ports.map(String)], {

@@ -28,6 +28,11 @@ export class DatabaseTime {
     return Date.now() + this.#offset
   }
 
+  /** A moment `dbMs` of the database's clock, in local time. */
+  toLocal(dbMs: number): number {
+    return dbMs - this.#offset
+  }
+
   /** Database time minus local time, in ms (0 until measured). */
   offsetMs(): number {
     return this.#offset

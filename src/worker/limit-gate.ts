@@ -27,6 +27,7 @@ import { insertTimers } from '../store/outbox.ts'
 import type { Queryable } from '../store/queryable.ts'
 import type { Envelope } from './envelope.ts'
 import type { ExecItem } from './execution.ts'
+import { DatabaseTime } from '../store/database-time.ts'
 
 /** Slots this close (ms) run now, the executor waiting for each; further ones wait (or defer). */
 export const SLOT_HORIZON_MS = 100
@@ -104,33 +105,11 @@ export function limitKeyOf(option: string, key: LimitKey, args: unknown): string
   })
 }
 
-/**
- * The database's clock as this process sees it. Slots come from one clock (the database's) so that
- * workers space their starts alike; their local times are estimated from the fastest round trip seen
- * (off by at most half of it), renewed after a minute in case the clocks drift.
- */
-export class DatabaseClock {
-  #offset = 0
-  #rtt = Infinity
-  #at = -Infinity
-
-  /** A statement sent at `sent` and answered at `received` (local ms) read the database's clock as `dbMs`. */
-  sample(sent: number, received: number, dbMs: number): void {
-    const rtt = received - sent
-    if (rtt > this.#rtt && received - this.#at < 60_000) return
-    this.#offset = dbMs - (sent + received) / 2
-    this.#rtt = rtt
-    this.#at = received
-  }
-
-  toLocal(dbMs: number): number {
-    return dbMs - this.#offset
-  }
-}
-
 export class LimitGate {
   readonly #d: LimitGateDeps
-  readonly #clock = new DatabaseClock()
+  // Slots come from one clock (the database's) so that workers space their starts alike; each gate keeps
+  // the estimate its own statements give (store/database-time.ts).
+  readonly #clock = new DatabaseTime()
 
   constructor(deps: LimitGateDeps) {
     this.#d = deps

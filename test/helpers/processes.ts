@@ -44,6 +44,13 @@ export interface SpawnOptions {
   readyTimeoutMs?: number
 }
 
+const spawned: SpawnedProcess[] = []
+
+/** Every process this test process spawned, oldest first (for a failed test to print what they said). */
+export function spawnedProcesses(): readonly SpawnedProcess[] {
+  return spawned
+}
+
 export function spawnNode(args: string[], options: SpawnOptions = {}): SpawnedProcess {
   const endpoints = infra()
   const nodeArgs = [...(options.sources === false ? [] : ['--conditions=ktask-source']), ...args]
@@ -87,7 +94,7 @@ export function spawnNode(args: string[], options: SpawnOptions = {}): SpawnedPr
       await exited
     }
   })
-  return {
+  const proc: SpawnedProcess = {
     name,
     pid: child.pid!,
     child,
@@ -115,6 +122,8 @@ export function spawnNode(args: string[], options: SpawnOptions = {}): SpawnedPr
         }
       }),
   }
+  spawned.push(proc)
+  return proc
 }
 
 /** Spawns `ktask worker <module> ...args` and waits until it reports running. */

@@ -5,7 +5,7 @@
  */
 import { expect, onTestFailed } from 'vitest'
 import { recordingSetup, type RecordingSetup } from '../recording.ts'
-import type { SpawnedProcess, SpawnOptions } from '../processes.ts'
+import { spawnedProcesses, type SpawnedProcess, type SpawnOptions } from '../processes.ts'
 import { sleep, waitFor } from '../wait.ts'
 import { startBrokerProxies } from './broker-proxies.ts'
 import { faultCluster, replicationOf } from './brokers.ts'
@@ -70,9 +70,11 @@ export async function startFaultRun(o: FaultRunOptions): Promise<FaultRun> {
   await o.beforeWorkers?.()
   const workerEnv = o.workerEnv ?? {}
   const workers: SpawnedProcess[] = []
-  // What each worker said last (stats lines left out) is the first thing to read when a case fails.
+  const firstSpawned = spawnedProcesses().length
+  // What each worker of the run said last (stats lines left out; also those killed, or still starting)
+  // is the first thing to read when a case fails.
   onTestFailed(() => {
-    for (const w of workers) {
+    for (const w of spawnedProcesses().slice(firstSpawned)) {
       const tail = w.lines.filter((l) => !l.includes('"stats"')).slice(-25)
       console.log(`--- last lines of worker ${w.name} (${w.running ? 'running' : 'exited'}):\n${tail.join('\n')}`)
     }

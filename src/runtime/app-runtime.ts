@@ -64,6 +64,12 @@ export class AppRuntime {
     if (this.#closed) throw new KtaskError('KTASK_STATE', 'The app is closed')
   }
 
+  #dropAdmin(): void {
+    const old = this.#admin
+    this.#admin = undefined
+    void old?.then((a) => a.disconnect()).catch(() => {})
+  }
+
   admin(): Promise<TransportAdmin> {
     this.#admin ??= (async () => {
       const admin = this.transport.admin()
@@ -181,7 +187,12 @@ export class AppRuntime {
     try {
       created = await ensureTopics(await this.admin(), missing)
     } catch (err) {
-      throw err instanceof KtaskError ? err : infrastructureError('kafka', err)
+      if (err instanceof KtaskError) throw err
+      // The next attempt gets a new admin client: after requests timed out on a slow broker, kafkajs's
+      // admin kept answering "Broker not connected" for good — a worker's start retried it for minutes
+      // after the broker was fine again (the coordinator-slow fault case).
+      this.#dropAdmin()
+      throw infrastructureError('kafka', err)
     }
     for (const s of missing) this.#ensuredTopics.add(s.topic)
     if (created.length > 0) this.logger.info({ topics: created }, 'topics created')

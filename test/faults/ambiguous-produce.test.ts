@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { coordinatorOf, faultCluster, leaderOf } from '../helpers/faults/brokers.ts'
-import { addWorker, enqueueMore, killWorker, settle, startFaultRun, stopWorkers } from '../helpers/faults/fault-run.ts'
+import { addWorker, enqueueMore, killWorker, settle, startFaultRun, stopWorkers, type FaultRun } from '../helpers/faults/fault-run.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 describe.skipIf(!faultCluster().proxied)('ambiguous produce', () => {
@@ -34,23 +34,32 @@ describe.skipIf(!faultCluster().proxied)('ambiguous produce', () => {
     await stopWorkers(run)
   })
 
-  it("the group coordinator's responses delayed past the request timeout for 45 s (a worker killed -9 meanwhile): the group recovers, every invariant holds", async () => {
-    const run = await startFaultRun({ name: 'coordinator-slow', tasks: 5000 })
-    await waitFor(async () => (await run.handled()) >= 1000, { timeoutMs: 120_000, message: '1,000 handled' })
-    const coordinator = await coordinatorOf(run.s.group)
-    const proxy = run.proxies.get(coordinator)!
-    proxy.setMode({ mode: 'latency', ms: 35_000, direction: 'toClient' })
-    console.log(`responses of broker ${coordinator} (coordinator of the group) delayed 35 s from ${await run.handled()} handled`)
-    await sleep(10_000)
-    await killWorker(run, 0, { replace: false })
-    const replacement = addWorker(run, {}, { readyTimeoutMs: 180_000 })
-    console.log(`killed worker 0 and started a replacement at ${await run.handled()} handled`)
-    await sleep(35_000)
-    proxy.setMode({ mode: 'pass' })
-    console.log(`broker ${coordinator} answers on time again at ${await run.handled()} handled`)
-    await replacement
-    const report = await settle(run)
-    expect(report.failures()).toBe('')
-    await stopWorkers(run)
-  })
+  // The coordinator's broker, and node 1: the first bootstrap broker, which a starting worker asks for
+  // metadata and its topics. Slow past the request timeout there, kafkajs's admin kept answering "Broker
+  // not connected" after the broker was fine again, and the replacement never finished starting (3 runs
+  // of 3, until the runtime took a new admin client after a failed topic check).
+  const targets: { what: string; name: string; pick: (run: FaultRun) => Promise<number> }[] = [
+    { what: 'the group coordinator', name: 'coordinator-slow', pick: (run) => coordinatorOf(run.s.group) },
+    { what: 'node 1 (first bootstrap broker)', name: 'node1-slow', pick: () => Promise.resolve(1) },
+  ]
+  for (const target of targets)
+    it(`responses of ${target.what} delayed past the request timeout for 45 s (a worker killed -9, its replacement started meanwhile): the group recovers, every invariant holds`, async () => {
+      const run = await startFaultRun({ name: target.name, tasks: 5000 })
+      await waitFor(async () => (await run.handled()) >= 1000, { timeoutMs: 120_000, message: '1,000 handled' })
+      const node = await target.pick(run)
+      const proxy = run.proxies.get(node)!
+      proxy.setMode({ mode: 'latency', ms: 35_000, direction: 'toClient' })
+      console.log(`responses of broker ${node} (${target.what}) delayed 35 s from ${await run.handled()} handled`)
+      await sleep(10_000)
+      await killWorker(run, 0, { replace: false })
+      const replacement = addWorker(run, {}, { readyTimeoutMs: 180_000 })
+      console.log(`killed worker 0 and started a replacement at ${await run.handled()} handled`)
+      await sleep(35_000)
+      proxy.setMode({ mode: 'pass' })
+      console.log(`broker ${node} answers on time again at ${await run.handled()} handled`)
+      await replacement
+      const report = await settle(run)
+      expect(report.failures()).toBe('')
+      await stopWorkers(run)
+    })
 })

@@ -12,7 +12,7 @@ import { enqueueMore, killWorker, settle, startFaultRun, stopWorkers } from '../
 import { sleep } from '../helpers/wait.ts'
 
 describe('enqueue during broker faults', () => {
-  it('batches enqueued back to back while a leader is killed -9 and later another broker frozen: every accepted task has its effect', async () => {
+  it('batches enqueued one after another while a leader is killed -9 and later another broker frozen: every accepted task has its effect', async () => {
     const run = await startFaultRun({ name: 'enqueue-kill', tasks: 500, sleepMs: 5 })
     let loading = true
     let batches = 0

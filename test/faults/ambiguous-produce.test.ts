@@ -10,28 +10,35 @@ import { coordinatorOf, faultCluster, leaderOf } from '../helpers/faults/brokers
 import { addWorker, enqueueMore, killWorker, settle, startFaultRun, stopWorkers, type FaultRun } from '../helpers/faults/fault-run.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
+/**
+ * The fault every case here shares, on a run past 1,000 handled: responses of `node` held 35 s (past the
+ * 30 s request timeout) for 45 s; 10 s in, a worker killed -9 and its replacement started (it cannot
+ * finish starting before the fault ends); `more` tasks enqueued as the fault begins. Ends with the check.
+ */
+async function slowResponses(run: FaultRun, node: number, what: string, { more = 0 } = {}): Promise<void> {
+  const proxy = run.proxies.get(node)!
+  proxy.setMode({ mode: 'latency', ms: 35_000, direction: 'toClient' })
+  console.log(`responses of broker ${node} (${what}) delayed 35 s from ${await run.handled()} handled`)
+  const enqueued = more > 0 ? enqueueMore(run, more) : undefined
+  await sleep(10_000)
+  await killWorker(run, 0, { replace: false })
+  const replacement = addWorker(run, {}, { readyTimeoutMs: 180_000 })
+  console.log(`killed worker 0 and started a replacement at ${await run.handled()} handled`)
+  await sleep(35_000)
+  proxy.setMode({ mode: 'pass' })
+  console.log(`broker ${node} answers on time again at ${await run.handled()} handled`)
+  await replacement
+  if (enqueued) console.log(`the ${more} more tasks were accepted after ${await enqueued} attempt(s)`)
+  const report = await settle(run)
+  expect(report.failures()).toBe('')
+  await stopWorkers(run)
+}
+
 describe.skipIf(!faultCluster().proxied)('ambiguous produce', () => {
   it('produce responses delayed past the request timeout (500 tasks enqueued then, again with the same ids on failure): every invariant holds', async () => {
     const run = await startFaultRun({ name: 'ambiguous-produce', tasks: 5000 })
     await waitFor(async () => (await run.handled()) >= 1000, { timeoutMs: 120_000, message: '1,000 handled' })
-    const leader = await leaderOf(run.s.topic, 0)
-    const proxy = run.proxies.get(leader)!
-    proxy.setMode({ mode: 'latency', ms: 35_000, direction: 'toClient' })
-    console.log(`responses of broker ${leader} delayed 35 s from ${await run.handled()} handled`)
-    const more = enqueueMore(run, 500)
-    await sleep(10_000)
-    await killWorker(run, 0, { replace: false })
-    // Its replacement starts during the fault (it cannot finish starting before the fault ends).
-    const replacement = addWorker(run, {}, { readyTimeoutMs: 180_000 })
-    console.log(`killed worker 0 and started a replacement at ${await run.handled()} handled`)
-    await sleep(35_000)
-    proxy.setMode({ mode: 'pass' })
-    console.log(`broker ${leader} answers on time again at ${await run.handled()} handled`)
-    await replacement
-    console.log(`the 500 more tasks were accepted after ${await more} attempt(s)`)
-    const report = await settle(run)
-    expect(report.failures()).toBe('')
-    await stopWorkers(run)
+    await slowResponses(run, await leaderOf(run.s.topic, 0), 'leader of partition 0', { more: 500 })
   })
 
   // The coordinator's broker, and node 1: the first bootstrap broker, which a starting worker asks for
@@ -46,20 +53,6 @@ describe.skipIf(!faultCluster().proxied)('ambiguous produce', () => {
     it(`responses of ${target.what} delayed past the request timeout for 45 s (a worker killed -9, its replacement started meanwhile): the group recovers, every invariant holds`, async () => {
       const run = await startFaultRun({ name: target.name, tasks: 5000 })
       await waitFor(async () => (await run.handled()) >= 1000, { timeoutMs: 120_000, message: '1,000 handled' })
-      const node = await target.pick(run)
-      const proxy = run.proxies.get(node)!
-      proxy.setMode({ mode: 'latency', ms: 35_000, direction: 'toClient' })
-      console.log(`responses of broker ${node} (${target.what}) delayed 35 s from ${await run.handled()} handled`)
-      await sleep(10_000)
-      await killWorker(run, 0, { replace: false })
-      const replacement = addWorker(run, {}, { readyTimeoutMs: 180_000 })
-      console.log(`killed worker 0 and started a replacement at ${await run.handled()} handled`)
-      await sleep(35_000)
-      proxy.setMode({ mode: 'pass' })
-      console.log(`broker ${node} answers on time again at ${await run.handled()} handled`)
-      await replacement
-      const report = await settle(run)
-      expect(report.failures()).toBe('')
-      await stopWorkers(run)
+      await slowResponses(run, await target.pick(run), target.what)
     })
 })

@@ -10,7 +10,6 @@
  * - A deferred constraint failing at COMMIT could not be charged to a message and looped as an outage.
  * - A tracked task with `transaction: false` never became SUCCEEDED.
  */
-import net from 'node:net'
 import type pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { createApp } from 'ktask'
@@ -18,6 +17,7 @@ import { registerCleanup } from '../../helpers/cleanup.ts'
 import { testPool, uniqueName } from '../../helpers/infra.ts'
 import { topicCount } from '../../helpers/topics.ts'
 import { waitFor } from '../../helpers/wait.ts'
+import { closedPort } from '../../helpers/ports.ts'
 
 const argsSchema = { type: 'record', name: 'Attr', namespace: 'ktask.test', fields: [{ name: 'n', type: 'int' }] }
 
@@ -26,15 +26,6 @@ async function table(pool: pg.Pool, name: string, ddl = '(task_id text PRIMARY K
   await pool.query(`CREATE TABLE ${t} ${ddl}`)
   registerCleanup(() => pool.query(`DROP TABLE IF EXISTS ${t}`))
   return t
-}
-
-/** A port nothing listens on: connecting to it is refused at once. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 function appFor(name: string) {

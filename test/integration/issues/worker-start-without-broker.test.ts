@@ -8,7 +8,6 @@
  * Now a worker's start waits for its infrastructure with a capped backoff — a sleeping timer, no busy loop —
  * logs why, starts when a broker appears, and a SIGTERM while it waits exits 0.
  */
-import net from 'node:net'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { registerCleanup } from '../../helpers/cleanup.ts'
@@ -17,15 +16,7 @@ import { CLI, spawnNode } from '../../helpers/processes.ts'
 import { RECORDING_APP, recordingSetup } from '../../helpers/recording.ts'
 import { infra } from '../../helpers/infra.ts'
 import { sleep } from '../../helpers/wait.ts'
-
-/** A port nothing listens on (yet). */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+import { closedPort } from '../../helpers/ports.ts'
 
 /** CPU seconds (user + system) the process has used so far. */
 function cpuSeconds(pid: number): number {
@@ -40,7 +31,7 @@ describe('a worker started without a reachable broker', () => {
   it('waits without burning CPU, says why, and works once a broker appears', async () => {
     const s = await recordingSetup({ name: 'start-no-broker', partitions: 2 })
     await s.app.provision()
-    const port = await freePort()
+    const port = await closedPort()
     const worker = spawnNode([CLI, 'worker', RECORDING_APP], { env: { ...s.env, KTASK_BROKERS: `127.0.0.1:${port}` } })
     await worker.waitForLine(/waiting for (its )?infrastructure|Kafka unreachable/i, 60_000)
     const before = cpuSeconds(worker.pid)
@@ -59,7 +50,7 @@ describe('a worker started without a reachable broker', () => {
 
   it('a SIGTERM while it waits stops it at once (exit 0)', async () => {
     const s = await recordingSetup({ name: 'start-no-broker-term', partitions: 1 })
-    const port = await freePort()
+    const port = await closedPort()
     const worker = spawnNode([CLI, 'worker', RECORDING_APP], { env: { ...s.env, KTASK_BROKERS: `127.0.0.1:${port}` } })
     await worker.waitForLine(/waiting for (its )?infrastructure|Kafka unreachable/i, 60_000)
     const termAt = Date.now()

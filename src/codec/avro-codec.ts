@@ -74,6 +74,13 @@ export function validateAvro(type: Type, value: unknown, what: string): void {
   }
 }
 
+/** A record type's fields by name, built once per type (enqueue validates every message). */
+const declaredFields = new WeakMap<Type, Map<string, Type>>()
+
+/**
+ * The path of the first field of `value` its schema does not declare (avsc accepts and drops them).
+ * `path` is the position so far, extended and restored in place: the common case finds nothing.
+ */
 function findUndeclaredField(type: Type, value: unknown, path: string[]): string | undefined {
   const t = type as Type & {
     typeName?: string
@@ -83,22 +90,30 @@ function findUndeclaredField(type: Type, value: unknown, path: string[]): string
     types?: Type[]
   }
   if (value === null || typeof value !== 'object') return undefined
+  const within = (key: string, fieldType: Type, v: unknown): string | undefined => {
+    path.push(key)
+    const nested = findUndeclaredField(fieldType, v, path)
+    path.pop()
+    return nested
+  }
   if ((t.typeName === 'record' || t.typeName === 'error') && t.fields) {
-    const declared = new Map(t.fields.map((f) => [f.name, f.type]))
-    for (const [key, v] of Object.entries(value)) {
+    let declared = declaredFields.get(type)
+    if (!declared) declaredFields.set(type, (declared = new Map(t.fields.map((f) => [f.name, f.type]))))
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue
       const fieldType = declared.get(key)
       if (!fieldType) return [...path, key].join('.')
-      const nested = findUndeclaredField(fieldType, v, [...path, key])
+      const nested = within(key, fieldType, (value as Record<string, unknown>)[key])
       if (nested) return nested
     }
   } else if (t.typeName === 'array' && t.itemsType && Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const nested = findUndeclaredField(t.itemsType, value[i], [...path, String(i)])
+      const nested = within(String(i), t.itemsType, value[i])
       if (nested) return nested
     }
   } else if (t.typeName === 'map' && t.valuesType) {
     for (const [key, v] of Object.entries(value)) {
-      const nested = findUndeclaredField(t.valuesType, v, [...path, key])
+      const nested = within(key, t.valuesType, v)
       if (nested) return nested
     }
   } else if (t.typeName?.startsWith('union') && t.types) {

@@ -4,6 +4,7 @@
  */
 import type { Admin, Consumer, Kafka, Message, Producer, TopicMessages } from 'kafkajs'
 import { kafkajs } from './kafkajs.ts'
+import { javaCompatiblePartitioner } from './murmur2.ts'
 import type {
   ConsumerEvents,
   ConsumerSettings,
@@ -98,7 +99,7 @@ function producerOf(kafka: Kafka): TransportProducer {
     allowAutoTopicCreation: false,
     maxInFlightRequests: 1,
     idempotent: false,
-    createPartitioner: kafkajs().Partitioners.DefaultPartitioner,
+    createPartitioner: javaCompatiblePartitioner,
     retry: { retries: PRODUCER_RETRIES },
   })
   return {

@@ -14,6 +14,7 @@ import { dirname, join, sep } from 'node:path'
 import type * as KafkajsModule from 'kafkajs'
 import { applyRequestQueueFix, type RequestQueueClass } from './request-queue-fix.ts'
 import { withCompleteSends, type SendMessagesFactory } from './send-messages-fix.ts'
+import { crc32c, groupMessagesPerPartition, patchEncoder, recordEncoder, type EncoderClass } from './encode-fix.ts'
 
 export type Kafkajs = typeof KafkajsModule
 
@@ -35,6 +36,9 @@ interface PrivateCopy {
 }
 
 let copy: PrivateCopy | undefined
+
+/** The kafkajs versions whose produce-path files encode-fix.ts was written against. */
+const ENCODE_FIX_VERSION = /^2\.2\./
 
 /** Runs `load` with the copy's modules in the require cache in place of every other kafkajs module. */
 function inPrivateCache<T>(root: string, modules: Map<string, CjsModule>, load: () => T): T {
@@ -77,6 +81,19 @@ function privateCopy(): PrivateCopy {
   const modules = new Map<string, CjsModule>()
   const { kafkajs, RequestQueue, version } = inPrivateCache(root, modules, () => {
     const version = (require(join(root, 'package.json')) as { version: string }).version
+    // Before anything requires them: modules take these when they load (see encode-fix.ts).
+    if (ENCODE_FIX_VERSION.test(version)) {
+      const replace = (path: string, exports: (loaded: unknown) => unknown): void => {
+        const file = join(root, 'src', ...path.split('/'))
+        const loaded: unknown = require(file)
+        cache[file]!.exports = exports(loaded)
+      }
+      replace('producer/groupMessagesPerPartition.js', () => groupMessagesPerPartition)
+      const Encoder = require(join(root, 'src', 'protocol', 'encoder.js')) as EncoderClass
+      patchEncoder(Encoder)
+      replace('protocol/recordBatch/crc32C/crc32C.js', () => crc32c)
+      replace('protocol/recordBatch/record/v0/index.js', () => recordEncoder(Encoder))
+    }
     // Before anything requires it: the producer takes `sendMessages` when its module loads.
     const sendMessagesFile = join(root, 'src', 'producer', 'sendMessages.js')
     const original = require(sendMessagesFile) as SendMessagesFactory

@@ -14,6 +14,7 @@ import { dirname, join, sep } from 'node:path'
 import type * as KafkajsModule from 'kafkajs'
 import { applyRequestQueueFix, type RequestQueueClass } from './request-queue-fix.ts'
 import { withCompleteSends, type SendMessagesFactory } from './send-messages-fix.ts'
+import { recordDecoder } from './decode-fix.ts'
 import { crc32c, groupMessagesPerPartition, patchEncoder, recordEncoder, type EncoderClass } from './encode-fix.ts'
 
 export type Kafkajs = typeof KafkajsModule
@@ -37,7 +38,7 @@ interface PrivateCopy {
 
 let copy: PrivateCopy | undefined
 
-/** The kafkajs versions whose produce-path files encode-fix.ts was written against. */
+/** The kafkajs versions whose files encode-fix.ts and decode-fix.ts were written against. */
 const ENCODE_FIX_VERSION = /^2\.2\./
 
 /** Runs `load` with the copy's modules in the require cache in place of every other kafkajs module. */
@@ -92,6 +93,8 @@ function privateCopy(): PrivateCopy {
       const Encoder = require(join(root, 'src', 'protocol', 'encoder.js')) as EncoderClass
       patchEncoder(Encoder)
       replace('protocol/recordBatch/crc32C/crc32C.js', () => crc32c)
+      const Long = require(join(root, 'src', 'utils', 'long.js')) as Parameters<typeof recordDecoder>[0]
+      replace('protocol/recordBatch/record/v0/decoder.js', () => recordDecoder(Long))
       replace('protocol/recordBatch/record/v0/index.js', () => recordEncoder(Encoder))
     }
     // Before anything requires it: the producer takes `sendMessages` when its module loads.

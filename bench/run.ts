@@ -6,6 +6,7 @@
  *   npm run bench                       # everything (about 15 minutes on 2 cores)
  *   npm run bench -- --quick            # small sizes, 1 run: checks the harness
  *   npm run bench -- --only ktask,bullmq
+ *   npm run bench -- --client platformatic --only ktask,ledger,batch-ledger   # ktask on @platformatic/kafka (the `clients` column)
  *   npm run bench -- --only ledger,batch-ledger,bullmq   # effects with the ledger: one statement per task / per chunk
  *   npm run bench -- --only timers,outbox   # delayed tasks and transactional enqueue (about 3 minutes)
  *   npm run bench -- --only flows           # chord([b × 100], c) beside plain tasks (1–2 minutes)
@@ -36,6 +37,10 @@ const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1]!.split(',')) : undefined
 const runs = quick ? 1 : Number(process.env.BENCH_RUNS ?? 3)
+// The Kafka client of ktask's apps and workers (the app option's environment override, which worker
+// processes inherit). Figures of another client than kafkajs go to `clients` only (see keepOthers).
+const client = args.includes('--client') ? args[args.indexOf('--client') + 1]! : (process.env.KTASK_KAFKA_CLIENT ?? 'kafkajs')
+process.env.KTASK_KAFKA_CLIENT = client
 const size = (full: number, small: number): number => (quick ? small : full)
 
 const targets = {
@@ -43,6 +48,7 @@ const targets = {
   ledgerVsBullmq: 5,
   batchLedgerVsBullmq: 3,
   enqueueVsKafkajs: 0.8,
+  enqueueSingleVsKafkajs: 0.5,
   latencyP99Ms: 25,
   peakRssMiB: 200,
   timerLatenessP99Ms: 1000,
@@ -108,7 +114,10 @@ async function main(): Promise<void> {
   const date = new Date().toISOString()
   const dir = join(root, 'bench/results')
   const previous = only && !quick ? readResult(join(dir, 'latest.json')) : undefined
-  const { figures, measuredAt } = keepOthers(previous, scenarios, date)
+  // Figures of the raw clients and of BullMQ do not depend on ktask's client: never per client.
+  const ofClient = Object.fromEntries(Object.entries(scenarios).filter(([k]) => !/^(kafkajs|kafka-tools|bullmq)/.test(k)))
+  const clients = { ...previous?.clients, [client]: { ...previous?.clients?.[client], ...ofClient } }
+  const { figures, measuredAt } = keepOthers(previous, client === 'kafkajs' ? scenarios : {}, date)
   const offeredLoad = ran.has('latency') ? latencyRate : (previous?.latencyOfferedLoad ?? latencyRate)
 
   const ratio = (a?: Figure, b?: Figure): number | null => (a && b ? Number((a.median / b.median).toFixed(2)) : null)
@@ -117,6 +126,7 @@ async function main(): Promise<void> {
     ledgerVsBullmq: ratio(figures['ktask.ledger'], figures['bullmq.process']),
     batchLedgerVsBullmq: ratio(figures['ktask.batch-ledger'], figures['bullmq.process']),
     enqueueVsKafkajs: ratio(figures['ktask.enqueue'], figures['kafkajs.produce']),
+    enqueueSingleVsKafkajs: ratio(figures['ktask.enqueue-single-64'], figures['kafkajs.produce']),
     // Not a target: the same per-job Postgres write on both sides (BullMQ without ledger or exactly-once).
     ledgerVsBullmqPg: ratio(figures['ktask.ledger'], figures['bullmq.process-pg']),
     outboxTxVsPlain: ratio(figures['outbox.tx-100'], figures['outbox.plain-enqueue']),
@@ -134,6 +144,7 @@ async function main(): Promise<void> {
     timersDuePerSecond: timerLoad.n / timerLoad.spreadSeconds,
     scenarios: figures,
     measuredAt,
+    clients,
     ratios,
     targets,
     medianOf: `${runs} run(s) per figure`,
@@ -157,6 +168,8 @@ interface BenchResult {
   scenarios: Record<string, Figure>
   /** When each figure was measured (a run with --only keeps the other figures of the previous one). */
   measuredAt?: Record<string, string>
+  /** ktask's figures per Kafka client (`--client`); `scenarios` holds the default client's (kafkajs). */
+  clients?: Record<string, Record<string, Figure>>
   ratios: Record<string, number | null>
   targets: typeof targets
   medianOf: string
@@ -191,6 +204,7 @@ function summary(result: BenchResult): string {
   const ledger = ratios.ledgerVsBullmq ?? null
   const batch = ratios.batchLedgerVsBullmq ?? null
   const enqueue = ratios.enqueueVsKafkajs ?? null
+  const single = ratios.enqueueSingleVsKafkajs ?? null
   const rss = s['memory.peak-rss-1m']?.median ?? null
   const rssUncapped = s['memory.peak-rss-1m-no-heap-cap']?.median ?? null
   const timerRate = result.timersDuePerSecond ?? '–'
@@ -216,6 +230,7 @@ function summary(result: BenchResult): string {
     `| (for context) ktask with ledger ÷ BullMQ writing the same row to Postgres | ${ratios.ledgerVsBullmqPg ?? '–'} × | not a target |`,
     `| batch handler with ledger, one row per task in one statement per chunk ≥ ${targets.batchLedgerVsBullmq} × BullMQ processed | ${batch ?? '–'} × | ${check(batch === null ? null : batch >= targets.batchLedgerVsBullmq)} |`,
     `| ktask enqueueMany ≥ ${targets.enqueueVsKafkajs} × raw kafkajs batched produce | ${enqueue ?? '–'} × | ${check(enqueue === null ? null : enqueue >= targets.enqueueVsKafkajs)} |`,
+    `| ktask enqueue, one task per call, 64 callers at once ≥ ${targets.enqueueSingleVsKafkajs} × raw kafkajs batched produce | ${single ?? '–'} × | ${check(single === null ? null : single >= targets.enqueueSingleVsKafkajs)} |`,
     `| p99 enqueue → start ≤ ${targets.latencyP99Ms} ms at ${latencyRate}/s | ${p99 ?? '–'} ms | ${check(p99 === null ? null : p99 <= targets.latencyP99Ms)} |`,
     `| (for context) p99 at ${Math.round(latencyRate / 2)}/s | ${s['latency-quarter.p99']?.median ?? '–'} ms | not a target |`,
     `| worker peak RSS ≤ ${targets.peakRssMiB} MiB draining 1M (\`ktask worker\` defaults) | ${rss ?? '–'} MiB | ${check(rss === null ? null : rss <= targets.peakRssMiB)} |`,
@@ -231,6 +246,7 @@ function summary(result: BenchResult): string {
     `| (for context) join: last b done → c starts, p50 / p99, one flow at a time | ${s['flows.join-p50']?.median ?? '–'} / ${s['flows.join-p99']?.median ?? '–'} ms | not a target |`,
     `| (for context) the same, p50 / p99, flows enqueued at once | ${s['flows.join-p50-backlog']?.median ?? '–'} / ${s['flows.join-p99-backlog']?.median ?? '–'} ms | not a target |`,
     '',
+    ...clientTable(result),
     'Worker processes (latency, scale, memory) run the built package (`ktask worker` from dist/ on a',
     'plain-JavaScript app), as in production. The latency load is half of the slower of enqueue and no-op',
     'processing throughput measured in the same run.',
@@ -295,6 +311,26 @@ function summary(result: BenchResult): string {
     'the 2 cores.',
     '',
   ].join('\n')
+}
+
+/** ktask's figures side by side per Kafka client (`npm run bench -- --client platformatic --only …`). */
+function clientTable(result: BenchResult): string[] {
+  const clients = Object.keys(result.clients ?? {}).sort()
+  if (clients.length < 2) return []
+  const keys = [...new Set(clients.flatMap((c) => Object.keys(result.clients![c]!)))].filter((k) => clients.every((c) => result.clients![c]![k]))
+  const cell = (c: string, k: string): string => {
+    const f = result.clients![c]![k]!
+    return `${f.median} ${f.unit}`
+  }
+  return [
+    "Kafka client (`clients` in latest.json: ktask's own figures on each client, same machine; raw kafkajs",
+    'produce / consume is the baseline of both):',
+    '',
+    `| scenario | ${clients.join(' | ')} |`,
+    `| --- | ${clients.map(() => '---:').join(' | ')} |`,
+    ...keys.map((k) => `| ${k} | ${clients.map((c) => cell(c, k)).join(' | ')} |`),
+    '',
+  ]
 }
 
 /** Which figures come from which run, when a partial run (--only) kept those of an earlier one. */

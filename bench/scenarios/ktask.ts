@@ -52,6 +52,21 @@ export async function enqueueBacklog(task: Task<Args>, n: number, slice = 5000):
   return n / ((performance.now() - t0) / 1000)
 }
 
+/**
+ * A web server's pattern: `callers` concurrent callers, each awaiting one `enqueue` at a time (no
+ * enqueueMany) until n tasks are on Kafka. ktask's producer batches what arrives while a send is in flight.
+ */
+export async function enqueueConcurrently(task: Task<Args>, n: number, callers = 64): Promise<number> {
+  let next = 0
+  const t0 = performance.now()
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      while (next < n) await task.enqueue(payload(next++))
+    }),
+  )
+  return n / ((performance.now() - t0) / 1000)
+}
+
 /** Drains the backlog with an in-process worker; timed from "joined the group" to the last task handled. */
 async function drain(app: App, n: number, counter: { handled: number; last: number }): Promise<number> {
   counter.handled = 0
@@ -78,6 +93,7 @@ function counterFor(): { handled: number; last: number; tick: (n?: number) => vo
 
 export async function benchKtaskNoop(runs: number, n: number): Promise<Record<string, Figure>> {
   const enqueueRates: number[] = []
+  const singleRates: number[] = []
   const rates: number[] = []
   const counter = counterFor()
   let app: App | undefined
@@ -90,13 +106,22 @@ export async function benchKtaskNoop(runs: number, n: number): Promise<Record<st
     app = built.app
     await app.provision()
     enqueueRates.push(await enqueueBacklog(built.task, n))
+    // On a queue of its own (not drained below): a fifth as many, one enqueue per call.
+    const single = benchApp(`${prefix}-single`, 6, 'noop', counter.tick)
+    await single.app.provision()
+    singleRates.push(await enqueueConcurrently(single.task, Math.round(n / 5)))
+    await single.app.close()
   }
   for (let r = 0; r < runs; r++) {
     if (r > 0) await resetGroupWhenEmpty(`${prefix}.q`, `${prefix}.q`)
     rates.push(await drain(app!, n, counter))
   }
   await app!.close()
-  return { 'ktask.enqueue': figure(enqueueRates, 'tasks/s'), 'ktask.noop': figure(rates, 'tasks/s') }
+  return {
+    'ktask.enqueue': figure(enqueueRates, 'tasks/s'),
+    'ktask.enqueue-single-64': figure(singleRates, 'tasks/s'),
+    'ktask.noop': figure(rates, 'tasks/s'),
+  }
 }
 
 export async function benchKtaskLedger(

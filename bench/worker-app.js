@@ -10,6 +10,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createApp } from 'ktask'
+import { watchPauses } from './lib/pauses.js'
 
 const latencyFile = process.env.BENCH_LATENCY_FILE
 const dueFile = process.env.BENCH_DUE_FILE
@@ -60,6 +61,8 @@ if (flowFile) {
 }
 
 const file = latencyFile ?? dueFile
-if (file) process.on('exit', () => writeFileSync(file, JSON.stringify(samples)))
+// A latency run also says what stalled this process meanwhile (lib/pauses.js).
+const pauses = latencyFile ? watchPauses() : undefined
+if (file) process.on('exit', () => writeFileSync(file, JSON.stringify(pauses ? { samples, pauses: pauses.stop() } : samples)))
 
 export default app

@@ -25,7 +25,16 @@ for (const step of ['enqueue', 'noop'] as const) {
   const name = `${step}-${client}`
   const child = spawnSync(
     process.execPath,
-    ['--conditions=ktask-source', '--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}.cpuprofile`, join(root, 'bench/profile/step.ts'), step, prefix, n],
+    [
+      '--conditions=ktask-source',
+      '--cpu-prof',
+      `--cpu-prof-dir=${dir}`,
+      `--cpu-prof-name=${name}.cpuprofile`,
+      join(root, 'bench/profile/step.ts'),
+      step,
+      prefix,
+      n,
+    ],
     { stdio: 'inherit', env: { ...process.env, KTASK_KAFKA_CLIENT: client } },
   )
   if (child.status !== 0) throw new Error(`profile step ${step} exited ${child.status}`)

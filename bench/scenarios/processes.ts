@@ -10,6 +10,7 @@ import { committedTotal, payload, resetGroupWhenEmpty, payloadSchema, sleep, uni
 import { memoryOf, startBenchWorker, stopBenchWorker } from '../lib/processes.ts'
 import { figure, percentile, type Figure } from '../lib/stats.ts'
 import { enqueueBacklog } from './ktask.ts'
+import { watchPauses } from '../lib/pauses.js'
 
 type Args = { id: string; body: string }
 
@@ -38,6 +39,8 @@ export async function benchLatency(
   // (broker, fetch, worker) — says where a tail comes from.
   const p99Produce: number[] = []
   const p99Deliver: number[] = []
+  // What stalled either process meanwhile: event-loop delay p99 and the longest GC pause.
+  const stalls = { producerLoop: [] as number[], producerGc: [] as number[], workerLoop: [] as number[], workerGc: [] as number[] }
   for (let r = 0; r < runs; r++) {
     const prefix = uniqueName('bench-latency')
     const file = join(tmpdir(), `${prefix}.json`)
@@ -51,6 +54,7 @@ export async function benchLatency(
     const tickMs = 10
     const perTick = rate / (1000 / tickMs)
     const sends: Promise<unknown>[] = []
+    const producerPauses = watchPauses()
     const start = performance.now()
     let sent = 0
     while (sent < total) {
@@ -59,9 +63,15 @@ export async function benchLatency(
       await sleep(tickMs)
     }
     await Promise.all(sends)
+    const producer = producerPauses.stop()
     await until(async () => (await committedTotal(`${prefix}.q`, `${prefix}.q`)) >= total, 60_000, 'latency run drained', 250)
     await stopBenchWorker(worker)
-    const measured = (JSON.parse(readFileSync(file, 'utf8')) as [number, number, number][]).filter(([at]) => at >= measureFrom)
+    const written = JSON.parse(readFileSync(file, 'utf8')) as { samples: [number, number, number][]; pauses: typeof producer }
+    const measured = written.samples.filter(([at]) => at >= measureFrom)
+    stalls.producerLoop.push(producer.loopDelayP99)
+    stalls.producerGc.push(producer.gcMax)
+    stalls.workerLoop.push(written.pauses.loopDelayP99)
+    stalls.workerGc.push(written.pauses.gcMax)
     rmSync(file, { force: true })
     const samples = measured.map(([, produce, deliver]) => produce + deliver)
     p50.push(percentile(samples, 50))
@@ -87,6 +97,10 @@ export async function benchLatency(
     [`${label}.p99`]: figure(p99, 'ms', 1),
     [`${label}.p99-enqueue-to-broker`]: figure(p99Produce, 'ms', 1),
     [`${label}.p99-broker-to-start`]: figure(p99Deliver, 'ms', 1),
+    [`${label}.producer-loop-delay-p99`]: figure(stalls.producerLoop, 'ms', 1),
+    [`${label}.producer-gc-max`]: figure(stalls.producerGc, 'ms', 1),
+    [`${label}.worker-loop-delay-p99`]: figure(stalls.workerLoop, 'ms', 1),
+    [`${label}.worker-gc-max`]: figure(stalls.workerGc, 'ms', 1),
   }
 }
 

@@ -273,11 +273,12 @@ export function flowHooks(deps: FlowDeps): ExecutionHooks {
   const atomically = (db: Queryable, fn: (db: Queryable) => Promise<void>): Promise<void> =>
     db instanceof pg.Pool ? inTransaction(db, fn) : fn(db)
   return {
-    async succeeded(db, item, result, inChunk) {
+    // Not async: a task outside a flow (most of them) gets no promise (see combineHooks).
+    succeeded(db, item, result, inChunk) {
       const at = stepOf(item.envelope.headers)
       // In a chunk transaction, beforeCommit advances the flows of all its steps at once.
       if (!at || inChunk) return
-      await atomically(db, async (tx) => {
+      return atomically(db, async (tx) => {
         await applyOutcome(deps, tx, at.workflowId, await succeedStep(tx, at.workflowId, at.step, result === undefined ? null : result))
       })
     },
@@ -319,8 +320,15 @@ export function combineHooks(...all: (ExecutionHooks | undefined)[]): ExecutionH
   return {
     started: (item) => hooks.forEach((h) => h.started?.(item)),
     progress: (item, fraction, message) => hooks.forEach((h) => h.progress?.(item, fraction, message)),
-    async succeeded(db, item, result, inChunk) {
-      for (const h of hooks) await h.succeeded?.(db, item, result, inChunk)
+    // Runs for every message that succeeds: a promise only once a hook returns one.
+    succeeded(db, item, result, inChunk) {
+      const from = (i: number): Promise<void> | void => {
+        for (; i < hooks.length; i++) {
+          const pending = hooks[i]!.succeeded?.(db, item, result, inChunk)
+          if (pending) return pending.then(() => from(i + 1))
+        }
+      }
+      return from(0)
     },
     async beforeCommit(db, succeeded) {
       for (const h of hooks) await h.beforeCommit?.(db, succeeded)

@@ -157,10 +157,10 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         return n === undefined || Number.isNaN(n) ? 0 : n
       }
       return {
-        async succeeded(db, item, result) {
+        succeeded(db, item, result) {
           if (item.envelope.headers[H.notify] !== '1') return
           const taskId = item.prepared.messageId
-          await enqueueDelivery(
+          return enqueueDelivery(
             db,
             taskId,
             `task.succeeded:${redrives(item.envelope.headers)}`,

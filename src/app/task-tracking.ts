@@ -61,9 +61,9 @@ export function taskTrackingHooks(writer: TaskStateWriter): ExecutionHooks {
       startedAt.set(item.envelope, Date.now())
       writer.state({ ...base(item), state: 'STARTED' })
     },
-    async succeeded(db, item, result) {
+    succeeded(db, item, result) {
       if (!item.prepared.spec.track) return
-      await markSucceeded(db, { ...base(item), resultJson: resultJson(result) })
+      return markSucceeded(db, { ...base(item), resultJson: resultJson(result) })
     },
     progress(item, fraction, message) {
       if (typeof fraction !== 'number' || !Number.isFinite(fraction) || fraction < 0 || fraction > 1) {

@@ -87,7 +87,7 @@ export interface ExecutionHooks {
    * else the pool. Awaited before the offset is marked done. `inChunk`: a chunk transaction will also call
    * `beforeCommit` with this message (work that can wait for the end of the transaction may wait).
    */
-  succeeded?(db: Queryable, item: ExecItem, result: unknown, inChunk?: boolean): Promise<void>
+  succeeded?(db: Queryable, item: ExecItem, result: unknown, inChunk?: boolean): Promise<void> | void
   /**
    * Chunk transactions: just before COMMIT, in the transaction, with every message of it that succeeded
    * (and was not undone), in order. Work done here for several messages at once can share statements and

@@ -54,10 +54,12 @@ export class Executor implements ChunkRunner {
         outcomes.push({ kind: 'done', how: 'duplicate' })
         continue
       }
-      await untilStart(item)
+      const wait = untilStart(item)
+      if (wait) await wait
       // Missed its rate-limit slot: back to the lane, which takes a new one.
       if (missedStart(item)) return { outcomes }
-      const run = await runHandler(this.#deps, item, undefined)
+      let run = runHandler(this.#deps, item, undefined)
+      if (run instanceof Promise) run = await run
       if (run.kind === 'shutdown') return { outcomes }
       if (run.kind === 'timeout' || run.kind === 'crash' || run.kind === 'error') {
         const stage = run.kind === 'error' ? 'handler' : run.kind
@@ -75,7 +77,8 @@ export class Executor implements ChunkRunner {
       // No transaction to share: state and key rows are written right after (a crash in between re-runs
       // the handler — without a transaction its effects are at-least-once anyway).
       try {
-        if (this.#deps.hooks?.succeeded) await this.#deps.hooks.succeeded(this.#deps.pool(), item, run.result)
+        const hooked = this.#deps.hooks?.succeeded?.(this.#deps.pool(), item, run.result)
+        if (hooked) await hooked
         if (item.dequeueKey) await deleteKeyEntry(this.#deps.pool(), this.#deps.groupId, item.dequeueKey, item.prepared.messageId)
       } catch (err) {
         outcomes.push({ kind: 'pause', stage: 'execute', error: err })

@@ -44,7 +44,7 @@ export interface HandlerRunnerDeps {
  * Runs the handler of `item` in its consumer span (observability/tracing.ts); `scoped` is its transaction
  * (ended when the handler finishes), if it has one.
  */
-export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped: ScopedClient | undefined): Promise<HandlerRun> {
+export function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped: ScopedClient | undefined): HandlerRun | Promise<HandlerRun> {
   const { prepared, envelope } = item
   const traced = startConsumerSpan({
     topic: envelope.topic,
@@ -56,17 +56,21 @@ export async function runHandler(deps: HandlerRunnerDeps, item: ExecItem, scoped
     attempt: envelope.attempt,
     headers: envelope.headers,
   })
-  const run = await runInSpan(deps, item, scoped, traced)
-  endConsumerSpan(traced.span, run.kind === 'ok' || run.kind === 'shutdown' ? undefined : run.error)
-  return run
+  const end = (run: HandlerRun): HandlerRun => {
+    endConsumerSpan(traced.span, run.kind === 'ok' || run.kind === 'shutdown' ? undefined : run.error)
+    return run
+  }
+  // A handler that finished synchronously gets its outcome without a promise (the no-op path's hops).
+  const run = runInSpan(deps, item, scoped, traced)
+  return run instanceof Promise ? run.then(end) : end(run)
 }
 
-async function runInSpan(
+function runInSpan(
   deps: HandlerRunnerDeps,
   item: ExecItem,
   scoped: ScopedClient | undefined,
   traced: { span: Span; context: OtelContext },
-): Promise<HandlerRun> {
+): HandlerRun | Promise<HandlerRun> {
   const { prepared, envelope } = item
   const spec = prepared.spec
   const ctx = new Context({
@@ -107,7 +111,21 @@ async function runInSpan(
     scoped?.end()
     return { kind: 'ok', result: value, durationMs: performance.now() - started, txQueryFailed: scoped?.failed ?? false }
   }
-  const pending = value as PromiseLike<unknown>
+  return settle(deps, item, scoped, ctx, value as PromiseLike<unknown>, started, () => isolated)
+}
+
+/** Waits for a handler's promise, against its deadline (and the worker's shutdown grace). */
+async function settle(
+  deps: HandlerRunnerDeps,
+  item: ExecItem,
+  scoped: ScopedClient | undefined,
+  ctx: Context,
+  pending: PromiseLike<unknown>,
+  started: number,
+  isolatedRun: () => IsolatedRun | undefined,
+): Promise<HandlerRun> {
+  const spec = item.prepared.spec
+  const isolated = isolatedRun()
   let stopped: 'timeout' | 'shutdown' | undefined
   let running: RunningHandler | undefined
   try {

@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   const json = JSON.stringify(result, null, 2) + '\n'
   writeFileSync(join(dir, quick ? 'quick.json' : 'latest.json'), json)
   if (!quick) writeFileSync(join(dir, `${date.slice(0, 10)}.json`), json)
-  const md = summary(result)
+  const md = summary(result, dir)
   if (!quick) writeFileSync(join(dir, 'summary.md'), md)
   console.log(`\n${md}`)
 }
@@ -192,7 +192,7 @@ function keepOthers(
   }
 }
 
-function summary(result: BenchResult): string {
+function summary(result: BenchResult, dir: string): string {
   const { scenarios: s, ratios, latencyOfferedLoad: latencyRate, date } = result
   const row = (k: string): string => {
     const f = s[k]
@@ -246,6 +246,7 @@ function summary(result: BenchResult): string {
     `| (for context) join: last b done → c starts, p50 / p99, one flow at a time | ${s['flows.join-p50']?.median ?? '–'} / ${s['flows.join-p99']?.median ?? '–'} ms | not a target |`,
     `| (for context) the same, p50 / p99, flows enqueued at once | ${s['flows.join-p50-backlog']?.median ?? '–'} / ${s['flows.join-p99-backlog']?.median ?? '–'} ms | not a target |`,
     '',
+    ...profileSection(dir),
     ...clientTable(result),
     'Worker processes (latency, scale, memory) run the built package (`ktask worker` from dist/ on a',
     'plain-JavaScript app), as in production. The latency load is half of the slower of enqueue and no-op',
@@ -313,11 +314,43 @@ function summary(result: BenchResult): string {
   ].join('\n')
 }
 
+/**
+ * The top frames of the missed throughput targets' paths, from `npm run bench:profile` (its
+ * profile-<client>.json files; run it on the same machine after the benchmark).
+ */
+function profileSection(dir: string): string[] {
+  type Step = { measured: string; components: { component: string; share: number }[]; frames: { frame: string; share: number }[] }
+  const lines: string[] = []
+  for (const client of ['kafkajs', 'platformatic']) {
+    const file = join(dir, `profile-${client}.json`)
+    if (!existsSync(file)) continue
+    const p = JSON.parse(readFileSync(file, 'utf8')) as { date: string; tasks: number } & Record<'enqueue' | 'noop', Step>
+    lines.push(
+      `Where the time goes on ${client} (\`npm run bench:profile -- --client ${client}\`, ${p.date.slice(0, 16).replace('T', ' ')} UTC, ${p.tasks} tasks; self time of the busy samples):`,
+      '',
+    )
+    for (const step of ['enqueue', 'noop'] as const) {
+      const { measured, components, frames } = p[step]
+      lines.push(
+        `- ${step === 'enqueue' ? 'enqueueMany' : 'no-op drain'} (${measured.replace(/^\w+: /, '')}): ${components.map((c) => `${c.component} ${(c.share * 100).toFixed(0)} %`).join(', ')}`,
+        `  top frames: ${frames
+          .slice(0, 10)
+          .map((f) => `${f.frame} ${(f.share * 100).toFixed(1)} %`)
+          .join('; ')}`,
+      )
+    }
+    lines.push('')
+  }
+  return lines
+}
+
 /** ktask's figures side by side per Kafka client (`npm run bench -- --client platformatic --only …`). */
 function clientTable(result: BenchResult): string[] {
   const clients = Object.keys(result.clients ?? {}).sort()
   if (clients.length < 2) return []
-  const keys = [...new Set(clients.flatMap((c) => Object.keys(result.clients![c]!)))].filter((k) => clients.every((c) => result.clients![c]![k]))
+  const keys = [...new Set(clients.flatMap((c) => Object.keys(result.clients![c]!)))].filter((k) =>
+    clients.every((c) => result.clients![c]![k]),
+  )
   const cell = (c: string, k: string): string => {
     const f = result.clients![c]![k]!
     return `${f.median} ${f.unit}`

@@ -27,6 +27,37 @@ export function topFrames(path: string, count: number): { frame: string; share: 
     .map(([frame, hits]) => ({ frame, share: hits / busy }))
 }
 
+/** Share of self time per component: ktask, kafkajs, node (its built-ins), gc, other dependencies, native. */
+export function componentShares(path: string): { component: string; share: number }[] {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as { nodes: ProfileNode[]; samples: number[] }
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  const counts = new Map<string, number>()
+  let busy = 0
+  for (const id of profile.samples) {
+    const { functionName, url } = byId.get(id)!.callFrame
+    if (functionName === '(idle)') continue
+    busy++
+    const component =
+      functionName === '(garbage collector)'
+        ? 'gc'
+        : url.includes('/kafkajs/') || url.includes('kafkajs')
+          ? 'kafkajs'
+          : url.includes('@platformatic/kafka')
+            ? 'platformatic'
+            : /\/(src|bench)\//.test(url) && !url.includes('node_modules')
+              ? 'ktask'
+              : url.includes('node_modules')
+                ? 'other dependencies'
+                : url.startsWith('node:')
+                  ? 'node'
+                  : 'native (syscalls, buffers, microtasks)'
+    counts.set(component, (counts.get(component) ?? 0) + 1)
+  }
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([component, hits]) => ({ component, share: Number((hits / busy).toFixed(3)) }))
+}
+
 export function printTopFrames(path: string, count: number): void {
   for (const { frame, share } of topFrames(path, count)) console.log(`  ${(share * 100).toFixed(1).padStart(5)} %  ${frame}`)
 }

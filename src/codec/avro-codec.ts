@@ -8,7 +8,7 @@ import avro from 'avsc'
 import type { Resolver, Schema, Type } from 'avsc'
 import { KtaskError, isKtaskError } from '../errors.ts'
 import type { SchemaRegistryClient } from './registry-client.ts'
-import { encodeWire, parseWire } from './wire-format.ts'
+import { encodeWireWith, parseWire } from './wire-format.ts'
 
 /**
  * An Avro schema: a parsed object, its JSON text, a path to an .avsc file, or an avsc Type. Plain objects
@@ -162,7 +162,7 @@ export class AvroCodec {
   /** Validates then encodes; throws KTASK_VALIDATION naming the field. */
   encode(schemaId: number, type: Type, value: unknown, what: string): Buffer {
     validateAvro(type, value, what)
-    return encodeWire(schemaId, type.toBuffer(value))
+    return encodeWireWith(schemaId, (buf, pos) => type.encode(value, buf, pos))
   }
 
   /**

@@ -7,6 +7,27 @@ import { KtaskError } from '../errors.ts'
 const MAGIC_BYTE = 0
 export const WIRE_HEADER_SIZE = 5
 
+/** Where encodeWireWith writes before copying out (grown when a value needs more). */
+let scratch = Buffer.allocUnsafe(64 * 1024)
+
+/**
+ * The wire form of a value `write` encodes at an offset of a buffer (avsc's `Type.encode`: the new
+ * position, or minus the bytes missing). Written in place after the header and copied out once: Avro's
+ * `toBuffer` followed by encodeWire allocated twice (once zero-filled) and copied twice, per enqueue.
+ */
+export function encodeWireWith(schemaId: number, write: (buf: Buffer, pos: number) => number): Buffer {
+  let end = write(scratch, WIRE_HEADER_SIZE)
+  if (end < 0) {
+    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end))
+    end = write(scratch, WIRE_HEADER_SIZE)
+  }
+  scratch.writeUInt8(MAGIC_BYTE, 0)
+  scratch.writeUInt32BE(schemaId, 1)
+  const out = Buffer.allocUnsafe(end)
+  scratch.copy(out, 0, 0, end)
+  return out
+}
+
 export function encodeWire(schemaId: number, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(WIRE_HEADER_SIZE + body.length)
   out.writeUInt8(MAGIC_BYTE, 0)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { encodeWire, parseWire } from '../../../src/codec/wire-format.ts'
+import avro from 'avsc'
+import { encodeWire, encodeWireWith, parseWire } from '../../../src/codec/wire-format.ts'
 
 describe('Confluent wire format', () => {
   it('round-trips the schema id and body', () => {
@@ -16,4 +17,24 @@ describe('Confluent wire format', () => {
   ])('refuses %j as a decode error (%s)', (value, reason) => {
     expect(() => parseWire(value)).toThrow(expect.objectContaining({ code: 'KTASK_DECODE', reason }))
   })
+})
+
+describe('encodeWireWith', () => {
+  const type = avro.Type.forSchema({
+    type: 'record',
+    name: 'R',
+    fields: [
+      { name: 's', type: 'string' },
+      { name: 'n', type: 'long' },
+    ],
+  })
+  it.each([0, 10, 70_000, 300_000])(
+    'a value of %d characters: the same bytes as encodeWire(toBuffer), then again after growing',
+    (length) => {
+      const value = { s: 'é'.repeat(length), n: length }
+      const expected = encodeWire(7, type.toBuffer(value))
+      expect(encodeWireWith(7, (buf, pos) => type.encode(value, buf, pos)).equals(expected)).toBe(true)
+      expect(encodeWireWith(7, (buf, pos) => type.encode(value, buf, pos)).equals(expected)).toBe(true)
+    },
+  )
 })

@@ -27,8 +27,19 @@ describe('record encoder (encode-fix.ts)', () => {
   const records = [
     { key: 'k', value: Buffer.from('v'), headers: {} },
     { key: null, value: null },
-    { offsetDelta: 300, timestampDelta: 123456, key: Buffer.from('key'), value: randomBytes(300), headers: { a: '1', b: Buffer.from('two') } },
-    { offsetDelta: 4, key: 'ü-key', value: 'a string value', headers: { 'ktask-id': '0193', multi: ['x', 'yy', Buffer.from('z')], empty: '' } },
+    {
+      offsetDelta: 300,
+      timestampDelta: 123456,
+      key: Buffer.from('key'),
+      value: randomBytes(300),
+      headers: { a: '1', b: Buffer.from('two') },
+    },
+    {
+      offsetDelta: 4,
+      key: 'ü-key',
+      value: 'a string value',
+      headers: { 'ktask-id': '0193', multi: ['x', 'yy', Buffer.from('z')], empty: '' },
+    },
     { offsetDelta: 70000, timestampDelta: -5, key: text(200), value: text(5000), headers: { [text(150)]: text(300) } },
   ]
   it.each(records.map((r, i) => [i, r]))('record %i: the same bytes as kafkajs', (_i, record) => {
@@ -51,7 +62,9 @@ describe('groupMessagesPerPartition (encode-fix.ts)', () => {
     const messages = Array.from({ length: 1000 }, (_, i) => ({ key: `key-${i}`, value: String(i) }))
     const partitioner = (): ((a: { message: { key: string } }) => number) => (a) => partitionOfKey(a.message.key, 6)
     const args = { topic: 't', partitionMetadata, messages }
-    expect(groupMessagesPerPartition({ ...args, partitioner: partitioner() as never })).toEqual(kafkajsGroup({ ...args, partitioner: partitioner() as never }))
+    expect(groupMessagesPerPartition({ ...args, partitioner: partitioner() as never })).toEqual(
+      kafkajsGroup({ ...args, partitioner: partitioner() as never }),
+    )
     expect(groupMessagesPerPartition({ ...args, partitionMetadata: [], partitioner: partitioner() as never })).toEqual({})
   })
 
@@ -99,7 +112,26 @@ describe('murmur2 (murmur2.ts)', () => {
 
 describe('Encoder varints and crc32c (encode-fix.ts)', () => {
   const CopyEncoder = kafkajsFile('src/protocol/encoder.js') as EncoderClass
-  const values = [0, 1, -1, 63, 64, -64, -65, 127, 128, 300, -300, 2 ** 20, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 40, -(2 ** 40), 123456789012]
+  const values = [
+    0,
+    1,
+    -1,
+    63,
+    64,
+    -64,
+    -65,
+    127,
+    128,
+    300,
+    -300,
+    2 ** 20,
+    2 ** 31 - 1,
+    -(2 ** 31),
+    2 ** 31,
+    2 ** 40,
+    -(2 ** 40),
+    123456789012,
+  ]
   it.each(values)('writeVarInt / writeVarLong / writeUVarInt of %d: the same bytes as kafkajs', (v) => {
     for (const method of ['writeVarInt', 'writeVarLong', 'writeUVarInt'] as const) {
       if (method !== 'writeVarLong' && (v | 0) !== v && method !== 'writeUVarInt') continue
@@ -119,5 +151,23 @@ describe('Encoder varints and crc32c (encode-fix.ts)', () => {
     }
     // The standard check value of CRC-32C.
     expect(copyCrc(Buffer.from('123456789'))).toBe(0xe3069283)
+  })
+})
+
+describe('Encoder growth (encode-fix.ts)', () => {
+  it('an encoder grown many times holds the same bytes as kafkajs', () => {
+    const CopyEncoder = kafkajsFile('src/protocol/encoder.js') as EncoderClass
+    type Writer = Record<string, (v: unknown) => unknown> & { buf: Buffer; offset: number }
+    const ours = new CopyEncoder() as unknown as Writer
+    const theirs = new Encoder() as unknown as Writer
+    for (let i = 0; i < 5000; i++) {
+      for (const e of [ours, theirs]) {
+        e.writeInt32!(i)
+        e.writeVarIntString!(text(i % 50))
+        e.writeVarIntBytes!(Buffer.alloc(i % 30, i % 256))
+      }
+    }
+    expect(bufferOf(ours).equals(bufferOf(theirs))).toBe(true)
+    expect(ours.buf.length).toBe(theirs.buf.length)
   })
 })

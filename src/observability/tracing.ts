@@ -68,6 +68,10 @@ export interface ConsumedMessage {
 
 let tracerOf: TracerProvider | undefined
 let cachedTracer: Tracer | undefined
+/** The API's no-op provider: what the global provider delegates to while no SDK is registered. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate()
+/** Whether `cachedTracer` is the no-op one (its spans record nothing: no attributes to build). */
+let noopTracer = false
 
 /** ktask's tracer, fetched again only when another SDK was registered (getTracer allocates per call). */
 function tracer(): Tracer {
@@ -76,6 +80,7 @@ function tracer(): Tracer {
   if (provider !== tracerOf || cachedTracer === undefined) {
     tracerOf = provider
     cachedTracer = provider.getTracer('ktask')
+    noopTracer = provider === NOOP_PROVIDER
   }
   return cachedTracer
 }
@@ -87,7 +92,13 @@ function tracer(): Tracer {
  */
 export function startConsumerSpan(m: ConsumedMessage): { span: Span; context: Context } {
   const parent = contextFromHeaders(m.headers)
-  const span = tracer().startSpan(
+  const t = tracer()
+  // Without an SDK the span is the API's non-recording one: the per-message attributes would be dropped.
+  if (noopTracer) {
+    const span = t.startSpan('process', NOOP_SPAN_OPTIONS, parent)
+    return { span, context: trace.setSpan(parent, span) }
+  }
+  const span = t.startSpan(
     `process ${m.topic}`,
     {
       kind: SpanKind.CONSUMER,
@@ -108,6 +119,8 @@ export function startConsumerSpan(m: ConsumedMessage): { span: Span; context: Co
   )
   return { span, context: trace.setSpan(parent, span) }
 }
+
+const NOOP_SPAN_OPTIONS = { kind: SpanKind.CONSUMER }
 
 /** Ends a consumer span: OK, or ERROR with the exception recorded. */
 export function endConsumerSpan(span: Span, error?: unknown): void {

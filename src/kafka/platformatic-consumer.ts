@@ -1,0 +1,492 @@
+/**
+ * The consumer of the @platformatic/kafka transport. The library's MessagesStream pauses only as a whole
+ * (a Node stream), so it is not used: the library keeps the group membership (join, sync, heartbeats,
+ * rejoins), and this file drives the fetches itself with its `fetch()` — one request per leader broker
+ * for the assigned partitions that are not paused, each from this member's own position. A paused
+ * partition is simply not asked for; an answer that arrives after its partition was paused, seeked or
+ * revoked is dropped and its position left where it was, so nothing is skipped and nothing fetched twice
+ * is handed on.
+ *
+ * Offsets are committed with the generation of the assignment ktask was told about (onJoin), straight
+ * through the OffsetCommit API: the library's own commit() rejoins on a stale generation and commits
+ * again in the new one, for partitions that may belong to another member by then.
+ */
+import {
+  ConnectionPool,
+  Consumer,
+  ListOffsetTimestamps,
+  kGetApi,
+  kGetConnection,
+  type ConsumerGroupJoinPayload,
+  type FetchOptions,
+  type GroupAssignment,
+} from '@platformatic/kafka'
+import type {
+  ConsumerEvents,
+  ConsumerSettings,
+  FetchedBatch,
+  TopicPartitionOffset,
+  TopicPartitions,
+  TransportConsumer,
+} from './transport.ts'
+import { asKafkaError, hasKafkaError, partitionRecords, rethrowKafkaError } from './platformatic-records.ts'
+
+/** Library client settings shared with the producer and admin (brokers, TLS, SASL, timeouts, retries). */
+export type PlatformaticClientOptions = ConstructorParameters<typeof ConnectionPool>[1] & {
+  clientId: string
+  bootstrapBrokers: string[]
+  retries?: number
+  retryDelay?: number
+  timeout?: number
+}
+
+type FetchRequestTopic = FetchOptions<Buffer, Buffer, Buffer, Buffer>['topics'][number]
+type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>
+interface OffsetCommitRequestTopic {
+  name: string
+  partitions: { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number; committedMetadata: null }[]
+}
+
+const OFFSET_OUT_OF_RANGE = 1
+/** Wait after a crash before joining again. */
+const RESTART_DELAY_MS = 1000
+/** How long disconnect() waits for the fetch in flight. */
+const STOP_WAIT_MS = 10_000
+
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`
+
+type State = 'idle' | 'joining' | 'running' | 'crashed' | 'stopped'
+
+interface Requested {
+  topic: string
+  partition: number
+  offset: number
+  seeks: number
+}
+
+type Sendable = (...args: unknown[]) => void
+type ApiGetter = (name: string, cb: (error: Error | null, api: Sendable) => void) => void
+type ConnectionGetter = (broker: unknown, cb: (error: Error | null, connection: unknown) => void) => void
+
+export class PlatformaticConsumer implements TransportConsumer {
+  readonly #settings: ConsumerSettings
+  readonly #events: ConsumerEvents
+  readonly #client: Consumer
+  readonly #fetchPool: ConnectionPool
+  #state: State = 'idle'
+  /** Bumped by every join, rebalance and crash: answers to requests of an older one are dropped. */
+  #round = 0
+  /** The group generation of the assignment last handed to onJoin (commits carry it). */
+  #generationId = -1
+  #memberId = ''
+  readonly #fromBeginning = new Map<string, boolean>()
+  #assigned = new Map<string, number[]>()
+  /** Next offset to fetch of each assigned partition. */
+  readonly #positions = new Map<string, number>()
+  /** Seeks per partition: an answer to a request made before a seek is dropped. */
+  readonly #seeks = new Map<string, number>()
+  readonly #paused = new Set<string>()
+  readonly #pausedTopics = new Set<string>()
+  #wake: (() => void) | undefined
+  #loop: Promise<void> | undefined
+  #onBatch: ((batch: FetchedBatch) => Promise<void> | void) | undefined
+
+  constructor(options: PlatformaticClientOptions, settings: ConsumerSettings, events: ConsumerEvents) {
+    this.#settings = settings
+    this.#events = events
+    this.#client = new Consumer({
+      ...options,
+      groupId: settings.groupId,
+      autocommit: false,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: settings.heartbeatIntervalMs,
+      rebalanceTimeout: Math.max(settings.rebalanceTimeoutMs ?? settings.sessionTimeoutMs, settings.sessionTimeoutMs),
+      maxWaitTime: settings.maxWaitTimeMs,
+      maxBytes: settings.maxBytes ?? 10 * settings.maxBytesPerPartition,
+      minBytes: 1,
+    })
+    // Fetches wait up to maxWaitTime on the broker: on connections of their own, so heartbeats and
+    // commits never queue behind them (what the library's own streams do).
+    this.#fetchPool = new ConnectionPool(options.clientId, options)
+    this.#client.on('consumer:group:join', (payload: ConsumerGroupJoinPayload) => void this.#joined(payload))
+    this.#client.on('consumer:group:rebalance', () => this.#rebalancing())
+    // A rejoin the library started by itself failed: it will not try again.
+    this.#client.on('error', (error: unknown) => this.#crash(error))
+  }
+
+  async connect(): Promise<void> {
+    await this.#client.metadata({ topics: [] }).catch(rethrowKafkaError)
+  }
+
+  async subscribe(topics: string[], fromBeginning: boolean): Promise<void> {
+    for (const topic of topics) {
+      this.#fromBeginning.set(topic, fromBeginning)
+      this.#client.topics.track(topic)
+    }
+    await this.#client.metadata({ topics }).catch(rethrowKafkaError)
+  }
+
+  async run(onBatch: (batch: FetchedBatch) => Promise<void> | void): Promise<void> {
+    this.#onBatch = onBatch
+    const joined = new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        clearInterval(check)
+        resolve()
+      }
+      const check = setInterval(() => {
+        if (this.#state === 'running') done()
+        else if (this.#state === 'crashed' || this.#state === 'stopped') {
+          clearInterval(check)
+          reject(new Error('the consumer could not join its group'))
+        }
+      }, 20)
+      this.#join().catch((err: unknown) => {
+        clearInterval(check)
+        reject(asKafkaError(err instanceof Error ? err : new Error(String(err))))
+      })
+    })
+    this.#state = 'joining'
+    await joined
+    this.#loop = this.#fetchLoop()
+  }
+
+  #join(): Promise<unknown> {
+    return this.#client.joinGroup({
+      sessionTimeout: this.#settings.sessionTimeoutMs,
+      heartbeatInterval: this.#settings.heartbeatIntervalMs,
+      rebalanceTimeout: Math.max(this.#settings.rebalanceTimeoutMs ?? this.#settings.sessionTimeoutMs, this.#settings.sessionTimeoutMs),
+    })
+  }
+
+  #checkRunning(): void {
+    if (this.#state === 'crashed') throw new Error('the Kafka consumer is restarting after a crash')
+  }
+
+  pause(partitions: TopicPartitions[]): void {
+    this.#checkRunning()
+    for (const { topic, partitions: ps } of partitions) {
+      if (ps === undefined) this.#pausedTopics.add(topic)
+      else for (const p of ps) this.#paused.add(tpKey(topic, p))
+    }
+  }
+
+  resume(partitions: TopicPartitions[]): void {
+    this.#checkRunning()
+    for (const { topic, partitions: ps } of partitions) {
+      if (ps === undefined) {
+        this.#pausedTopics.delete(topic)
+        for (const key of [...this.#paused]) if (key.startsWith(`${topic}\u0000`)) this.#paused.delete(key)
+      } else for (const p of ps) this.#paused.delete(tpKey(topic, p))
+    }
+    this.#wake?.()
+  }
+
+  seek(topic: string, partition: number, offset: number): void {
+    this.#checkRunning()
+    const key = tpKey(topic, partition)
+    this.#seeks.set(key, (this.#seeks.get(key) ?? 0) + 1)
+    this.#positions.set(key, offset)
+    this.#wake?.()
+  }
+
+  #isPaused(topic: string, partition: number): boolean {
+    return this.#pausedTopics.has(topic) || this.#paused.has(tpKey(topic, partition))
+  }
+
+  async commit(offsets: TopicPartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return
+    const topics = new Map<string, OffsetCommitRequestTopic>()
+    for (const o of offsets) {
+      let t = topics.get(o.topic)
+      if (!t) topics.set(o.topic, (t = { name: o.topic, partitions: [] }))
+      t.partitions.push({
+        partitionIndex: o.partition,
+        committedOffset: BigInt(o.offset),
+        committedLeaderEpoch: -1,
+        committedMetadata: null,
+      })
+    }
+    const generationId = this.#generationId
+    const memberId = this.#memberId
+    try {
+      const coordinator = await this.#client.findGroupCoordinator()
+      const metadata = await this.#client.metadata({ topics: [...topics.keys()] })
+      const client = this.#client as unknown as Record<symbol, unknown>
+      const connection = await new Promise<unknown>((resolve, reject) =>
+        (client[kGetConnection] as ConnectionGetter).call(client, metadata.brokers.get(coordinator), (e, c) =>
+          e ? reject(e) : resolve(c),
+        ),
+      )
+      const api = await new Promise<Sendable>((resolve, reject) =>
+        (client[kGetApi] as ApiGetter).call(client, 'OffsetCommit', (e, a) => (e ? reject(e) : resolve(a))),
+      )
+      const response = await new Promise<{ topics: { partitions: { errorCode: number }[] }[] }>((resolve, reject) =>
+        api(connection, this.#settings.groupId, generationId, memberId, null, [...topics.values()], (e: Error | null, r: never) =>
+          e ? reject(e) : resolve(r),
+        ),
+      )
+      const failed = response.topics.flatMap((t) => t.partitions).find((p) => p.errorCode !== 0)
+      if (failed) throw new Error(`offset commit refused (error code ${failed.errorCode})`)
+    } catch (err) {
+      throw asKafkaError(err)
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    const wasRunning = this.#state !== 'idle'
+    this.#state = 'stopped'
+    this.#round++
+    this.#wake?.()
+    if (this.#loop) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([this.#loop, new Promise((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))])
+      clearTimeout(timer)
+    }
+    await this.#fetchPool.close().catch(() => {})
+    await this.#client.close(wasRunning).catch(rethrowKafkaError)
+  }
+
+  /** The library's group join completed: find where each assigned partition starts, then tell ktask. */
+  async #joined(payload: ConsumerGroupJoinPayload): Promise<void> {
+    if (this.#state === 'stopped') return
+    const round = ++this.#round
+    this.#state = 'joining'
+    this.#positions.clear()
+    const assignments: GroupAssignment[] = (payload as { assignments?: GroupAssignment[] }).assignments ?? this.#client.assignments ?? []
+    const generationId = (payload as { generationId?: number }).generationId ?? this.#client.generationId
+    let starts: Map<string, number>
+    try {
+      starts = await this.#startOffsets(assignments)
+    } catch (err) {
+      if (round === this.#round) this.#crash(err)
+      return
+    }
+    if (round !== this.#round || this.#state !== 'joining') return
+    this.#generationId = generationId
+    this.#memberId = payload.memberId
+    this.#assigned = new Map(assignments.map((a) => [a.topic, [...a.partitions]]))
+    for (const [key, offset] of starts) this.#positions.set(key, offset)
+    this.#state = 'running'
+    try {
+      this.#events.onJoin?.(Object.fromEntries(this.#assigned))
+    } finally {
+      this.#wake?.()
+    }
+  }
+
+  /** Committed offsets; where there is none, the earliest or the latest by the topic's subscription. */
+  async #startOffsets(assignments: GroupAssignment[]): Promise<Map<string, number>> {
+    const starts = new Map<string, number>()
+    const wanted = assignments.filter((a) => a.partitions.length > 0)
+    if (wanted.length === 0) return starts
+    const committed = await this.#client.listCommittedOffsets({ topics: wanted })
+    const missing = new Map<string, number[]>()
+    for (const { topic, partitions } of wanted) {
+      for (const p of partitions) {
+        const offset = committed.get(topic)?.[p]
+        if (offset !== undefined && offset >= 0n) starts.set(tpKey(topic, p), Number(offset))
+        else missing.set(topic, [...(missing.get(topic) ?? []), p])
+      }
+    }
+    for (const [topic, partitions] of missing) {
+      for (const [p, offset] of await this.#resetOffsets(topic, partitions)) starts.set(tpKey(topic, p), offset)
+    }
+    return starts
+  }
+
+  /** The earliest or latest offset of partitions, as the topic was subscribed (`fromBeginning`). */
+  async #resetOffsets(topic: string, partitions: number[]): Promise<Map<number, number>> {
+    const timestamp = this.#fromBeginning.get(topic) ? ListOffsetTimestamps.EARLIEST : ListOffsetTimestamps.LATEST
+    const offsets = await this.#client.listOffsets({ topics: [topic], partitions: { [topic]: partitions }, timestamp })
+    const out = new Map<number, number>()
+    for (const p of partitions) out.set(p, Number(offsets.get(topic)?.[p] ?? 0n))
+    return out
+  }
+
+  #rebalancing(): void {
+    if (this.#state !== 'running') return
+    this.#round++
+    this.#state = 'joining'
+    this.#positions.clear()
+    this.#events.onRebalancing?.()
+  }
+
+  #crash(error: unknown): void {
+    if (this.#state === 'stopped' || this.#state === 'crashed') return
+    this.#round++
+    this.#state = 'crashed'
+    this.#positions.clear()
+    this.#assigned = new Map()
+    const err = asKafkaError(error)
+    const restart = (err as { code?: unknown }).code !== 'PLT_KFK_AUTHENTICATION'
+    this.#events.onCrash?.(err, restart)
+    if (!restart) {
+      this.#state = 'stopped'
+      return
+    }
+    setTimeout(() => {
+      if (this.#state !== 'crashed') return
+      this.#state = 'joining'
+      this.#client.clearMetadata()
+      this.#join().catch((e: unknown) => {
+        if (this.#state === 'joining') {
+          this.#state = 'running'
+          this.#crash(e)
+        }
+      })
+    }, RESTART_DELAY_MS).unref()
+  }
+
+  async #idle(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve
+      timer = setTimeout(resolve, ms)
+    })
+    clearTimeout(timer)
+    this.#wake = undefined
+  }
+
+  /** The fetchable partitions: assigned, with a position, not paused. */
+  #wanted(): Requested[] {
+    const out: Requested[] = []
+    for (const [topic, partitions] of this.#assigned) {
+      for (const partition of partitions) {
+        const key = tpKey(topic, partition)
+        const offset = this.#positions.get(key)
+        if (offset === undefined || this.#isPaused(topic, partition)) continue
+        out.push({ topic, partition, offset, seeks: this.#seeks.get(key) ?? 0 })
+      }
+    }
+    return out
+  }
+
+  async #fetchLoop(): Promise<void> {
+    while (this.#state !== 'stopped') {
+      const wanted = this.#state === 'running' ? this.#wanted() : []
+      if (wanted.length === 0) {
+        await this.#idle(this.#settings.maxWaitTimeMs)
+        continue
+      }
+      const round = this.#round
+      try {
+        await this.#fetchOnce(round, wanted)
+      } catch (err) {
+        if (round === this.#round && this.#state === 'running') await this.#onFetchError(err)
+      }
+    }
+  }
+
+  async #fetchOnce(round: number, wanted: Requested[]): Promise<void> {
+    const topics = [...new Set(wanted.map((w) => w.topic))]
+    const metadata = await this.#client.metadata({ topics })
+    const byNode = new Map<number, Map<string, FetchRequestTopic>>()
+    const requested = new Map<string, Requested>()
+    const names = new Map<string, string>()
+    for (const w of wanted) {
+      const topic = metadata.topics.get(w.topic)
+      const leader = topic?.partitions[w.partition]?.leader
+      if (!topic || leader === undefined || leader < 0) continue
+      names.set(topic.id, w.topic)
+      let node = byNode.get(leader)
+      if (!node) byNode.set(leader, (node = new Map<string, FetchRequestTopic>()))
+      let t = node.get(topic.id)
+      if (!t) node.set(topic.id, (t = { topicId: topic.id, partitions: [] }))
+      t.partitions.push({
+        partition: w.partition,
+        fetchOffset: BigInt(w.offset),
+        partitionMaxBytes: this.#settings.maxBytesPerPartition,
+        currentLeaderEpoch: -1,
+        lastFetchedEpoch: -1,
+      })
+      requested.set(tpKey(w.topic, w.partition), w)
+    }
+    if (byNode.size === 0) {
+      this.#client.clearMetadata()
+      await this.#idle(this.#settings.maxWaitTimeMs)
+      return
+    }
+    const responses = await Promise.all(
+      [...byNode].map(([node, topicMap]) =>
+        this.#client.fetch({
+          node,
+          topics: [...topicMap.values()],
+          maxWaitTime: this.#settings.maxWaitTimeMs,
+          maxBytes: this.#settings.maxBytes ?? 10 * this.#settings.maxBytesPerPartition,
+          minBytes: 1,
+          connectionPool: this.#fetchPool,
+        }),
+      ),
+    )
+    for (const response of responses) await this.#deliver(round, response, names, requested)
+  }
+
+  async #deliver(round: number, response: FetchResponse, names: Map<string, string>, requested: Map<string, Requested>): Promise<void> {
+    for (const topicResponse of response.responses) {
+      // Fetch v12 and older answer by name, later versions by topic id.
+      const topic = names.get(topicResponse.topicId) ?? topicResponse.topicId
+      for (const p of topicResponse.partitions) {
+        const key = tpKey(topic, p.partitionIndex)
+        const req = requested.get(key)
+        if (!req || p.errorCode !== 0) continue
+        if (!this.#current(round, req)) continue
+        const { messages, lastOffset } = partitionRecords(p.records, req.offset)
+        if (lastOffset === undefined) continue
+        const batch: FetchedBatch = {
+          topic,
+          partition: p.partitionIndex,
+          messages,
+          fetchedOffset: req.offset,
+          lastOffset,
+          highWatermark: Number(p.highWatermark),
+          heartbeat: async () => {},
+          isRunning: () => round === this.#round && this.#state === 'running',
+        }
+        await this.#onBatch?.(batch)
+        // A seek during the batch wins over the batch's end.
+        if (round === this.#round && (this.#seeks.get(key) ?? 0) === req.seeks) this.#positions.set(key, lastOffset + 1)
+      }
+    }
+  }
+
+  /** The answer for `req` may still be handed on: same round, no seek since, not paused, position unmoved. */
+  #current(round: number, req: Requested): boolean {
+    const key = tpKey(req.topic, req.partition)
+    return (
+      round === this.#round &&
+      this.#state === 'running' &&
+      (this.#seeks.get(key) ?? 0) === req.seeks &&
+      this.#positions.get(key) === req.offset &&
+      !this.#isPaused(req.topic, req.partition)
+    )
+  }
+
+  async #onFetchError(err: unknown): Promise<void> {
+    const response = (err as { response?: FetchResponse }).response
+    if (hasKafkaError(err, 'OFFSET_OUT_OF_RANGE') && response) {
+      try {
+        await this.#resetOutOfRange(response)
+        return
+      } catch (resetError) {
+        this.#crash(resetError)
+        return
+      }
+    }
+    this.#crash(err)
+  }
+
+  /** Partitions whose position is outside the log start over at its start or end (by `fromBeginning`). */
+  async #resetOutOfRange(response: FetchResponse): Promise<void> {
+    const round = this.#round
+    const metadata = await this.#client.metadata({ topics: [...this.#assigned.keys()] })
+    const names = new Map([...metadata.topics].map(([name, t]) => [t.id, name]))
+    for (const topicResponse of response.responses) {
+      const topic = names.get(topicResponse.topicId) ?? topicResponse.topicId
+      const partitions = topicResponse.partitions.filter((p) => p.errorCode === OFFSET_OUT_OF_RANGE).map((p) => p.partitionIndex)
+      if (partitions.length === 0) continue
+      const offsets = await this.#resetOffsets(topic, partitions)
+      if (round !== this.#round) return
+      for (const [p, offset] of offsets) this.#positions.set(tpKey(topic, p), offset)
+    }
+  }
+}

@@ -119,6 +119,11 @@ function trySet(target: object, key: string, value: unknown): void {
   }
 }
 
+/** The broker's refusals (protocol errors) nested in a library error, marked by asKafkaError. */
+export function protocolErrorsIn(err: unknown): object[] {
+  return [...libraryErrors(err)].filter((e) => typeof e.apiId === 'string')
+}
+
 /** Whether the error (or one nested in it) is the Kafka error `apiId`. */
 export function hasKafkaError(err: unknown, apiId: string): boolean {
   for (const e of libraryErrors(err)) if (e.apiId === apiId) return true
@@ -128,4 +133,26 @@ export function hasKafkaError(err: unknown, apiId: string): boolean {
 /** A `.catch()` handler: the library's error, marked by asKafkaError, thrown on. */
 export function rethrowKafkaError(err: unknown): never {
   throw asKafkaError(err)
+}
+
+interface ProduceResponseLike {
+  responses?: { name?: unknown; partitionResponses?: { index?: unknown; errorCode?: unknown }[] }[]
+}
+
+/**
+ * The partitions a failed send did write: a produce request to one broker fails as a whole when one of
+ * its partitions fails, but the broker's answer (kept on the error) says which partitions took their records.
+ */
+export function acknowledgedIn(err: unknown): { topic: string; partition: number }[] {
+  const out: { topic: string; partition: number }[] = []
+  for (const e of libraryErrors(err)) {
+    const response = (e as { response?: ProduceResponseLike }).response
+    for (const t of response?.responses ?? []) {
+      if (typeof t.name !== 'string') continue
+      for (const p of t.partitionResponses ?? []) {
+        if (p.errorCode === 0 && typeof p.index === 'number') out.push({ topic: t.name, partition: p.index })
+      }
+    }
+  }
+  return out
 }

@@ -14,13 +14,11 @@ import { Admin, ConfigResourceTypes, ConfigSources, ListOffsetTimestamps, Produc
 import type { KafkaClientOptions } from '../config/options.ts'
 import { configError } from '../errors.ts'
 import { PlatformaticConsumer, type PlatformaticClientOptions } from './platformatic-consumer.ts'
-import { asKafkaError, rethrowKafkaError } from './platformatic-records.ts'
-import type { KafkaTransport, OutgoingMessage, TransportAdmin, TransportProducer } from './transport.ts'
+import { acknowledgedIn, asKafkaError, protocolErrorsIn, rethrowKafkaError } from './platformatic-records.ts'
+import type { KafkaTransport, NewTopic, OutgoingMessage, TransportAdmin, TransportProducer } from './transport.ts'
 
-/** Sends the producer makes of one message set before it fails (as the kafkajs transport). */
+/** Retries of one send (as the kafkajs transport), each of the partitions not acknowledged yet. */
 export const PLATFORMATIC_PRODUCER_RETRIES = 5
-/** Times a send is repeated for partitions the library did not report as written. */
-const MAX_RESENDS = 5
 /** How long createTopics waits for the new topics' leaders. */
 const LEADER_WAIT_MS = 10_000
 
@@ -77,8 +75,11 @@ interface Pinned {
 }
 
 function producerOf(options: PlatformaticClientOptions): TransportProducer {
-  const p = new Producer({ ...options, retries: PLATFORMATIC_PRODUCER_RETRIES, autocreateTopics: false, acks: ProduceAcks.ALL })
+  // The library's own retry resends a whole broker request when some of its partitions failed (written
+  // twice, the rest); ktask retries here instead, only what was not acknowledged.
+  const p = new Producer({ ...options, retries: 0, autocreateTopics: false, acks: ProduceAcks.ALL })
   const roundRobin = new Map<string, number>()
+  const firstDelay = typeof options.retryDelay === 'number' ? options.retryDelay : 300
   async function pin(messages: OutgoingMessage[]): Promise<Pinned[]> {
     const topics = [...new Set(messages.map((m) => m.topic))]
     const metadata = await p.metadata({ topics })
@@ -105,24 +106,31 @@ function producerOf(options: PlatformaticClientOptions): TransportProducer {
       }
     })
   }
-  return {
-    connect: async () => void (await p.metadata({ topics: [] }).catch(rethrow)),
-    async send(messages) {
-      if (messages.length === 0) return
+  async function sendAll(messages: OutgoingMessage[]): Promise<void> {
+    let pending: Pinned[] | undefined
+    for (let attempt = 0; ; attempt++) {
       try {
-        let pending = await pin(messages)
-        for (let attempt = 0; pending.length > 0; attempt++) {
-          if (attempt > MAX_RESENDS) {
-            const partitions = [...new Set(pending.map((m) => `${m.topic}[${m.partition}]`))].join(' ')
-            throw new Error(`@platformatic/kafka acknowledged a send without writing to ${partitions}`)
-          }
-          const result = await p.send({ messages: pending, acks: ProduceAcks.ALL })
-          pending = unacknowledged(pending, result.offsets ?? [])
+        pending ??= await pin(messages)
+        const result = await p.send({ messages: pending, acks: ProduceAcks.ALL, repeatOnStaleMetadata: false })
+        pending = unacknowledged(pending, result.offsets ?? [])
+        if (pending.length === 0) return
+        if (attempt >= PLATFORMATIC_PRODUCER_RETRIES) {
+          const partitions = [...new Set(pending.map((m) => `${m.topic}[${m.partition}]`))].join(' ')
+          throw new Error(`@platformatic/kafka acknowledged a send without writing to ${partitions}`)
         }
       } catch (err) {
-        throw asKafkaError(err)
+        const e = asKafkaError(err) as Error & { retriable?: boolean }
+        if (e.retriable !== true || attempt >= PLATFORMATIC_PRODUCER_RETRIES) throw e
+        if (pending) pending = unacknowledged(pending, acknowledgedIn(err))
+        if (pending?.length === 0) return
+        p.clearMetadata()
       }
-    },
+      await new Promise((resolve) => setTimeout(resolve, Math.min(firstDelay * 2 ** attempt, 10_000)))
+    }
+  }
+  return {
+    connect: async () => void (await p.metadata({ topics: [] }).catch(rethrow)),
+    send: (messages) => (messages.length === 0 ? Promise.resolve() : sendAll(messages)),
     disconnect: async () => void (await p.close().catch(rethrow)),
   }
 }
@@ -136,19 +144,46 @@ export function unacknowledged<M extends { topic: string; partition: number }>(
   return sent.filter((m) => !done.has(`${m.topic}\u0000${m.partition}`))
 }
 
-async function waitForLeaders(a: Admin, topics: string[]): Promise<void> {
+/**
+ * Waits until every partition of the new topics has a leader that answers for it: right after a topic is
+ * created, its leader can refuse writes (NOT_LEADER_OR_FOLLOWER) for a moment even though the metadata
+ * names it already.
+ */
+async function waitForLeaders(a: Admin, topics: NewTopic[]): Promise<void> {
   const deadline = Date.now() + LEADER_WAIT_MS
   for (;;) {
-    const metadata = await a.metadata({ topics, forceUpdate: true }).catch(() => undefined)
-    const ready =
-      metadata !== undefined &&
-      topics.every((t) => {
-        const m = metadata.topics.get(t)
-        return m !== undefined && m.partitions.length === m.partitionsCount && m.partitions.every((p) => p.leader >= 0)
+    try {
+      const metadata = await a.metadata({ topics: topics.map((t) => t.topic), forceUpdate: true })
+      const led = topics.every((t) => {
+        const m = metadata.topics.get(t.topic)
+        return m !== undefined && m.partitionsCount === t.partitions && m.partitions.every((p) => p.leader >= 0)
       })
-    if (ready || Date.now() >= deadline) return
+      if (led) {
+        await a.listOffsets({
+          topics: topics.map((t) => ({
+            name: t.topic,
+            partitions: Array.from({ length: t.partitions }, (_, partitionIndex) => ({
+              partitionIndex,
+              timestamp: ListOffsetTimestamps.LATEST,
+            })),
+          })),
+        })
+        return
+      }
+    } catch {
+      /* not ready yet */
+    }
+    if (Date.now() >= deadline) return
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
+}
+
+/** Topic creation errors as ktask reads them (topics.ts): the broker's refusals in one flat `errors` list. */
+function creationError(err: unknown): Error {
+  const e = asKafkaError(err) as Error & { type?: string; retriable?: boolean }
+  const refusals = protocolErrorsIn(e)
+  if (refusals.length === 0) return e
+  return Object.assign(new Error(e.message, { cause: e }), { errors: refusals, type: e.type, retriable: e.retriable })
 }
 
 function adminOf(a: Admin): TransportAdmin {
@@ -172,19 +207,16 @@ function adminOf(a: Admin): TransportAdmin {
     async createTopics(topics) {
       // One request per topic: the library's createTopics takes one partition count for all.
       for (const t of topics) {
-        await call(
-          a.createTopics({
+        await a
+          .createTopics({
             topics: [t.topic],
             partitions: t.partitions,
             replicas: t.replicationFactor,
             configs: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
-          }),
-        )
+          })
+          .catch((err: unknown) => Promise.reject(creationError(err)))
       }
-      await waitForLeaders(
-        a,
-        topics.map((t) => t.topic),
-      )
+      await waitForLeaders(a, topics)
     },
     deleteTopics: (topics) => call(a.deleteTopics({ topics })),
     async partitionCounts(topics) {

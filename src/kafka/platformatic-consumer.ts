@@ -108,7 +108,9 @@ export class PlatformaticConsumer implements TransportConsumer {
     // Fetches wait up to maxWaitTime on the broker: on connections of their own, so heartbeats and
     // commits never queue behind them (what the library's own streams do).
     this.#fetchPool = new ConnectionPool(options.clientId, options)
-    this.#client.on('consumer:group:join', (payload: ConsumerGroupJoinPayload) => void this.#joined(payload))
+    this.#client.on('consumer:group:join', (payload: ConsumerGroupJoinPayload) => {
+      this.#joined(payload).catch((err: unknown) => this.#crash(err))
+    })
     this.#client.on('consumer:group:rebalance', () => this.#rebalancing())
     // A rejoin the library started by itself failed: it will not try again.
     this.#client.on('error', (error: unknown) => this.#crash(error))

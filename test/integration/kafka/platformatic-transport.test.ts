@@ -193,6 +193,43 @@ describe('platformatic transport', () => {
     expect(r.byPartition.get(0)!.map((m) => m.value?.toString())).toEqual(['new'])
   })
 
+  it('shares partitions with a second member: a rebalance is announced, every message reaches one of them', async () => {
+    const topic = await topicOf(4)
+    const groupId = uniqueName('plat-two')
+    const events: string[] = []
+    const members = [0, 1].map(() => ({ offsets: new Set<string>(), assigned: [] as number[] }))
+    const start = async (i: number) => {
+      const consumer = transport.consumer(settings(groupId), {
+        onJoin: (assigned) => {
+          members[i]!.assigned = assigned[topic] ?? []
+          events.push(`join ${i}`)
+        },
+        onRebalancing: () => events.push(`rebalancing ${i}`),
+        onCrash: (error) => events.push(`crash ${i} ${String(error)}`),
+      })
+      registerCleanup(() => consumer.disconnect())
+      await consumer.connect()
+      await consumer.subscribe([topic], true)
+      await consumer.run((batch) => {
+        for (const m of batch.messages) members[i]!.offsets.add(`${batch.partition}:${m.offset}`)
+      })
+    }
+    await start(0)
+    expect(members[0]!.assigned).toEqual([0, 1, 2, 3])
+    await start(1)
+    await waitFor(() => members[0]!.assigned.length === 2 && members[1]!.assigned.length === 2, { message: 'two partitions each' })
+    expect(new Set([...members[0]!.assigned, ...members[1]!.assigned]).size).toBe(4)
+    expect(events).toContain('rebalancing 0')
+    const p = await producer()
+    await p.send(Array.from({ length: 40 }, (_, i) => ({ topic, partition: i % 4, key: null, value: Buffer.from(`m${i}`), headers: {} })))
+    const all = () => new Set([...members[0]!.offsets, ...members[1]!.offsets])
+    await waitFor(() => all().size === 40, { message: 'all 40 delivered' })
+    for (const [i, m] of members.entries()) {
+      for (const tp of m.offsets) expect({ i, owner: m.assigned.includes(Number(tp.split(':')[0])) }).toEqual({ i, owner: true })
+    }
+    expect(events.filter((e) => e.startsWith('crash'))).toEqual([])
+  })
+
   it('answers every admin call', async () => {
     const a = await admin()
     const topic = uniqueName('plat-admin')

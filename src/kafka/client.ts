@@ -28,7 +28,7 @@ function kafkaLogLevel(logger: Logger): logLevel {
 /** The app's Kafka transport (see transport.ts), on the client library `kafka.client` names. */
 export function createTransport(config: ResolvedAppConfig): KafkaTransport {
   if (config.kafka.client === 'platformatic') {
-    return platformaticTransport(platformaticOptions(config.clientId, config.brokers, config.kafka))
+    return platformaticTransport(platformaticOptions(config.clientId, config.brokers, config.kafka), config.logger)
   }
   return kafkajsTransport(createKafka(config))
 }

@@ -91,7 +91,13 @@ export class PlatformaticConsumer implements TransportConsumer {
   #loop: Promise<void> | undefined
   #onBatch: ((batch: FetchedBatch) => Promise<void> | void) | undefined
 
-  constructor(options: PlatformaticClientOptions, settings: ConsumerSettings, events: ConsumerEvents) {
+  /** @param watch sees the library's consumer once (the transport logs its events) */
+  constructor(
+    options: PlatformaticClientOptions,
+    settings: ConsumerSettings,
+    events: ConsumerEvents,
+    watch: (client: Consumer) => void = () => {},
+  ) {
     this.#settings = settings
     this.#events = events
     this.#client = new Consumer({
@@ -107,6 +113,7 @@ export class PlatformaticConsumer implements TransportConsumer {
     })
     // Fetches wait up to maxWaitTime on the broker: on connections of their own, so heartbeats and
     // commits never queue behind them (what the library's own streams do).
+    watch(this.#client)
     this.#fetchPool = new ConnectionPool(options.clientId, options)
     this.#client.on('consumer:group:join', (payload: ConsumerGroupJoinPayload) => {
       this.#joined(payload).catch((err: unknown) => this.#crash(err))

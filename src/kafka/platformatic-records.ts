@@ -89,13 +89,35 @@ function* libraryErrors(err: unknown, depth = 5): Generator<LibraryError & objec
   yield* libraryErrors(e.cause, depth - 1)
 }
 
+const described = Symbol('ktask.described')
+
+/**
+ * The messages down the first chain of nested errors, each once: the library's outer errors say only
+ * "metadata failed 4 times."; the reason (a refused SASL handshake, a refused connection) is inside.
+ */
+export function reasonChain(err: unknown, depth = 8): string {
+  const seen: string[] = []
+  for (let e = err as LibraryError | undefined, level = 0; e && typeof e === 'object' && level < depth; level++) {
+    const message = (e as { message?: unknown }).message
+    if (typeof message === 'string' && message !== '' && !seen.includes(message)) seen.push(message)
+    const nested: unknown[] = Array.isArray(e.errors) ? e.errors : []
+    e = (nested[nested.length - 1] ?? e.cause) as LibraryError | undefined
+  }
+  return seen.map((m) => m.replace(/\.$/, '')).join(': ')
+}
+
 /**
  * Marks a library error the way ktask reads Kafka errors, in place: every protocol error gets its Kafka
- * name as `type` (e.g. UNKNOWN_TOPIC_OR_PARTITION), the error thrown gets the first such name too, and
- * `retriable` says whether the library would retry it. Returns the same error.
+ * name as `type` (e.g. UNKNOWN_TOPIC_OR_PARTITION), the error thrown gets the first such name too,
+ * `retriable` says whether the library would retry it, and the message names the nested reason.
+ * Returns the same error.
  */
 export function asKafkaError<T>(err: T): T {
   if (err === null || typeof err !== 'object') return err
+  const marked = err as { [described]?: boolean; message?: unknown }
+  if (marked[described]) return err
+  trySet(marked, described, true, false)
+  if (err instanceof Error && Array.isArray((err as LibraryError).errors)) trySet(err, 'message', reasonChain(err), false)
   let first: string | undefined
   let retriable = false
   for (const e of libraryErrors(err)) {
@@ -111,9 +133,9 @@ export function asKafkaError<T>(err: T): T {
   return err
 }
 
-function trySet(target: object, key: string, value: unknown): void {
+function trySet(target: object, key: PropertyKey, value: unknown, enumerable = true): void {
   try {
-    Object.defineProperty(target, key, { value, enumerable: true, configurable: true, writable: true })
+    Object.defineProperty(target, key, { value, enumerable, configurable: true, writable: true })
   } catch {
     /* a frozen error stays as it is */
   }

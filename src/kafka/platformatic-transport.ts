@@ -11,6 +11,7 @@
  * resolving with some partitions never written, is checked here rather than trusted.
  */
 import { Admin, ConfigResourceTypes, ConfigSources, ListOffsetTimestamps, ProduceAcks, Producer, murmur2 } from '@platformatic/kafka'
+import type { Logger } from 'pino'
 import type { KafkaClientOptions } from '../config/options.ts'
 import { configError } from '../errors.ts'
 import { PlatformaticConsumer, type PlatformaticClientOptions } from './platformatic-consumer.ts'
@@ -55,11 +56,41 @@ export function platformaticOptions(clientId: string, brokers: string[], kafka: 
   return options
 }
 
-export function platformaticTransport(options: PlatformaticClientOptions): KafkaTransport {
+/** What the library's clients report (broker connections, retries, group changes), at debug level. */
+const LOGGED_EVENTS = [
+  'client:broker:connect',
+  'client:broker:disconnect',
+  'client:broker:failed',
+  'consumer:group:join',
+  'consumer:group:leave',
+  'consumer:group:rebalance',
+  'consumer:heartbeat:error',
+  'consumer:heartbeat:stalled',
+]
+
+/** Something with the library clients' `on()`. */
+interface EventSource {
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+}
+
+function logEvents<T extends EventSource>(client: T, logger: Logger | undefined): T {
+  if (!logger?.isLevelEnabled('debug')) return client
+  for (const event of LOGGED_EVENTS) {
+    client.on(event, (payload: unknown) => {
+      const broker = (payload as { broker?: { host?: string; port?: number } } | undefined)?.broker
+      logger.debug({ event, ...(broker ? { broker: `${broker.host}:${broker.port}` } : {}) }, `@platformatic/kafka ${event}`)
+    })
+  }
+  return client
+}
+
+/** @param logger gets the library clients' events at debug level (component `platformatic-kafka`) */
+export function platformaticTransport(options: PlatformaticClientOptions, logger?: Logger): KafkaTransport {
+  const log = logger?.child({ component: 'platformatic-kafka' })
   return {
-    consumer: (settings, events) => new PlatformaticConsumer(options, settings, events ?? {}),
-    producer: () => producerOf(options),
-    admin: () => adminOf(new Admin(options)),
+    consumer: (settings, events) => new PlatformaticConsumer(options, settings, events ?? {}, (c) => logEvents(c, log)),
+    producer: () => producerOf(options, log),
+    admin: () => adminOf(logEvents(new Admin(options), log)),
   }
 }
 
@@ -74,10 +105,10 @@ interface Pinned {
   timestamp?: bigint
 }
 
-function producerOf(options: PlatformaticClientOptions): TransportProducer {
+function producerOf(options: PlatformaticClientOptions, logger: Logger | undefined): TransportProducer {
   // The library's own retry resends a whole broker request when some of its partitions failed (written
   // twice, the rest); ktask retries here instead, only what was not acknowledged.
-  const p = new Producer({ ...options, retries: 0, autocreateTopics: false, acks: ProduceAcks.ALL })
+  const p = logEvents(new Producer({ ...options, retries: 0, autocreateTopics: false, acks: ProduceAcks.ALL }), logger)
   const roundRobin = new Map<string, number>()
   const firstDelay = typeof options.retryDelay === 'number' ? options.retryDelay : 300
   async function pin(messages: OutgoingMessage[]): Promise<Pinned[]> {

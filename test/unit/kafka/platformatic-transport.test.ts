@@ -119,6 +119,16 @@ describe('library errors', () => {
     expect(asKafkaError('not an object')).toBe('not an object')
   })
 
+  it('name the nested reason in their message (the outer ones only say "metadata failed 4 times.")', () => {
+    const sasl = new Error('Cannot find a suitable SASL mechanism.')
+    const network = new Error('Connection to b:9092 failed.', { cause: sasl })
+    const err = new AggregateError([new AggregateError([network], 'Cannot connect to any broker.')], 'metadata failed 4 times.')
+    expect(asKafkaError(err).message).toBe(
+      'metadata failed 4 times: Cannot connect to any broker: Connection to b:9092 failed: Cannot find a suitable SASL mechanism',
+    )
+    expect(asKafkaError(err).message).toMatch(/^metadata failed 4 times: /)
+  })
+
   it('a failed send tells which partitions its broker did write; only the others are sent again', () => {
     const err = new ResponseError(0, 11, { '/responses/0/partition_responses/1': [6, null] }, produceResponse)
     const wrapped = new AggregateError([err], 'Producing messages failed.')

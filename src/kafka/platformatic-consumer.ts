@@ -1,22 +1,16 @@
 /**
- * The consumer of the @platformatic/kafka transport. The library's MessagesStream pauses only as a whole
+ * The consumer of the @platformatic/kafka transport (commits: platformatic-commit.ts). The library's MessagesStream pauses only as a whole
  * (a Node stream), so it is not used: the library keeps the group membership (join, sync, heartbeats,
  * rejoins), and this file drives the fetches itself with its `fetch()` — one request per leader broker
  * for the assigned partitions that are not paused, each from this member's own position. A paused
  * partition is simply not asked for; an answer that arrives after its partition was paused, seeked or
  * revoked is dropped and its position left where it was, so nothing is skipped and nothing fetched twice
  * is handed on.
- *
- * Offsets are committed with the generation of the assignment ktask was told about (onJoin), straight
- * through the OffsetCommit API: the library's own commit() rejoins on a stale generation and commits
- * again in the new one, for partitions that may belong to another member by then.
  */
 import {
   ConnectionPool,
   Consumer,
   ListOffsetTimestamps,
-  kGetApi,
-  kGetConnection,
   type ConsumerGroupJoinPayload,
   type FetchOptions,
   type GroupAssignment,
@@ -29,6 +23,7 @@ import type {
   TopicPartitions,
   TransportConsumer,
 } from './transport.ts'
+import { commitInGeneration } from './platformatic-commit.ts'
 import { asKafkaError, hasKafkaError, partitionRecords, rethrowKafkaError } from './platformatic-records.ts'
 
 /** Library client settings shared with the producer and admin (brokers, TLS, SASL, timeouts, retries). */
@@ -42,10 +37,6 @@ export type PlatformaticClientOptions = ConstructorParameters<typeof ConnectionP
 
 type FetchRequestTopic = FetchOptions<Buffer, Buffer, Buffer, Buffer>['topics'][number]
 type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>
-interface OffsetCommitRequestTopic {
-  name: string
-  partitions: { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number; committedMetadata: null }[]
-}
 
 const OFFSET_OUT_OF_RANGE = 1
 /** Wait after a crash before joining again. */
@@ -63,10 +54,6 @@ interface Requested {
   offset: number
   seeks: number
 }
-
-type Sendable = (...args: unknown[]) => void
-type ApiGetter = (name: string, cb: (error: Error | null, api: Sendable) => void) => void
-type ConnectionGetter = (broker: unknown, cb: (error: Error | null, connection: unknown) => void) => void
 
 export class PlatformaticConsumer implements TransportConsumer {
   readonly #settings: ConsumerSettings
@@ -204,41 +191,11 @@ export class PlatformaticConsumer implements TransportConsumer {
 
   async commit(offsets: TopicPartitionOffset[]): Promise<void> {
     if (offsets.length === 0) return
-    const topics = new Map<string, OffsetCommitRequestTopic>()
-    for (const o of offsets) {
-      let t = topics.get(o.topic)
-      if (!t) topics.set(o.topic, (t = { name: o.topic, partitions: [] }))
-      t.partitions.push({
-        partitionIndex: o.partition,
-        committedOffset: BigInt(o.offset),
-        committedLeaderEpoch: -1,
-        committedMetadata: null,
-      })
-    }
-    const generationId = this.#generationId
-    const memberId = this.#memberId
-    try {
-      const coordinator = await this.#client.findGroupCoordinator()
-      const metadata = await this.#client.metadata({ topics: [...topics.keys()] })
-      const client = this.#client as unknown as Record<symbol, unknown>
-      const connection = await new Promise<unknown>((resolve, reject) =>
-        (client[kGetConnection] as ConnectionGetter).call(client, metadata.brokers.get(coordinator), (e, c) =>
-          e ? reject(e) : resolve(c),
-        ),
-      )
-      const api = await new Promise<Sendable>((resolve, reject) =>
-        (client[kGetApi] as ApiGetter).call(client, 'OffsetCommit', (e, a) => (e ? reject(e) : resolve(a))),
-      )
-      const response = await new Promise<{ topics: { partitions: { errorCode: number }[] }[] }>((resolve, reject) =>
-        api(connection, this.#settings.groupId, generationId, memberId, null, [...topics.values()], (e: Error | null, r: never) =>
-          e ? reject(e) : resolve(r),
-        ),
-      )
-      const failed = response.topics.flatMap((t) => t.partitions).find((p) => p.errorCode !== 0)
-      if (failed) throw new Error(`offset commit refused (error code ${failed.errorCode})`)
-    } catch (err) {
-      throw asKafkaError(err)
-    }
+    await commitInGeneration(
+      this.#client,
+      { groupId: this.#settings.groupId, generationId: this.#generationId, memberId: this.#memberId },
+      offsets,
+    )
   }
 
   async disconnect(): Promise<void> {

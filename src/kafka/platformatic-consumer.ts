@@ -24,7 +24,7 @@ import type {
   TransportConsumer,
 } from './transport.ts'
 import { commitInGeneration } from './platformatic-commit.ts'
-import { asKafkaError, hasKafkaError, partitionRecords, rethrowKafkaError } from './platformatic-records.ts'
+import { asKafkaError, hasAuthenticationError, hasKafkaError, partitionRecords, rethrowKafkaError } from './platformatic-records.ts'
 
 /** Library client settings shared with the producer and admin (brokers, TLS, SASL, timeouts, retries). */
 export type PlatformaticClientOptions = ConstructorParameters<typeof ConnectionPool>[1] & {
@@ -122,28 +122,21 @@ export class PlatformaticConsumer implements TransportConsumer {
     await this.#client.metadata({ topics }).catch(rethrowKafkaError)
   }
 
+  /**
+   * Resolves once the first join is done and onJoin has been called — or, like kafkajs's run(), once a
+   * failed join has been reported to onCrash (which says whether the consumer tries again by itself).
+   */
   async run(onBatch: (batch: FetchedBatch) => Promise<void> | void): Promise<void> {
     this.#onBatch = onBatch
-    const joined = new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        clearInterval(check)
-        resolve()
-      }
-      const check = setInterval(() => {
-        if (this.#state === 'running') done()
-        else if (this.#state === 'crashed' || this.#state === 'stopped') {
-          clearInterval(check)
-          reject(new Error('the consumer could not join its group'))
-        }
-      }, 20)
-      this.#join().catch((err: unknown) => {
-        clearInterval(check)
-        reject(asKafkaError(err instanceof Error ? err : new Error(String(err))))
-      })
-    })
     this.#state = 'joining'
-    await joined
     this.#loop = this.#fetchLoop()
+    try {
+      await this.#join()
+    } catch (err) {
+      this.#crash(err)
+      return
+    }
+    while (this.#state === 'joining') await new Promise((resolve) => setTimeout(resolve, 10))
   }
 
   #join(): Promise<unknown> {
@@ -217,12 +210,24 @@ export class PlatformaticConsumer implements TransportConsumer {
     if (this.#state === 'stopped') return
     const round = ++this.#round
     this.#state = 'joining'
-    this.#positions.clear()
     const assignments: GroupAssignment[] = (payload as { assignments?: GroupAssignment[] }).assignments ?? this.#client.assignments ?? []
     const generationId = (payload as { generationId?: number }).generationId ?? this.#client.generationId
+    // A partition this member keeps goes on from its own position: ktask's lane for it lives on and holds
+    // everything fetched so far. (The rebalance commit usually loses the race with the library's rejoin —
+    // the broker answers it after the JoinGroup, in the new generation — so the committed offset can lag
+    // far behind, and starting there handed the lane again what it had done.) A partition new to this
+    // member starts at the group's committed offset.
+    const retained = new Map<string, number>()
+    for (const { topic, partitions } of assignments) {
+      for (const p of partitions) {
+        const position = this.#positions.get(tpKey(topic, p))
+        if (position !== undefined && this.#assigned.get(topic)?.includes(p)) retained.set(tpKey(topic, p), position)
+      }
+    }
+    const fresh = assignments.map((a) => ({ topic: a.topic, partitions: a.partitions.filter((p) => !retained.has(tpKey(a.topic, p))) }))
     let starts: Map<string, number>
     try {
-      starts = await this.#startOffsets(assignments)
+      starts = await this.#startOffsets(fresh)
     } catch (err) {
       if (round === this.#round) this.#crash(err)
       return
@@ -231,7 +236,8 @@ export class PlatformaticConsumer implements TransportConsumer {
     this.#generationId = generationId
     this.#memberId = payload.memberId
     this.#assigned = new Map(assignments.map((a) => [a.topic, [...a.partitions]]))
-    for (const [key, offset] of starts) this.#positions.set(key, offset)
+    this.#positions.clear()
+    for (const [key, offset] of [...retained, ...starts]) this.#positions.set(key, offset)
     this.#state = 'running'
     try {
       this.#events.onJoin?.(Object.fromEntries(this.#assigned))
@@ -273,7 +279,6 @@ export class PlatformaticConsumer implements TransportConsumer {
     if (this.#state !== 'running') return
     this.#round++
     this.#state = 'joining'
-    this.#positions.clear()
     this.#events.onRebalancing?.()
   }
 
@@ -283,8 +288,10 @@ export class PlatformaticConsumer implements TransportConsumer {
     this.#state = 'crashed'
     this.#positions.clear()
     this.#assigned = new Map()
-    const err = asKafkaError(error)
-    const restart = (err as { code?: unknown }).code !== 'PLT_KFK_AUTHENTICATION'
+    const err = asKafkaError(error) as { code?: unknown; retriable?: unknown }
+    // As kafkajs: a retriable error (connection, leadership, a deleted topic) is tried again; anything
+    // else (a refused session timeout, failed authentication, a bug) ends the consumer.
+    const restart = err.retriable === true && err.code !== 'PLT_KFK_AUTHENTICATION' && !hasAuthenticationError(err)
     this.#events.onCrash?.(err, restart)
     if (!restart) {
       this.#state = 'stopped'

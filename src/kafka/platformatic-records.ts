@@ -146,6 +146,12 @@ export function protocolErrorsIn(err: unknown): object[] {
   return [...libraryErrors(err)].filter((e) => typeof e.apiId === 'string')
 }
 
+/** Whether the error (or one nested in it) is the library's authentication failure. */
+export function hasAuthenticationError(err: unknown): boolean {
+  for (const e of libraryErrors(err)) if ((e as { code?: unknown }).code === 'PLT_KFK_AUTHENTICATION') return true
+  return false
+}
+
 /** Whether the error (or one nested in it) is the Kafka error `apiId`. */
 export function hasKafkaError(err: unknown, apiId: string): boolean {
   for (const e of libraryErrors(err)) if (e.apiId === apiId) return true

@@ -1,6 +1,6 @@
 /**
- * The consumer of the @platformatic/kafka transport (commits: platformatic-commit.ts). The library's MessagesStream pauses only as a whole
- * (a Node stream), so it is not used: the library keeps the group membership (join, sync, heartbeats,
+ * The consumer of the @platformatic/kafka transport (its commits: platformatic-commit.ts). The library's
+ * MessagesStream pauses only as a whole (a Node stream), so it is not used: the library keeps the group membership (join, sync, heartbeats,
  * rejoins), and this file drives the fetches itself with its `fetch()` — one request per leader broker
  * for the assigned partitions that are not paused, each from this member's own position. A paused
  * partition is simply not asked for; an answer that arrives after its partition was paused, seeked or

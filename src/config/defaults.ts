@@ -46,7 +46,7 @@ export const kafkaClientDefaults = {
   reauthenticationThreshold: 10_000,
   requestTimeout: 30_000,
   enforceRequestTimeout: true,
-} satisfies Required<Omit<KafkaClientOptions, 'ssl' | 'sasl' | 'retry'>>
+} satisfies Required<Omit<KafkaClientOptions, 'client' | 'ssl' | 'sasl' | 'retry'>>
 
 export const kafkaRetryDefaults = {
   maxRetryTime: 30_000,

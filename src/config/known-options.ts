@@ -81,6 +81,7 @@ export const WEBHOOKS_OPTION_NAMES = names<WebhooksOptions>({
 })
 export const OUTBOX_OPTION_NAMES = names<OutboxOptions>({ batchSize: true, concurrency: true, pollIntervalMs: true })
 export const KAFKA_OPTION_NAMES = names<KafkaClientOptions>({
+  client: true,
   ssl: true,
   sasl: true,
   connectionTimeout: true,

@@ -87,6 +87,12 @@ export interface OutboxOptions {
  */
 export interface KafkaClientOptions {
   /**
+   * The Kafka client library ktask runs on: `'kafkajs'`, or `'platformatic'` (@platformatic/kafka; see
+   * docs/kafka-clients.md for what it supports). The members of one consumer group must all use the same one.
+   * @defaultValue env `KTASK_KAFKA_CLIENT`, else `'kafkajs'`
+   */
+  client?: KafkaClientName
+  /**
    * TLS to the brokers: `true` (trusting the system's CAs), or Node's `tls.connect()` options (`ca`,
    * `cert`, `key`, `servername`, `rejectUnauthorized`, …).
    * @defaultValue env `KTASK_KAFKA_SSL` / `KTASK_KAFKA_SSL_CA_FILE`, else off
@@ -110,6 +116,9 @@ export interface KafkaClientOptions {
   /** How failed requests are retried (not produce: the producer's sends have their own retries). */
   retry?: KafkaRetryOptions
 }
+
+/** The Kafka client libraries ktask can run on. */
+export type KafkaClientName = 'kafkajs' | 'platformatic'
 
 /** SASL mechanisms: username and password (PLAIN, SCRAM), OAUTHBEARER with a token provider, or AWS IAM. */
 export type KafkaSaslOptions =

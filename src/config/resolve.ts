@@ -21,6 +21,7 @@ import { WORKER_OPTION_NAMES, refuseUnknown, refuseUnknownAppOptions } from './k
 import { kafkaSecurityFromEnv, registryAuthFromEnv } from './security-env.ts'
 import type {
   AppOptions,
+  KafkaClientName,
   KafkaClientOptions,
   LedgerOptions,
   OutboxOptions,
@@ -42,7 +43,7 @@ export interface ResolvedDatabase {
 export interface ResolvedAppConfig {
   brokers: string[]
   clientId: string
-  kafka: KafkaClientOptions
+  kafka: KafkaClientOptions & { client: KafkaClientName }
   schemaRegistry: Required<Pick<SchemaRegistryOptions, 'url' | 'timeoutMs'>> & Pick<SchemaRegistryOptions, 'auth'>
   database: ResolvedDatabase | undefined
   prefix: string
@@ -103,7 +104,9 @@ function checkNumber(option: string, value: unknown, min: number, max: number): 
 }
 
 /** The Kafka client settings: the environment's TLS/SASL under the code's, timeouts and retries checked. */
-function resolveKafka(options: KafkaClientOptions = {}, env: NodeJS.ProcessEnv): KafkaClientOptions {
+function resolveKafka(options: KafkaClientOptions = {}, env: NodeJS.ProcessEnv): KafkaClientOptions & { client: KafkaClientName } {
+  const client = resolveKafkaClient(options.client, env)
+  if (client === 'platformatic') refuseForPlatformatic(options)
   const mechanism = options.sasl?.mechanism as unknown
   if (options.sasl !== undefined && (typeof mechanism !== 'string' || !SASL_MECHANISMS.includes(mechanism.toLowerCase()))) {
     throw configError('kafka.sasl.mechanism', `must be one of ${SASL_MECHANISMS.join(', ')} (got ${JSON.stringify(mechanism)})`)
@@ -124,7 +127,32 @@ function resolveKafka(options: KafkaClientOptions = {}, env: NodeJS.ProcessEnv):
   }
   checkNumber('kafka.retry.factor', retry.factor, 0, 1)
   checkNumber('kafka.retry.multiplier', retry.multiplier, 1, 100)
-  return { ...kafkaSecurityFromEnv(env, options), ...options }
+  return { ...kafkaSecurityFromEnv(env, options), ...options, client }
+}
+
+const KAFKA_CLIENTS: readonly KafkaClientName[] = ['kafkajs', 'platformatic']
+
+function resolveKafkaClient(inCode: unknown, env: NodeJS.ProcessEnv): KafkaClientName {
+  const [option, value] = inCode !== undefined ? ['kafka.client', inCode] : ['KTASK_KAFKA_CLIENT', env.KTASK_KAFKA_CLIENT || undefined]
+  if (value === undefined) return 'kafkajs'
+  if (!(KAFKA_CLIENTS as readonly unknown[]).includes(value)) {
+    throw configError(option, `must be one of ${KAFKA_CLIENTS.join(', ')} (got ${JSON.stringify(value)})`)
+  }
+  return value as KafkaClientName
+}
+
+/** kafkajs settings that @platformatic/kafka has no equivalent for: refused rather than silently ignored. */
+function refuseForPlatformatic(options: KafkaClientOptions): void {
+  const unsupported = (option: string): never => {
+    throw configError(option, "has no equivalent with kafka.client 'platformatic' (remove it, or use kafka.client 'kafkajs')")
+  }
+  if (options.authenticationTimeout !== undefined) unsupported('kafka.authenticationTimeout')
+  if (options.reauthenticationThreshold !== undefined) unsupported('kafka.reauthenticationThreshold')
+  if (options.enforceRequestTimeout === false) unsupported('kafka.enforceRequestTimeout')
+  if ((options.sasl?.mechanism as unknown) === 'aws') unsupported('kafka.sasl.mechanism')
+  for (const name of ['maxRetryTime', 'factor', 'multiplier'] as const) {
+    if (options.retry?.[name] !== undefined) unsupported(`kafka.retry.${name}`)
+  }
 }
 
 function resolveQueue(name: string, options: QueueOptions | undefined): Required<QueueOptions> {

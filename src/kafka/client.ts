@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { kafkajs } from './kafkajs.ts'
 import { kafkajsTransport } from './kafkajs-transport.ts'
+import { platformaticOptions, platformaticTransport } from './platformatic-transport.ts'
 import type { KafkaTransport } from './transport.ts'
 
 function kafkaLogLevel(logger: Logger): logLevel {
@@ -24,8 +25,11 @@ function kafkaLogLevel(logger: Logger): logLevel {
   }
 }
 
-/** The app's Kafka transport (see transport.ts). */
+/** The app's Kafka transport (see transport.ts), on the client library `kafka.client` names. */
 export function createTransport(config: ResolvedAppConfig): KafkaTransport {
+  if (config.kafka.client === 'platformatic') {
+    return platformaticTransport(platformaticOptions(config.clientId, config.brokers, config.kafka), config.logger)
+  }
   return kafkajsTransport(createKafka(config))
 }
 
@@ -48,8 +52,9 @@ function createKafka(config: ResolvedAppConfig): Kafka {
       const pinoLevel = level === logLevel.ERROR && message.startsWith('Response ') ? 'debug' : (toPino[level] ?? 'info')
       logger[pinoLevel](extra, message)
     }
+  const { client: _client, ...kafka } = config.kafka
   return new Kafka({
-    ...config.kafka,
+    ...kafka,
     clientId: config.clientId,
     brokers: config.brokers,
     logLevel: kafkaLogLevel(config.logger),

@@ -4,6 +4,7 @@ import pg from 'pg'
 import { inject } from 'vitest'
 import { kafkajs } from '../../src/kafka/kafkajs.ts'
 import { kafkajsTransport } from '../../src/kafka/kafkajs-transport.ts'
+import { platformaticOptions, platformaticTransport } from '../../src/kafka/platformatic-transport.ts'
 import type { KafkaTransport } from '../../src/kafka/transport.ts'
 import { registerCleanup } from './cleanup.ts'
 import type { InfraEndpoints } from './infra-endpoints.ts'
@@ -23,9 +24,15 @@ export function testKafka(): Kafka {
   return new Kafka({ clientId: 'ktask-test', brokers: infra().brokers, logLevel: logLevel.NOTHING })
 }
 
-/** ktask's transport over a test client (what ktask's own parts take). */
+/** ktask's transport over a test client (what ktask's own parts take), on the client `KTASK_KAFKA_CLIENT` names. */
 export function testTransport(): KafkaTransport {
+  if (process.env.KTASK_KAFKA_CLIENT === 'platformatic') return testPlatformaticTransport()
   return kafkajsTransport(testKafka())
+}
+
+/** ktask's transport on @platformatic/kafka, whatever KTASK_KAFKA_CLIENT says. */
+export function testPlatformaticTransport(): KafkaTransport {
+  return platformaticTransport(platformaticOptions('ktask-test', infra().brokers, {}))
 }
 
 export async function testAdmin(): Promise<Admin> {

@@ -31,7 +31,7 @@ describe('kafka client options', () => {
       { logLevel: 'silent' },
       { KTASK_KAFKA_SSL: 'true', KTASK_KAFKA_SASL_MECHANISM: 'PLAIN', KTASK_KAFKA_SASL_USERNAME: 'u', KTASK_KAFKA_SASL_PASSWORD: 'p' },
     )
-    expect(fromEnv.kafka).toEqual({ ssl: true, sasl: { mechanism: 'plain', username: 'u', password: 'p' } })
+    expect(fromEnv.kafka).toEqual({ client: 'kafkajs', ssl: true, sasl: { mechanism: 'plain', username: 'u', password: 'p' } })
   })
 
   it.each([

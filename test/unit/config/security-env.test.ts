@@ -20,7 +20,7 @@ describe('security settings from the environment', () => {
       KTASK_SCHEMA_REGISTRY_USERNAME: 'reg',
       KTASK_SCHEMA_REGISTRY_PASSWORD: 'pw',
     })
-    expect(c.kafka).toEqual({ ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 's3cret' } })
+    expect(c.kafka).toEqual({ client: 'kafkajs', ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 's3cret' } })
     expect(c.schemaRegistry.auth).toEqual({ username: 'reg', password: 'pw' })
   })
 
@@ -30,13 +30,14 @@ describe('security settings from the environment', () => {
     const file = join(dir, 'ca.pem')
     writeFileSync(file, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n')
     expect(resolve({ KTASK_KAFKA_SSL_CA_FILE: file }).kafka).toEqual({
+      client: 'kafkajs',
       ssl: { ca: ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'] },
     })
   })
 
   it('sets nothing when no variable is given', () => {
     const c = resolve({})
-    expect(c.kafka).toEqual({})
+    expect(c.kafka).toEqual({ client: 'kafkajs' })
     expect(c.schemaRegistry.auth).toBeUndefined()
   })
 
@@ -53,7 +54,12 @@ describe('security settings from the environment', () => {
       kafka: { sasl: { mechanism: 'plain', username: 'code', password: 'x' }, connectionTimeout: 3000 },
       schemaRegistry: { auth: { username: 'c', password: 'd' } },
     })
-    expect(c.kafka).toEqual({ ssl: true, sasl: { mechanism: 'plain', username: 'code', password: 'x' }, connectionTimeout: 3000 })
+    expect(c.kafka).toEqual({
+      client: 'kafkajs',
+      ssl: true,
+      sasl: { mechanism: 'plain', username: 'code', password: 'x' },
+      connectionTimeout: 3000,
+    })
     expect(c.schemaRegistry.auth).toEqual({ username: 'c', password: 'd' })
     expect(resolve(env, { kafka: { ssl: false } }).kafka.ssl).toBe(false)
   })

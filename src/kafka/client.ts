@@ -4,7 +4,8 @@ import type { Logger } from 'pino'
 import type { ResolvedAppConfig } from '../config/resolve.ts'
 import { kafkajs } from './kafkajs.ts'
 import { kafkajsTransport } from './kafkajs-transport.ts'
-import { platformaticOptions, platformaticTransport } from './platformatic-transport.ts'
+import { lazyTransport } from './lazy-transport.ts'
+import { platformaticOptions } from './platformatic-options.ts'
 import type { KafkaTransport } from './transport.ts'
 
 function kafkaLogLevel(logger: Logger): logLevel {
@@ -28,7 +29,9 @@ function kafkaLogLevel(logger: Logger): logLevel {
 /** The app's Kafka transport (see transport.ts), on the client library `kafka.client` names. */
 export function createTransport(config: ResolvedAppConfig): KafkaTransport {
   if (config.kafka.client === 'platformatic') {
-    return platformaticTransport(platformaticOptions(config.clientId, config.brokers, config.kafka), config.logger)
+    // Checked now (a setting it cannot honour fails createApp); the library loads on first use.
+    const options = platformaticOptions(config.clientId, config.brokers, config.kafka)
+    return lazyTransport(async () => (await import('./platformatic-transport.ts')).platformaticTransport(options, config.logger))
   }
   return kafkajsTransport(createKafka(config))
 }

@@ -12,8 +12,6 @@
  */
 import { Admin, ConfigResourceTypes, ConfigSources, ListOffsetTimestamps, ProduceAcks, Producer, murmur2 } from '@platformatic/kafka'
 import type { Logger } from 'pino'
-import type { KafkaClientOptions } from '../config/options.ts'
-import { configError } from '../errors.ts'
 import { PlatformaticConsumer, type PlatformaticClientOptions } from './platformatic-consumer.ts'
 import { acknowledgedIn, asKafkaError, protocolErrorsIn, rethrowKafkaError } from './platformatic-records.ts'
 import type { KafkaTransport, NewTopic, OutgoingMessage, TransportAdmin, TransportProducer } from './transport.ts'
@@ -27,33 +25,6 @@ const LEADER_WAIT_MS = 10_000
 export function keyPartition(key: Buffer | string, partitions: number): number {
   const bytes = typeof key === 'string' ? Buffer.from(key) : key
   return (murmur2(bytes) & 0x7fffffff) % partitions
-}
-
-const SASL_MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const
-
-/** The library's client options from ktask's `kafka` settings (resolve.ts rejected what has no equivalent). */
-export function platformaticOptions(clientId: string, brokers: string[], kafka: KafkaClientOptions): PlatformaticClientOptions {
-  const options: PlatformaticClientOptions = { clientId, bootstrapBrokers: brokers }
-  if (kafka.ssl) options.tls = kafka.ssl === true ? {} : kafka.ssl
-  const sasl = kafka.sasl
-  if (sasl) {
-    if (sasl.mechanism === 'oauthbearer') {
-      const provider = sasl.oauthBearerProvider
-      options.sasl = { mechanism: 'OAUTHBEARER', token: async () => (await provider()).value }
-    } else if (sasl.mechanism === 'aws') {
-      throw configError('kafka.sasl.mechanism', "'aws' is not supported with kafka.client 'platformatic'")
-    } else {
-      options.sasl = { mechanism: SASL_MECHANISMS[sasl.mechanism], username: sasl.username, password: sasl.password }
-    }
-  }
-  if (kafka.connectionTimeout !== undefined) options.connectTimeout = kafka.connectionTimeout
-  const requestTimeout = kafka.requestTimeout ?? 30_000
-  options.requestTimeout = requestTimeout
-  options.timeout = requestTimeout
-  const retry = kafka.retry ?? {}
-  if (retry.retries !== undefined) options.retries = retry.retries
-  if (retry.initialRetryTime !== undefined) options.retryDelay = retry.initialRetryTime
-  return options
 }
 
 /** What the library's clients report (broker connections, retries, group changes), at debug level. */

@@ -9,7 +9,8 @@ import type { KafkaClientOptions } from '../../../src/config/options.ts'
 import { kafkajs } from '../../../src/kafka/kafkajs.ts'
 import { refusalOf } from '../../../src/kafka/produce-errors.ts'
 import { acknowledgedIn, asKafkaError, partitionRecords, type RecordBatchLike } from '../../../src/kafka/platformatic-records.ts'
-import { keyPartition, platformaticOptions, unacknowledged } from '../../../src/kafka/platformatic-transport.ts'
+import { platformaticOptions } from '../../../src/kafka/platformatic-options.ts'
+import { keyPartition, unacknowledged } from '../../../src/kafka/platformatic-transport.ts'
 
 describe('keyPartition', () => {
   it("is kafkajs's DefaultPartitioner (Java's murmur2) for string and Buffer keys", () => {

@@ -134,7 +134,8 @@ async function main(): Promise<void> {
   const ofClient = Object.fromEntries(Object.entries(scenarios).filter(([k]) => !/^(kafkajs|kafka-tools|bullmq)/.test(k)))
   const clients = { ...previous?.clients, [client]: { ...previous?.clients?.[client], ...ofClient } }
   const { figures, measuredAt } = keepOthers(previous, client === 'kafkajs' ? scenarios : {}, date)
-  const offeredLoad = ran.has('latency') ? latencyRate : (previous?.latencyOfferedLoad ?? latencyRate)
+  // The load of the default client's latency figures (another client's is its `latency.offered`).
+  const offeredLoad = ran.has('latency') && client === 'kafkajs' ? latencyRate : (previous?.latencyOfferedLoad ?? latencyRate)
 
   const ratio = (a?: Figure, b?: Figure): number | null => (a && b ? Number((a.median / b.median).toFixed(2)) : null)
   const ratios = {

@@ -92,6 +92,8 @@ export async function benchLatency(
     await app.close()
   }
   return {
+    // The offered load, beside its figures (runs of different clients or days may offer different loads).
+    [`${label}.offered`]: figure([rate], 'tasks/s'),
     [`${label}.p50`]: figure(p50, 'ms', 1),
     [`${label}.p95`]: figure(p95, 'ms', 1),
     [`${label}.p99`]: figure(p99, 'ms', 1),

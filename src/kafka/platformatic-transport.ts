@@ -10,8 +10,9 @@
  * acknowledgement (acks = all) for every partition it wrote to: the kafkajs#1303 class of loss, a send
  * resolving with some partitions never written, is checked here rather than trusted.
  */
-import { Admin, ConfigResourceTypes, ConfigSources, ListOffsetTimestamps, ProduceAcks, Producer, murmur2 } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, ConfigSources, ListOffsetTimestamps, ProduceAcks, Producer } from '@platformatic/kafka'
 import type { Logger } from 'pino'
+import { partitionOfKey } from './murmur2.ts'
 import { PlatformaticConsumer, type PlatformaticClientOptions } from './platformatic-consumer.ts'
 import { acknowledgedIn, asKafkaError, protocolErrorsIn, rethrowKafkaError } from './platformatic-records.ts'
 import type { KafkaTransport, NewTopic, OutgoingMessage, TransportAdmin, TransportProducer } from './transport.ts'
@@ -21,11 +22,8 @@ export const PLATFORMATIC_PRODUCER_RETRIES = 5
 /** How long createTopics waits for the new topics' leaders. */
 const LEADER_WAIT_MS = 10_000
 
-/** The Java-compatible partition of a key (kafkajs's DefaultPartitioner, Java's murmur2 partitioner). */
-export function keyPartition(key: Buffer | string, partitions: number): number {
-  const bytes = typeof key === 'string' ? Buffer.from(key) : key
-  return (murmur2(bytes) & 0x7fffffff) % partitions
-}
+/** The Java-compatible partition of a key: the same function the kafkajs transport partitions with. */
+export const keyPartition = partitionOfKey
 
 /** What the library's clients report (broker connections, retries, group changes), at debug level. */
 const LOGGED_EVENTS = [

@@ -4,7 +4,7 @@
  * per-partition pause and resume, seek, commits a new member resumes from, and the admin calls.
  */
 import { describe, expect, it } from 'vitest'
-import { kafkajs } from '../../../src/kafka/kafkajs.ts'
+import { kafkajsPartitionOf } from '../../helpers/partitions.ts'
 import type { FetchedMessage } from '../../../src/kafka/messages.ts'
 import type { ConsumerSettings, KafkaTransport, TransportConsumer } from '../../../src/kafka/transport.ts'
 import { registerCleanup } from '../../helpers/cleanup.ts'
@@ -95,15 +95,8 @@ describe('platformatic transport', () => {
     const p = await producer()
     const keys = Array.from({ length: 60 }, (_, i) => `key-${i}-${'x'.repeat(i % 5)}`)
     await p.send(keys.map((key) => ({ topic, key, value: Buffer.from(key), headers: {} })))
-    const partitioner = kafkajs().Partitioners.DefaultPartitioner()
-    const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
-      partitionId,
-      leader: 0,
-      partitionErrorCode: 0,
-      replicas: [0],
-      isr: [0],
-    }))
-    const expected = new Map(keys.map((key) => [key, partitioner({ topic, partitionMetadata, message: { key, value: null } })]))
+    const partitionOf = kafkajsPartitionOf(partitions)
+    const expected = new Map(keys.map((key) => [key, partitionOf(key)]))
     const r = await consume(topic)
     await waitFor(() => count(r) === keys.length, { message: 'every key' })
     // Each key once: a send is not repeated for partitions that were written.

@@ -6,7 +6,7 @@ import { ProtocolError, ResponseError } from '@platformatic/kafka'
 import { describe, expect, it } from 'vitest'
 import { resolveAppOptions } from '../../../src/config/resolve.ts'
 import type { KafkaClientOptions } from '../../../src/config/options.ts'
-import { kafkajs } from '../../../src/kafka/kafkajs.ts'
+import { kafkajsPartitionOf } from '../../helpers/partitions.ts'
 import { refusalOf } from '../../../src/kafka/produce-errors.ts'
 import { acknowledgedIn, asKafkaError, partitionRecords, type RecordBatchLike } from '../../../src/kafka/platformatic-records.ts'
 import { platformaticOptions } from '../../../src/kafka/platformatic-options.ts'
@@ -14,18 +14,11 @@ import { keyPartition, unacknowledged } from '../../../src/kafka/platformatic-tr
 
 describe('keyPartition', () => {
   it("is kafkajs's DefaultPartitioner (Java's murmur2) for string and Buffer keys", () => {
-    const partitioner = kafkajs().Partitioners.DefaultPartitioner()
     for (const partitions of [1, 2, 3, 7, 12, 64]) {
-      const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
-        partitionId,
-        leader: 0,
-        partitionErrorCode: 0,
-        replicas: [0],
-        isr: [0],
-      }))
+      const partitionOf = kafkajsPartitionOf(partitions)
       for (let i = 0; i < 300; i++) {
         const key = i % 3 === 0 ? `task-${i}` : i % 3 === 1 ? `ünïcödé-${i}-${'z'.repeat(i % 17)}` : String(i * 7919)
-        const expected = partitioner({ topic: 't', partitionMetadata, message: { key, value: null } })
+        const expected = partitionOf(key)
         expect(keyPartition(key, partitions)).toBe(expected)
         expect(keyPartition(Buffer.from(key), partitions)).toBe(expected)
       }

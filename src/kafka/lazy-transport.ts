@@ -28,12 +28,19 @@ function forwarding<T extends object>(made: Promise<T>): T {
     (t) => (target = t as unknown as Methods),
     () => undefined,
   )
+  // One forwarder per method name (pause, resume and commit are called per batch).
+  const forwarders = new Map<PropertyKey, (...args: unknown[]) => unknown>()
   return new Proxy({} as T, {
     get(_object, name) {
       // Not a thenable: awaiting the object must not wait for a method named `then`.
       if (name === 'then') return undefined
-      return (...args: unknown[]): unknown =>
-        target ? target[name]!(...args) : made.then((t) => (t as unknown as Methods)[name]!(...args))
+      let forward = forwarders.get(name)
+      if (!forward) {
+        forward = (...args: unknown[]): unknown =>
+          target ? target[name]!(...args) : made.then((t) => (t as unknown as Methods)[name]!(...args))
+        forwarders.set(name, forward)
+      }
+      return forward
     },
   })
 }

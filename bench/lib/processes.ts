@@ -9,6 +9,16 @@ export interface BenchWorker {
   exited: Promise<number | null>
 }
 
+/**
+ * Workers still running. A section that throws skips its stopBenchWorker: such a worker outlived the
+ * benchmark by 1.5 h once (through an infra restart), and every outbox and timer test of a later CI run on
+ * the machine timed out until it was killed. Whatever is left is killed when the benchmark exits.
+ */
+const live = new Set<ChildProcess>()
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
 export function startBenchWorker(env: Record<string, string>, args: string[] = []): BenchWorker {
   // The built CLI, as users run it in production (`npm run bench` builds dist/ first).
   const child = spawn(process.execPath, ['dist/cli/main.js', 'worker', 'bench/worker-app.js', ...args], {
@@ -34,6 +44,8 @@ export function startBenchWorker(env: Record<string, string>, args: string[] = [
     child.once('exit', (code) => reject(new Error(`bench worker exited (${code}) before running:\n${out.slice(-2000)}`)))
   })
   running.catch(() => {})
+  live.add(child)
+  child.once('exit', () => live.delete(child))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return { child, running, exited }
 }
